@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { Answer, RepoRef, Stage, TicketId, TicketType } from '../../shared/index.ts';
+import { defineMessage } from '../envelope.ts';
+
+/** What an agent is given about the ticket it works on. */
+export const WorkTicket = z.object({
+  id: TicketId,
+  title: z.string(),
+  body: z.string(),
+  type: TicketType,
+  repo: RepoRef,
+  labels: z.array(z.string()),
+  answers: z.array(Answer),
+  artifacts: z.record(z.string(), z.unknown()),
+});
+export type WorkTicket = z.infer<typeof WorkTicket>;
+
+/** Coordinator → agent: do one attempt of one stage of one ticket. Subject: P.work.<role>.<ticketId>. */
+export const WorkItem = defineMessage(
+  'work.item',
+  1,
+  z.object({
+    stage: Stage,
+    attempt: z.number().int().positive(),
+    ticket: WorkTicket,
+  }),
+);
+export type WorkItemData = z.infer<typeof WorkItem.data>;

@@ -1,0 +1,97 @@
+import type { Role } from '../shared/index.ts';
+
+/**
+ * The subject grammar, the only place subject strings are spelled. With prefix `P` (default
+ * `nightshift`):
+ *
+ *   P.tickets.intake                 request/reply (core NATS): post a ticket, get {ok,id,duplicate}
+ *   P.bugs.intake                    request/reply (core NATS): post a bug report
+ *   P.work.<role>.<ticketId>         stream P_WORK (work queue): one stage attempt for one agent role
+ *   P.events.<ticketId>.<type>       stream P_EVENTS: what happened to a ticket, for the coordinator
+ *   P.rejected.<source>              stream P_REJECTED: every refused input, kept for audit
+ *
+ * Streams, consumers and the KV bucket take their names from the prefix too (see `names`), so two
+ * installations with different prefixes share a NATS server without seeing each other.
+ */
+export interface Subjects {
+  readonly prefix: string;
+  readonly ticketIntake: string;
+  readonly bugIntake: string;
+  work(role: Role, ticketId: string): string;
+  /** Filter of one role's work: the subject of its durable consumer. */
+  workOf(role: Role): string;
+  readonly workAll: string;
+  event(ticketId: string, type: string): string;
+  readonly eventsAll: string;
+  rejected(source: 'tickets' | 'bugs'): string;
+  readonly rejectedAll: string;
+  /** The server's advisory when a work item has been delivered max_deliver times. */
+  readonly maxDeliveriesAdvisories: string;
+}
+
+/** Names of the JetStream objects derived from the prefix. */
+export interface Names {
+  readonly workStream: string;
+  readonly eventsStream: string;
+  readonly rejectedStream: string;
+  readonly advisoriesStream: string;
+  readonly ticketsBucket: string;
+  /** Durable consumer of a role's work, shared by all replicas of the role. */
+  roleConsumer(role: Role): string;
+  /** Durable consumer of the events and advisories streams, shared by all coordinators. */
+  readonly coordinatorConsumer: string;
+  /** Queue group of the intake responders. */
+  readonly intakeQueue: string;
+}
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+function token(value: string, what: string): string {
+  if (!TOKEN.test(value)) throw new Error(`${what} "${value}" is not a single subject token`);
+  return value;
+}
+
+export function createSubjects(prefix = 'nightshift'): Subjects {
+  const p = token(prefix, 'prefix');
+  const names = createNames(p);
+  return {
+    prefix: p,
+    ticketIntake: `${p}.tickets.intake`,
+    bugIntake: `${p}.bugs.intake`,
+    work: (role, ticketId) => `${p}.work.${token(role, 'role')}.${token(ticketId, 'ticket id')}`,
+    workOf: (role) => `${p}.work.${token(role, 'role')}.*`,
+    workAll: `${p}.work.>`,
+    event: (ticketId, type) => `${p}.events.${token(ticketId, 'ticket id')}.${type}`,
+    eventsAll: `${p}.events.>`,
+    rejected: (source) => `${p}.rejected.${source}`,
+    rejectedAll: `${p}.rejected.>`,
+    maxDeliveriesAdvisories: `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.workStream}.*`,
+  };
+}
+
+export function createNames(prefix = 'nightshift'): Names {
+  const p = token(prefix, 'prefix');
+  const upper = p.toUpperCase();
+  return {
+    workStream: `${upper}_WORK`,
+    eventsStream: `${upper}_EVENTS`,
+    rejectedStream: `${upper}_REJECTED`,
+    advisoriesStream: `${upper}_ADVISORIES`,
+    ticketsBucket: `${p}-tickets`,
+    roleConsumer: (role) => token(role, 'role'),
+    coordinatorConsumer: 'coordinator',
+    intakeQueue: 'coordinator',
+  };
+}
+
+/** Header names nightshift sets on bus messages. */
+export const Headers = {
+  /** JetStream de-duplication id. */
+  MsgId: 'Nats-Msg-Id',
+  /** Why an input was rejected (an intake error code). */
+  RejectCode: 'Nightshift-Reject-Code',
+  RejectMessage: 'Nightshift-Reject-Message',
+  /** Size in bytes of a rejected payload that was stored truncated. */
+  OriginalSize: 'Nightshift-Original-Size',
+  OriginalSha256: 'Nightshift-Original-Sha256',
+} as const;

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+import { ConfigError, fieldIssues } from './errors.ts';
+import { parseDuration } from './duration.ts';
+import { STAGES, type Stage } from './ticket/states.ts';
+
+const duration = z
+  .string()
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 30s, 5m, 2h)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const positiveInt = z.coerce.number().int().positive();
+
+const stageTimeouts = z.string().transform((text, ctx) => {
+  const out: Partial<Record<Stage, number>> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const [stage, value] = part.split('=').map((s) => s.trim());
+    const ms = value === undefined ? undefined : parseDuration(value);
+    if (!stage || !(STAGES as readonly string[]).includes(stage) || ms === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${part}" is not <stage>=<duration> with a stage among ${STAGES.join(', ')}`,
+      });
+      continue;
+    }
+    out[stage as Stage] = ms;
+  }
+  return out;
+});
+
+/**
+ * Every setting nightshift reads, by environment variable name. Command-line flags are applied as
+ * overrides of the same names before parsing, so a bad flag and a bad variable are reported alike.
+ */
+export const ConfigSchema = z.object({
+  /** NATS server URL. Unset: `nightshift up` starts an embedded server; other commands use the default. */
+  NATS_URL: z.url({ protocol: /^(nats|tls|wss?)$/ }).optional(),
+  /** Prefix of every subject, stream, consumer and bucket; lets several installations share a server. */
+  NIGHTSHIFT_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, "_" and "-" only (one subject token)')
+    .max(32)
+    .default('nightshift'),
+  NIGHTSHIFT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where `nightshift up` keeps the embedded server's JetStream data. */
+  NIGHTSHIFT_DATA_DIR: z.string().min(1).default('.nightshift'),
+  /** Largest intake payload accepted; larger ones are answered `payload_too_large` and kept truncated. */
+  NIGHTSHIFT_INTAKE_MAX_BYTES: positiveInt.max(900_000).default(262_144),
+  /** How long an agent may hold a work item without an in-progress ack before it is redelivered. */
+  NIGHTSHIFT_ACK_WAIT: duration.default(30_000),
+  /** Deliveries of one work item before it is given up as failed. */
+  NIGHTSHIFT_MAX_DELIVER: positiveInt.max(100).default(5),
+  /** First delay before a retryable failure is retried; doubles per delivery, capped by the max. */
+  NIGHTSHIFT_RETRY_BACKOFF: duration.default(1_000),
+  NIGHTSHIFT_RETRY_BACKOFF_MAX: duration.default(60_000),
+  /** Bound on one attempt of one stage; an attempt past it is dispatched again, up to the attempts. */
+  NIGHTSHIFT_STAGE_TIMEOUT: duration.default(1_800_000),
+  /** Per-stage overrides, e.g. `coding=1h,refining=10m`. */
+  NIGHTSHIFT_STAGE_TIMEOUTS: stageTimeouts.default({}),
+  NIGHTSHIFT_STAGE_ATTEMPTS: positiveInt.max(20).default(3),
+  /** How long a ticket may wait in awaiting_human before it fails. */
+  NIGHTSHIFT_HUMAN_TIMEOUT: duration.default(259_200_000),
+  /** How often each coordinator looks for due timers and unsent dispatches. */
+  NIGHTSHIFT_SWEEP_INTERVAL: duration.default(1_000),
+  /** After SIGTERM, how long an agent may finish its current item before handing it back. */
+  NIGHTSHIFT_SHUTDOWN_GRACE: duration.default(30_000),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+/**
+ * Reads the configuration from `env` (the process environment by default) with `overrides`
+ * (typically command-line flags, keyed by variable name) taking precedence. Empty strings count as
+ * unset. Throws ConfigError naming every invalid variable.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  overrides: Record<string, string | undefined> = {},
+): Config {
+  const raw: Record<string, string> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const value = overrides[key] ?? env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(fieldIssues(parsed.error.issues));
+  return parsed.data;
+}
+
+/** The timeout of one attempt of `stage` under `config`. */
+export function stageTimeout(config: Config, stage: Stage): number {
+  return config.NIGHTSHIFT_STAGE_TIMEOUTS[stage] ?? config.NIGHTSHIFT_STAGE_TIMEOUT;
+}

@@ -1,0 +1,45 @@
+export { ConfigSchema, loadConfig, stageTimeout } from './config.ts';
+export type { Config } from './config.ts';
+export { formatDuration, parseDuration } from './duration.ts';
+export {
+  AgentError,
+  ConfigError,
+  ConflictError,
+  describeError,
+  fieldIssues,
+  NightshiftError,
+  UserInputError,
+} from './errors.ts';
+export type { FieldIssue } from './errors.ts';
+export { createLogger, REDACT_PATHS } from './log.ts';
+export type { Logger, LogOptions } from './log.ts';
+export {
+  canTransition,
+  isStage,
+  isTerminal,
+  NEXT_AFTER,
+  ROLE_OF_STAGE,
+  ROLES,
+  STAGES,
+  STATES,
+  TERMINAL_STATES,
+  TRANSITIONS,
+} from './ticket/states.ts';
+export type { Role, TerminalState } from './ticket/states.ts';
+export {
+  Actor,
+  Answer,
+  ErrorBody,
+  IntakeErrorCode,
+  IntakeReply,
+  IntakeRequest,
+  OutboxItem,
+  Question,
+  RepoRef,
+  Stage,
+  State,
+  Ticket,
+  TicketId,
+  TicketType,
+  TimelineEntry,
+} from './ticket/schema.ts';

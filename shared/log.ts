@@ -1,0 +1,49 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+/** Paths whose values never reach a log line. */
+export const REDACT_PATHS = [
+  '*.apiKey',
+  '*.api_key',
+  '*.token',
+  '*.password',
+  '*.secret',
+  '*.authorization',
+  '*.Authorization',
+  '*.OPENAI_API_KEY',
+  '*.SLACK_BOT_TOKEN',
+  '*.SLACK_APP_TOKEN',
+  '*.SLACK_SIGNING_SECRET',
+  '*.GITHUB_TOKEN',
+  '*.GITHUB_WEBHOOK_SECRET',
+  '*.NATS_PASSWORD',
+  '*.NATS_TOKEN',
+  'headers.authorization',
+  'headers.cookie',
+  'req.headers.authorization',
+];
+
+export interface LogOptions {
+  level?: string;
+  /** Bound on every line, e.g. `{ agent: 'coder' }`. */
+  bindings?: Record<string, unknown>;
+}
+
+/**
+ * The one root logger of a process: JSON lines on stderr (stdout stays for command output), with
+ * secrets redacted. Tests pass their own `dest` and read the lines back.
+ */
+export function createLogger(opts: LogOptions = {}, dest?: DestinationStream): Logger {
+  const logger = pino(
+    {
+      level: opts.level ?? 'info',
+      base: { pid: process.pid },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    dest ?? pino.destination({ fd: 2, sync: true }),
+  );
+  return opts.bindings ? logger.child(opts.bindings) : logger;
+}

@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import { STAGES, STATES } from './states.ts';
+
+export const State = z.enum(STATES);
+export type State = z.infer<typeof State>;
+export const Stage = z.enum(STAGES);
+export type Stage = z.infer<typeof Stage>;
+export const TicketType = z.enum(['feature', 'bug', 'chore']);
+export type TicketType = z.infer<typeof TicketType>;
+
+/** Ticket ids: `tk-` and ten lowercase base32 characters. Valid as a subject token and a KV key. */
+export const TicketId = z.string().regex(/^tk-[0-9a-z]{10}$/, 'not a ticket id (tk- and ten characters)');
+export type TicketId = z.infer<typeof TicketId>;
+
+const gitRef = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^(?!\/|.*\/\/|.*\.\.|.*@\{|.*[\s~^:?*[\\])[^\0-\x1f\x7f]+(?<![/.]|\.lock)$/, 'not a valid branch name');
+
+/** Where the code lives: exactly one of a local path or a clone URL, and optionally the base branch. */
+export const RepoRef = z
+  .object({
+    path: z.string().min(1).max(4096).optional(),
+    url: z.string().min(1).max(2048).optional(),
+    baseBranch: gitRef.optional(),
+  })
+  .strict()
+  .refine((r) => (r.path === undefined) !== (r.url === undefined), {
+    message: 'give exactly one of path or url',
+  });
+export type RepoRef = z.infer<typeof RepoRef>;
+
+/** The body of a request on the intake subject (BRIEF §4). Unknown fields are refused. */
+export const IntakeRequest = z
+  .object({
+    title: z.string().trim().min(1).max(200),
+    body: z.string().max(100_000),
+    repo: RepoRef,
+    type: TicketType.default('feature'),
+    externalId: z.string().min(1).max(200).optional(),
+    requester: z.string().min(1).max(200).optional(),
+    labels: z.array(z.string().min(1).max(50)).max(20).default([]),
+  })
+  .strict();
+export type IntakeRequest = z.infer<typeof IntakeRequest>;
+
+/** Error codes of intake replies; each names one cause. */
+export const IntakeErrorCode = z.enum([
+  'invalid_json',
+  'invalid_ticket',
+  'payload_too_large',
+  'invalid_repository',
+  'internal_error',
+]);
+export type IntakeErrorCode = z.infer<typeof IntakeErrorCode>;
+
+export const ErrorBody = z.object({
+  code: z.string(),
+  message: z.string(),
+  issues: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+export const IntakeReply = z.discriminatedUnion('ok', [
+  z.object({ ok: z.literal(true), id: TicketId, duplicate: z.boolean() }),
+  z.object({ ok: z.literal(false), error: ErrorBody }),
+]);
+export type IntakeReply = z.infer<typeof IntakeReply>;
+
+/** A question put to a human; `options`, when given, are the answers offered as choices. */
+export const Question = z.object({
+  id: z.string().min(1).max(64),
+  text: z.string().min(1).max(4000),
+  options: z.array(z.string().min(1).max(200)).max(10).optional(),
+  blocking: z.boolean().default(true),
+});
+export type Question = z.infer<typeof Question>;
+
+/** Who did something: the coordinator, an agent role, a human, or the CLI on someone's behalf. */
+export const Actor = z.string().min(1).max(200);
+
+/** A human's answer to a parked ticket's questions. */
+export const Answer = z.object({ text: z.string(), by: Actor, at: z.iso.datetime() });
+export type Answer = z.infer<typeof Answer>;
+
+/** One entry of a ticket's history: who did what, when, and why. */
+export const TimelineEntry = z.object({
+  at: z.iso.datetime(),
+  by: Actor,
+  event: z.enum([
+    'received',
+    'transition',
+    'dispatched',
+    'retry',
+    'timeout',
+    'answered',
+    'cancel_requested',
+    'ignored',
+  ]),
+  from: State.optional(),
+  to: State.optional(),
+  stage: Stage.optional(),
+  attempt: z.number().int().positive().optional(),
+  reason: z.string().max(4000).optional(),
+  /** The id of the bus message that caused this entry, when there was one. */
+  cause: z.string().optional(),
+});
+export type TimelineEntry = z.infer<typeof TimelineEntry>;
+
+/** A message the coordinator must publish after its state write lands (transactional outbox). */
+export const OutboxItem = z.object({
+  /** Used as the JetStream Msg-Id, so publishing it again is deduplicated. */
+  msgId: z.string(),
+  kind: z.literal('dispatch'),
+  stage: Stage,
+  attempt: z.number().int().positive(),
+});
+export type OutboxItem = z.infer<typeof OutboxItem>;
+
+/** The ticket record kept in the tickets KV bucket, one key per ticket id. */
+export const Ticket = z.object({
+  id: TicketId,
+  v: z.literal(1),
+  title: z.string(),
+  body: z.string(),
+  type: TicketType,
+  repo: RepoRef,
+  externalId: z.string().optional(),
+  requester: z.string().optional(),
+  labels: z.array(z.string()),
+  state: State,
+  /** The current stage attempt, while an agent works on the ticket. */
+  work: z
+    .object({
+      stage: Stage,
+      attempt: z.number().int().positive(),
+      dispatchedAt: z.iso.datetime(),
+      deadline: z.iso.datetime(),
+    })
+    .nullable(),
+  /** While awaiting_human: where the ticket came from and what it asks. */
+  parked: z
+    .object({
+      from: Stage,
+      questions: z.array(Question),
+      askedAt: z.iso.datetime(),
+      deadline: z.iso.datetime(),
+    })
+    .nullable(),
+  /** Answers given by humans, oldest first. */
+  answers: z.array(Answer),
+  /** What each stage produced, by stage. */
+  artifacts: z.record(z.string(), z.unknown()),
+  /** Why the ticket failed, when it did. */
+  failure: z.object({ code: z.string(), message: z.string(), stage: Stage.optional() }).nullable(),
+  /** Set when the ticket is a duplicate of another. */
+  duplicateOf: TicketId.optional(),
+  outbox: z.array(OutboxItem),
+  /** Ids of bus messages already applied, newest last, bounded: redeliveries are recognised. */
+  applied: z.array(z.string()),
+  timeline: z.array(TimelineEntry),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type Ticket = z.infer<typeof Ticket>;
