@@ -75,15 +75,20 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(env));
 }
 
-type Decoded<Defs extends readonly MessageDef[]> = {
-  [K in keyof Defs]: Defs[K] extends MessageDef<infer T, infer S> ? Envelope<z.output<S>> & { type: T } : never;
-}[number];
+/** A decoded message of one type: the envelope with its literal type and its parsed data. */
+export type Message<D extends MessageDef> = Omit<z.infer<typeof Envelope>, 'type' | 'data'> & {
+  type: D['type'];
+  data: z.output<D['data']>;
+};
+
+/** A decoded message of any of the given types, discriminated by `type`. */
+export type MessageOf<Defs extends readonly MessageDef[]> = { [K in keyof Defs]: Message<Defs[K]> }[number];
 
 /**
  * Parses bytes into one of the given message types, validating the envelope and the data.
  * Throws InvalidMessageError with field issues otherwise.
  */
-export function decodeEnvelope<const Defs extends readonly MessageDef[]>(bytes: Uint8Array, defs: Defs): Decoded<Defs> {
+export function decodeEnvelope<const Defs extends readonly MessageDef[]>(bytes: Uint8Array, defs: Defs): MessageOf<Defs> {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(bytes));
@@ -101,5 +106,5 @@ export function decodeEnvelope<const Defs extends readonly MessageDef[]>(bytes: 
       fieldIssues(data.error.issues.map((i) => ({ ...i, path: ['data', ...i.path] }))),
     );
   }
-  return { ...env.data, data: data.data } as Decoded<Defs>;
+  return { ...env.data, data: data.data } as MessageOf<Defs>;
 }

@@ -43,3 +43,6 @@ export {
   TicketType,
   TimelineEntry,
 } from './ticket/schema.ts';
+export { repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
+export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
+export { delay } from './async.ts';

@@ -16,7 +16,7 @@ const gitRef = z
   .string()
   .min(1)
   .max(200)
-  .regex(/^(?!\/|.*\/\/|.*\.\.|.*@\{|.*[\s~^:?*[\\])[^\0-\x1f\x7f]+(?<![/.]|\.lock)$/, 'not a valid branch name');
+  .regex(/^(?![-/.]|HEAD$|.*\/[.\/]|.*\.\.|.*@\{|.*\.lock\/|.*[\s~^:?*[\\])[^\0-\x1f\x7f]+(?<![/.]|\.lock)$/, 'not a valid branch name');
 
 /** Where the code lives: exactly one of a local path or a clone URL, and optionally the base branch. */
 export const RepoRef = z

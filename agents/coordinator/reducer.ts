@@ -1,0 +1,270 @@
+import {
+  canTransition,
+  isStage,
+  isTerminal,
+  NEXT_AFTER,
+  type IntakeRequest,
+  type OutboxItem,
+  type Question,
+  type Stage as StageName,
+  type State as StateName,
+  type Ticket,
+  type TimelineEntry,
+} from '../../shared/index.ts';
+import type { CoordinatorEvent } from './events.ts';
+
+/**
+ * The coordinator's decisions, as pure functions from (ticket, event, now) to the next ticket record.
+ * The caller writes the result with compare-and-set and publishes its outbox; nothing here does I/O.
+ */
+export interface Policy {
+  stageTimeoutMs(stage: StageName): number;
+  /** Attempts of one stage (first dispatch included) before the ticket fails. */
+  stageAttempts: number;
+  humanTimeoutMs: number;
+}
+
+/** How many applied message ids a ticket remembers, to recognise redeliveries. */
+const APPLIED_MEMORY = 200;
+
+export const COORDINATOR = 'coordinator';
+
+/** A new ticket in `received`, as intake stores it. */
+export function newTicket(id: string, req: IntakeRequest, now: Date, by: string): Ticket {
+  const at = now.toISOString();
+  return {
+    id,
+    v: 1,
+    title: req.title,
+    body: req.body,
+    type: req.type,
+    repo: req.repo,
+    ...(req.externalId !== undefined && { externalId: req.externalId }),
+    ...(req.requester !== undefined && { requester: req.requester }),
+    labels: req.labels,
+    state: 'received',
+    work: null,
+    parked: null,
+    answers: [],
+    artifacts: {},
+    failure: null,
+    outbox: [],
+    applied: [],
+    timeline: [{ at, by, event: 'received', to: 'received' }],
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** The result of a decision: the next record, or `null` when nothing changes. */
+export type Decision = Ticket | null;
+
+/** Applies one bus event. Redeliveries (same message id) change nothing. */
+export function applyEvent(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Decision {
+  if (t.applied.includes(ev.id)) return null;
+  return remember(decide(t, ev, now, policy), ev.id);
+}
+
+function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Ticket {
+  switch (ev.type) {
+    case 'ticket.cancel_requested': {
+      if (isTerminal(t.state)) return ignore(t, now, ev, `ticket is already ${t.state}`);
+      const asked = entry(now, ev.source, 'cancel_requested', { cause: ev.id, reason: ev.data.reason });
+      return moveTo({ ...t, outbox: [], timeline: [...t.timeline, asked] }, 'cancelled', now, {
+        by: ev.data.by,
+        reason: ev.data.reason ?? 'cancelled on request',
+        cause: ev.id,
+      });
+    }
+    case 'human.answered': {
+      if (t.state !== 'awaiting_human' || !t.parked) {
+        return ignore(t, now, ev, `ticket is ${t.state}, not awaiting a human answer`);
+      }
+      const at = now.toISOString();
+      const answered: Ticket = {
+        ...t,
+        answers: [...t.answers, { text: ev.data.text, by: ev.data.by, at }],
+        timeline: [...t.timeline, entry(now, ev.data.by, 'answered', { cause: ev.id })],
+      };
+      return dispatch(answered, t.parked.from, 1, now, policy, { by: ev.data.by, reason: 'answered', cause: ev.id });
+    }
+    case 'stage.completed':
+    case 'stage.failed': {
+      const { stage, attempt } = ev.data;
+      if (t.state !== stage || t.work?.stage !== stage || t.work.attempt !== attempt) {
+        return ignore(t, now, ev, `stale result for ${stage} attempt ${attempt} (ticket is ${describeWork(t)})`);
+      }
+      return ev.type === 'stage.completed' ? completed(t, ev, now, policy) : failedAttempt(t, ev, now, policy);
+    }
+  }
+}
+
+function completed(
+  t: Ticket,
+  ev: Extract<CoordinatorEvent, { type: 'stage.completed' }>,
+  now: Date,
+  policy: Policy,
+): Ticket {
+  const { stage, outcome } = ev.data;
+  const by = ev.source;
+  const withOutput = (output: unknown): Ticket =>
+    output === undefined ? t : { ...t, artifacts: { ...t.artifacts, [stage]: output } };
+  switch (outcome.kind) {
+    case 'advance': {
+      const next = NEXT_AFTER[stage];
+      const advanced = withOutput(outcome.output);
+      if (isStage(next)) return dispatch(advanced, next, 1, now, policy, { by, reason: `${stage} done`, cause: ev.id });
+      return moveTo(advanced, next, now, { by, reason: `${stage} done`, cause: ev.id });
+    }
+    case 'escalate':
+      return park(withOutput(outcome.output), stage, outcome.questions, now, policy, by, ev.id);
+    case 'send_back': {
+      if (!canTransition(stage, outcome.to)) {
+        return fail(t, now, { code: 'illegal_outcome', message: `${stage} cannot send work back to ${outcome.to}`, stage }, by, ev.id);
+      }
+      return dispatch(withOutput(outcome.output), outcome.to, 1, now, policy, { by, reason: outcome.reason, cause: ev.id });
+    }
+    case 'duplicate': {
+      if (!canTransition(stage, 'duplicate')) {
+        return fail(t, now, { code: 'illegal_outcome', message: `${stage} cannot mark a ticket duplicate`, stage }, by, ev.id);
+      }
+      return moveTo({ ...t, duplicateOf: outcome.of }, 'duplicate', now, {
+        by,
+        reason: outcome.reason ?? `duplicate of ${outcome.of}`,
+        cause: ev.id,
+      });
+    }
+  }
+}
+
+function failedAttempt(
+  t: Ticket,
+  ev: Extract<CoordinatorEvent, { type: 'stage.failed' }>,
+  now: Date,
+  policy: Policy,
+): Ticket {
+  const { stage, attempt, error } = ev.data;
+  if (error.retryable && attempt < policy.stageAttempts) {
+    const retried = { ...t, timeline: [...t.timeline, entry(now, ev.source, 'retry', { stage, attempt, reason: `${error.code}: ${error.message}`, cause: ev.id })] };
+    return dispatch(retried, stage, attempt + 1, now, policy, { by: COORDINATOR, reason: 'retry', cause: ev.id }, false);
+  }
+  return fail(t, now, { code: error.code, message: error.message, stage }, ev.source, ev.id);
+}
+
+/**
+ * Time-driven decisions, run by the sweeper: start a received ticket, time out a stage attempt
+ * (retrying it while attempts remain), fail a ticket nobody answered.
+ */
+export function tick(t: Ticket, now: Date, policy: Policy): Decision {
+  if (t.state === 'received') {
+    const first: StageName = t.type === 'bug' ? 'triaging' : 'refining';
+    return dispatch(t, first, 1, now, policy, { by: COORDINATOR, reason: 'received' });
+  }
+  if (t.work && isStage(t.state) && Date.parse(t.work.deadline) <= now.getTime()) {
+    const { stage, attempt } = t.work;
+    const reason = `${stage} attempt ${attempt} timed out after ${policy.stageTimeoutMs(stage)}ms`;
+    const timedOut = { ...t, timeline: [...t.timeline, entry(now, COORDINATOR, 'timeout', { stage, attempt, reason })] };
+    if (attempt < policy.stageAttempts) {
+      return dispatch(timedOut, stage, attempt + 1, now, policy, { by: COORDINATOR, reason: 'retry after timeout' }, false);
+    }
+    return fail(timedOut, now, { code: 'stage_timeout', message: reason, stage }, COORDINATOR);
+  }
+  if (t.state === 'awaiting_human' && t.parked && Date.parse(t.parked.deadline) <= now.getTime()) {
+    return fail(t, now, { code: 'human_timeout', message: `no answer within ${policy.humanTimeoutMs}ms`, stage: t.parked.from }, COORDINATOR);
+  }
+  return null;
+}
+
+/** When `tick` next has something to do for this ticket, or null when only an event can move it. */
+export function nextWake(t: Ticket): number | null {
+  if (t.state === 'received') return Date.parse(t.createdAt);
+  if (t.work && isStage(t.state)) return Date.parse(t.work.deadline);
+  if (t.state === 'awaiting_human' && t.parked) return Date.parse(t.parked.deadline);
+  return null;
+}
+
+/** Marks outbox items as published. */
+export function outboxSent(t: Ticket, msgIds: readonly string[]): Decision {
+  const outbox = t.outbox.filter((o) => !msgIds.includes(o.msgId));
+  return outbox.length === t.outbox.length ? null : { ...t, outbox };
+}
+
+/** The JetStream Msg-Id of one stage attempt's dispatch. */
+export function dispatchId(ticketId: string, stage: StageName, attempt: number): string {
+  return `${ticketId}.${stage}.${attempt}`;
+}
+
+interface Why {
+  by: string;
+  reason?: string | undefined;
+  cause?: string | undefined;
+}
+
+function dispatch(t: Ticket, stage: StageName, attempt: number, now: Date, policy: Policy, why: Why, transition = true): Ticket {
+  const at = now.toISOString();
+  const item: OutboxItem = { msgId: dispatchId(t.id, stage, attempt), kind: 'dispatch', stage, attempt };
+  const moved = transition ? moveTo(t, stage, now, why) : t;
+  return {
+    ...moved,
+    parked: null,
+    work: { stage, attempt, dispatchedAt: at, deadline: new Date(now.getTime() + policy.stageTimeoutMs(stage)).toISOString() },
+    outbox: [...moved.outbox.filter((o) => o.msgId !== item.msgId), item],
+    timeline: [...moved.timeline, entry(now, COORDINATOR, 'dispatched', { stage, attempt })],
+    updatedAt: at,
+  };
+}
+
+function park(t: Ticket, from: StageName, questions: Question[], now: Date, policy: Policy, by: string, cause: string): Ticket {
+  const moved = moveTo(t, 'awaiting_human', now, { by, reason: questions.map((q) => q.text).join('\n'), cause });
+  return {
+    ...moved,
+    parked: {
+      from,
+      questions,
+      askedAt: now.toISOString(),
+      deadline: new Date(now.getTime() + policy.humanTimeoutMs).toISOString(),
+    },
+  };
+}
+
+function fail(t: Ticket, now: Date, failure: NonNullable<Ticket['failure']>, by: string, cause?: string): Ticket {
+  return { ...moveTo(t, 'failed', now, { by, reason: `${failure.code}: ${failure.message}`, cause }), failure };
+}
+
+/** A legal state change with its timeline entry. Illegal ones throw: they are bugs, not inputs. */
+function moveTo(t: Ticket, to: StateName, now: Date, why: Why): Ticket {
+  if (!canTransition(t.state, to)) throw new Error(`illegal transition ${t.state} -> ${to} for ${t.id}`);
+  const at = now.toISOString();
+  return {
+    ...t,
+    state: to,
+    work: isStage(to) ? t.work : null,
+    parked: to === 'awaiting_human' ? t.parked : null,
+    outbox: isTerminal(to) ? [] : t.outbox,
+    timeline: [...t.timeline, entry(now, why.by, 'transition', { from: t.state, to, reason: why.reason, cause: why.cause })],
+    updatedAt: at,
+  };
+}
+
+function ignore(t: Ticket, now: Date, ev: CoordinatorEvent, reason: string): Ticket {
+  return { ...t, timeline: [...t.timeline, entry(now, ev.source, 'ignored', { reason: `${ev.type}: ${reason}`, cause: ev.id })], updatedAt: now.toISOString() };
+}
+
+function remember(t: Ticket, id: string): Ticket {
+  return { ...t, applied: [...t.applied, id].slice(-APPLIED_MEMORY) };
+}
+
+function entry(
+  now: Date,
+  by: string,
+  event: TimelineEntry['event'],
+  fields: Omit<Partial<TimelineEntry>, 'at' | 'by' | 'event'> = {},
+): TimelineEntry {
+  const e: TimelineEntry = { at: now.toISOString(), by, event };
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) (e as Record<string, unknown>)[k] = v;
+  return e;
+}
+
+function describeWork(t: Ticket): string {
+  return t.work ? `${t.state}, ${t.work.stage} attempt ${t.work.attempt}` : t.state;
+}

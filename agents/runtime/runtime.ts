@@ -1,0 +1,171 @@
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import { millis } from '@nats-io/transport-node';
+import {
+  decodeEnvelope,
+  encodeEnvelope,
+  envelope,
+  StageCompleted,
+  StageFailed,
+  WorkItem,
+  type Bus,
+  type Message,
+  type StageOutcome,
+  type WorkItemData,
+} from '../../bus/index.ts';
+import { delay, describeError, type Config, type Logger, type Role } from '../../shared/index.ts';
+
+/** What a handler is told besides its work item. */
+export interface HandlerContext {
+  role: Role;
+  /** 1 on the first delivery of this work item, 2 on the first redelivery, and so on. */
+  deliveries: number;
+  /** Aborted when the process must hand the work back (shutdown past its grace period). */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/**
+ * An agent role's work: one stage attempt of one ticket in, an outcome out. Throw an AgentError
+ * with `retryable` to say whether a later delivery may succeed; anything else thrown counts as
+ * retryable.
+ */
+export type AgentHandler = (work: WorkItemData, ctx: HandlerContext) => Promise<StageOutcome>;
+
+export interface AgentRuntimeDeps {
+  bus: Bus;
+  role: Role;
+  handler: AgentHandler;
+  config: Config;
+  log: Logger;
+}
+
+export interface AgentRuntime {
+  /** Binds the role's durable consumer and starts taking work. */
+  start(): Promise<void>;
+  /**
+   * Stops taking work; lets the item in hand finish within the shutdown grace, else aborts it and
+   * hands it back for redelivery at once. Resolves when the loop has ended.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * The runtime every agent role shares: it pulls one work item at a time from the role's durable
+ * consumer (shared by all replicas), keeps it alive with in-progress acks while the handler works,
+ * reports the outcome as an event, and only then acks. A retryable failure is retried later with
+ * exponential backoff; a fatal one, or the last allowed delivery, is reported and terminated. A
+ * process killed mid-work loses nothing: the server redelivers the item after the ack wait.
+ */
+export function createAgentRuntime({ bus, role, handler, config, log }: AgentRuntimeDeps): AgentRuntime {
+  const stopping = new AbortController();
+  const handBack = new AbortController();
+  let loop: Promise<void> | undefined;
+  let ackWaitMs = config.NIGHTSHIFT_ACK_WAIT;
+  let maxDeliver = config.NIGHTSHIFT_MAX_DELIVER;
+
+  async function handleItem(m: JsMsg): Promise<void> {
+    let item: Message<typeof WorkItem>;
+    try {
+      item = decodeEnvelope(m.data, [WorkItem]);
+    } catch (err) {
+      log.error({ err, subject: m.subject }, 'invalid work item: terminated');
+      m.term('invalid work item');
+      return;
+    }
+    const { stage, attempt, ticket } = item.data;
+    const deliveries = m.info.deliveryCount;
+    const itemLog = log.child({ ticketId: ticket.id, stage, attempt, correlationId: item.correlationId });
+    const heartbeat = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
+    const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
+    itemLog.info({ deliveries }, 'work started');
+    try {
+      const outcome = await handler(item.data, { role, deliveries, signal: handBack.signal, log: itemLog });
+      if (handBack.signal.aborted) return;
+      const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome }, { ...meta, id: `${item.id}.completed` });
+      await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+      await m.ackAck();
+      itemLog.info({ outcome: outcome.kind }, 'work completed');
+    } catch (err) {
+      if (handBack.signal.aborted) return;
+      const error = describeError(err);
+      if (error.retryable && deliveries < maxDeliver) {
+        const backoff = Math.min(
+          config.NIGHTSHIFT_RETRY_BACKOFF * 2 ** (deliveries - 1),
+          config.NIGHTSHIFT_RETRY_BACKOFF_MAX,
+        );
+        itemLog.warn({ err, deliveries, retryInMs: backoff }, 'work failed; will retry');
+        m.nak(backoff);
+        return;
+      }
+      itemLog.error({ err, deliveries, retryable: error.retryable }, 'work failed for good');
+      try {
+        const ev = envelope(
+          StageFailed,
+          { ticketId: ticket.id, stage, attempt, error: { ...error, message: error.message.slice(0, 4_000) }, deliveries },
+          { ...meta, id: `${item.id}.failed` },
+        );
+        await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+        m.term(error.code);
+      } catch (reportErr) {
+        itemLog.error({ err: reportErr }, 'could not report the failure; will be redelivered');
+        m.nak(config.NIGHTSHIFT_RETRY_BACKOFF);
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  async function run(consumer: Consumer): Promise<void> {
+    let current: Consumer | undefined = consumer;
+    while (!stopping.signal.aborted) {
+      try {
+        current ??= await bus.js.consumers.get(bus.names.workStream, bus.names.roleConsumer(role));
+        const m = await current.next({ expires: 1_000 });
+        if (!m) continue;
+        if (stopping.signal.aborted) {
+          m.nak();
+          break;
+        }
+        const work = handleItem(m);
+        await Promise.race([work, afterAbort(handBack.signal)]);
+        if (handBack.signal.aborted) {
+          m.nak();
+          log.warn({ subject: m.subject }, 'shutdown grace over: work handed back');
+          await work.catch(() => undefined);
+          break;
+        }
+      } catch (err) {
+        if (stopping.signal.aborted) break;
+        current = undefined;
+        log.debug({ err }, 'work consumer unavailable; retrying');
+        await delay(500, stopping.signal);
+      }
+    }
+  }
+
+  return {
+    async start() {
+      const consumer = await bus.js.consumers.get(bus.names.workStream, bus.names.roleConsumer(role));
+      const info = await consumer.info();
+      if (info.config.ack_wait) ackWaitMs = millis(info.config.ack_wait);
+      const serverMax = info.config.max_deliver ?? -1;
+      maxDeliver = serverMax > 0 ? serverMax : Number.POSITIVE_INFINITY;
+      loop = run(consumer);
+      log.info({ role, ackWaitMs, maxDeliver }, 'agent started');
+    },
+    async stop() {
+      stopping.abort();
+      const grace = setTimeout(() => handBack.abort(), config.NIGHTSHIFT_SHUTDOWN_GRACE);
+      await loop;
+      clearTimeout(grace);
+      log.info({ role }, 'agent stopped');
+    },
+  };
+}
+
+function afterAbort(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

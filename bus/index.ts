@@ -1,0 +1,20 @@
+export { connectBus, DEFAULT_NATS_URL } from './connection.ts';
+export type { Bus, ConnectOptions } from './connection.ts';
+export { decodeEnvelope, defineMessage, encodeEnvelope, envelope, Envelope, InvalidMessageError } from './envelope.ts';
+export type { EnvelopeMeta, Message, MessageDef, MessageOf } from './envelope.ts';
+export {
+  CancelRequested,
+  HumanAnswered,
+  StageCompleted,
+  StageFailed,
+  StageOutcome,
+  TICKET_EVENTS,
+} from './messages/events.ts';
+export { WorkItem, WorkTicket } from './messages/work.ts';
+export type { WorkItemData } from './messages/work.ts';
+export { provision } from './provision.ts';
+export type { ProvisionOptions } from './provision.ts';
+export { createNames, createSubjects, Headers } from './subjects.ts';
+export type { Names, Subjects } from './subjects.ts';
+export { TicketStore } from './tickets.ts';
+export type { StoredTicket } from './tickets.ts';

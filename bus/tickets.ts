@@ -1,0 +1,120 @@
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { ConflictError, delay, Ticket } from '../shared/index.ts';
+
+/** A ticket record with the KV revision it was read at. */
+export interface StoredTicket {
+  ticket: Ticket;
+  revision: number;
+}
+
+/**
+ * The tickets KV bucket. Every write is compare-and-set on the revision read, so concurrent writers
+ * (several coordinators) never overwrite each other: the loser re-reads and decides again.
+ */
+export class TicketStore {
+  readonly #kv: KV;
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  async get(id: string): Promise<StoredTicket | null> {
+    const e = await this.#kv.get(id);
+    if (!e || e.operation !== 'PUT') return null;
+    return { ticket: Ticket.parse(e.json()), revision: e.revision };
+  }
+
+  /** Stores a new ticket; returns false when the id exists already. */
+  async create(ticket: Ticket): Promise<boolean> {
+    try {
+      await this.#kv.create(ticket.id, encode(ticket));
+      return true;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false;
+      throw err;
+    }
+  }
+
+  /** Writes `ticket` if the key is still at `revision`; throws ConflictError otherwise. */
+  async update(ticket: Ticket, revision: number): Promise<number> {
+    try {
+      return await this.#kv.update(ticket.id, encode(Ticket.parse(ticket)), revision);
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new ConflictError(`ticket ${ticket.id} changed since revision ${revision}`);
+      throw err;
+    }
+  }
+
+  /**
+   * Reads, decides, writes with compare-and-set, and on conflict starts again (up to `tries`).
+   * `decide` returns the next record or null for no change. Returns what was written, or null.
+   */
+  async mutate(id: string, decide: (t: Ticket) => Ticket | null, tries = 20): Promise<StoredTicket | null> {
+    for (let i = 0; ; i++) {
+      const cur = await this.get(id);
+      if (!cur) return null;
+      const next = decide(cur.ticket);
+      if (!next) return null;
+      try {
+        const revision = await this.update(next, cur.revision);
+        return { ticket: next, revision };
+      } catch (err) {
+        if (!(err instanceof ConflictError) || i + 1 >= tries) throw err;
+      }
+    }
+  }
+
+  /** Every ticket, oldest first. */
+  async list(): Promise<Ticket[]> {
+    const keys: string[] = [];
+    for await (const k of await this.#kv.keys()) keys.push(k);
+    const tickets: Ticket[] = [];
+    for (const k of keys) {
+      const t = await this.get(k);
+      if (t) tickets.push(t.ticket);
+    }
+    return tickets.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  /**
+   * Every current ticket, then every change, until `signal` aborts. Restarts the watch if the
+   * server drops it, so callers see every change again after a reconnect.
+   */
+  async *watch(signal: AbortSignal, key?: string): AsyncGenerator<Ticket> {
+    while (!signal.aborted) {
+      let iter: Awaited<ReturnType<KV['watch']>>;
+      try {
+        iter = await this.#kv.watch(key === undefined ? {} : { key });
+      } catch {
+        await delay(500, signal);
+        continue;
+      }
+      const stop = () => iter.stop();
+      signal.addEventListener('abort', stop, { once: true });
+      try {
+        for await (const e of iter) {
+          if (e.operation !== 'PUT') continue;
+          const parsed = Ticket.safeParse(e.json());
+          if (parsed.success) yield parsed.data;
+        }
+      } finally {
+        signal.removeEventListener('abort', stop);
+        iter.stop();
+      }
+      if (!signal.aborted) await delay(250, signal);
+    }
+  }
+}
+
+function encode(t: Ticket): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(t));
+}
+
+export function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}

@@ -1,0 +1,46 @@
+import { execFile } from 'node:child_process';
+import { isAbsolute } from 'node:path';
+import { promisify } from 'node:util';
+import type { RepoRef } from '../ticket/schema.ts';
+
+const run = promisify(execFile);
+
+/** Clone URL schemes nightshift accepts. `user@host:path` (scp-like ssh) is accepted too. */
+export const REPO_URL_SCHEMES = ['https:', 'ssh:', 'git:'] as const;
+
+const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!\/\/)[^\s]+$/;
+
+/**
+ * Why a repository reference cannot be used, or null when it can: a local path must be absolute and
+ * a git repository (checked with git itself); a URL must use https, ssh or git. Throws when git
+ * itself cannot be run.
+ */
+export async function repositoryProblem(repo: RepoRef): Promise<string | null> {
+  if (repo.url !== undefined) return urlProblem(repo.url);
+  const path = repo.path!;
+  if (!isAbsolute(path)) return `repo.path must be an absolute path, got "${path}"`;
+  try {
+    await run('git', ['-C', path, 'rev-parse', '--git-dir'], { timeout: 10_000 });
+    return null;
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') {
+      throw new Error('git is not installed on this host', { cause: err });
+    }
+    return `repo.path "${path}" is not a git repository`;
+  }
+}
+
+function urlProblem(url: string): string | null {
+  if (SCP_LIKE.test(url)) return null;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `repo.url "${url}" is not a URL`;
+  }
+  if (!(REPO_URL_SCHEMES as readonly string[]).includes(parsed.protocol)) {
+    return `repo.url scheme "${parsed.protocol.replace(/:$/, '')}" is not supported (use https, ssh or git)`;
+  }
+  if (!parsed.hostname) return `repo.url "${url}" has no host`;
+  return null;
+}
