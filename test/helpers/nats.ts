@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './wait.ts';
@@ -36,6 +36,7 @@ export async function startNatsServer(): Promise<NatsServer> {
 
   const launch = async (): Promise<void> => {
     rmSync(portsDir, { recursive: true, force: true });
+    mkdirSync(portsDir, { recursive: true });
     const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '--ports_file_dir', portsDir];
     let stderr = '';
     proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { IntakeReply } from '../../shared/index.ts';
+import { TicketStore, type Bus } from '../../bus/index.ts';
+import { setup } from '../../test/helpers/env.ts';
+import { makeRepo } from '../../test/helpers/git.ts';
+import { waitFor } from '../../test/helpers/wait.ts';
+import { createAgentRuntime, type AgentHandler } from '../runtime/runtime.ts';
+import { createCoordinator } from './coordinator.ts';
+
+async function post(bus: Bus, payload: unknown): Promise<IntakeReply> {
+  const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const reply = await bus.nc.request(bus.subjects.ticketIntake, data, { timeout: 10_000 });
+  return IntakeReply.parse(reply.json());
+}
+
+describe('coordinator', () => {
+  it('accepts a ticket, stores it, and dispatches it to the refiner', async () => {
+    await using env = await setup();
+    const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
+    await coordinator.start();
+    const repo = makeRepo();
+    const reply = await post(env.bus, { title: 'Add a flag', body: 'details', repo: { path: repo } });
+    expect(reply).toMatchObject({ ok: true, duplicate: false });
+    const id = reply.ok ? reply.id : '';
+    const store = new TicketStore(await env.bus.tickets());
+    const t = await waitFor('dispatch to refining', async () => {
+      const s = await store.get(id);
+      return s && s.ticket.state === 'refining' && s.ticket.outbox.length === 0 ? s.ticket : undefined;
+    });
+    expect(t.timeline.map((e) => e.event)).toEqual(['received', 'transition', 'dispatched']);
+    const info = await env.bus.jsm.streams.info(env.bus.names.workStream);
+    expect(info.state.messages).toBe(1);
+    await coordinator.stop();
+  });
+
+  it('drives a ticket through every stage with injected handlers', async () => {
+    await using env = await setup();
+    const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
+    await coordinator.start();
+    const handler: AgentHandler = async (work) => ({ kind: 'advance', output: { did: work.stage } });
+    const agents = (['refiner', 'test-author', 'coder', 'reviewer'] as const).map((role) =>
+      createAgentRuntime({ bus: env.bus, role, handler, config: env.config, log: env.sink.log }),
+    );
+    for (const a of agents) await a.start();
+    const reply = await post(env.bus, { title: 'x', body: 'y', repo: { path: makeRepo() } });
+    const id = reply.ok ? reply.id : '';
+    const store = new TicketStore(await env.bus.tickets());
+    const t = await waitFor('pr_open', async () => {
+      const s = await store.get(id);
+      return s?.ticket.state === 'pr_open' ? s.ticket : undefined;
+    });
+    expect(Object.keys(t.artifacts).sort()).toEqual(['coding', 'refining', 'reviewing', 'writing_tests']);
+    expect(t.timeline.filter((e) => e.event === 'transition').map((e) => e.to)).toEqual([
+      'refining',
+      'writing_tests',
+      'coding',
+      'reviewing',
+      'pr_open',
+    ]);
+    for (const a of agents) await a.stop();
+    await coordinator.stop();
+  });
+});
