@@ -45,4 +45,4 @@ export {
 } from './ticket/schema.ts';
 export { repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
-export { delay } from './async.ts';
+export { delay, untilAborted } from './async.ts';

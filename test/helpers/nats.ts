@@ -54,7 +54,10 @@ export async function startNatsServer(): Promise<NatsServer> {
         return ports.nats?.[0];
       },
       { timeoutMs: 15_000, intervalMs: 25 },
-    );
+    ).catch((err: unknown) => {
+      child.kill('SIGKILL');
+      throw err;
+    });
     port = Number(new URL(url).port);
   };
 

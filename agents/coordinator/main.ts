@@ -1,0 +1,20 @@
+import { connectBus, provision } from '../../bus/index.ts';
+import { untilAborted, type Config, type Logger } from '../../shared/index.ts';
+import { createCoordinator } from './coordinator.ts';
+
+/**
+ * The coordinator process: connect, provision, serve until `signal` aborts, then stop taking work,
+ * finish what is in hand and drain the connection.
+ */
+export async function runCoordinator({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
+  const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: 'nightshift-coordinator', log });
+  try {
+    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    const coordinator = createCoordinator({ bus, config, log });
+    await coordinator.start();
+    await untilAborted(signal);
+    await coordinator.stop();
+  } finally {
+    await bus.close();
+  }
+}

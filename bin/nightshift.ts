@@ -1,0 +1,421 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { runCoordinator } from '../agents/coordinator/main.ts';
+import { loadHandler, runAgent } from '../agents/runtime/main.ts';
+import { connectBus, type Bus } from '../bus/index.ts';
+import { renderEntry, renderList, renderTicket } from '../cli/render.ts';
+import {
+  answerTicket,
+  cancelTicket,
+  createTicket,
+  getTicket,
+  listTickets,
+  waitTicket,
+  WaitTimeoutError,
+} from '../cli/tickets.ts';
+import { up } from '../cli/up.ts';
+import {
+  ConfigError,
+  createLogger,
+  describeError,
+  loadConfig,
+  NightshiftError,
+  parseDuration,
+  ROLES,
+  State,
+  UserInputError,
+  type Config,
+  type FieldIssue,
+  type Logger,
+  type Role,
+} from '../shared/index.ts';
+
+const USAGE = `nightshift — background agents for software delivery
+
+usage: nightshift <command> [options]   (the command first, then its options)
+
+  up [--replicas coder=3,…] [--handler <role>=<module>]… [--port 4222]
+                                 the local stack in the foreground: an embedded nats-server
+                                 (unless --nats/NATS_URL), the coordinator and the agents
+  coordinator                    run a coordinator (any number may run at once)
+  agent <role> [--handler <module>]
+                                 run an agent process; roles: ${ROLES.join(', ')}
+  ticket create --title <t> --body <b> --repo <path|url> [--base-branch <b>] [--type feature|bug|chore]
+                [--external-id <id>] [--requester <who>] [--label <l>]…
+  ticket create --file <payload.json|->   post a raw intake payload as it is
+  ticket show <id>               state, questions and timeline
+  ticket list [--state <s>]…     all tickets, oldest first
+  ticket wait <id> [--state <s>]… [--timeout 30m]
+                                 follow a ticket until it rests (awaiting_human, pr_open, done,
+                                 failed, cancelled, duplicate) or reaches one of the given states
+  ticket cancel <id> [--reason <text>]
+  answer <id> <text…> [--by <name>]   answer a ticket parked in awaiting_human
+
+options for every command:
+  --nats <url>        NATS server (env NATS_URL; default nats://127.0.0.1:4222)
+  --prefix <p>        subject prefix (env NIGHTSHIFT_PREFIX; default nightshift)
+  --log-level <l>     fatal|error|warn|info|debug|trace|silent (env NIGHTSHIFT_LOG_LEVEL)
+  --json              machine-readable output
+  -h, --help          this help
+
+exit codes: 0 ok · 1 failed · 2 bad usage or configuration · 3 timed out waiting`;
+
+const GLOBAL_OPTIONS = {
+  nats: { type: 'string' },
+  prefix: { type: 'string' },
+  'log-level': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+class UsageError extends UserInputError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
+
+interface Ctx {
+  argv: string[];
+  json: boolean;
+  out(value: unknown, text: string): void;
+}
+
+const SELF = fileURLToPath(import.meta.url);
+
+async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const ctx: Ctx = {
+    argv,
+    json,
+    out: (value, text) => process.stdout.write(`${json ? JSON.stringify(value) : text}\n`),
+  };
+  try {
+    return await dispatch(ctx);
+  } catch (err) {
+    return report(ctx, err);
+  }
+}
+
+function report(ctx: Ctx, err: unknown): number {
+  const { code, message } = describeError(err);
+  const issues: readonly FieldIssue[] = err instanceof ConfigError || err instanceof UserInputError ? err.issues : [];
+  if (ctx.json) {
+    process.stdout.write(`${JSON.stringify({ ok: false, error: { code, message, ...(issues.length && { issues }) } })}\n`);
+  } else {
+    process.stderr.write(`nightshift: ${message}\n`);
+    if (!(err instanceof ConfigError)) for (const i of issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+    if (err instanceof UsageError) process.stderr.write(`run \`nightshift --help\` for usage\n`);
+  }
+  if (err instanceof WaitTimeoutError) return 3;
+  if (err instanceof UsageError || err instanceof ConfigError) return 2;
+  if (!(err instanceof NightshiftError) && !ctx.json) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  return 1;
+}
+
+function parse<O extends Options>(argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function configFrom(values: Record<string, unknown>, clientCommand: boolean): Config {
+  return loadConfig(process.env, {
+    NATS_URL: values.nats as string | undefined,
+    NIGHTSHIFT_PREFIX: values.prefix as string | undefined,
+    NIGHTSHIFT_LOG_LEVEL: (values['log-level'] as string | undefined) ?? (clientCommand ? process.env.NIGHTSHIFT_LOG_LEVEL ?? 'warn' : undefined),
+  });
+}
+
+/** An AbortSignal for a long-running command: aborted by SIGINT, SIGTERM, or a parent that went away. */
+function shutdownSignal(log: Logger): AbortSignal {
+  const ac = new AbortController();
+  const stop = (why: string) => {
+    if (ac.signal.aborted) return;
+    log.info({ why }, 'shutting down');
+    ac.abort();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (process.channel) {
+    // Started by `nightshift up`: the IPC channel only tells us when the parent is gone; it must not
+    // keep this process alive once its work is done.
+    process.on('disconnect', () => stop('parent exited'));
+    process.channel.unref();
+  }
+  return ac.signal;
+}
+
+async function withBus<T>(config: Config, log: Logger, fn: (bus: Bus) => Promise<T>): Promise<T> {
+  const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: 'nightshift-cli', log, connectTimeoutMs: 5_000 }).catch(
+    (err: unknown) => {
+      throw new UserInputError('nats_unreachable', `cannot reach NATS at ${config.NATS_URL ?? 'nats://127.0.0.1:4222'}: ${(err as Error).message}`);
+    },
+  );
+  try {
+    return await fn(bus);
+  } finally {
+    await bus.close();
+  }
+}
+
+function role(name: string | undefined): Role {
+  if (!name || !(ROLES as readonly string[]).includes(name)) throw new UsageError(`agent needs a role: one of ${ROLES.join(', ')}`);
+  return name as Role;
+}
+
+function duration(text: string | undefined, fallback: number, flag: string): number {
+  if (text === undefined) return fallback;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`${flag} "${text}" is not a duration (e.g. 30s, 5m, 1h)`);
+  return ms;
+}
+
+function states(values: string[] | undefined): State[] {
+  return (values ?? []).flatMap((v) => v.split(',')).map((s) => {
+    const parsed = State.safeParse(s.trim());
+    if (!parsed.success) throw new UsageError(`"${s}" is not a ticket state`);
+    return parsed.data;
+  });
+}
+
+function keyValues(text: string | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (text ?? '').split(',').filter(Boolean)) {
+    const [k, v] = part.split('=');
+    if (!k || !v) throw new UsageError(`${flag} takes <role>=<value>, got "${part}"`);
+    out[k.trim()] = v.trim();
+  }
+  return out;
+}
+
+async function dispatch(ctx: Ctx): Promise<number> {
+  const [command, ...rest] = ctx.argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command.startsWith('-')) throw new UsageError(`the command comes first: nightshift <command> [options]`);
+  const sub = rest[0];
+  switch (command) {
+    case 'up':
+      return cmdUp(ctx, rest);
+    case 'coordinator':
+      return cmdCoordinator(rest);
+    case 'agent':
+      return cmdAgent(rest);
+    case 'ticket': {
+      const args = rest.slice(1);
+      switch (sub) {
+        case 'create':
+          return cmdCreate(ctx, args);
+        case 'show':
+          return cmdShow(ctx, args);
+        case 'list':
+          return cmdList(ctx, args);
+        case 'wait':
+          return cmdWait(ctx, args);
+        case 'cancel':
+          return cmdCancel(ctx, args);
+        default:
+          throw new UsageError(`ticket needs a subcommand: create, show, list, wait or cancel`);
+      }
+    }
+    case 'answer':
+      return cmdAnswer(ctx, rest);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    replicas: { type: 'string' },
+    handler: { type: 'string', multiple: true },
+    port: { type: 'string', default: '4222' },
+  });
+  const config = configFrom(values, false);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'up' } });
+  const replicas: Record<string, number> = {};
+  for (const [k, v] of Object.entries(keyValues(values.replicas, '--replicas'))) {
+    if (k !== 'coordinator') role(k);
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 32) throw new UsageError(`--replicas ${k}=${v}: a whole number from 0 to 32`);
+    replicas[k] = n;
+  }
+  const handlers: Partial<Record<Role, string>> = {};
+  for (const h of values.handler ?? []) for (const [k, v] of Object.entries(keyValues(h, '--handler'))) handlers[role(k)] = v;
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`--port ${values.port}: not a port`);
+  await up({
+    config,
+    log,
+    signal: shutdownSignal(log),
+    replicas,
+    handlers,
+    port,
+    self: { node: process.execPath, args: [...process.execArgv, SELF] },
+    env: process.env,
+    cwd: process.cwd(),
+    report: (event, text) => ctx.out(event, text),
+  });
+  return 0;
+}
+
+async function cmdCoordinator(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  if (positionals.length) throw new UsageError(`coordinator takes no arguments`);
+  const config = configFrom(values, false);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'coordinator' } });
+  await runCoordinator({ config, log, signal: shutdownSignal(log) });
+  return 0;
+}
+
+async function cmdAgent(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { handler: { type: 'string' } });
+  const r = role(positionals[0]);
+  const config = configFrom(values, false);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: r } });
+  if (!values.handler) {
+    throw new UserInputError('no_handler', `there is no built-in ${r} agent yet; run it with --handler <module> (see README, "Agent handlers")`);
+  }
+  const handler = await loadHandler(values.handler, process.cwd(), { role: r, config, log });
+  await runAgent({ role: r, handler, config, log, signal: shutdownSignal(log) });
+  return 0;
+}
+
+async function cmdCreate(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    file: { type: 'string' },
+    title: { type: 'string' },
+    body: { type: 'string' },
+    repo: { type: 'string' },
+    'base-branch': { type: 'string' },
+    type: { type: 'string' },
+    'external-id': { type: 'string' },
+    requester: { type: 'string' },
+    label: { type: 'string', multiple: true },
+  });
+  const config = configFrom(values, true);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL });
+  let payload: unknown;
+  if (values.file !== undefined) {
+    payload = new Uint8Array(readFileSync(values.file === '-' ? 0 : values.file));
+  } else {
+    if (!values.title || values.body === undefined || !values.repo) {
+      throw new UsageError('ticket create needs --title, --body and --repo (or --file)');
+    }
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(values.repo) || /^[^/\s]+@[^/\s]+:/.test(values.repo);
+    payload = {
+      title: values.title,
+      body: values.body,
+      repo: {
+        ...(isUrl ? { url: values.repo } : { path: isAbsolute(values.repo) ? values.repo : resolve(values.repo) }),
+        ...(values['base-branch'] && { baseBranch: values['base-branch'] }),
+      },
+      ...(values.type && { type: values.type }),
+      ...(values['external-id'] && { externalId: values['external-id'] }),
+      ...(values.requester && { requester: values.requester }),
+      ...(values.label && { labels: values.label }),
+    };
+  }
+  const reply = await withBus(config, log, (bus) => createTicket(bus, payload));
+  if (reply.ok) {
+    ctx.out(reply, reply.duplicate ? `${reply.id} (already posted: same external id)` : reply.id);
+    return 0;
+  }
+  if (ctx.json) ctx.out(reply, '');
+  else {
+    process.stderr.write(`nightshift: ticket refused (${reply.error.code}): ${reply.error.message}\n`);
+    for (const i of reply.error.issues ?? []) process.stderr.write(`  ${i.path}: ${i.message}\n`);
+  }
+  return 1;
+}
+
+function oneId(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`${what} takes one ticket id`);
+  return positionals[0]!;
+}
+
+async function cmdShow(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  const id = oneId(positionals, 'ticket show');
+  const config = configFrom(values, true);
+  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) => getTicket(bus, id));
+  ctx.out(t, renderTicket(t));
+  return 0;
+}
+
+async function cmdList(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { state: { type: 'string', multiple: true } });
+  if (positionals.length) throw new UsageError('ticket list takes no arguments');
+  const config = configFrom(values, true);
+  const filter = states(values.state);
+  const tickets = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) => listTickets(bus, { states: filter }));
+  const counts: Record<string, number> = {};
+  for (const t of tickets) counts[t.state] = (counts[t.state] ?? 0) + 1;
+  ctx.out(
+    { tickets: tickets.map(({ id, title, state, type, createdAt, updatedAt, externalId }) => ({ id, title, state, type, createdAt, updatedAt, externalId })), counts },
+    renderList(tickets),
+  );
+  return 0;
+}
+
+async function cmdWait(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { state: { type: 'string', multiple: true }, timeout: { type: 'string' } });
+  const id = oneId(positionals, 'ticket wait');
+  const config = configFrom(values, true);
+  const timeoutMs = duration(values.timeout, 30 * 60_000, '--timeout');
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL });
+  const t = await withBus(config, log, (bus) =>
+    waitTicket(bus, id, {
+      states: states(values.state),
+      timeoutMs,
+      onEntry: ctx.json ? undefined : (e) => process.stderr.write(`${renderEntry(e)}\n`),
+    }),
+  );
+  ctx.out(t, `${t.id} is ${t.state}`);
+  return 0;
+}
+
+function actor(values: { by?: string | undefined }): string {
+  return values.by ?? process.env.NIGHTSHIFT_USER ?? userInfo().username;
+}
+
+async function cmdCancel(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { reason: { type: 'string' }, by: { type: 'string' }, timeout: { type: 'string' } });
+  const id = oneId(positionals, 'ticket cancel');
+  const config = configFrom(values, true);
+  const timeoutMs = duration(values.timeout, 30_000, '--timeout');
+  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) =>
+    cancelTicket(bus, id, { by: actor(values), ...(values.reason && { reason: values.reason }), timeoutMs }),
+  );
+  ctx.out(t, `${t.id} is ${t.state}`);
+  return t.state === 'cancelled' ? 0 : 1;
+}
+
+async function cmdAnswer(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { by: { type: 'string' }, timeout: { type: 'string' } });
+  const [id, ...words] = positionals;
+  if (!id || words.length === 0) throw new UsageError('answer takes a ticket id and the answer text');
+  const config = configFrom(values, true);
+  const timeoutMs = duration(values.timeout, 30_000, '--timeout');
+  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) =>
+    answerTicket(bus, id, words.join(' '), { by: actor(values), timeoutMs }),
+  );
+  ctx.out(t, `${t.id} answered; now ${t.state}`);
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,72 @@
+import { formatDuration, type Ticket, type TimelineEntry } from '../shared/index.ts';
+
+/** One timeline entry as a line for a person. */
+export function renderEntry(e: TimelineEntry): string {
+  const time = e.at.slice(11, 23);
+  let what: string;
+  switch (e.event) {
+    case 'received':
+      what = 'received';
+      break;
+    case 'transition':
+      what = `${e.from} → ${e.to}`;
+      break;
+    case 'dispatched':
+      what = `dispatched ${e.stage} (attempt ${e.attempt})`;
+      break;
+    case 'retry':
+      what = `${e.stage} attempt ${e.attempt} failed; retrying`;
+      break;
+    case 'timeout':
+      what = `${e.stage} attempt ${e.attempt} timed out`;
+      break;
+    default:
+      what = e.event.replace(/_/g, ' ');
+  }
+  const reason = e.reason && e.event !== 'transition' ? `  — ${e.reason}` : e.reason ? `  (${firstLine(e.reason)})` : '';
+  return `${time}  ${e.by.padEnd(22)} ${what}${reason}`;
+}
+
+/** A ticket as `nightshift ticket show` prints it for a person. */
+export function renderTicket(t: Ticket, now = new Date()): string {
+  const lines = [`${t.id}  ${t.title}  [${t.state}]`];
+  const repo = t.repo.path ?? t.repo.url ?? '';
+  lines.push(`type ${t.type} · repo ${repo}${t.repo.baseBranch ? ` (${t.repo.baseBranch})` : ''}`);
+  const extra = [
+    t.requester && `requester ${t.requester}`,
+    t.externalId && `external id ${t.externalId}`,
+    t.labels.length > 0 && `labels ${t.labels.join(', ')}`,
+  ].filter(Boolean);
+  if (extra.length) lines.push(extra.join(' · '));
+  lines.push(`created ${t.createdAt} · updated ${t.updatedAt}`);
+  if (t.work) {
+    const left = Date.parse(t.work.deadline) - now.getTime();
+    lines.push(`working: ${t.work.stage}, attempt ${t.work.attempt}, ${left > 0 ? `times out in ${formatDuration(left)}` : 'timed out'}`);
+  }
+  if (t.parked) {
+    lines.push(`waiting for a human (asked by ${t.parked.from}):`);
+    for (const q of t.parked.questions) {
+      lines.push(`  ? ${q.text}${q.options ? `  [${q.options.join(' | ')}]` : ''}`);
+    }
+    lines.push(`  answer with: nightshift answer ${t.id} "<text>"`);
+  }
+  if (t.failure) lines.push(`failed: ${t.failure.code}: ${t.failure.message}`);
+  if (t.duplicateOf) lines.push(`duplicate of ${t.duplicateOf}`);
+  if (t.body.trim()) lines.push('', ...t.body.trim().split('\n').map((l) => `  ${l}`));
+  lines.push('', 'timeline:', ...t.timeline.map((e) => `  ${renderEntry(e)}`));
+  return lines.join('\n');
+}
+
+/** Tickets as a table, one line each. */
+export function renderList(tickets: readonly Ticket[]): string {
+  if (tickets.length === 0) return 'no tickets';
+  const rows = tickets.map((t) => [t.id, t.state, t.type, t.updatedAt.slice(0, 19).replace('T', ' '), t.title]);
+  const widths = [13, 14, 7, 19];
+  const head = ['ID', 'STATE', 'TYPE', 'UPDATED', 'TITLE'];
+  return [head, ...rows].map((r) => r.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join('  ')).join('\n');
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n')[0] ?? '';
+  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}

@@ -1,0 +1,123 @@
+import { NoRespondersError, RequestError } from '@nats-io/transport-node';
+import {
+  CancelRequested,
+  encodeEnvelope,
+  envelope,
+  HumanAnswered,
+  TicketStore,
+  type Bus,
+} from '../bus/index.ts';
+import {
+  IntakeReply,
+  isTerminal,
+  TicketId,
+  UserInputError,
+  type State,
+  type Ticket,
+  type TimelineEntry,
+} from '../shared/index.ts';
+
+/** Posts an intake payload (already-encoded bytes are sent as they are) and returns the reply. */
+export async function createTicket(bus: Bus, payload: unknown, timeoutMs = 30_000): Promise<IntakeReply> {
+  const data = payload instanceof Uint8Array ? payload : JSON.stringify(payload);
+  try {
+    const msg = await bus.nc.request(bus.subjects.ticketIntake, data, { timeout: timeoutMs });
+    return IntakeReply.parse(msg.json());
+  } catch (err) {
+    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+      throw new UserInputError('no_coordinator', `no coordinator is serving ${bus.subjects.ticketIntake}; start one with \`nightshift up\` or \`nightshift coordinator\``);
+    }
+    throw err;
+  }
+}
+
+/** The ticket with this id; throws a clear error for a malformed or unknown id. */
+export async function getTicket(bus: Bus, id: string): Promise<Ticket> {
+  const parsed = TicketId.safeParse(id);
+  if (!parsed.success) throw new UserInputError('invalid_ticket_id', `"${id}" is not a ticket id (tk- and ten characters)`);
+  const stored = await new TicketStore(await bus.tickets()).get(id);
+  if (!stored) throw new UserInputError('ticket_not_found', `no ticket ${id}`);
+  return stored.ticket;
+}
+
+export async function listTickets(bus: Bus, filter: { states?: readonly State[] } = {}): Promise<Ticket[]> {
+  const all = await new TicketStore(await bus.tickets()).list();
+  return filter.states?.length ? all.filter((t) => filter.states!.includes(t.state)) : all;
+}
+
+/** States where a ticket rests until someone or something outside acts. */
+export const RESTING_STATES: readonly State[] = ['awaiting_human', 'pr_open', 'done', 'failed', 'cancelled', 'duplicate'];
+
+export class WaitTimeoutError extends UserInputError {
+  readonly ticket: Ticket;
+  constructor(ticket: Ticket, waitedFor: string, timeoutMs: number) {
+    super('wait_timeout', `ticket ${ticket.id} is ${ticket.state}; gave up waiting for ${waitedFor} after ${timeoutMs}ms`);
+    this.ticket = ticket;
+  }
+}
+
+export interface WaitOptions {
+  /** States to wait for; by default the resting states. */
+  states?: readonly State[];
+  /** Wait for this instead of a state. */
+  until?: { test: (t: Ticket) => boolean; what: string };
+  timeoutMs: number;
+  /** Called with every timeline entry, those already there first, then each as it appears. */
+  onEntry?: (e: TimelineEntry, t: Ticket) => void;
+}
+
+/**
+ * Waits until the ticket is in one of the states (or passes `until`), following its timeline.
+ * Throws WaitTimeoutError after `timeoutMs`, or as soon as the ticket ends in another state.
+ */
+export async function waitTicket(bus: Bus, id: string, opts: WaitOptions): Promise<Ticket> {
+  const states = opts.states?.length ? opts.states : RESTING_STATES;
+  const until = opts.until ?? { test: (t: Ticket) => states.includes(t.state), what: states.join(' or ') };
+  let latest = await getTicket(bus, id);
+  let seen = 0;
+  const report = (t: Ticket) => {
+    for (const e of t.timeline.slice(seen)) opts.onEntry?.(e, t);
+    seen = Math.max(seen, t.timeline.length);
+  };
+  report(latest);
+  if (until.test(latest)) return latest;
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), opts.timeoutMs);
+  try {
+    for await (const t of new TicketStore(await bus.tickets()).watch(abort.signal, id)) {
+      latest = t;
+      report(t);
+      if (until.test(t)) return t;
+      if (isTerminal(t.state)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+  throw new WaitTimeoutError(latest, until.what, opts.timeoutMs);
+}
+
+/** Asks the coordinator to cancel; resolves with the ticket once it is cancelled (or already ended). */
+export async function cancelTicket(bus: Bus, id: string, opts: { by: string; reason?: string; timeoutMs: number }): Promise<Ticket> {
+  const t = await getTicket(bus, id);
+  if (isTerminal(t.state)) throw new UserInputError('ticket_finished', `ticket ${id} is already ${t.state}`);
+  const ev = envelope(CancelRequested, { ticketId: id, by: opts.by, ...(opts.reason && { reason: opts.reason }) }, { source: 'cli', correlationId: id });
+  await bus.js.publish(bus.subjects.event(id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+  return waitTicket(bus, id, { until: { test: (c) => isTerminal(c.state), what: 'cancellation' }, timeoutMs: opts.timeoutMs });
+}
+
+/** Answers a parked ticket; resolves with the ticket once the coordinator has taken the answer. */
+export async function answerTicket(bus: Bus, id: string, text: string, opts: { by: string; timeoutMs: number }): Promise<Ticket> {
+  const t = await getTicket(bus, id);
+  if (t.state !== 'awaiting_human') {
+    throw new UserInputError('not_awaiting_human', `ticket ${id} is ${t.state}; only a ticket in awaiting_human takes an answer`);
+  }
+  if (text.trim() === '') throw new UserInputError('empty_answer', 'the answer is empty');
+  const ev = envelope(HumanAnswered, { ticketId: id, text, by: opts.by }, { source: 'cli', correlationId: id });
+  await bus.js.publish(bus.subjects.event(id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+  const before = t.answers.length;
+  return waitTicket(bus, id, {
+    until: { test: (c) => c.answers.length > before || c.state !== 'awaiting_human', what: 'the answer to be taken' },
+    timeoutMs: opts.timeoutMs,
+  });
+}
