@@ -19,9 +19,9 @@ const positiveInt = z.coerce.number().int().positive();
 const stageTimeouts = z.string().transform((text, ctx) => {
   const out: Partial<Record<Stage, number>> = {};
   for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const [stage, value] = part.split('=').map((s) => s.trim());
+    const [stage, value, extra] = part.split('=').map((s) => s.trim());
     const ms = value === undefined ? undefined : parseDuration(value);
-    if (!stage || !(STAGES as readonly string[]).includes(stage) || ms === undefined) {
+    if (!stage || !(STAGES as readonly string[]).includes(stage) || ms === undefined || extra !== undefined) {
       ctx.addIssue({
         code: 'custom',
         message: `"${part}" is not <stage>=<duration> with a stage among ${STAGES.join(', ')}`,

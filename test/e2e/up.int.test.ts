@@ -1,0 +1,103 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Ticket } from '../../shared/index.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
+import { makeRepo } from '../helpers/git.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const HANDLER = new URL('../fixtures/handlers/advance.ts', import.meta.url).pathname;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface UpEvent {
+  event: string;
+  nats: string;
+  embedded: boolean;
+  processes: { name: string; pid: number }[];
+  idleRoles: string[];
+}
+
+describe('nightshift up', () => {
+  it('runs the local stack with an embedded server, and Ctrl-C leaves no process behind', async () => {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-'));
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const args = ['up', '--json', '--port', String(port), '--replicas', 'coder=2'];
+    for (const role of ['refiner', 'test-author', 'coder', 'reviewer']) args.push('--handler', `${role}=${HANDLER}`);
+
+    const nats = `nats://127.0.0.1:${port}`;
+    let id = '';
+    {
+      await using stack = spawnCli(args, env);
+      const ready = await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')));
+      const upEvent = JSON.parse(ready) as UpEvent;
+      expect(upEvent).toMatchObject({ nats, embedded: true, idleRoles: ['triager'] });
+      expect(upEvent.processes.map((p) => p.name).sort()).toEqual(
+        ['coder-1', 'coder-2', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1'],
+      );
+
+      const created = await waitFor('intake served', async () => {
+        const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Up', '--body', 'b', '--repo', makeRepo()], {});
+        return r.code === 0 ? r.stdout.trim() : undefined;
+      });
+      id = created;
+      const waited = await runCli(['ticket', 'wait', id, '--nats', nats, '--state', 'pr_open', '--timeout', '60s'], {});
+      expect(waited.code).toBe(0);
+      expect(waited.stdout.trim()).toBe(`${id} is pr_open`);
+      expect(waited.stderr).toContain('reviewing → pr_open');
+
+      stack.proc.kill('SIGINT');
+      expect(await stack.exited).toBe(0);
+      expect(stack.stdout()).toContain('"event":"stopped"');
+      for (const p of upEvent.processes) {
+        await waitFor(`${p.name} (pid ${p.pid}) to be gone`, () => !alive(p.pid));
+      }
+      const refused = await runCli(['ticket', 'list', '--nats', nats, '--json'], {});
+      expect(refused.code).toBe(1);
+      expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'nats_unreachable' } });
+    }
+
+    // The data stays in the data dir: a new stack still knows the ticket.
+    await using again = spawnCli(args, env);
+    await waitFor('the second up event', () => again.stdout().includes('"event":"up"'));
+    const shown = await waitFor('ticket show', async () => {
+      const r = await runCli(['ticket', 'show', id, '--nats', nats, '--json'], {});
+      return r.code === 0 ? r.stdout : undefined;
+    });
+    expect(Ticket.parse(JSON.parse(shown)).state).toBe('pr_open');
+    again.proc.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
+  });
+
+  it('refuses to start on a port that is taken, with a clear message', async () => {
+    const port = await freePort();
+    const srv = createServer().listen(port, '127.0.0.1');
+    try {
+      const r = await runCli(['up', '--port', String(port)], { NATS_URL: '', NIGHTSHIFT_DATA_DIR: mkdtempSync(join(tmpdir(), 'ns-')) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`port ${port} is in use`);
+    } finally {
+      srv.close();
+    }
+  });
+});
