@@ -7,6 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
 import { connectBus, type Bus } from '../bus/index.ts';
+import { prettyLogLine } from '../cli/logview.ts';
 import { renderEntry, renderList, renderTicket } from '../cli/render.ts';
 import {
   answerTicket,
@@ -269,6 +270,7 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
     env: process.env,
     cwd: process.cwd(),
     report: (event, text) => ctx.out(event, text),
+    childLine: (name, line) => process.stderr.write(`${ctx.json ? line : prettyLogLine(name, line)}\n`),
   });
   return 0;
 }

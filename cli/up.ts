@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { delay, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 
 export interface UpOptions {
@@ -21,6 +22,8 @@ export interface UpOptions {
   cwd: string;
   /** Progress for a person, or JSON lines with --json. */
   report: (event: Record<string, unknown>, text: string) => void;
+  /** Each line a child writes to stderr (its JSON log), with the child's name. */
+  childLine: (name: string, line: string) => void;
 }
 
 interface Supervised {
@@ -70,9 +73,10 @@ export async function up(opts: UpOptions): Promise<void> {
     const proc = spawn(opts.self.node, [...opts.self.args, ...c.args], {
       cwd: opts.cwd,
       env,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     c.proc = proc;
+    createInterface({ input: proc.stderr! }).on('line', (line) => opts.childLine(c.name, line));
     proc.on('exit', (code, sig) => {
       if (stopAll.signal.aborted) return;
       const now = Date.now();
