@@ -59,7 +59,7 @@ export function envelope<S extends z.ZodType>(
   if (!parsed.success) {
     throw new InvalidMessageError(`refusing to publish an invalid ${def.type}`, fieldIssues(parsed.error.issues));
   }
-  return {
+  const env = {
     id: meta.id ?? randomUUID(),
     type: def.type,
     v: def.v,
@@ -69,6 +69,11 @@ export function envelope<S extends z.ZodType>(
     ts: (meta.now ?? new Date()).toISOString(),
     data: parsed.data,
   };
+  const checked = Envelope.safeParse(env);
+  if (!checked.success) {
+    throw new InvalidMessageError(`refusing to publish an invalid ${def.type} envelope`, fieldIssues(checked.error.issues));
+  }
+  return env;
 }
 
 export function encodeEnvelope(env: Envelope): Uint8Array {
