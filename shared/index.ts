@@ -46,3 +46,17 @@ export {
 export { repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
 export { delay, untilAborted } from './async.ts';
+export { git, GitError } from './workspace/git.ts';
+export type { GitIdentity } from './workspace/git.ts';
+export {
+  changedFiles,
+  commitAll,
+  commitsSince,
+  diff,
+  openWorkspace,
+  pushBranch,
+  roleIdentity,
+  ticketBranch,
+  WorkspaceError,
+} from './workspace/workspace.ts';
+export type { OpenWorkspaceOptions, Workspace } from './workspace/workspace.ts';
