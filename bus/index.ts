@@ -18,3 +18,4 @@ export { createNames, createSubjects, Headers } from './subjects.ts';
 export type { Names, Subjects } from './subjects.ts';
 export { TicketStore } from './tickets.ts';
 export type { StoredTicket } from './tickets.ts';
+export { createPullRequestStore } from './prs.ts';

@@ -56,7 +56,16 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     storage: StorageType.File,
     max_age: nanos(14 * DAY_MS),
   });
+  await ensureStream(bus, {
+    name: names.transcriptsStream,
+    subjects: [subjects.transcriptsAll],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    max_age: nanos(30 * DAY_MS),
+    max_msg_size: 4 * 1024 * 1024,
+  });
   await new Kvm(bus.js).create(names.ticketsBucket, { history: 5, storage: StorageType.File });
+  await new Kvm(bus.js).create(names.prsBucket, { history: 5, storage: StorageType.File });
 
   for (const role of ROLES) {
     await ensureConsumer(bus, names.workStream, {

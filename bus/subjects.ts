@@ -9,6 +9,7 @@ import type { Role } from '../shared/index.ts';
  *   P.work.<role>.<ticketId>         stream P_WORK (work queue): one stage attempt for one agent role
  *   P.events.<ticketId>.<type>       stream P_EVENTS: what happened to a ticket, for the coordinator
  *   P.rejected.<source>              stream P_REJECTED: every refused input, kept for audit
+ *   P.transcripts.<ticketId>.<role>  stream P_TRANSCRIPTS: every model exchange, for replay
  *
  * Streams, consumers and the KV bucket take their names from the prefix too (see `names`), so two
  * installations with different prefixes share a NATS server without seeing each other.
@@ -25,6 +26,9 @@ export interface Subjects {
   readonly eventsAll: string;
   rejected(source: 'tickets' | 'bugs'): string;
   readonly rejectedAll: string;
+  transcript(ticketId: string, role: Role): string;
+  transcriptsOf(ticketId: string): string;
+  readonly transcriptsAll: string;
   /** The server's advisory when a work item has been delivered max_deliver times. */
   readonly maxDeliveriesAdvisories: string;
 }
@@ -35,7 +39,10 @@ export interface Names {
   readonly eventsStream: string;
   readonly rejectedStream: string;
   readonly advisoriesStream: string;
+  readonly transcriptsStream: string;
   readonly ticketsBucket: string;
+  /** Pull requests recorded by the local forge (and mirrored for GitHub). */
+  readonly prsBucket: string;
   /** Durable consumer of a role's work, shared by all replicas of the role. */
   roleConsumer(role: Role): string;
   /** Durable consumer of the events and advisories streams, shared by all coordinators. */
@@ -65,6 +72,9 @@ export function createSubjects(prefix = 'nightshift'): Subjects {
     eventsAll: `${p}.events.>`,
     rejected: (source) => `${p}.rejected.${source}`,
     rejectedAll: `${p}.rejected.>`,
+    transcript: (ticketId, role) => `${p}.transcripts.${token(ticketId, 'ticket id')}.${token(role, 'role')}`,
+    transcriptsOf: (ticketId) => `${p}.transcripts.${token(ticketId, 'ticket id')}.*`,
+    transcriptsAll: `${p}.transcripts.>`,
     maxDeliveriesAdvisories: `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.workStream}.*`,
   };
 }
@@ -77,7 +87,9 @@ export function createNames(prefix = 'nightshift'): Names {
     eventsStream: `${upper}_EVENTS`,
     rejectedStream: `${upper}_REJECTED`,
     advisoriesStream: `${upper}_ADVISORIES`,
+    transcriptsStream: `${upper}_TRANSCRIPTS`,
     ticketsBucket: `${p}-tickets`,
+    prsBucket: `${p}-prs`,
     roleConsumer: (role) => token(role, 'role'),
     coordinatorConsumer: 'coordinator',
     intakeQueue: 'coordinator',

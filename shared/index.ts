@@ -60,3 +60,6 @@ export {
   WorkspaceError,
 } from './workspace/workspace.ts';
 export type { OpenWorkspaceOptions, Workspace } from './workspace/workspace.ts';
+export { PullRequest } from './forge/forge.ts';
+export type { Forge, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
+export { createLocalForge } from './forge/local.ts';

@@ -1,0 +1,40 @@
+import type { Forge, OpenPullRequest, PullRequest, PullRequestStore } from './forge.ts';
+
+/**
+ * The default forge: the branch is already pushed to the origin repository by the agents; the pull
+ * request is recorded in the store, one per ticket, and `nightshift pr list|show` prints it.
+ */
+export function createLocalForge({ store, clock = () => new Date() }: { store: PullRequestStore; clock?: () => Date }): Forge {
+  return {
+    name: 'local',
+    async openPullRequest(input: OpenPullRequest): Promise<PullRequest> {
+      const now = clock().toISOString();
+      for (;;) {
+        const existing = await store.get(input.ticketId);
+        if (existing) {
+          const updated: PullRequest = { ...existing, headSha: input.headSha, body: input.body, title: input.title, updatedAt: now };
+          await store.put(updated);
+          return updated;
+        }
+        const number = await store.nextNumber(input.repo);
+        const pr: PullRequest = {
+          ticketId: input.ticketId,
+          forge: 'local',
+          number,
+          url: `${input.repo}#${input.branch}`,
+          repo: input.repo,
+          branch: input.branch,
+          base: input.base,
+          baseSha: input.baseSha,
+          headSha: input.headSha,
+          title: input.title,
+          body: input.body,
+          state: 'open',
+          createdAt: now,
+          updatedAt: now,
+        };
+        if (await store.create(pr)) return pr;
+      }
+    },
+  };
+}
