@@ -91,7 +91,9 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
     case 'stage.completed':
     case 'stage.failed': {
       const { stage, attempt } = ev.data;
-      if (t.state !== stage || t.work?.stage !== stage || t.work.attempt !== attempt) {
+      const current = t.state === stage && t.work?.stage === stage && t.work.attempt === attempt;
+      const sameDispatch = !t.work?.dispatchId || !ev.causationId || ev.causationId === t.work.dispatchId;
+      if (!current || !sameDispatch) {
         return ignore(t, now, ev, `stale result for ${stage} attempt ${attempt} (ticket is ${describeWork(t)})`);
       }
       return ev.type === 'stage.completed' ? completed(t, ev, now, policy) : failedAttempt(t, ev, now, policy);
@@ -189,9 +191,13 @@ export function outboxSent(t: Ticket, msgIds: readonly string[]): Decision {
   return outbox.length === t.outbox.length ? null : { ...t, outbox };
 }
 
-/** The JetStream Msg-Id of one stage attempt's dispatch. */
-export function dispatchId(ticketId: string, stage: StageName, attempt: number): string {
-  return `${ticketId}.${stage}.${attempt}`;
+/**
+ * The JetStream Msg-Id of one stage attempt's dispatch. `round` counts dispatches of the same stage
+ * and attempt: a stage resumed after an answer or sent back starts again at attempt 1, and must not
+ * reuse an id the server would deduplicate (nor one whose result events are already applied).
+ */
+export function dispatchId(ticketId: string, stage: StageName, attempt: number, round = 1): string {
+  return round === 1 ? `${ticketId}.${stage}.${attempt}` : `${ticketId}.${stage}.${attempt}.r${round}`;
 }
 
 interface Why {
@@ -202,13 +208,21 @@ interface Why {
 
 function dispatch(t: Ticket, stage: StageName, attempt: number, now: Date, policy: Policy, why: Why, transition = true): Ticket {
   const at = now.toISOString();
-  const item: OutboxItem = { msgId: dispatchId(t.id, stage, attempt), kind: 'dispatch', stage, attempt };
+  const round = 1 + t.timeline.filter((e) => e.event === 'dispatched' && e.stage === stage && e.attempt === attempt).length;
+  const item: OutboxItem = { msgId: dispatchId(t.id, stage, attempt, round), kind: 'dispatch', stage, attempt };
   const moved = transition ? moveTo(t, stage, now, why) : t;
   return {
     ...moved,
     parked: null,
-    work: { stage, attempt, dispatchedAt: at, deadline: new Date(now.getTime() + policy.stageTimeoutMs(stage)).toISOString() },
-    outbox: [...moved.outbox.filter((o) => o.msgId !== item.msgId), item],
+    work: {
+      stage,
+      attempt,
+      dispatchId: item.msgId,
+      dispatchedAt: at,
+      deadline: new Date(now.getTime() + policy.stageTimeoutMs(stage)).toISOString(),
+    },
+    // One piece of work at a time: an unsent dispatch of superseded work is dropped, not sent late.
+    outbox: [item],
     timeline: [...moved.timeline, entry(now, COORDINATOR, 'dispatched', { stage, attempt })],
     updatedAt: at,
   };

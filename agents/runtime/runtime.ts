@@ -69,13 +69,16 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       item = decodeEnvelope(m.data, [WorkItem]);
     } catch (err) {
       log.error({ err, subject: m.subject }, 'invalid work item: terminated');
-      m.term('invalid work item');
+      // No reason text: nats-server 2.9 ignores a +TERM that carries one, and redelivers.
+      m.term();
       return;
     }
     const { stage, attempt, ticket } = item.data;
     const deliveries = m.info.deliveryCount;
     const itemLog = log.child({ ticketId: ticket.id, stage, attempt, correlationId: item.correlationId });
     const heartbeat = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
+    const stopHeartbeat = () => clearInterval(heartbeat);
+    handBack.signal.addEventListener('abort', stopHeartbeat, { once: true });
     const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
     itemLog.info({ deliveries }, 'work started');
     try {
@@ -105,13 +108,14 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
           { ...meta, id: `${item.id}.failed` },
         );
         await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
-        m.term(error.code);
+        m.term();
       } catch (reportErr) {
         itemLog.error({ err: reportErr }, 'could not report the failure; will be redelivered');
         m.nak(config.NIGHTSHIFT_RETRY_BACKOFF);
       }
     } finally {
-      clearInterval(heartbeat);
+      stopHeartbeat();
+      handBack.signal.removeEventListener('abort', stopHeartbeat);
     }
   }
 
@@ -131,7 +135,8 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
         if (handBack.signal.aborted) {
           m.nak();
           log.warn({ subject: m.subject }, 'shutdown grace over: work handed back');
-          await work.catch(() => undefined);
+          // A handler that ignores its abort signal must not hold the process: wait briefly, then go.
+          await Promise.race([work.catch(() => undefined), delay(1_000)]);
           break;
         }
       } catch (err) {

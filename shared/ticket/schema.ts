@@ -135,6 +135,8 @@ export const Ticket = z.object({
     .object({
       stage: Stage,
       attempt: z.number().int().positive(),
+      /** The Msg-Id of the dispatched work item; results name it as their causation id. */
+      dispatchId: z.string().optional(),
       dispatchedAt: z.iso.datetime(),
       deadline: z.iso.datetime(),
     })

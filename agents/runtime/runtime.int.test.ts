@@ -1,0 +1,372 @@
+import { rmSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { TicketStore, type Bus, type WorkItemData } from '../../bus/index.ts';
+import { AgentError, IntakeReply, untilAborted, type Role, type Ticket } from '../../shared/index.ts';
+import { answerTicket, cancelTicket } from '../../cli/tickets.ts';
+import { setup, type TestEnv } from '../../test/helpers/env.ts';
+import { makeRepo } from '../../test/helpers/git.ts';
+import { waitFor } from '../../test/helpers/wait.ts';
+import { createCoordinator } from '../coordinator/coordinator.ts';
+import { createAgentRuntime, type AgentHandler, type AgentRuntime, type HandlerContext } from './runtime.ts';
+
+/** What a handler saw on one call. */
+interface Call {
+  stage: WorkItemData['stage'];
+  attempt: number;
+  deliveries: number;
+  answers: WorkItemData['ticket']['answers'];
+  ctx: HandlerContext;
+}
+
+/** A latch a handler can wait on; opened by the test (or at teardown). */
+interface Gate {
+  open(): void;
+  /** Resolves when the gate opens or `signal` aborts, whichever comes first. */
+  wait(signal: AbortSignal): Promise<void>;
+}
+
+function gate(): Gate {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { open, wait: (signal) => Promise.race([opened, untilAborted(signal)]) };
+}
+
+/**
+ * One test's world: a coordinator and the agents the test starts. Disposing it opens every gate, then
+ * stops the agents and the coordinator (newest first), before the test's server goes away.
+ */
+class Harness implements AsyncDisposable {
+  readonly env: TestEnv;
+  readonly store: TicketStore;
+  readonly calls: Call[] = [];
+  readonly #stack = new AsyncDisposableStack();
+  readonly #gates: Gate[] = [];
+
+  private constructor(env: TestEnv, store: TicketStore) {
+    this.env = env;
+    this.store = store;
+  }
+
+  static async start(env: TestEnv): Promise<Harness> {
+    const h = new Harness(env, new TicketStore(await env.bus.tickets()));
+    const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
+    await coordinator.start();
+    h.#stack.defer(() => coordinator.stop());
+    return h;
+  }
+
+  get bus(): Bus {
+    return this.env.bus;
+  }
+
+  /** Wraps `handler` so that every call is recorded in `calls`. */
+  recorded(handler: AgentHandler): AgentHandler {
+    return async (work, ctx) => {
+      this.calls.push({ stage: work.stage, attempt: work.attempt, deliveries: ctx.deliveries, answers: work.ticket.answers, ctx });
+      return handler(work, ctx);
+    };
+  }
+
+  /** Starts an agent of `role` running `handler` (recorded); it is stopped at teardown unless stopped before. */
+  async agent(role: Role, handler: AgentHandler): Promise<Pick<AgentRuntime, 'stop'>> {
+    const runtime = createAgentRuntime({ bus: this.bus, role, handler: this.recorded(handler), config: this.env.config, log: this.env.sink.log });
+    await runtime.start();
+    let stopped: Promise<void> | undefined;
+    const stop = () => (stopped ??= runtime.stop());
+    this.#stack.defer(stop);
+    return { stop };
+  }
+
+  gate(): Gate {
+    const g = gate();
+    this.#gates.push(g);
+    return g;
+  }
+
+  async post(title = 'Add a --verbose flag'): Promise<string> {
+    const repo = makeRepo();
+    this.#stack.defer(() => rmSync(repo, { recursive: true, force: true }));
+    const msg = await this.bus.nc.request(
+      this.bus.subjects.ticketIntake,
+      JSON.stringify({ title, body: 'so that users see what happens', repo: { path: repo } }),
+      { timeout: 10_000 },
+    );
+    const reply = IntakeReply.parse(msg.json());
+    if (!reply.ok) throw new Error(`intake refused the ticket: ${reply.error.message}`);
+    return reply.id;
+  }
+
+  async ticket(id: string): Promise<Ticket> {
+    const stored = await this.store.get(id);
+    if (!stored) throw new Error(`no ticket ${id}`);
+    return stored.ticket;
+  }
+
+  /** Waits until the ticket passes `test`. */
+  until(id: string, what: string, test: (t: Ticket) => boolean, timeoutMs = 20_000): Promise<Ticket> {
+    return waitFor(what, async () => {
+      const t = await this.ticket(id);
+      return test(t) ? t : undefined;
+    }, { timeoutMs });
+  }
+
+  inState(id: string, state: Ticket['state'], timeoutMs?: number): Promise<Ticket> {
+    return this.until(id, `ticket ${id} in ${state}`, (t) => t.state === state, timeoutMs);
+  }
+
+  /** Waits until `n` handler calls have been made. */
+  callCount(n: number, timeoutMs?: number): Promise<Call[]> {
+    return waitFor(`${n} handler call(s)`, () => (this.calls.length >= n ? this.calls : undefined), { timeoutMs });
+  }
+
+  /** Waits until the role's durable consumer holds nothing: no pending, no unacknowledged item. */
+  async consumerIdle(role: Role) {
+    return waitFor(`${role} consumer idle`, async () => {
+      const info = await this.bus.jsm.consumers.info(this.bus.names.workStream, this.bus.names.roleConsumer(role));
+      return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const g of this.#gates) g.open();
+    await this.#stack.disposeAsync();
+  }
+}
+
+const advance: AgentHandler = async (work) => ({ kind: 'advance', output: { did: work.stage } });
+
+describe('agent runtime', () => {
+  it('retries a retryable failure with backoff until the handler succeeds', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    await h.agent('refiner', async (work, ctx) => {
+      if (ctx.deliveries < 3) throw new AgentError('model_unavailable', `try ${ctx.deliveries} failed`, { retryable: true });
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    const t = await h.inState(id, 'writing_tests');
+    expect(h.calls.map((c) => [c.stage, c.attempt, c.deliveries])).toEqual([
+      ['refining', 1, 1],
+      ['refining', 1, 2],
+      ['refining', 1, 3],
+    ]);
+    expect(t.artifacts).toEqual({ refining: { did: 'refining' } });
+    expect(t.timeline.filter((e) => e.event === 'retry')).toEqual([]);
+    const info = await h.consumerIdle('refiner');
+    expect(info.num_redelivered).toBe(0);
+  });
+
+  it('fails the ticket at once on a non-retryable error', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    await h.agent('refiner', async () => {
+      throw new AgentError('bad_spec', 'the ticket names no acceptance criteria', { retryable: false });
+    });
+    const id = await h.post();
+    const t = await h.inState(id, 'failed');
+    expect(t.failure).toEqual({ code: 'bad_spec', message: 'the ticket names no acceptance criteria', stage: 'refining' });
+    expect(t.work).toBeNull();
+    expect(t.outbox).toEqual([]);
+    await h.consumerIdle('refiner');
+    expect(h.calls.map((c) => c.deliveries)).toEqual([1]);
+  });
+
+  it('fails the ticket when retryable errors use up the deliveries', async () => {
+    await using env = await setup({ NIGHTSHIFT_MAX_DELIVER: '3', NIGHTSHIFT_STAGE_ATTEMPTS: '1' });
+    await using h = await Harness.start(env);
+    await h.agent('refiner', async (_work, ctx) => {
+      throw new AgentError('tool_crashed', `crash on delivery ${ctx.deliveries}`, { retryable: true });
+    });
+    const id = await h.post();
+    const t = await h.inState(id, 'failed');
+    expect(t.failure).toEqual({ code: 'tool_crashed', message: 'crash on delivery 3', stage: 'refining' });
+    await h.consumerIdle('refiner');
+    expect(h.calls.map((c) => [c.attempt, c.deliveries])).toEqual([
+      [1, 1],
+      [1, 2],
+      [1, 3],
+    ]);
+    expect(t.timeline.filter((e) => e.event === 'dispatched')).toHaveLength(1);
+  });
+
+  it('keeps a long piece of work alive with in-progress acks instead of letting it be redelivered', async () => {
+    await using env = await setup({ NIGHTSHIFT_ACK_WAIT: '1s' });
+    await using h = await Harness.start(env);
+    const release = h.gate();
+    const handler: AgentHandler = async (work, ctx) => {
+      await release.wait(ctx.signal);
+      return advance(work, ctx);
+    };
+    // Two replicas: a redelivery would reach the idle one.
+    await h.agent('refiner', handler);
+    await h.agent('refiner', handler);
+    const id = await h.post();
+    await h.callCount(1);
+    const heldSince = Date.now();
+    await waitFor('3.5 s (three and a half ack waits) with the work held', () => {
+      if (h.calls.length > 1) throw new Error(`work redelivered while held: ${h.calls.length} calls`);
+      return Date.now() - heldSince >= 3_500;
+    }, { intervalMs: 20 });
+    release.open();
+    await h.inState(id, 'writing_tests');
+    const info = await h.consumerIdle('refiner');
+    expect(h.calls.map((c) => c.deliveries)).toEqual([1]);
+    expect(info.num_redelivered).toBe(0);
+    expect(info.delivered.consumer_seq).toBe(1);
+  });
+
+  it('times a stage out, dispatches the next attempt, and fails after the last one', async () => {
+    await using env = await setup({ NIGHTSHIFT_STAGE_TIMEOUTS: 'refining=1s', NIGHTSHIFT_STAGE_ATTEMPTS: '2' });
+    await using h = await Harness.start(env);
+    const never = h.gate();
+    const handler: AgentHandler = async (work, ctx) => {
+      await never.wait(ctx.signal);
+      return advance(work, ctx);
+    };
+    await h.agent('refiner', handler);
+    await h.agent('refiner', handler);
+    const id = await h.post();
+    const t = await h.inState(id, 'failed');
+    expect(t.failure).toMatchObject({ code: 'stage_timeout', stage: 'refining' });
+    expect(t.failure?.message).toMatch(/refining attempt 2 timed out after 1000ms/);
+    const steps = t.timeline
+      .filter((e) => ['dispatched', 'timeout', 'transition'].includes(e.event))
+      .map((e) => (e.event === 'transition' ? `${e.event}:${e.to}` : `${e.event}:${e.stage}.${e.attempt}`));
+    expect(steps).toEqual([
+      'transition:refining',
+      'dispatched:refining.1',
+      'timeout:refining.1',
+      'dispatched:refining.2',
+      'timeout:refining.2',
+      'transition:failed',
+    ]);
+    // The second attempt really reached an agent (the idle replica).
+    await h.callCount(2);
+    expect(h.calls.map((c) => [c.stage, c.attempt])).toEqual([
+      ['refining', 1],
+      ['refining', 2],
+    ]);
+  });
+
+  it('parks an escalated ticket and resumes it with the answer', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    await h.agent('refiner', async (work, ctx) => {
+      if (work.ticket.answers.length === 0) {
+        return { kind: 'escalate', questions: [{ id: 'flag', text: 'Should the flag be -v or --verbose?', blocking: true }] };
+      }
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    const parked = await h.inState(id, 'awaiting_human');
+    expect(parked.parked).toMatchObject({ from: 'refining', questions: [{ id: 'flag', text: 'Should the flag be -v or --verbose?' }] });
+    const answered = await answerTicket(h.bus, id, 'Both: -v and --verbose', { by: 'human:alice', timeoutMs: 10_000 });
+    expect(answered.state).toBe('refining');
+    expect(answered.work).toMatchObject({ stage: 'refining', attempt: 1 });
+    expect(answered.answers).toEqual([{ text: 'Both: -v and --verbose', by: 'human:alice', at: expect.any(String) }]);
+    const t = await h.inState(id, 'writing_tests');
+    expect(h.calls.map((c) => [c.stage, c.attempt, c.answers.map((a) => [a.text, a.by])])).toEqual([
+      ['refining', 1, []],
+      ['refining', 1, [['Both: -v and --verbose', 'human:alice']]],
+    ]);
+    expect(t.timeline.filter((e) => e.event === 'transition').map((e) => e.to)).toEqual([
+      'refining',
+      'awaiting_human',
+      'refining',
+      'writing_tests',
+    ]);
+  });
+
+  it('cancels a ticket while an agent holds it and ignores the late result', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    const release = h.gate();
+    await h.agent('refiner', async (work, ctx) => {
+      await release.wait(ctx.signal);
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    await h.callCount(1);
+    const cancelled = await cancelTicket(h.bus, id, { by: 'cli:bob', reason: 'no longer needed', timeoutMs: 10_000 });
+    expect(cancelled.state).toBe('cancelled');
+    expect(cancelled.outbox).toEqual([]);
+    release.open();
+    const t = await h.until(id, 'the late result to be ignored', (c) => c.timeline.some((e) => e.event === 'ignored'));
+    expect(t.state).toBe('cancelled');
+    expect(t.artifacts).toEqual({});
+    expect(t.timeline.filter((e) => e.event === 'ignored')).toEqual([
+      expect.objectContaining({ by: 'agent:refiner', reason: expect.stringMatching(/^stage\.completed: stale result/) }),
+    ]);
+    await h.consumerIdle('refiner');
+    expect(h.calls).toHaveLength(1);
+  });
+
+  it('fails the ticket when the server gives up redelivering work that is never acknowledged', async () => {
+    await using env = await setup({ NIGHTSHIFT_ACK_WAIT: '1s', NIGHTSHIFT_MAX_DELIVER: '2' });
+    await using h = await Harness.start(env);
+    const consumer = await h.bus.js.consumers.get(h.bus.names.workStream, h.bus.names.roleConsumer('refiner'));
+    const id = await h.post();
+    const deliveries: number[] = [];
+    const t = await waitFor('deliveries_exhausted', async () => {
+      // A crashing agent: takes the work and never answers.
+      const m = await consumer.next({ expires: 1_000 });
+      if (m) deliveries.push(m.info.deliveryCount);
+      const cur = await h.ticket(id);
+      return cur.state === 'failed' ? cur : undefined;
+    }, { intervalMs: 10 });
+    expect(t.failure).toEqual({ code: 'deliveries_exhausted', message: 'work item delivered 2 times without completing', stage: 'refining' });
+    expect(deliveries).toEqual([1, 2]);
+    const failedBy = t.timeline.find((e) => e.event === 'transition' && e.to === 'failed');
+    expect(failedBy).toMatchObject({ by: 'coordinator', cause: expect.stringMatching(/^advisory\./) });
+    await waitFor('the exhausted item removed from the work stream', async () => {
+      const info = await h.bus.jsm.streams.info(h.bus.names.workStream);
+      return info.state.messages === 0;
+    });
+  });
+
+  it('lets the work in hand finish when stopped within the shutdown grace', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    const release = h.gate();
+    const runtime = await h.agent('refiner', async (work, ctx) => {
+      await release.wait(ctx.signal);
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    await h.callCount(1);
+    const stopped = runtime.stop();
+    release.open();
+    await stopped;
+    expect(h.calls[0]!.ctx.signal.aborted).toBe(false);
+    await h.inState(id, 'writing_tests');
+    await h.consumerIdle('refiner');
+    expect(h.calls).toHaveLength(1);
+  });
+
+  it('hands the work back when the shutdown grace runs out, and another replica completes it', async () => {
+    // A long ack wait: the item can only come back this fast if it was handed back (nak).
+    await using env = await setup({ NIGHTSHIFT_SHUTDOWN_GRACE: '300ms', NIGHTSHIFT_ACK_WAIT: '60s' });
+    await using h = await Harness.start(env);
+    const never = h.gate();
+    const first = await h.agent('refiner', async (work, ctx) => {
+      await never.wait(ctx.signal);
+      if (ctx.signal.aborted) throw new Error('handed back');
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    await h.callCount(1);
+    const stopAt = Date.now();
+    await first.stop();
+    expect(Date.now() - stopAt).toBeLessThan(10_000);
+    expect(h.calls[0]!.ctx.signal.aborted).toBe(true);
+    expect((await h.ticket(id)).state).toBe('refining');
+    await h.agent('refiner', advance);
+    const t = await h.inState(id, 'writing_tests', 15_000);
+    expect(h.calls.map((c) => [c.attempt, c.deliveries])).toEqual([
+      [1, 1],
+      [1, 2],
+    ]);
+    expect(t.timeline.filter((e) => e.event === 'dispatched')).toHaveLength(2);
+    await h.consumerIdle('refiner');
+  });
+});
