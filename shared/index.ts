@@ -36,6 +36,7 @@ export {
   OutboxItem,
   Question,
   RepoRef,
+  RoleUsage,
   Stage,
   State,
   Ticket,

@@ -99,13 +99,15 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
             labels: t.labels,
             answers: t.answers,
             artifacts: t.artifacts,
+            usage: t.usage,
           },
         },
         { id: item.msgId, source: COORDINATOR, correlationId: t.id },
       );
-      await bus.js.publish(subjects.work(role, t.id), encodeEnvelope(msg), { msgID: item.msgId });
+      const ack = await bus.js.publish(subjects.work(role, t.id), encodeEnvelope(msg), { msgID: item.msgId });
       sent.push(item.msgId);
-      log.info({ ticketId: t.id, stage: item.stage, attempt: item.attempt, role }, 'dispatched');
+      // A duplicate is a republished outbox item (after a crash or by a sweeper): already queued once.
+      log.info({ ticketId: t.id, stage: item.stage, attempt: item.attempt, role, duplicate: ack.duplicate }, 'dispatched');
     }
     await store.mutate(t.id, (cur) => outboxSent(cur, sent));
   }
@@ -147,7 +149,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         if (created || req.externalId !== undefined) {
           log.info({ ticketId: id, duplicate: !created, externalId: req.externalId }, 'ticket received');
           reply({ ok: true, id, duplicate: !created });
-          if (created) await advance(id);
+          // Stored and answered: a failed dispatch is not a failed intake (the sweeper retries it).
+          if (created) await advance(id).catch((err: unknown) => log.warn({ err, ticketId: id }, 'dispatch failed; will retry'));
           return;
         }
       }
@@ -172,7 +175,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       ev = decodeEnvelope(m.data, TICKET_EVENTS);
     } catch (err) {
       log.error({ err, subject: m.subject }, 'invalid event: terminated');
-      m.term('invalid event');
+      // No reason text: nats-server 2.9 ignores a +TERM that carries one, and redelivers.
+      m.term();
       return;
     }
     await applyAndPublish(ev);
@@ -273,7 +277,11 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         if (abort.signal.aborted) return;
         if (at > now) continue;
         wakeAt.delete(id);
-        await advance(id).catch((err: unknown) => log.warn({ err, ticketId: id }, 'timer failed; will retry'));
+        await advance(id).catch((err: unknown) => {
+          log.warn({ err, ticketId: id }, 'timer failed; will retry');
+          // The watch only re-indexes a ticket when it changes: keep the timer, or it is never retried.
+          if (!wakeAt.has(id)) wakeAt.set(id, at);
+        });
       }
       for (const [id, since] of [...unsentSince]) {
         if (abort.signal.aborted) return;
@@ -282,7 +290,10 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         await store
           .get(id)
           .then(publishOutbox)
-          .catch((err: unknown) => log.warn({ err, ticketId: id }, 'outbox publish failed; will retry'));
+          .catch((err: unknown) => {
+            log.warn({ err, ticketId: id }, 'outbox publish failed; will retry');
+            if (!unsentSince.has(id)) unsentSince.set(id, since);
+          });
       }
     }
   }

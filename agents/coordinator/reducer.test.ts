@@ -265,6 +265,7 @@ describe('newTicket', () => {
       parked: null,
       answers: [],
       artifacts: {},
+      usage: {},
       failure: null,
       outbox: [],
       applied: [],
@@ -580,6 +581,20 @@ describe('stage.failed', () => {
     expect(t.state).toBe('failed');
     expect(t.failure).toEqual({ code: 'bad_spec', message: 'no acceptance criteria', stage: 'refining' });
     expect(t.timeline.at(-1)).toMatchObject({ event: 'transition', to: 'failed', reason: 'bad_spec: no acceptance criteria', cause: ev.id });
+  });
+});
+
+describe('usage', () => {
+  it('adds the tokens a result reports to its role, also when the result is stale', () => {
+    const d = reach('refining');
+    const usage = { inputTokens: 100, outputTokens: 20, totalTokens: 120, calls: 2 };
+    const stale = { ...completed('refining', 7, advance()), data: { ticketId: ID, stage: 'refining' as const, attempt: 7, outcome: advance(), usage } };
+    d.later(1).must(stale as CoordinatorEvent);
+    expect(d.t.usage).toEqual({ refiner: usage });
+    const done = { ...completed('refining', 1, advance()), data: { ticketId: ID, stage: 'refining' as const, attempt: 1, outcome: advance(), usage } };
+    d.later(1).must(done as CoordinatorEvent);
+    expect(d.t.usage).toEqual({ refiner: { inputTokens: 200, outputTokens: 40, totalTokens: 240, calls: 4 } });
+    expect(applyEvent(d.t, done as CoordinatorEvent, new Date(T0), policy)).toBeNull();
   });
 });
 

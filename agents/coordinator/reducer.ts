@@ -3,6 +3,7 @@ import {
   isStage,
   isTerminal,
   NEXT_AFTER,
+  ROLE_OF_STAGE,
   type IntakeRequest,
   type OutboxItem,
   type Question,
@@ -47,6 +48,7 @@ export function newTicket(id: string, req: IntakeRequest, now: Date, by: string)
     parked: null,
     answers: [],
     artifacts: {},
+    usage: {},
     failure: null,
     outbox: [],
     applied: [],
@@ -62,7 +64,22 @@ export type Decision = Ticket | null;
 /** Applies one bus event. Redeliveries (same message id) change nothing. */
 export function applyEvent(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Decision {
   if (t.applied.includes(ev.id)) return null;
-  return remember(decide(t, ev, now, policy), ev.id);
+  return remember(decide(countUsage(t, ev), ev, now, policy), ev.id);
+}
+
+/** Tokens reported with a result count whatever becomes of the result: they were spent. */
+function countUsage(t: Ticket, ev: CoordinatorEvent): Ticket {
+  if ((ev.type !== 'stage.completed' && ev.type !== 'stage.failed') || !ev.data.usage) return t;
+  const role = ROLE_OF_STAGE[ev.data.stage];
+  const u = ev.data.usage;
+  const cur = t.usage[role] ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
+  const sum = {
+    inputTokens: cur.inputTokens + u.inputTokens,
+    outputTokens: cur.outputTokens + u.outputTokens,
+    totalTokens: cur.totalTokens + u.totalTokens,
+    calls: cur.calls + u.calls,
+  };
+  return { ...t, usage: { ...t.usage, [role]: sum } };
 }
 
 function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Ticket {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Question, Stage, TicketId } from '../../shared/index.ts';
+import { Question, RoleUsage, Stage, TicketId } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** How a stage attempt ended, as the agent reports it. */
@@ -19,6 +19,8 @@ const attemptRef = {
   ticketId: TicketId,
   stage: Stage,
   attempt: z.number().int().positive(),
+  /** Model tokens this attempt spent, counted on the ticket whatever the outcome. */
+  usage: RoleUsage.optional(),
 };
 
 /** Agent → coordinator: a stage attempt finished. */

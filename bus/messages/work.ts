@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Answer, RepoRef, Stage, TicketId, TicketType } from '../../shared/index.ts';
+import { Answer, RepoRef, RoleUsage, Stage, TicketId, TicketType } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** What an agent is given about the ticket it works on. */
@@ -12,6 +12,8 @@ export const WorkTicket = z.object({
   labels: z.array(z.string()),
   answers: z.array(Answer),
   artifacts: z.record(z.string(), z.unknown()),
+  /** Tokens spent so far, by role: what counts against the ticket's budget. */
+  usage: z.record(z.string(), RoleUsage).default({}),
 });
 export type WorkTicket = z.infer<typeof WorkTicket>;
 

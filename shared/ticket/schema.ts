@@ -118,6 +118,12 @@ export const OutboxItem = z.object({
 });
 export type OutboxItem = z.infer<typeof OutboxItem>;
 
+const tokens = z.number().int().min(0);
+
+/** Model tokens spent by one role on a ticket, and in how many calls. */
+export const RoleUsage = z.object({ inputTokens: tokens, outputTokens: tokens, totalTokens: tokens, calls: tokens });
+export type RoleUsage = z.infer<typeof RoleUsage>;
+
 /** The ticket record kept in the tickets KV bucket, one key per ticket id. */
 export const Ticket = z.object({
   id: TicketId,
@@ -154,6 +160,8 @@ export const Ticket = z.object({
   answers: z.array(Answer),
   /** What each stage produced, by stage. */
   artifacts: z.record(z.string(), z.unknown()),
+  /** Model tokens spent on the ticket, by role, all attempts included. */
+  usage: z.record(z.string(), RoleUsage).default({}),
   /** Why the ticket failed, when it did. */
   failure: z.object({ code: z.string(), message: z.string(), stage: Stage.optional() }).nullable(),
   /** Set when the ticket is a duplicate of another. */

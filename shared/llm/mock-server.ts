@@ -1,0 +1,382 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { z } from 'zod';
+import type { Logger } from '../log.ts';
+import { ROLE_HEADER, TICKET_HEADER } from './headers.ts';
+import { entryContent, estimateTokens, parseMockScript, type MockScript, type MockScriptInput, type ScriptEntry } from './script.ts';
+
+const ContentPart = z.looseObject({ type: z.string(), text: z.string().optional() });
+const RequestMessage = z.looseObject({
+  role: z.string(),
+  content: z.union([z.string(), z.array(ContentPart), z.null()]).optional(),
+});
+const ChatRequest = z.looseObject({
+  model: z.string(),
+  messages: z.array(RequestMessage).min(1),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
+  tools: z.array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string() }).optional() })).nullish(),
+  response_format: z.looseObject({ type: z.string(), json_schema: z.looseObject({ name: z.string().optional() }).optional() }).nullish(),
+});
+type ChatRequest = z.infer<typeof ChatRequest>;
+
+/** One request the mock received, answered or not. */
+export interface MockCall {
+  /** 1-based, over all roles. */
+  n: number;
+  role: string;
+  /** 1-based, within the role. */
+  call: number;
+  ticket: string | undefined;
+  model: string;
+  stream: boolean;
+  /** The request body as sent. */
+  request: ChatRequest;
+  status: number;
+  /** Index of the scripted response that answered it, within the role. */
+  entry: number | undefined;
+}
+
+/** A call the script did not expect: answered with an HTTP 500. */
+export interface MockFailure {
+  role: string;
+  call: number;
+  code: 'script_exhausted' | 'expect_mismatch' | 'bad_request';
+  message: string;
+  expected: string;
+}
+
+/** A scripted response no call consumed. */
+export interface UnusedEntry {
+  role: string;
+  index: number;
+  entry: ScriptEntry;
+}
+
+export interface MockLlmOptions {
+  script: MockScript | MockScriptInput;
+  /** 0 (the default) picks a free port. */
+  port?: number;
+  host?: string;
+  log?: Logger;
+}
+
+/** A running mock-llm server. */
+export interface MockLlm extends AsyncDisposable {
+  /** The base URL to use as OPENAI_BASE_URL, e.g. `http://127.0.0.1:41234/v1`. */
+  readonly url: string;
+  readonly calls: readonly MockCall[];
+  readonly failures: readonly MockFailure[];
+  /** Scripted responses never consumed, in script order. */
+  unused(): UnusedEntry[];
+  close(): Promise<void>;
+}
+
+/**
+ * An OpenAI-compatible chat completions server answering from a script. It fails loudly: a call for
+ * a role with no scripted response left, or whose `expect` does not match, gets an HTTP 500 naming the
+ * role, the call and what was expected; it never cycles through responses.
+ */
+export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
+  const script = parseMockScript(opts.script);
+  const next = new Map<string, number>();
+  const perRole = new Map<string, number>();
+  const calls: MockCall[] = [];
+  const failures: MockFailure[] = [];
+  const pending = new Set<NodeJS.Timeout>();
+  const created = Math.floor(Date.now() / 1000);
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      opts.log?.error({ err }, 'mock-llm: request failed');
+      if (!res.headersSent) sendJson(res, 500, errorBody('mock_llm_error', (err as Error).message));
+      else res.destroy();
+    });
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
+    if (req.method === 'GET' && (path === '/v1/models' || path === '/models')) {
+      const ids = Object.keys(script.roles);
+      sendJson(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created, owned_by: 'nightshift-mock-llm' })) });
+      return;
+    }
+    if (req.method !== 'POST' || (path !== '/v1/chat/completions' && path !== '/chat/completions')) {
+      sendJson(res, 404, errorBody('not_found', `mock-llm serves POST /v1/chat/completions and GET /v1/models, not ${req.method} ${path}`));
+      return;
+    }
+    const raw = await readBody(req);
+    let parsed: ChatRequest;
+    try {
+      parsed = ChatRequest.parse(JSON.parse(raw));
+    } catch (err) {
+      const message = `mock-llm: the request is not a chat completion request: ${(err as Error).message}`;
+      failures.push({ role: header(req, ROLE_HEADER) ?? '?', call: 0, code: 'bad_request', message, expected: 'a chat completion request' });
+      sendJson(res, 400, errorBody('invalid_request_error', message));
+      return;
+    }
+    const role = header(req, ROLE_HEADER) ?? parsed.model;
+    const call = (perRole.get(role) ?? 0) + 1;
+    perRole.set(role, call);
+    const record: MockCall = {
+      n: calls.length + 1,
+      role,
+      call,
+      ticket: header(req, TICKET_HEADER),
+      model: parsed.model,
+      stream: parsed.stream === true,
+      request: parsed,
+      status: 0,
+      entry: undefined,
+    };
+    calls.push(record);
+
+    const entries = script.roles[role] ?? [];
+    const index = next.get(role) ?? 0;
+    const entry = entries[index];
+    if (!entry) {
+      const scripted = entries.length;
+      fail(res, record, {
+        code: 'script_exhausted',
+        message: `mock-llm: no scripted response left for role "${role}" (call ${call}; the script has ${scripted} for it)`,
+        expected: scripted === 0 ? `no call for role "${role}"` : `at most ${scripted} call${scripted === 1 ? '' : 's'} for role "${role}"`,
+      });
+      return;
+    }
+    const mismatch = checkExpect(entry, parsed);
+    if (mismatch) {
+      fail(res, record, {
+        code: 'expect_mismatch',
+        message: `mock-llm: role "${role}" call ${call} (scripted response ${index + 1}): ${mismatch.message}`,
+        expected: mismatch.expected,
+      });
+      return;
+    }
+    next.set(role, index + 1);
+    record.entry = index;
+    if (entry.delayMs) {
+      const closed = await waitOrClose(res, entry.delayMs);
+      if (closed) {
+        record.status = 499;
+        return;
+      }
+    }
+    if (entry.httpStatus !== undefined) {
+      record.status = entry.httpStatus;
+      sendJson(res, entry.httpStatus, errorBody('mock_scripted_error', entry.error ?? `scripted HTTP ${entry.httpStatus}`));
+      return;
+    }
+    record.status = 200;
+    const answer = buildAnswer(entry, parsed, role, call);
+    if (record.stream) stream(res, answer, parsed, record.n);
+    else sendJson(res, 200, completion(answer, parsed, record.n));
+  }
+
+  function fail(res: ServerResponse, record: MockCall, failure: Omit<MockFailure, 'role' | 'call'>) {
+    record.status = 500;
+    failures.push({ role: record.role, call: record.call, ...failure });
+    opts.log?.error({ role: record.role, call: record.call, code: failure.code, expected: failure.expected }, failure.message);
+    sendJson(res, 500, {
+      error: { message: failure.message, type: 'mock_llm_error', code: failure.code, role: record.role, call: record.call, expected: failure.expected },
+    });
+  }
+
+  function waitOrClose(res: ServerResponse, ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done(false), ms);
+      pending.add(timer);
+      const onClose = () => done(true);
+      res.on('close', onClose);
+      function done(closed: boolean) {
+        clearTimeout(timer);
+        pending.delete(timer);
+        res.off('close', onClose);
+        resolve(closed);
+      }
+    });
+  }
+
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  let closing: Promise<void> | undefined;
+
+  const close = () => {
+    closing ??= new Promise<void>((resolve) => {
+      for (const t of pending) clearTimeout(t);
+      pending.clear();
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    return closing;
+  };
+
+  return {
+    url: `http://${host}:${address.port}/v1`,
+    calls,
+    failures,
+    unused: () =>
+      Object.entries(script.roles).flatMap(([role, entries]) =>
+        entries.slice(next.get(role) ?? 0).map((entry, i) => ({ role, index: (next.get(role) ?? 0) + i, entry })),
+      ),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+interface Answer {
+  content: string | null;
+  toolCalls: { id: string; name: string; arguments: string }[];
+  finishReason: string;
+  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+}
+
+function buildAnswer(entry: ScriptEntry, req: ChatRequest, role: string, call: number): Answer {
+  const content = entryContent(entry);
+  const toolCalls = (entry.toolCalls ?? []).map((t, i) => ({
+    id: t.id ?? `call_${role.replace(/[^A-Za-z0-9]/g, '_')}_${call}_${i + 1}`,
+    name: t.name,
+    arguments: typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments),
+  }));
+  const prompt = entry.usage?.prompt_tokens ?? estimateTokens(JSON.stringify(req.messages));
+  const completionTokens =
+    entry.usage?.completion_tokens ?? estimateTokens((content ?? '') + toolCalls.map((t) => t.name + t.arguments).join(''));
+  return {
+    content,
+    toolCalls,
+    finishReason: entry.finishReason ?? (toolCalls.length ? 'tool_calls' : 'stop'),
+    usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
+  };
+}
+
+function completion(a: Answer, req: ChatRequest, n: number) {
+  return {
+    id: `chatcmpl-mock-${n}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model: req.model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: a.content,
+          refusal: null,
+          ...(a.toolCalls.length && {
+            tool_calls: a.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } })),
+          }),
+        },
+        logprobs: null,
+        finish_reason: a.finishReason,
+      },
+    ],
+    usage: a.usage,
+  };
+}
+
+const PIECE = 24;
+
+function pieces(text: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += PIECE) out.push(text.slice(i, i + PIECE));
+  return out;
+}
+
+function stream(res: ServerResponse, a: Answer, req: ChatRequest, n: number): void {
+  const includeUsage = req.stream_options?.include_usage === true;
+  const base = { id: `chatcmpl-mock-${n}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: req.model };
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const send = (delta: Record<string, unknown>, finish: string | null = null) =>
+    res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage && { usage: null }) })}\n\n`);
+  send({ role: 'assistant', content: '' });
+  for (const piece of pieces(a.content ?? '')) send({ content: piece });
+  a.toolCalls.forEach((t, index) => {
+    send({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] });
+    for (const piece of pieces(t.arguments)) send({ tool_calls: [{ index, function: { arguments: piece } }] });
+  });
+  send({}, a.finishReason);
+  if (includeUsage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage: a.usage })}\n\n`);
+  res.end('data: [DONE]\n\n');
+}
+
+function textOf(content: z.infer<typeof RequestMessage>['content']): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p) => p.text ?? '').join('');
+  return '';
+}
+
+function checkExpect(entry: ScriptEntry, req: ChatRequest): { message: string; expected: string } | undefined {
+  const ex = entry.expect;
+  if (!ex) return undefined;
+  if (ex.contains?.length) {
+    const last = [...req.messages].reverse().find((m) => m.role === 'user' || m.role === 'tool');
+    const text = last ? textOf(last.content) : '';
+    const missing = ex.contains.filter((s) => !text.includes(s));
+    if (missing.length) {
+      const shown = text.length > 400 ? `${text.slice(0, 400)}…` : text;
+      return {
+        message: `expected the last user/tool message to contain ${missing.map((s) => JSON.stringify(s)).join(', ')}; it was ${last ? `(${last.role}) ${JSON.stringify(shown)}` : 'absent'}`,
+        expected: `contains ${missing.map((s) => JSON.stringify(s)).join(', ')}`,
+      };
+    }
+  }
+  if (ex.tools?.length) {
+    const offered = (req.tools ?? []).map((t) => t.function?.name).filter((n): n is string => n !== undefined);
+    const missing = ex.tools.filter((t) => !offered.includes(t));
+    if (missing.length) {
+      return {
+        message: `expected tools ${missing.join(', ')} to be offered; offered: ${offered.join(', ') || 'none'}`,
+        expected: `tools ${ex.tools.join(', ')}`,
+      };
+    }
+  }
+  if (ex.responseFormat !== undefined) {
+    const rf = req.response_format;
+    const name = rf?.type === 'json_schema' ? rf.json_schema?.name : undefined;
+    if (name !== ex.responseFormat) {
+      return {
+        message: `expected response_format json_schema "${ex.responseFormat}"; got ${rf ? `${rf.type}${name ? ` "${name}"` : ''}` : 'none'}`,
+        expected: `response_format json_schema "${ex.responseFormat}"`,
+      };
+    }
+  }
+  if (ex.stream !== undefined && (req.stream === true) !== ex.stream) {
+    return {
+      message: `expected a ${ex.stream ? 'streamed' : 'non-streamed'} request`,
+      expected: ex.stream ? 'stream: true' : 'stream: false',
+    };
+  }
+  return undefined;
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  const s = Array.isArray(v) ? v[0] : v;
+  return s ? s : undefined;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function errorBody(type: string, message: string) {
+  return { error: { message, type, code: null } };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,320 @@
+import { lstat, open, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, matchesGlob, relative, resolve, sep } from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../log.ts';
+import { jsonSchemaOf } from './structured.ts';
+import type { ToolDefinition } from './transcript.ts';
+
+/** What a tool gives back to the model. `refused` when a path was outside the workspace or hidden. */
+export interface ToolOutput {
+  status: 'ok' | 'error' | 'refused';
+  content: string;
+}
+
+/** Tools a model may call by name. */
+export interface ToolBox {
+  readonly definitions: readonly ToolDefinition[];
+  run(name: string, args: unknown): Promise<ToolOutput>;
+}
+
+/** How the repository tools were used. */
+export interface ToolStats {
+  calls: number;
+  errors: number;
+  refusals: number;
+}
+
+/** Read-only tools over one workspace: `list_files`, `read_file`, `search`. */
+export interface RepoTools extends ToolBox {
+  /** The workspace root, with symbolic links resolved. */
+  readonly root: string;
+  stats(): ToolStats;
+}
+
+export interface RepoToolsOptions {
+  root: string;
+  log?: Logger;
+  /** Cap on any one tool output, in characters. */
+  maxOutputChars?: number;
+  maxEntries?: number;
+  maxMatches?: number;
+  /** Larger files are neither read nor searched. */
+  maxFileBytes?: number;
+}
+
+export const ListFilesArgs = z
+  .object({
+    dir: z.string().default('.').describe('Directory relative to the repository root; "." for the root.'),
+    recursive: z.boolean().default(false).describe('List everything below the directory, not just its entries.'),
+  })
+  .strict();
+export type ListFilesArgs = z.infer<typeof ListFilesArgs>;
+
+export const ReadFileArgs = z
+  .object({
+    path: z.string().min(1).describe('File path relative to the repository root.'),
+    startLine: z.number().int().min(1).optional().describe('First line to read (1-based).'),
+    endLine: z.number().int().min(1).optional().describe('Last line to read (inclusive).'),
+  })
+  .strict();
+export type ReadFileArgs = z.infer<typeof ReadFileArgs>;
+
+export const SearchArgs = z
+  .object({
+    pattern: z.string().min(1).describe('JavaScript regular expression, matched line by line.'),
+    glob: z
+      .string()
+      .optional()
+      .describe('Only files matching this glob, e.g. "src/**/*.ts"; a glob without "/" matches file names, e.g. "*.py".'),
+  })
+  .strict();
+export type SearchArgs = z.infer<typeof SearchArgs>;
+
+const SKIPPED_DIRS = new Set(['.git', 'node_modules']);
+const MAX_LINE = 400;
+const MAX_SCANNED_FILES = 20_000;
+
+class Refusal extends Error {}
+class ToolFailure extends Error {}
+
+/**
+ * The repository tools of one workspace. Every path is resolved against the root and refused when
+ * it is absolute, leaves the root (`..`), or reaches outside it through a symbolic link; `.git` is
+ * hidden. Refusals are told to the model as such, counted and logged; outputs are capped.
+ */
+export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools> {
+  const root = await realpath(opts.root);
+  const maxOutput = opts.maxOutputChars ?? 20_000;
+  const maxEntries = opts.maxEntries ?? 500;
+  const maxMatches = opts.maxMatches ?? 100;
+  const maxFileBytes = opts.maxFileBytes ?? 1_000_000;
+  const stats: ToolStats = { calls: 0, errors: 0, refusals: 0 };
+
+  function inside(abs: string): string | undefined {
+    const rel = relative(root, abs);
+    if (rel === '') return '.';
+    if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
+    return rel.split(sep).join('/');
+  }
+
+  function hidden(rel: string): boolean {
+    return rel.split('/').some((part) => part === '.git');
+  }
+
+  /** The real path of `p` inside the workspace, and its path relative to the root. */
+  async function resolvePath(p: string): Promise<{ abs: string; rel: string }> {
+    if (p.includes('\0')) throw new Refusal(`"${p}" is not a path`);
+    if (isAbsolute(p)) throw new Refusal(`"${p}" is an absolute path; give a path relative to the repository root`);
+    const lexical = inside(resolve(root, p));
+    if (lexical === undefined) throw new Refusal(`"${p}" is outside the workspace`);
+    if (hidden(lexical)) throw new Refusal(`"${p}" is hidden (.git is not readable)`);
+    let real: string;
+    try {
+      real = await realpath(resolve(root, p));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        // A dangling link that points outside is refused like any link pointing outside.
+        if (await escapesThroughLink(resolve(root, p))) throw new Refusal(`"${p}" is a symbolic link to a place outside the workspace`);
+        throw new ToolFailure(`"${p}" does not exist`);
+      }
+      throw new ToolFailure(`"${p}" cannot be opened (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const rel = inside(real);
+    if (rel === undefined) throw new Refusal(`"${p}" is a symbolic link to a place outside the workspace`);
+    if (hidden(rel)) throw new Refusal(`"${p}" is hidden (.git is not readable)`);
+    return { abs: real, rel };
+  }
+
+  /** Whether a missing path passes through a symbolic link that leads outside the workspace. */
+  async function escapesThroughLink(abs: string): Promise<boolean> {
+    for (let dir = abs; inside(dir) !== undefined && inside(dir) !== '.'; dir = dirname(dir)) {
+      try {
+        if (!(await lstat(dir)).isSymbolicLink()) continue;
+      } catch {
+        continue;
+      }
+      try {
+        return inside(await realpath(dir)) === undefined;
+      } catch {
+        return inside(resolve(dirname(dir), await readlink(dir))) === undefined;
+      }
+    }
+    return false;
+  }
+
+  function cap(text: string): string {
+    if (text.length <= maxOutput) return text;
+    return `${text.slice(0, maxOutput)}\n[output truncated at ${maxOutput} characters]`;
+  }
+
+  async function listFiles(args: ListFilesArgs): Promise<string> {
+    const { abs, rel } = await resolvePath(args.dir);
+    if (!(await stat(abs)).isDirectory()) throw new ToolFailure(`"${args.dir}" is not a directory; use read_file`);
+    const out: string[] = [];
+    let truncated = false;
+    const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
+      const entries = (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        if (e.name === '.git') continue;
+        if (out.length >= maxEntries) {
+          truncated = true;
+          return;
+        }
+        const path = dirRel === '.' ? e.name : `${dirRel}/${e.name}`;
+        if (e.isSymbolicLink()) out.push(`${path}@`);
+        else if (e.isDirectory()) {
+          out.push(`${path}/`);
+          if (args.recursive && !SKIPPED_DIRS.has(e.name)) await walk(resolve(dirAbs, e.name), path);
+        } else out.push(path);
+      }
+    };
+    await walk(abs, rel);
+    if (out.length === 0) return `"${args.dir}" is empty`;
+    if (truncated) out.push(`[listing stopped at ${maxEntries} entries]`);
+    return out.join('\n');
+  }
+
+  async function readText(abs: string, shown: string): Promise<string> {
+    const info = await stat(abs);
+    if (info.isDirectory()) throw new ToolFailure(`"${shown}" is a directory; use list_files`);
+    if (info.size > maxFileBytes) throw new ToolFailure(`"${shown}" is ${info.size} bytes, larger than the ${maxFileBytes} bytes a tool reads`);
+    const buf = await readFile(abs);
+    if (buf.subarray(0, 8_000).includes(0)) throw new ToolFailure(`"${shown}" is a binary file (${buf.length} bytes)`);
+    return buf.toString('utf8');
+  }
+
+  async function readFileTool(args: ReadFileArgs): Promise<string> {
+    const { abs } = await resolvePath(args.path);
+    const text = await readText(abs, args.path);
+    if (text === '') return `"${args.path}" is empty`;
+    const lines = text.split('\n');
+    if (lines.length > 1 && lines.at(-1) === '') lines.pop();
+    const total = lines.length;
+    const first = args.startLine ?? 1;
+    const last = Math.min(args.endLine ?? total, total);
+    if (first > total) throw new ToolFailure(`"${args.path}" has ${total} lines; startLine ${first} is past the end`);
+    if (last < first) throw new ToolFailure(`endLine ${args.endLine} is before startLine ${first}`);
+    const out: string[] = [];
+    let size = 0;
+    let end = first - 1;
+    for (let i = first; i <= last; i++) {
+      const line = lines[i - 1]!;
+      if (size + line.length + 1 > maxOutput && out.length > 0) break;
+      out.push(line);
+      size += line.length + 1;
+      end = i;
+    }
+    const body = cap(out.join('\n'));
+    if (first === 1 && end === total) return body;
+    const more = end < total ? `; read on with startLine ${end + 1}` : '';
+    return `${body}\n[lines ${first}-${end} of ${total}${more}]`;
+  }
+
+  async function searchTool(args: SearchArgs): Promise<string> {
+    let re: RegExp;
+    try {
+      re = new RegExp(args.pattern);
+    } catch (err) {
+      throw new ToolFailure(`invalid regular expression: ${(err as Error).message}`);
+    }
+    const matches: string[] = [];
+    let stopped = false;
+    let scanned = 0;
+    const wanted = (rel: string, name: string) => !args.glob || matchesGlob(args.glob.includes('/') ? rel : name, args.glob);
+    const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
+      const entries = (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const e of entries) {
+        if (stopped) return;
+        const rel = dirRel === '' ? e.name : `${dirRel}/${e.name}`;
+        const abs = resolve(dirAbs, e.name);
+        if (e.isDirectory()) {
+          if (!SKIPPED_DIRS.has(e.name)) await walk(abs, rel);
+          continue;
+        }
+        if (!e.isFile() || !wanted(rel, e.name)) continue;
+        if (++scanned > MAX_SCANNED_FILES) {
+          stopped = true;
+          matches.push(`[stopped after searching ${MAX_SCANNED_FILES} files; narrow the glob]`);
+          return;
+        }
+        const handle = await open(abs, 'r');
+        let text: string;
+        try {
+          const info = await handle.stat();
+          if (info.size > maxFileBytes) continue;
+          const buf = await handle.readFile();
+          if (buf.subarray(0, 8_000).includes(0)) continue;
+          text = buf.toString('utf8');
+        } finally {
+          await handle.close();
+        }
+        const lines = text.split('\n');
+        for (let i = 0; i < lines.length; i++) {
+          const line = lines[i]!.length > MAX_LINE * 4 ? lines[i]!.slice(0, MAX_LINE * 4) : lines[i]!;
+          if (!re.test(line)) continue;
+          if (matches.length >= maxMatches) {
+            stopped = true;
+            return;
+          }
+          matches.push(`${rel}:${i + 1}: ${line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line}`);
+        }
+      }
+    };
+    await walk(root, '');
+    if (matches.length === 0) return `no matches for /${args.pattern}/${args.glob ? ` in ${args.glob}` : ''}`;
+    if (stopped && scanned <= MAX_SCANNED_FILES) matches.push(`[stopped at ${maxMatches} matches; narrow the pattern or the glob]`);
+    return cap(matches.join('\n'));
+  }
+
+  const tools = {
+    list_files: {
+      args: ListFilesArgs,
+      description: 'List the files and directories of a repository directory (directories end with "/", symbolic links with "@").',
+      run: listFiles,
+    },
+    read_file: {
+      args: ReadFileArgs,
+      description: 'Read a text file of the repository, whole or a range of lines.',
+      run: readFileTool,
+    },
+    search: {
+      args: SearchArgs,
+      description: 'Search the repository files for lines matching a regular expression; answers "path:line: text".',
+      run: searchTool,
+    },
+  } as const;
+
+  const definitions: ToolDefinition[] = Object.entries(tools).map(([name, t]) => ({
+    type: 'function',
+    function: { name, description: t.description, parameters: jsonSchemaOf(t.args) },
+  }));
+
+  async function run(name: string, args: unknown): Promise<ToolOutput> {
+    stats.calls += 1;
+    const tool = (tools as Record<string, (typeof tools)[keyof typeof tools]>)[name];
+    if (!tool) {
+      stats.errors += 1;
+      return { status: 'error', content: `error: there is no tool "${name}"; the tools are ${Object.keys(tools).join(', ')}` };
+    }
+    const parsed = tool.args.safeParse(args ?? {});
+    if (!parsed.success) {
+      stats.errors += 1;
+      return { status: 'error', content: `error: invalid arguments for ${name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}` };
+    }
+    try {
+      return { status: 'ok', content: await (tool.run as (a: unknown) => Promise<string>)(parsed.data) };
+    } catch (err) {
+      if (err instanceof Refusal) {
+        stats.refusals += 1;
+        opts.log?.warn({ tool: name, args, reason: err.message }, 'tool call refused');
+        return { status: 'refused', content: `refused: ${err.message}` };
+      }
+      stats.errors += 1;
+      if (err instanceof ToolFailure) return { status: 'error', content: `error: ${err.message}` };
+      opts.log?.warn({ tool: name, args, err }, 'tool call failed');
+      return { status: 'error', content: `error: ${(err as Error).message}` };
+    }
+  }
+
+  return { root, definitions, run, stats: () => ({ ...stats }) };
+}
