@@ -19,6 +19,7 @@ import {
   WaitTimeoutError,
 } from '../cli/tickets.ts';
 import { up } from '../cli/up.ts';
+import { loadMockScript, startMockLlm } from '../shared/llm/index.ts';
 import {
   ConfigError,
   createLogger,
@@ -28,6 +29,7 @@ import {
   parseDuration,
   ROLES,
   State,
+  untilAborted,
   UserInputError,
   type Config,
   type FieldIssue,
@@ -55,6 +57,9 @@ usage: nightshift <command> [options]   (the command first, then its options)
                                  failed, cancelled, duplicate) or reaches one of the given states
   ticket cancel <id> [--reason <text>]
   answer <id> <text…> [--by <name>]   answer a ticket parked in awaiting_human
+  mock-llm --script <file> [--port <n>] [--host 127.0.0.1]
+                                 an OpenAI-compatible server answering from a script
+                                 (shared/llm/SCRIPT.md); prints its base URL, runs until stopped
 
 options for every command:
   --nats <url>        NATS server (env NATS_URL; default nats://127.0.0.1:4222)
@@ -235,6 +240,8 @@ async function dispatch(ctx: Ctx): Promise<number> {
     }
     case 'answer':
       return cmdAnswer(ctx, rest);
+    case 'mock-llm':
+      return cmdMockLlm(ctx, rest);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -417,6 +424,29 @@ async function cmdAnswer(ctx: Ctx, argv: string[]): Promise<number> {
     answerTicket(bus, id, words.join(' '), { by: actor(values), timeoutMs }),
   );
   ctx.out(t, `${t.id} answered; now ${t.state}`);
+  return 0;
+}
+
+async function cmdMockLlm(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { script: { type: 'string' }, port: { type: 'string', default: '0' }, host: { type: 'string', default: '127.0.0.1' } });
+  if (positionals.length) throw new UsageError('mock-llm takes no arguments');
+  if (!values.script) throw new UsageError('mock-llm needs --script <file>');
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port ${values.port}: not a port`);
+  const config = configFrom(values, false);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'mock-llm' } });
+  const script = await loadMockScript(values.script);
+  const signal = shutdownSignal(log);
+  const server = await startMockLlm({ script, port, host: values.host, log });
+  const roles = Object.fromEntries(Object.entries(script.roles).map(([r, entries]) => [r, entries.length]));
+  ctx.out({ ok: true, url: server.url, roles }, server.url);
+  log.info({ url: server.url, roles }, 'mock-llm listening');
+  await untilAborted(signal);
+  await server.close();
+  const unused = server.unused();
+  const summary = { calls: server.calls.length, failures: server.failures.length, unused: unused.map((u) => `${u.role}#${u.index + 1}`) };
+  if (server.failures.length || unused.length) log.warn(summary, 'mock-llm stopped: the script did not match the calls');
+  else log.info(summary, 'mock-llm stopped');
   return 0;
 }
 

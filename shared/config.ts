@@ -1,20 +1,10 @@
 import { z } from 'zod';
 import { ConfigError, fieldIssues } from './errors.ts';
 import { parseDuration } from './duration.ts';
+import { LlmConfigSchema } from './llm/config.ts';
+import { duration, positiveInt } from './zod.ts';
 import { STAGES, type Stage } from './ticket/states.ts';
 
-const duration = z
-  .string()
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 30s, 5m, 2h)` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const positiveInt = z.coerce.number().int().positive();
 
 const stageTimeouts = z.string().transform((text, ctx) => {
   const out: Partial<Record<Stage, number>> = {};
@@ -69,7 +59,15 @@ export const ConfigSchema = z.object({
   NIGHTSHIFT_SWEEP_INTERVAL: duration.default(1_000),
   /** After SIGTERM, how long an agent may finish its current item before handing it back. */
   NIGHTSHIFT_SHUTDOWN_GRACE: duration.default(30_000),
-});
+  /** Where agents clone repositories, one fresh clone per stage attempt. */
+  NIGHTSHIFT_WORKSPACES_DIR: z.string().min(1).default('.nightshift/workspaces'),
+  /** Tries the test author gets to write tests that fail for the right reason. */
+  NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS: positiveInt.max(10).default(2),
+  /** Tries the coder gets to turn the suite green, each fed the previous failure. */
+  NIGHTSHIFT_CODER_ATTEMPTS: positiveInt.max(10).default(3),
+  /** Review rounds (reviewer sending work back to the coder) before the ticket escalates. */
+  NIGHTSHIFT_REVIEW_ROUNDS: positiveInt.max(10).default(2),
+}).extend(LlmConfigSchema.shape);
 
 export type Config = z.infer<typeof ConfigSchema>;
 

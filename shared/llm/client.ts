@@ -143,12 +143,13 @@ export function createLlm(deps: LlmDeps): Llm {
         const failure = classify(err, deadline.signal.aborted);
         const ended = now();
         const error = failureError(failure, n);
+        const status = failure.kind === 'retry' || failure.kind === 'reject' ? failure.status : undefined;
         await record(
           Exchange.parse({
             ...base,
             endedAt: new Date(ended).toISOString(),
             durationMs: ended - started,
-            error: { ...describeError(error), ...(failure.kind === 'retry' && failure.status && { status: failure.status }), ...(failure.kind === 'reject' && { status: failure.status }) },
+            error: { ...describeError(error), ...(status !== undefined && { status }) },
           }),
         );
         if ((failure.kind === 'timeout' || failure.kind === 'retry') && n < attempts) {

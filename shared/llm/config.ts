@@ -1,18 +1,7 @@
 import { z } from 'zod';
-import { parseDuration } from '../duration.ts';
+import { duration, positiveInt } from '../zod.ts';
 import type { Role } from '../ticket/states.ts';
 
-// To be merged into ConfigSchema in shared/config.ts (which has the same `duration` and `positiveInt`).
-const duration = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (e.g. 500ms, 30s, 5m, 2h)` });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-const positiveInt = z.coerce.number().int().positive();
 const modelName = z.string().trim().min(1);
 
 /**
