@@ -5,6 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
+import { BUILT_IN_ROLES, builtInHandler } from '../agents/registry.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
 import { connectBus, type Bus } from '../bus/index.ts';
 import { prettyLogLine } from '../cli/logview.ts';
@@ -19,6 +20,9 @@ import {
   WaitTimeoutError,
 } from '../cli/tickets.ts';
 import { up } from '../cli/up.ts';
+import { listPullRequests, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
+import { readTranscript } from '../bus/index.ts';
+import { toMockScript } from '../shared/llm/index.ts';
 import { loadMockScript, startMockLlm } from '../shared/llm/index.ts';
 import {
   ConfigError,
@@ -56,7 +60,10 @@ usage: nightshift <command> [options]   (the command first, then its options)
                                  follow a ticket until it rests (awaiting_human, pr_open, done,
                                  failed, cancelled, duplicate) or reaches one of the given states
   ticket cancel <id> [--reason <text>]
+  ticket transcript <id>         the ticket's model exchanges as a mock-llm script (replays the run)
   answer <id> <text…> [--by <name>]   answer a ticket parked in awaiting_human
+  pr list                        pull requests opened by nightshift
+  pr show <ticket-id|number>     a pull request with its summary and diff
   mock-llm --script <file> [--port <n>] [--host 127.0.0.1]
                                  an OpenAI-compatible server answering from a script
                                  (shared/llm/SCRIPT.md); prints its base URL, runs until stopped
@@ -234,12 +241,18 @@ async function dispatch(ctx: Ctx): Promise<number> {
           return cmdWait(ctx, args);
         case 'cancel':
           return cmdCancel(ctx, args);
+        case 'transcript':
+          return cmdTranscript(ctx, args);
         default:
-          throw new UsageError(`ticket needs a subcommand: create, show, list, wait or cancel`);
+          throw new UsageError(`ticket needs a subcommand: create, show, list, wait, cancel or transcript`);
       }
     }
     case 'answer':
       return cmdAnswer(ctx, rest);
+    case 'pr':
+      if (sub === 'list') return cmdPrList(ctx, rest.slice(1));
+      if (sub === 'show') return cmdPrShow(ctx, rest.slice(1));
+      throw new UsageError('pr needs a subcommand: list or show');
     case 'mock-llm':
       return cmdMockLlm(ctx, rest);
     default:
@@ -272,6 +285,7 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
     signal: shutdownSignal(log),
     replicas,
     handlers,
+    builtIn: BUILT_IN_ROLES,
     port,
     self: { node: process.execPath, args: [...process.execArgv, SELF] },
     env: process.env,
@@ -296,10 +310,10 @@ async function cmdAgent(argv: string[]): Promise<number> {
   const r = role(positionals[0]);
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: r } });
-  if (!values.handler) {
-    throw new UserInputError('no_handler', `there is no built-in ${r} agent yet; run it with --handler <module> (see README, "Agent handlers")`);
-  }
-  const handler = await loadHandler(values.handler, process.cwd(), { role: r, config, log });
+  const file = values.handler;
+  const handler = file
+    ? async () => loadHandler(file, process.cwd(), { role: r, config, log })
+    : async (bus: Bus) => builtInHandler(r, { bus, config, log });
   await runAgent({ role: r, handler, config, log, signal: shutdownSignal(log) });
   return 0;
 }
@@ -447,6 +461,36 @@ async function cmdMockLlm(ctx: Ctx, argv: string[]): Promise<number> {
   const summary = { calls: server.calls.length, failures: server.failures.length, unused: unused.map((u) => `${u.role}#${u.index + 1}`) };
   if (server.failures.length || unused.length) log.warn(summary, 'mock-llm stopped: the script did not match the calls');
   else log.info(summary, 'mock-llm stopped');
+  return 0;
+}
+
+async function cmdTranscript(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  const id = oneId(positionals, 'ticket transcript');
+  const config = configFrom(values, true);
+  const script = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), async (bus) => {
+    const t = await getTicket(bus, id);
+    return toMockScript(await readTranscript(bus, t.id), { description: `replay of ticket ${t.id}: ${t.title}` });
+  });
+  process.stdout.write(`${JSON.stringify(script, null, ctx.json ? 0 : 2)}\n`);
+  return 0;
+}
+
+async function cmdPrList(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  if (positionals.length) throw new UsageError('pr list takes no arguments');
+  const config = configFrom(values, true);
+  const prs = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), listPullRequests);
+  ctx.out({ pullRequests: prs }, renderPullRequests(prs));
+  return 0;
+}
+
+async function cmdPrShow(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  if (positionals.length !== 1) throw new UsageError('pr show takes a ticket id or a pull request number');
+  const config = configFrom(values, true);
+  const shown = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) => showPullRequest(bus, positionals[0]!));
+  ctx.out(shown, renderPullRequest(shown));
   return 0;
 }
 

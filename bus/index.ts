@@ -19,3 +19,4 @@ export type { Names, Subjects } from './subjects.ts';
 export { TicketStore } from './tickets.ts';
 export type { StoredTicket } from './tickets.ts';
 export { createPullRequestStore } from './prs.ts';
+export { createTranscriptSink, readTranscript } from './transcripts.ts';

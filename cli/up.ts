@@ -14,6 +14,8 @@ export interface UpOptions {
   replicas: Partial<Record<Role | 'coordinator', number>>;
   /** Handler module per role, passed to `nightshift agent <role> --handler`. */
   handlers: Partial<Record<Role, string>>;
+  /** Roles that have a built-in agent: they run without a handler module. */
+  builtIn: readonly Role[];
   /** Port of the embedded nats-server. */
   port: number;
   /** How to run the CLI itself in a child: the node binary and its arguments. */
@@ -35,6 +37,8 @@ interface Supervised {
 
 const CRASH_WINDOW_MS = 60_000;
 const MAX_CRASHES = 5;
+/** A child that exits this soon after its first start has a configuration problem: restarting will not help. */
+const START_WINDOW_MS = 5_000;
 
 /**
  * The local stack in the foreground: an embedded nats-server when no NATS URL is configured, one
@@ -56,13 +60,12 @@ export async function up(opts: UpOptions): Promise<void> {
   const idle: Role[] = [];
   for (const role of ['triager', 'refiner', 'test-author', 'coder', 'reviewer'] as const) {
     const handler = opts.handlers[role];
-    if (!handler) {
+    if (!handler && !opts.builtIn.includes(role)) {
       idle.push(role);
       continue;
     }
-    for (let i = 0; i < (opts.replicas[role] ?? 1); i++) {
-      children.push({ name: `${role}-${i + 1}`, args: ['agent', role, '--handler', resolve(opts.cwd, handler)], crashes: [] });
-    }
+    const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
+    for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, args, crashes: [] });
   }
   const env = { ...opts.env, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX };
   let failure: Error | undefined;
@@ -76,10 +79,16 @@ export async function up(opts: UpOptions): Promise<void> {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     c.proc = proc;
+    const startedAt = Date.now();
     createInterface({ input: proc.stderr! }).on('line', (line) => opts.childLine(c.name, line));
     proc.on('exit', (code, sig) => {
       if (stopAll.signal.aborted) return;
       const now = Date.now();
+      if (code !== 0 && now - startedAt < START_WINDOW_MS && c.crashes.length === 0) {
+        failure = new Error(`${c.name} could not start (exit ${code ?? sig}); see its log above`);
+        stopAll.abort();
+        return;
+      }
       c.crashes = [...c.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
       log.warn({ process: c.name, code, signal: sig }, 'process exited; restarting');
       if (c.crashes.length > MAX_CRASHES) {
@@ -110,7 +119,7 @@ export async function up(opts: UpOptions): Promise<void> {
     [
       `nightshift is up · NATS ${url}${nats ? ` (embedded, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')})` : ''}`,
       ...children.map((c) => `  ${c.name.padEnd(16)} pid ${c.proc?.pid}`),
-      ...(idle.length ? [`  no agent process for: ${idle.join(', ')} (no built-in handler yet; pass --handler <role>=<module>)`] : []),
+      ...(idle.length ? [`  no agent process for: ${idle.join(', ')} (no built-in agent yet; pass --handler <role>=<module>)`] : []),
       `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
       'Ctrl-C stops everything.',
     ].join('\n'),

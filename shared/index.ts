@@ -56,6 +56,7 @@ export {
   diff,
   openWorkspace,
   pushBranch,
+  resetWorktree,
   roleIdentity,
   ticketBranch,
   WorkspaceError,

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { connectBus, provision } from '../../bus/index.ts';
+import { connectBus, provision, type Bus } from '../../bus/index.ts';
 import { untilAborted, UserInputError, type Config, type Logger, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
@@ -36,16 +36,19 @@ export async function loadHandler(path: string, cwd: string, ctx: HandlerModuleC
   return handler as AgentHandler;
 }
 
-/** An agent process: connect, provision, take the role's work until `signal` aborts, then drain. */
+/**
+ * An agent process: connect, provision, build the handler (it may need the bus), take the role's
+ * work until `signal` aborts, then drain.
+ */
 export async function runAgent({
   role,
-  handler,
+  handler: makeHandler,
   config,
   log,
   signal,
 }: {
   role: Role;
-  handler: AgentHandler;
+  handler: (bus: Bus) => Promise<AgentHandler>;
   config: Config;
   log: Logger;
   signal: AbortSignal;
@@ -53,6 +56,7 @@ export async function runAgent({
   const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: `nightshift-${role}`, log });
   try {
     await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    const handler = await makeHandler(bus);
     const runtime = createAgentRuntime({ bus, role, handler, config, log });
     await runtime.start();
     await untilAborted(signal);

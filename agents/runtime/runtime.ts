@@ -12,16 +12,23 @@ import {
   type StageOutcome,
   type WorkItemData,
 } from '../../bus/index.ts';
-import { delay, describeError, type Config, type Logger, type Role } from '../../shared/index.ts';
+import { delay, describeError, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
 
 /** What a handler is told besides its work item. */
 export interface HandlerContext {
   role: Role;
+  /** The id of this dispatch (the work item's message id): the same on every redelivery, new on every dispatch. */
+  workId: string;
   /** 1 on the first delivery of this work item, 2 on the first redelivery, and so on. */
   deliveries: number;
   /** Aborted when the process must hand the work back (shutdown past its grace period). */
   signal: AbortSignal;
   log: Logger;
+  /**
+   * Registers how to read the model tokens this attempt spent; the runtime reports them with the
+   * result, success or failure, so they count on the ticket whatever happens.
+   */
+  trackUsage(read: () => RoleUsage): void;
 }
 
 /**
@@ -81,10 +88,29 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     handBack.signal.addEventListener('abort', stopHeartbeat, { once: true });
     const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
     itemLog.info({ deliveries }, 'work started');
+    const readers: (() => RoleUsage)[] = [];
+    const usage = (): { usage?: RoleUsage } => {
+      if (readers.length === 0) return {};
+      const sum = { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
+      for (const u of readers.map((r) => r())) {
+        sum.inputTokens += u.inputTokens;
+        sum.outputTokens += u.outputTokens;
+        sum.totalTokens += u.totalTokens;
+        sum.calls += u.calls;
+      }
+      return { usage: sum };
+    };
     try {
-      const outcome = await handler(item.data, { role, deliveries, signal: handBack.signal, log: itemLog });
+      const outcome = await handler(item.data, {
+        role,
+        workId: item.id,
+        deliveries,
+        signal: handBack.signal,
+        log: itemLog,
+        trackUsage: (read) => readers.push(read),
+      });
       if (handBack.signal.aborted) return;
-      const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome }, { ...meta, id: `${item.id}.completed` });
+      const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome, ...usage() }, { ...meta, id: `${item.id}.completed` });
       await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
       await m.ackAck();
       itemLog.info({ outcome: outcome.kind }, 'work completed');
@@ -104,7 +130,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       try {
         const ev = envelope(
           StageFailed,
-          { ticketId: ticket.id, stage, attempt, error: { ...error, message: error.message.slice(0, 4_000) }, deliveries },
+          { ticketId: ticket.id, stage, attempt, error: { ...error, message: error.message.slice(0, 4_000) }, deliveries, ...usage() },
           { ...meta, id: `${item.id}.failed` },
         );
         await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });

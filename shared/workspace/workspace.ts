@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NightshiftError } from '../errors.ts';
 import type { RepoRef } from '../ticket/schema.ts';
@@ -64,6 +64,8 @@ export async function openWorkspace({ repo, ticketId, root }: OpenWorkspaceOptio
     const baseSha = (await git(dir, ['rev-parse', '--verify', `refs/remotes/origin/${baseBranch}^{commit}`]).catch(() => {
       throw new WorkspaceError('base_branch_missing', `the repository has no branch "${baseBranch}"`);
     })).trim();
+    // The sandbox keeps its own files (dependency caches, a virtualenv) under .nightshift/: never commit them.
+    appendFileSync(join(dir, '.git', 'info', 'exclude'), '\n/.nightshift/\n');
     if (remote) {
       await git(dir, ['fetch', '--quiet', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
       await git(dir, ['checkout', '--quiet', '-B', branch, `refs/remotes/origin/${branch}`]);
@@ -152,4 +154,10 @@ export async function commitsSince(dir: string, from: string, to = 'HEAD'): Prom
       }
       return { sha: sha!, subject: subject!, author: author!, trailers };
     });
+}
+
+/** Puts the worktree back to HEAD: every change and every untracked file (ignored ones stay). */
+export async function resetWorktree(ws: Workspace): Promise<void> {
+  await git(ws.dir, ['reset', '--quiet', '--hard', 'HEAD']);
+  await git(ws.dir, ['clean', '--quiet', '-fd']);
 }

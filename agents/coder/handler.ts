@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { detectProfile, isTestFile } from '../../sandbox/index.ts';
+import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
+import { changedFiles, commitAll, commitsSince, openWorkspace, pushBranch, resetWorktree } from '../../shared/index.ts';
+import { artifact, maybeArtifact, RefiningOutput, ReviewingOutput, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
+import { stageLlm, type AgentDeps } from '../kit/deps.ts';
+import { escalateOnBudget } from '../kit/escalate.ts';
+import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
+import { coderViolations } from '../kit/guard.ts';
+import { prepareWorkspace, runSuite } from '../kit/suite.ts';
+import type { AgentHandler } from '../runtime/runtime.ts';
+import { CODER_SYSTEM, coderRequest } from './prompt.ts';
+
+/** What the model answers: whole files to write, and what it did. */
+export const Change = z.object({
+  files: z.array(FileWrite).min(1).max(30),
+  notes: z.string().max(4_000),
+});
+
+const STAGE = 'coding';
+
+/**
+ * The coder: changes production code until the whole suite passes in the sandbox, in a bounded
+ * number of attempts, each fed the previous failure. A mechanical guard on the diff since the tests
+ * commit throws away any change to tests, test configuration or test scripts.
+ */
+export function createCoder(deps: AgentDeps): AgentHandler {
+  return escalateOnBudget(async (work, ctx) => {
+    const spec = artifact(work, 'refining', RefiningOutput).spec;
+    const tests = artifact(work, 'writing_tests', WritingTestsOutput);
+    const review = maybeArtifact(work, 'reviewing', ReviewingOutput);
+    const reviewText = review?.verdict === 'changes_requested' ? review.comments.map((c) => `- ${c.path ? `${c.path}: ` : ''}${c.text}`).join('\n') : null;
+    await using ws = await openWorkspace({ repo: work.ticket.repo, ticketId: work.ticket.id, root: deps.config.NIGHTSHIFT_WORKSPACES_DIR });
+    const profile = await detectProfile(ws.dir);
+    await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
+
+    const redelivered = (await commitsSince(ws.dir, tests.commit)).find((c) => c.trailers['Nightshift-Work'] === ctx.workId);
+    if (redelivered) {
+      const green = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+      if (green.passed && (await coderViolations(ws.dir, tests.commit, profile)).length === 0) {
+        const files = (await changedFiles(ws.dir, tests.commit)).map((f) => f.path);
+        return { kind: 'advance', output: { commit: redelivered.sha, files, green, attempts: 1, notes: redelivered.subject } satisfies CodingOutput };
+      }
+    }
+
+    const llm = stageLlm(deps, 'coder', work, ctx);
+    const tools = await createRepoTools({ root: ws.dir, log: ctx.log });
+    let feedback: string | null = null;
+    for (let attempt = 1; attempt <= deps.config.NIGHTSHIFT_CODER_ATTEMPTS; attempt++) {
+      const { value: change } = await runToolLoop(
+        llm,
+        [new SystemMessage(CODER_SYSTEM), new HumanMessage(coderRequest(work, spec, tests, profile, reviewText, feedback))],
+        { tools, output: Change },
+      );
+      try {
+        await writeFiles(ws.dir, change.files, (rel) => (isTestFile(rel, profile.testFilePatterns) ? 'a test file: the coder may not touch tests' : null));
+      } catch (err) {
+        if (!(err instanceof RefusedFilesError)) throw err;
+        feedback = err.message;
+        ctx.log.warn({ attempt, problems: err.problems }, 'change refused before writing');
+        continue;
+      }
+      const violations = await coderViolations(ws.dir, tests.commit, profile);
+      if (violations.length > 0) {
+        feedback = `Change rejected: ${violations.map((v) => `${v.path}: ${v.reason}`).join('; ')}`;
+        ctx.log.warn({ attempt, violations }, 'change rejected by the test guard');
+        await resetWorktree(ws);
+        continue;
+      }
+      const green = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+      if (!green.passed) {
+        feedback = `The suite still fails (${green.failure}):\n${green.output}`;
+        ctx.log.warn({ attempt, failure: green.failure }, 'suite still red');
+        continue;
+      }
+      const commit = await commitAll(ws, {
+        role: 'coder',
+        message: `Implement: ${work.ticket.title}\n\n${change.notes}`,
+        trailers: { 'Nightshift-Stage': STAGE, 'Nightshift-Work': ctx.workId },
+      });
+      if (!commit) {
+        feedback = 'Your answer changed nothing.';
+        continue;
+      }
+      await pushBranch(ws);
+      const files = (await changedFiles(ws.dir, tests.commit)).map((f) => f.path);
+      ctx.log.info({ commit, attempts: attempt }, 'suite green; change pushed');
+      return { kind: 'advance', output: { commit, files, green, attempts: attempt, notes: change.notes } satisfies CodingOutput };
+    }
+    return {
+      kind: 'escalate',
+      questions: [
+        {
+          id: 'not-green',
+          text: `The coder could not make the suite pass in ${deps.config.NIGHTSHIFT_CODER_ATTEMPTS} attempts. Last problem: ${feedback?.slice(0, 1_500)}\nGive guidance to resume, or cancel.`,
+          blocking: true,
+        },
+      ],
+    };
+  });
+}

@@ -1,0 +1,43 @@
+import type { WorkItemData } from '../../bus/index.ts';
+import type { RepoProfile } from '../../sandbox/index.ts';
+import type { Spec, WritingTestsOutput } from '../kit/artifacts.ts';
+
+export const CODER_SYSTEM = `You are the coder of nightshift, a team of software agents. Failing tests for the spec are
+already committed. Change the production code so that the whole test suite passes.
+
+Rules, checked mechanically on the diff: you may not add, change, rename or delete any test file, nor
+change test configuration or test scripts. A change that does is thrown away. Make the tests pass by
+implementing the behaviour, never by special-casing the tests.
+
+Use the tools (list_files, read_file, search) to read the tests and the code, then call \`answer\` once
+with:
+- files: whole files to write (path relative to the repository root, full new content);
+- notes: what you changed and why, in a few sentences.`;
+
+export function coderRequest(
+  work: WorkItemData,
+  spec: Spec,
+  tests: WritingTestsOutput,
+  profile: RepoProfile,
+  review: string | null,
+  feedback: string | null,
+): string {
+  const parts = [
+    `Ticket ${work.ticket.id}: ${work.ticket.title}`,
+    '',
+    `Spec: ${spec.summary}`,
+    '',
+    'Acceptance criteria:',
+    ...spec.acceptanceCriteria.map((c) => `- ${c.id}: ${c.text}`),
+    '',
+    `Plan: ${spec.plan.join(' / ') || '(none)'}`,
+    `Failing tests to make pass, in: ${tests.files.join(', ')}`,
+    `The suite runs with: ${profile.test}`,
+    '',
+    'The suite currently fails like this:',
+    tests.red.output,
+  ];
+  if (review) parts.push('', 'The reviewer sent the work back with these comments:', review);
+  if (feedback) parts.push('', 'Your previous attempt was not accepted:', feedback, '', 'Fix it.');
+  return parts.join('\n');
+}

@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import type { WorkItemData } from '../../bus/index.ts';
+import { AgentError, type Stage } from '../../shared/index.ts';
+import { SuiteRun } from './suite.ts';
+
+/** One acceptance criterion of a spec: `AC1`, `AC2`… */
+export const Criterion = z.object({
+  id: z.string().regex(/^AC\d{1,2}$/, 'AC and a number, e.g. AC1'),
+  text: z.string().min(1).max(1_000),
+});
+
+/** What the refiner makes of a ticket. */
+export const Spec = z.object({
+  summary: z.string().min(1).max(2_000),
+  acceptanceCriteria: z.array(Criterion).min(1).max(20),
+  plan: z.array(z.string().min(1).max(1_000)).max(30),
+  affectedFiles: z.array(z.string().min(1).max(500)).max(50),
+  openQuestions: z
+    .array(
+      z.object({
+        id: z.string().min(1).max(64),
+        text: z.string().min(1).max(2_000),
+        options: z.array(z.string().min(1).max(200)).max(10).optional(),
+        /** A blocking question parks the ticket until a human answers it. */
+        blocking: z.boolean(),
+      }),
+    )
+    .max(10),
+});
+export type Spec = z.infer<typeof Spec>;
+
+export const RefiningOutput = z.object({ spec: Spec });
+
+/** Which tests cover which acceptance criterion. */
+export const Coverage = z.array(z.object({ criterion: z.string(), tests: z.array(z.string().min(1).max(300)).min(1) }));
+
+export const WritingTestsOutput = z.object({
+  commit: z.string(),
+  files: z.array(z.string()),
+  /** Existing test files the test author changed, each with why (the ticket changes what it pins). */
+  changedExisting: z.array(z.object({ path: z.string(), reason: z.string() })),
+  coverage: Coverage,
+  /** The suite on the unchanged code: green. */
+  baseline: SuiteRun,
+  /** The suite with the new tests on the unchanged code: red. */
+  red: SuiteRun,
+  attempts: z.number().int().positive(),
+});
+export type WritingTestsOutput = z.infer<typeof WritingTestsOutput>;
+
+export const CodingOutput = z.object({
+  commit: z.string(),
+  files: z.array(z.string()),
+  /** The suite with the change: green. */
+  green: SuiteRun,
+  attempts: z.number().int().positive(),
+  notes: z.string(),
+});
+export type CodingOutput = z.infer<typeof CodingOutput>;
+
+export const ReviewComment = z.object({ path: z.string().max(500).optional(), text: z.string().min(1).max(4_000) });
+
+export const ReviewingOutput = z.object({
+  verdict: z.enum(['approve', 'changes_requested']),
+  comments: z.array(ReviewComment),
+  /** The suite re-run in a fresh sandbox on a fresh clone. */
+  fresh: SuiteRun,
+  pullRequest: z.object({ number: z.number().int(), url: z.string(), forge: z.string() }).optional(),
+  summary: z.string(),
+  /** Review rounds so far, this one included; counting starts again after a human answers. */
+  round: z.number().int().positive(),
+  /** How many human answers the ticket had at this review. */
+  answersSeen: z.number().int().min(0).default(0),
+});
+export type ReviewingOutput = z.infer<typeof ReviewingOutput>;
+
+/** The output an earlier stage left on the ticket, validated; a missing or malformed one is fatal. */
+export function artifact<S extends z.ZodType>(work: WorkItemData, stage: Stage, schema: S): z.output<S> {
+  const parsed = schema.safeParse(work.ticket.artifacts[stage]);
+  if (!parsed.success) {
+    throw new AgentError('missing_artifact', `the ${stage} stage left no usable output on ticket ${work.ticket.id}`, { retryable: false });
+  }
+  return parsed.data;
+}
+
+/** Like `artifact`, but undefined when the stage has not run (or left nothing usable). */
+export function maybeArtifact<S extends z.ZodType>(work: WorkItemData, stage: Stage, schema: S): z.output<S> | undefined {
+  const parsed = schema.safeParse(work.ticket.artifacts[stage]);
+  return parsed.success ? parsed.data : undefined;
+}

@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { runFailure, type RepoProfile, type RunResult, type Sandbox } from '../../sandbox/index.ts';
+import { AgentError, type Logger } from '../../shared/index.ts';
+
+/** Keep this much of a run's output as evidence and as feedback for a model. */
+const EVIDENCE_BYTES = 6_000;
+
+/** One run of the test suite, as evidence for the pull request. */
+export const SuiteRun = z.object({
+  /** Exit 0 within the limits. */
+  passed: z.boolean(),
+  exitCode: z.number().int().nullable(),
+  /** Why it did not pass (timeout, OOM, runaway output, exit code), or null. */
+  failure: z.string().nullable(),
+  durationMs: z.number().int().min(0),
+  /** The end of stdout and stderr. */
+  output: z.string(),
+  command: z.string(),
+  image: z.string(),
+  at: z.iso.datetime(),
+});
+export type SuiteRun = z.infer<typeof SuiteRun>;
+
+/**
+ * Makes the workspace ready to test: checks the image and runs the profile's dependency setup (with
+ * the network the profile asks for — the only step that may have one). A setup that fails is fatal
+ * for the stage: the repository cannot be tested as it is.
+ */
+export async function prepareWorkspace(sandbox: Sandbox, dir: string, profile: RepoProfile, log: Logger, signal?: AbortSignal): Promise<void> {
+  await sandbox.ensureImage(profile.image);
+  for (const command of profile.setup ?? []) {
+    const spec = {
+      image: profile.image,
+      workspace: dir,
+      command,
+      env: profile.env,
+      network: profile.setupNetwork,
+      timeoutMs: profile.timeouts.setupMs,
+    };
+    const result = await sandbox.run(spec, signal ? { signal } : {});
+    const failure = runFailure(result, { timeoutMs: spec.timeoutMs, maxOutputBytes: 1024 * 1024, limits: DEFAULT_LIMITS });
+    log.info({ command, exitCode: result.exitCode, durationMs: result.durationMs }, 'setup step ran');
+    if (failure) {
+      throw new AgentError('setup_failed', `setup \`${command}\` failed: ${failure}\n${tail(result)}`, { retryable: false });
+    }
+  }
+}
+
+const DEFAULT_LIMITS = { cpus: 1, memoryBytes: 2048 * 1024 * 1024, pids: 512, tmpBytes: 512 * 1024 * 1024 };
+
+/** Runs the whole test suite in a fresh sandbox, with no network. */
+export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfile, clock: () => Date, signal?: AbortSignal): Promise<SuiteRun> {
+  const spec = { image: profile.image, workspace: dir, command: profile.test, env: profile.env, network: 'none' as const, timeoutMs: profile.timeouts.testMs };
+  const result = await sandbox.run(spec, signal ? { signal } : {});
+  const failure = runFailure(result, { timeoutMs: spec.timeoutMs, maxOutputBytes: 1024 * 1024, limits: DEFAULT_LIMITS });
+  return {
+    passed: failure === null,
+    exitCode: result.exitCode,
+    failure,
+    durationMs: Math.round(result.durationMs),
+    output: tail(result),
+    command: profile.test,
+    image: profile.image,
+    at: clock().toISOString(),
+  };
+}
+
+function tail(result: RunResult): string {
+  const text = [result.stdout, result.stderr].filter(Boolean).join('\n');
+  return text.length > EVIDENCE_BYTES ? `…${text.slice(-EVIDENCE_BYTES)}` : text;
+}

@@ -1,0 +1,40 @@
+import { createPullRequestStore, createTranscriptSink, type Bus } from '../bus/index.ts';
+import { DockerSandbox } from '../sandbox/index.ts';
+import { createLocalForge, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { createCoder } from './coder/handler.ts';
+import type { AgentDeps } from './kit/deps.ts';
+import { createRefiner } from './refiner/handler.ts';
+import { createReviewer } from './reviewer/handler.ts';
+import type { AgentHandler } from './runtime/runtime.ts';
+import { createTestAuthor } from './test-author/handler.ts';
+
+const BUILT_IN: Partial<Record<Role, (deps: AgentDeps) => AgentHandler>> = {
+  refiner: createRefiner,
+  'test-author': createTestAuthor,
+  coder: createCoder,
+  reviewer: createReviewer,
+};
+
+/** Roles nightshift ships an agent for. */
+export const BUILT_IN_ROLES = Object.keys(BUILT_IN) as Role[];
+
+/**
+ * The built-in agent of a role, wired to the real world: the Docker sandbox, the model endpoint of
+ * the configuration, transcripts on the bus, and the local forge.
+ */
+export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<AgentHandler> {
+  const make = BUILT_IN[role];
+  if (!make) throw new UserInputError('no_builtin_agent', `there is no built-in ${role} agent yet; run it with --handler <module>`);
+  const sandbox = new DockerSandbox();
+  const available = await sandbox.available();
+  if (!available.ok) throw new UserInputError('sandbox_unavailable', `the ${role} agent runs code in Docker, which is not available: ${available.reason}`);
+  log.info({ sandbox: available.detail, model: config.NIGHTSHIFT_MODEL, endpoint: config.OPENAI_BASE_URL }, 'built-in agent ready');
+  return make({
+    config,
+    log,
+    sandbox,
+    forge: createLocalForge({ store: await createPullRequestStore(bus) }),
+    transcript: createTranscriptSink(bus, log),
+    clock: () => new Date(),
+  });
+}

@@ -1,0 +1,130 @@
+import { z } from 'zod';
+import { detectProfile, isTestFile } from '../../sandbox/index.ts';
+import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
+import { changedFiles, commitsSince, diff, openWorkspace, type RoleUsage } from '../../shared/index.ts';
+import {
+  artifact,
+  CodingOutput,
+  Coverage,
+  maybeArtifact,
+  RefiningOutput,
+  ReviewComment,
+  ReviewingOutput,
+  WritingTestsOutput,
+} from '../kit/artifacts.ts';
+import { stageLlm, type AgentDeps } from '../kit/deps.ts';
+import { escalateOnBudget } from '../kit/escalate.ts';
+import { coderViolations } from '../kit/guard.ts';
+import { prepareWorkspace, runSuite } from '../kit/suite.ts';
+import type { AgentHandler } from '../runtime/runtime.ts';
+import { REVIEWER_SYSTEM, reviewerRequest } from './prompt.ts';
+import { pullRequestBody } from './summary.ts';
+
+/** What the model answers. */
+export const Review = z.object({
+  verdict: z.enum(['approve', 'changes_requested']),
+  comments: z.array(ReviewComment).max(30),
+  coverage: Coverage,
+  summary: z.string().min(1).max(4_000),
+});
+
+const MAX_DIFF_CHARS = 60_000;
+
+/**
+ * The reviewer: re-runs the suite in a fresh sandbox on a fresh clone, checks the test-first chain
+ * on the commits themselves, reviews the diff against the spec, and either sends the work back to
+ * the coder (bounded rounds) or opens the pull request with the summary.
+ */
+export function createReviewer(deps: AgentDeps): AgentHandler {
+  return escalateOnBudget(async (work, ctx) => {
+    const spec = artifact(work, 'refining', RefiningOutput).spec;
+    const tests = artifact(work, 'writing_tests', WritingTestsOutput);
+    const coding = artifact(work, 'coding', CodingOutput);
+    const prior = maybeArtifact(work, 'reviewing', ReviewingOutput);
+    const answersSeen = work.ticket.answers.length;
+    const round = prior && prior.answersSeen === answersSeen ? prior.round + 1 : 1;
+    await using ws = await openWorkspace({ repo: work.ticket.repo, ticketId: work.ticket.id, root: deps.config.NIGHTSHIFT_WORKSPACES_DIR });
+    const profile = await detectProfile(ws.dir);
+    await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
+    const fresh = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+
+    const problems: string[] = [];
+    if (!fresh.passed) problems.push(`The suite fails in a fresh sandbox on a fresh clone (${fresh.failure}):\n${fresh.output}`);
+    const testsCommitFiles = await changedFiles(ws.dir, `${tests.commit}^`, tests.commit);
+    const notTests = testsCommitFiles.filter((f) => !isTestFile(f.path, profile.testFilePatterns));
+    if (notTests.length > 0) problems.push(`The tests commit also changes non-test files: ${notTests.map((f) => f.path).join(', ')}`);
+    for (const v of await coderViolations(ws.dir, tests.commit, profile)) problems.push(`${v.path}: ${v.reason}`);
+    const first = (await commitsSince(ws.dir, ws.baseSha))[0];
+    if (first?.sha !== tests.commit) problems.push('The branch does not start with the tests commit.');
+
+    const tooManyRounds = round > deps.config.NIGHTSHIFT_REVIEW_ROUNDS;
+    if (problems.length > 0) {
+      const reason = problems.join('\n\n');
+      ctx.log.warn({ problems: problems.length }, 'mechanical review failed');
+      if (tooManyRounds) return escalation(round, reason);
+      const output: ReviewingOutput = { verdict: 'changes_requested', comments: problems.map((text) => ({ text })), fresh, summary: reason, round, answersSeen };
+      return { kind: 'send_back', to: 'coding', reason: reason.slice(0, 3_900), output };
+    }
+
+    const llm = stageLlm(deps, 'reviewer', work, ctx);
+    const full = await diff(ws.dir, ws.baseSha);
+    const shown = full.length > MAX_DIFF_CHARS ? `${full.slice(0, MAX_DIFF_CHARS)}\n… (diff cut; read the files with the tools)` : full;
+    const { value: review } = await runToolLoop(
+      llm,
+      [new SystemMessage(REVIEWER_SYSTEM), new HumanMessage(reviewerRequest(work, spec, tests, coding, shown))],
+      { tools: await createRepoTools({ root: ws.dir, log: ctx.log }), output: Review },
+    );
+    if (review.verdict === 'changes_requested') {
+      const reason = review.comments.map((c) => `${c.path ? `${c.path}: ` : ''}${c.text}`).join('\n') || review.summary;
+      if (tooManyRounds) return escalation(round, reason);
+      const output: ReviewingOutput = { verdict: 'changes_requested', comments: review.comments, fresh, summary: review.summary, round, answersSeen };
+      ctx.log.info({ round, comments: review.comments.length }, 'changes requested');
+      return { kind: 'send_back', to: 'coding', reason: reason.slice(0, 3_900), output };
+    }
+
+    const usage: Record<string, RoleUsage> = { ...work.ticket.usage };
+    const mine = llm.meter.forRole('reviewer');
+    const before = usage.reviewer ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
+    usage.reviewer = {
+      inputTokens: before.inputTokens + mine.inputTokens,
+      outputTokens: before.outputTokens + mine.outputTokens,
+      totalTokens: before.totalTokens + mine.totalTokens,
+      calls: before.calls + mine.calls,
+    };
+    const body = pullRequestBody({ work, spec, tests, coding, fresh, review, usage, round });
+    const pr = await deps.forge.openPullRequest({
+      ticketId: work.ticket.id,
+      repo: work.ticket.repo.url ?? work.ticket.repo.path!,
+      branch: ws.branch,
+      base: ws.baseBranch,
+      baseSha: ws.baseSha,
+      headSha: coding.commit,
+      title: work.ticket.title,
+      body,
+    });
+    ctx.log.info({ number: pr.number, url: pr.url, forge: pr.forge }, 'pull request opened');
+    const output: ReviewingOutput = {
+      verdict: 'approve',
+      comments: review.comments,
+      fresh,
+      pullRequest: { number: pr.number, url: pr.url, forge: pr.forge },
+      summary: body,
+      round,
+      answersSeen,
+    };
+    return { kind: 'advance', output };
+  });
+}
+
+function escalation(round: number, reason: string) {
+  return {
+    kind: 'escalate' as const,
+    questions: [
+      {
+        id: 'review-rounds',
+        text: `Review round ${round}: the change still needs work after the allowed rounds.\n${reason.slice(0, 2_000)}\nGive guidance to resume, or cancel.`,
+        blocking: true,
+      },
+    ],
+  };
+}

@@ -1,0 +1,169 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { detectProfile, isTestFile, type RepoProfile } from '../../sandbox/index.ts';
+import { createRepoTools, HumanMessage, runToolLoop, SystemMessage, type Llm, type RepoTools } from '../../shared/llm/index.ts';
+import {
+  AgentError,
+  changedFiles,
+  commitAll,
+  commitsSince,
+  git,
+  openWorkspace,
+  pushBranch,
+  resetWorktree,
+  type Workspace,
+} from '../../shared/index.ts';
+import { artifact, Coverage, RefiningOutput, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
+import { stageLlm, type AgentDeps } from '../kit/deps.ts';
+import { escalateOnBudget } from '../kit/escalate.ts';
+import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
+import { prepareWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
+import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
+import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
+
+/** What the model answers: the test files and what they cover. */
+export const TestPlan = z.object({
+  files: z.array(FileWrite).min(1).max(20),
+  changedExisting: z.array(z.object({ path: z.string().min(1), reason: z.string().min(1).max(1_000) })).max(20),
+  coverage: Coverage,
+});
+export type TestPlan = z.infer<typeof TestPlan>;
+
+const STAGE = 'writing_tests';
+
+/**
+ * The test author: writes tests for the spec and proves them red in the sandbox — the suite passes
+ * on the unchanged code, fails with the new tests, and the new test files are sound — before it
+ * commits them alone (a tests-only commit) and pushes the ticket branch. Tests that already pass, or
+ * fail for the wrong reason, are sent back to the model with the evidence, a bounded number of times.
+ */
+export function createTestAuthor(deps: AgentDeps): AgentHandler {
+  return escalateOnBudget(async (work, ctx) => {
+    const spec = artifact(work, 'refining', RefiningOutput).spec;
+    await using ws = await openWorkspace({ repo: work.ticket.repo, ticketId: work.ticket.id, root: deps.config.NIGHTSHIFT_WORKSPACES_DIR });
+    const profile = await detectProfile(ws.dir);
+    await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
+
+    const done = (await commitsSince(ws.dir, ws.baseSha)).find((c) => c.trailers['Nightshift-Stage'] === STAGE);
+    if (done) return { kind: 'advance', output: await reprove(deps, ws, profile, done.sha, ctx) };
+
+    const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+    if (!baseline.passed) {
+      throw new AgentError('baseline_red', `the suite already fails on the unchanged code, so new tests cannot be proven red: ${baseline.failure}\n${baseline.output}`, {
+        retryable: false,
+      });
+    }
+    const llm = stageLlm(deps, 'test-author', work, ctx);
+    const tools = await createRepoTools({ root: ws.dir, log: ctx.log });
+    let feedback: string | null = null;
+    for (let attempt = 1; attempt <= deps.config.NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS; attempt++) {
+      const verdict = await tryOnce(deps, ws, profile, spec, work, llm, tools, feedback, ctx);
+      if (verdict.ok) {
+        const commit = await commitAll(ws, {
+          role: 'test-author',
+          message: `Add failing tests: ${work.ticket.title}`,
+          trailers: { 'Nightshift-Stage': STAGE, 'Nightshift-Work': ctx.workId },
+        });
+        if (!commit) throw new AgentError('nothing_written', 'the tests changed nothing in the repository', { retryable: false });
+        await pushBranch(ws);
+        const output: WritingTestsOutput = { commit, files: verdict.files, changedExisting: verdict.plan.changedExisting, coverage: verdict.plan.coverage, baseline, red: verdict.red, attempts: attempt };
+        ctx.log.info({ commit, files: verdict.files, attempts: attempt }, 'tests proven red and pushed');
+        return { kind: 'advance', output };
+      }
+      ctx.log.warn({ attempt, reason: verdict.reason }, 'tests sent back to the model');
+      feedback = verdict.reason;
+      await resetWorktree(ws);
+    }
+    return {
+      kind: 'escalate',
+      questions: [
+        {
+          id: 'tests-not-red',
+          text: `The test author could not write tests that fail for the right reason in ${deps.config.NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS} attempts. Last problem: ${feedback}\nClarify the acceptance criteria to resume, or cancel.`,
+          blocking: true,
+        },
+      ],
+    };
+  });
+}
+
+type Verdict = { ok: true; plan: TestPlan; files: string[]; red: SuiteRun } | { ok: false; reason: string };
+
+async function tryOnce(
+  deps: AgentDeps,
+  ws: Workspace,
+  profile: RepoProfile,
+  spec: Spec,
+  work: Parameters<AgentHandler>[0],
+  llm: Llm,
+  tools: RepoTools,
+  feedback: string | null,
+  ctx: HandlerContext,
+): Promise<Verdict> {
+  const { value: plan } = await runToolLoop(
+    llm,
+    [new SystemMessage(TEST_AUTHOR_SYSTEM), new HumanMessage(testAuthorRequest(work, spec, profile, feedback))],
+    { tools, output: TestPlan },
+  );
+  const declared = new Set(plan.changedExisting.map((c) => c.path.replace(/^\.\//, '')));
+  let files: string[];
+  try {
+    files = await writeFiles(ws.dir, plan.files, (rel) => {
+      if (!isTestFile(rel, profile.testFilePatterns)) return `not a test file (test files match ${profile.testFilePatterns.join(', ')})`;
+      if (existsSync(join(ws.dir, rel)) && !declared.has(rel)) return 'an existing test file: list it in changedExisting with the reason';
+      return null;
+    });
+  } catch (err) {
+    if (err instanceof RefusedFilesError) return { ok: false, reason: err.message };
+    throw err;
+  }
+  const broken = await unsoundFiles(deps, ws, profile, files, ctx);
+  if (broken) return { ok: false, reason: broken };
+  const red = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+  if (red.passed) {
+    return { ok: false, reason: `Your tests PASS on the unchanged code, so they do not test the new behaviour. They must fail until the feature exists.\n${red.output}` };
+  }
+  if (red.exitCode === null) return { ok: false, reason: `The suite did not finish normally with your tests: ${red.failure}. Tests must fail by assertion, not hang or flood the output.` };
+  return { ok: true, plan, files, red };
+}
+
+/**
+ * A new test file that cannot even be parsed fails the suite for the wrong reason. JavaScript files
+ * are checked with `node --check` in the sandbox; other languages rely on the red run's evidence.
+ */
+async function unsoundFiles(deps: AgentDeps, ws: Workspace, profile: RepoProfile, files: readonly string[], ctx: HandlerContext): Promise<string | null> {
+  const js = files.filter((f) => /\.(c|m)?js$/.test(f));
+  if (js.length === 0) return null;
+  const result = await deps.sandbox.run(
+    { image: profile.image, workspace: ws.dir, command: ['node', '-e', CHECK, ...js], network: 'none', timeoutMs: 60_000 },
+    { signal: ctx.signal },
+  );
+  if (result.exitCode === 0) return null;
+  return `These test files do not parse, so they would fail for the wrong reason:\n${(result.stdout + result.stderr).slice(-3_000)}`;
+}
+
+const CHECK = `const { spawnSync } = require('node:child_process');
+let bad = 0;
+for (const f of process.argv.slice(1)) {
+  const r = spawnSync(process.execPath, ['--check', f], { encoding: 'utf8' });
+  if (r.status !== 0) { bad++; process.stdout.write(f + ':\\n' + r.stderr + '\\n'); }
+}
+process.exit(bad ? 1 : 0);`;
+
+/**
+ * A redelivery after the tests were already committed and pushed: prove the same commit again
+ * (green before it, red with it) and report it, without asking the model again.
+ */
+async function reprove(deps: AgentDeps, ws: Workspace, profile: RepoProfile, commit: string, ctx: HandlerContext): Promise<WritingTestsOutput> {
+  const files = (await changedFiles(ws.dir, `${commit}^`, commit)).map((f) => f.path);
+  await git(ws.dir, ['checkout', '--quiet', '--detach', `${commit}^`]);
+  const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+  await git(ws.dir, ['checkout', '--quiet', ws.branch]);
+  const red = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+  if (!baseline.passed || red.passed) {
+    throw new AgentError('tests_not_red', `the committed tests ${commit.slice(0, 12)} are no longer red against their base`, { retryable: false });
+  }
+  ctx.log.info({ commit }, 'tests already committed: proven again');
+  return { commit, files, changedExisting: [], coverage: [], baseline, red, attempts: 1 };
+}

@@ -1,0 +1,43 @@
+import { Exchange, type TranscriptSink } from '../shared/llm/index.ts';
+import type { Logger } from '../shared/index.ts';
+import type { Bus } from './connection.ts';
+
+/** Stay well under the server's message size limit. */
+const MAX_BYTES = 3 * 1024 * 1024;
+
+/**
+ * Records model exchanges on the transcripts stream, one message per exchange, under
+ * `P.transcripts.<ticketId>.<role>`. An exchange too large for one message keeps its response and
+ * only the last messages of its request (replay needs the responses, not the whole prompt).
+ */
+export function createTranscriptSink(bus: Bus, log: Logger): TranscriptSink {
+  return {
+    async record(exchange) {
+      let bytes = encode(exchange);
+      if (bytes.byteLength > MAX_BYTES) {
+        const messages = exchange.request.messages.slice(-2);
+        bytes = encode({ ...exchange, request: { ...exchange.request, messages } });
+        log.warn({ ticketId: exchange.ticketId, role: exchange.role }, 'transcript exchange too large: prompt shortened');
+      }
+      await bus.js.publish(bus.subjects.transcript(exchange.ticketId, exchange.role as never), bytes, { msgID: exchange.id });
+    },
+  };
+}
+
+/** Every recorded exchange of a ticket, in the order they were recorded. */
+export async function readTranscript(bus: Bus, ticketId: string): Promise<Exchange[]> {
+  const consumer = await bus.js.consumers.get(bus.names.transcriptsStream, { filter_subjects: bus.subjects.transcriptsOf(ticketId) });
+  const out: Exchange[] = [];
+  for (;;) {
+    const info = await consumer.info(true);
+    if (info.num_pending === 0) break;
+    const m = await consumer.next({ expires: 5_000 });
+    if (!m) break;
+    out.push(Exchange.parse(m.json()));
+  }
+  return out;
+}
+
+function encode(e: Exchange): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(e));
+}
