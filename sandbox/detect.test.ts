@@ -1,0 +1,269 @@
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseFlatYaml } from './internal.ts';
+import { DEFAULT_NODE_IMAGE, detectProfile, GO_IMAGE, isTestFile, ProfileError, PYTHON_IMAGE } from './index.ts';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'nightshift-detect-'));
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function write(files: Record<string, string | object>): void {
+  for (const [name, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), typeof content === 'string' ? content : JSON.stringify(content));
+  }
+}
+
+async function rejection(): Promise<ProfileError> {
+  const err = await detectProfile(dir).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ProfileError);
+  return err as ProfileError;
+}
+
+describe('detectProfile from package.json', () => {
+  it('uses the default Node image, npm ci with a lock file, npm test', async () => {
+    write({ 'package.json': { scripts: { test: 'vitest run' }, devDependencies: { vitest: '5.0.0' } }, 'package-lock.json': '{}' });
+    expect(await detectProfile(dir)).toEqual({
+      detectedFrom: 'package.json',
+      configFile: null,
+      image: DEFAULT_NODE_IMAGE,
+      imageShipped: true,
+      setup: ['npm ci'],
+      setupNetwork: 'bridge',
+      test: 'npm test',
+      env: {},
+      testFilePatterns: ['**/*.test.*', '**/*.spec.*', '**/__tests__/**', 'test/**', 'tests/**'],
+      timeouts: { setupMs: 900_000, testMs: 600_000 },
+      notes: [],
+    });
+  });
+
+  it('uses npm install without a lock file, and no setup without dependencies', async () => {
+    write({ 'package.json': { scripts: { test: 'node --test' }, dependencies: { zod: '4' } } });
+    expect((await detectProfile(dir)).setup).toEqual(['npm install']);
+    write({ 'package.json': { scripts: { test: 'node --test' } } });
+    expect((await detectProfile(dir)).setup).toBeNull();
+    write({ 'npm-shrinkwrap.json': '{}' });
+    expect((await detectProfile(dir)).setup).toEqual(['npm ci']);
+  });
+
+  it('notes a yarn or pnpm lock file it does not use', async () => {
+    write({ 'package.json': { scripts: { test: 'jest' }, devDependencies: { jest: '30' } }, 'pnpm-lock.yaml': '' });
+    const profile = await detectProfile(dir);
+    expect(profile.setup).toEqual(['npm install']);
+    expect(profile.notes.join('\n')).toMatch(/pnpm-lock.yaml ignored/);
+  });
+
+  it('refuses a package.json without a usable test script, saying what to add', async () => {
+    write({ 'package.json': { scripts: { test: 'echo "Error: no test specified" && exit 1' } } });
+    const err = await rejection();
+    expect(err.code).toBe('invalid_repo_config');
+    expect(err.issues).toEqual([{ path: 'test', message: expect.stringMatching(/no usable "scripts.test"/) }]);
+    write({ 'package.json': {} });
+    expect((await rejection()).message).toMatch(/scripts.test/);
+  });
+
+  it('refuses a package.json that is not JSON or has the wrong shape', async () => {
+    write({ 'package.json': '{ "scripts": ' });
+    expect((await rejection()).message).toMatch(/package.json is not valid JSON/);
+    write({ 'package.json': { scripts: { test: 42 } } });
+    const err = await rejection();
+    expect(err.issues).toEqual([{ path: 'scripts.test', message: expect.any(String) }]);
+  });
+});
+
+describe('detectProfile from pyproject.toml and go.mod', () => {
+  it('names the Python image (not shipped), a venv in .nightshift and pytest', async () => {
+    write({ 'pyproject.toml': '[project]\nname = "x"\n' });
+    const profile = await detectProfile(dir);
+    expect(profile).toMatchObject({ detectedFrom: 'pyproject.toml', image: PYTHON_IMAGE, imageShipped: false });
+    expect(profile.setup?.[0]).toBe('python -m venv .nightshift/venv');
+    expect(profile.test).toBe('.nightshift/venv/bin/python -m pytest');
+    expect(isTestFile('pkg/tests/test_api.py', profile.testFilePatterns)).toBe(true);
+    expect(isTestFile('pkg/api.py', profile.testFilePatterns)).toBe(false);
+  });
+
+  it('names the Go image (not shipped), a module cache in the workspace and go test', async () => {
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.24\n' });
+    const profile = await detectProfile(dir);
+    expect(profile).toMatchObject({ detectedFrom: 'go.mod', image: GO_IMAGE, imageShipped: false, setup: ['go mod download'], test: 'go test ./...' });
+    expect(profile.env.GOMODCACHE).toBe('/workspace/.nightshift/go/mod');
+    expect(isTestFile('internal/x/x_test.go', profile.testFilePatterns)).toBe(true);
+    expect(isTestFile('internal/x/x.go', profile.testFilePatterns)).toBe(false);
+  });
+
+  it('prefers package.json when several manifests exist, and says so', async () => {
+    write({ 'package.json': { scripts: { test: 'node --test' } }, 'go.mod': 'module x\n' });
+    const profile = await detectProfile(dir);
+    expect(profile.detectedFrom).toBe('package.json');
+    expect(profile.notes).toEqual([expect.stringMatching(/also found go.mod/)]);
+  });
+
+  it('refuses a repository with nothing to go by, naming the file to add', async () => {
+    write({ 'README.md': '# hi\n' });
+    const err = await rejection();
+    expect(err.code).toBe('unknown_repo_type');
+    expect(err.message).toMatch(/add a .nightshift.yml/);
+  });
+});
+
+describe('detectProfile with .nightshift.yml', () => {
+  it('overrides what was detected, key by key', async () => {
+    write({
+      'package.json': { scripts: { test: 'vitest run' } },
+      '.nightshift.yml': [
+        '# sandbox settings',
+        'test: npm run test:unit -- --reporter=dot   # faster',
+        'setup:',
+        '  - npm ci',
+        "  - 'npm run build'",
+        'setup_network: none',
+        'test_files:',
+        '- "src/**/*.test.ts"',
+        'env:',
+        '  - TZ=UTC',
+        '  - NODE_OPTIONS=--max-old-space-size=512',
+        'test_timeout: 90s',
+        '',
+      ].join('\n'),
+    });
+    expect(await detectProfile(dir)).toMatchObject({
+      detectedFrom: 'package.json',
+      configFile: '.nightshift.yml',
+      image: DEFAULT_NODE_IMAGE,
+      setup: ['npm ci', 'npm run build'],
+      setupNetwork: 'none',
+      test: 'npm run test:unit -- --reporter=dot',
+      testFilePatterns: ['src/**/*.test.ts'],
+      env: { TZ: 'UTC', NODE_OPTIONS: '--max-old-space-size=512' },
+      timeouts: { setupMs: 900_000, testMs: 90_000 },
+    });
+  });
+
+  it('is enough on its own with image and test; empty setup means none', async () => {
+    write({ '.nightshift.yml': 'image: "registry.local/team/rust-sandbox:1.80"\ntest: cargo test\nsetup: []\n' });
+    expect(await detectProfile(dir)).toMatchObject({
+      detectedFrom: null,
+      image: 'registry.local/team/rust-sandbox:1.80',
+      imageShipped: false,
+      setup: null,
+      test: 'cargo test',
+    });
+  });
+
+  it('lets a .nightshift.yml supply the test command a package.json lacks', async () => {
+    write({ 'package.json': {}, '.nightshift.yml': 'test: node --test\n' });
+    expect((await detectProfile(dir)).test).toBe('node --test');
+  });
+
+  it('lists every missing required key when nothing can be detected', async () => {
+    write({ '.nightshift.yml': 'setup: make deps\n' });
+    const err = await rejection();
+    expect(err.issues.map((i) => i.path)).toEqual(['image', 'test']);
+  });
+
+  it('refuses unknown keys and bad values with their field names', async () => {
+    write({ '.nightshift.yml': 'image: Not An Image\nsetup_network: host\ntests: npm test\ntest_timeout: soon\ntest_files: []\n' });
+    const err = await rejection();
+    expect(err.code).toBe('invalid_repo_config');
+    expect(err.issues.map((i) => i.path).sort()).toEqual(['(root)', 'image', 'setup_network', 'test_files', 'test_timeout']);
+    expect(err.message).toMatch(/tests/);
+  });
+
+  it('refuses YAML outside the subset with line numbers', async () => {
+    write({ '.nightshift.yml': 'image: x\nsetup:\n  nested: map\ntest: |\n  npm test\n' });
+    const err = await rejection();
+    expect(err.message).toMatch(/not in the supported YAML subset/);
+    expect(err.issues.map((i) => i.path)).toEqual(['line 3', 'line 4', 'line 5']);
+  });
+
+  it('refuses both .nightshift.yml and .nightshift.yaml, and a symlinked config', async () => {
+    write({ '.nightshift.yml': 'test: a\n', '.nightshift.yaml': 'test: b\n' });
+    expect((await rejection()).message).toMatch(/keep one/);
+    rmSync(join(dir, '.nightshift.yml'));
+    rmSync(join(dir, '.nightshift.yaml'));
+    symlinkSync('/etc/hostname', join(dir, '.nightshift.yml'));
+    expect((await rejection()).message).toMatch(/symbolic link/);
+  });
+});
+
+describe('parseFlatYaml', () => {
+  it('reads keys, quoted and plain scalars, lists, empty lists and nulls', () => {
+    const text = [
+      '---',
+      'a: plain value with spaces # comment',
+      'b: "double \\"quoted\\" \\\\ \\n"',
+      "c: 'single ''quoted'' # not a comment'",
+      'd:',
+      'e: []',
+      'f: ~',
+      'g:',
+      '  - one',
+      '  - "two: quoted"',
+      'h: -dash-start',
+      'i: http://example.invalid/x',
+    ].join('\n');
+    expect(parseFlatYaml(text)).toEqual({
+      ok: true,
+      value: {
+        a: 'plain value with spaces',
+        b: 'double "quoted" \\ \n',
+        c: "single 'quoted' # not a comment",
+        d: null,
+        e: [],
+        f: null,
+        g: ['one', 'two: quoted'],
+        h: '-dash-start',
+        i: 'http://example.invalid/x',
+      },
+    });
+  });
+
+  it.each([
+    ['a: {x: 1}', /must be quoted/],
+    ['a: [x, y]', /must be quoted/],
+    ['a: &anchor x', /must be quoted/],
+    ['a: x: y', /": " must be quoted/],
+    ['a: true', /quote it/],
+    ['a: 12', /quote it/],
+    ['a: "unterminated', /unterminated/],
+    ['a: "bad \\q escape"', /unsupported escape/],
+    ['a: "x" trailing', /after a quoted value/],
+    ['\ta: x', /tabs/],
+    ['  a: x', /indentation/],
+    ['- orphan', /must follow a "key:" line/],
+    ['a: 1x\na: 2x', /duplicate key/],
+    ['just text', /expected "key: value"/],
+    ['a:\n  -', /empty list item/],
+  ])('refuses %j', (text, message) => {
+    const result = parseFlatYaml(text);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issues[0]!.message).toMatch(message);
+  });
+});
+
+describe('isTestFile', () => {
+  const node = ['**/*.test.*', '**/*.spec.*', '**/__tests__/**', 'test/**', 'tests/**'];
+  it.each([
+    ['src/a.test.ts', true],
+    ['a.spec.js', true],
+    ['src/__tests__/x.ts', true],
+    ['test/helpers/x.ts', true],
+    ['./tests/x.ts', true],
+    ['src/a.ts', false],
+    ['src/testing.ts', false],
+    ['../outside/a.test.ts', false],
+    ['/etc/a.test.ts', false],
+  ])('%s → %s', (path, expected) => {
+    expect(isTestFile(path, node)).toBe(expected);
+  });
+});

@@ -1,0 +1,282 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Docker from 'dockerode';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { sandboxContract } from '../test/contracts/sandbox.contract.ts';
+import { describeDocker } from '../test/helpers/docker.ts';
+import {
+  DEADLINE_LABEL,
+  DEFAULT_NODE_IMAGE,
+  detectProfile,
+  DockerSandbox,
+  PYTHON_IMAGE,
+  RUN_ID_LABEL,
+  SANDBOX_LABEL,
+  SANDBOX_UID,
+  type RunSpecInput,
+} from './index.ts';
+
+const MiB = 1024 * 1024;
+
+describeDocker('DockerSandbox', () => {
+  sandboxContract({ name: 'DockerSandbox', image: DEFAULT_NODE_IMAGE, create: () => new DockerSandbox() });
+
+  const docker = new Docker();
+  const sandbox = new DockerSandbox({ docker });
+  let ws: string;
+  const run = (spec: Partial<RunSpecInput> = {}) =>
+    sandbox.run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec });
+
+  beforeEach(() => {
+    ws = mkdtempSync(join(tmpdir(), 'nightshift-docker-'));
+  });
+  afterEach(() => {
+    rmSync(ws, { recursive: true, force: true });
+  });
+
+  const sandboxContainers = async () =>
+    (await docker.listContainers({ all: true, filters: { label: [`${SANDBOX_LABEL}=1`] } })).map((c) => c.Id);
+  let before: string[] = [];
+  beforeAll(async () => {
+    before = await sandboxContainers();
+  });
+  afterAll(async () => {
+    const left = (await sandboxContainers()).filter((id) => !before.includes(id));
+    expect(left, 'sandbox containers left behind by these tests').toEqual([]);
+  });
+
+  it('runs as a non-root user, with a read-only root, a writable /workspace and /tmp, and no capabilities', async () => {
+    const r = await run({
+      command: [
+        'id -u; id -g; echo "HOME=$HOME"',
+        'touch /workspace/ok && echo workspace-writable',
+        'touch /tmp/ok && echo tmp-writable',
+        'touch /oops 2>/dev/null || echo root-read-only',
+        'touch /usr/oops 2>/dev/null || echo usr-read-only',
+        'touch /etc/passwd 2>/dev/null || echo etc-read-only',
+        "grep -E '^(CapEff|CapPrm|CapBnd|NoNewPrivs):' /proc/self/status",
+      ].join('\n'),
+    });
+    expect(r.exitCode).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.slice(0, 3)).toEqual([String(SANDBOX_UID), String(SANDBOX_UID), 'HOME=/tmp']);
+    for (const line of ['workspace-writable', 'tmp-writable', 'root-read-only', 'usr-read-only', 'etc-read-only']) {
+      expect(lines).toContain(line);
+    }
+    expect(r.stdout).toMatch(/^CapEff:\s+0+$/m);
+    expect(r.stdout).toMatch(/^CapPrm:\s+0+$/m);
+    expect(r.stdout).toMatch(/^CapBnd:\s+0+$/m);
+    expect(r.stdout).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(statSync(join(ws, 'ok')).uid).toBe(SANDBOX_UID);
+  });
+
+  it('gives a root-owned workspace to the sandbox user on every run, so files the host adds later are writable', async () => {
+    expect(statSync(ws).uid).toBe(0);
+    await run({ command: 'true' });
+    expect(statSync(ws).uid).toBe(SANDBOX_UID);
+    mkdirSync(join(ws, 'added'));
+    writeFileSync(join(ws, 'added/by-host.txt'), 'root wrote this\n');
+    chmodSync(join(ws, 'added'), 0o755);
+    const r = await run({ command: 'echo sandbox appended >> added/by-host.txt && touch added/new' });
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(ws, 'added/by-host.txt'), 'utf8')).toBe('root wrote this\nsandbox appended\n');
+  });
+
+  it('never follows a symlink out of the workspace when giving it to the sandbox user', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'nightshift-outside-'));
+    try {
+      writeFileSync(join(outside, 'host-secret'), 'secret\n');
+      symlinkSync(join(outside, 'host-secret'), join(ws, 'link-to-file'));
+      symlinkSync(outside, join(ws, 'link-to-dir'));
+      await run({ command: 'true' });
+      expect(statSync(join(outside, 'host-secret')).uid).toBe(0);
+      expect(statSync(outside).uid).toBe(0);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves the workspace usable by host-side git given safe.directory', async () => {
+    execFileSync('git', ['init', '-q', ws]);
+    await run({ command: 'echo x > file.txt' });
+    const status = execFileSync('git', ['-C', ws, '-c', `safe.directory=${ws}`, 'status', '--porcelain'], { encoding: 'utf8' });
+    expect(status).toContain('file.txt');
+  });
+
+  it('has no network but loopback: no interface, no DNS, no connection to the host', async () => {
+    await using server = await listenOnBridgeGateway(docker);
+    const r = await run({
+      command: [
+        'ls /sys/class/net',
+        'getent hosts registry.npmjs.org >/dev/null 2>&1 && echo dns-works || echo no-dns',
+        `node -e "${connectScript(server.host, server.port)}"`,
+      ].join('\n'),
+      timeoutMs: 20_000,
+    });
+    expect(r.stdout.split('\n')[0]).toBe('lo');
+    expect(r.stdout).toContain('no-dns');
+    expect(r.stdout).toMatch(/connect-failed/);
+    expect(server.connections()).toBe(0);
+  });
+
+  it('gives a setup run with network "bridge" a network: it reaches a port the host opens', async () => {
+    await using server = await listenOnBridgeGateway(docker);
+    const r = await run({ command: ['node', '-e', connectScript(server.host, server.port)], network: 'bridge', timeoutMs: 20_000 });
+    expect(r.stdout).toContain('connected: hello from the host');
+    expect(server.connections()).toBe(1);
+  });
+
+  it('applies the CPU, memory and pids limits', async () => {
+    const r = await run({
+      command: [
+        'if [ -f /sys/fs/cgroup/cpu.max ]; then',
+        '  echo "cpu $(cat /sys/fs/cgroup/cpu.max)"; echo "mem $(cat /sys/fs/cgroup/memory.max)"; echo "pids $(cat /sys/fs/cgroup/pids.max)"',
+        'else',
+        '  echo "cpu $(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"',
+        '  echo "mem $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes)"; echo "pids $(cat /sys/fs/cgroup/pids/pids.max)"',
+        'fi',
+      ].join('\n'),
+      limits: { cpus: 0.5, memoryBytes: 256 * MiB, pids: 100 },
+    });
+    expect(r.exitCode).toBe(0);
+    const [quota, period] = /^cpu (\d+) (\d+)$/m.exec(r.stdout)!.slice(1).map(Number) as [number, number];
+    expect(quota / period).toBeCloseTo(0.5);
+    expect(r.stdout).toContain(`mem ${256 * MiB}\n`);
+    expect(r.stdout).toContain('pids 100\n');
+  });
+
+  it('reports a run killed for exceeding its memory as oomKilled', async () => {
+    const r = await run({
+      command: ['node', '-e', 'const kept = []; for (;;) kept.push(Buffer.alloc(8 << 20, 1))'],
+      limits: { memoryBytes: 96 * MiB },
+    });
+    expect(r).toMatchObject({ oomKilled: true, timedOut: false, exitCode: 137 });
+  });
+
+  it('contains a fork bomb at the pids limit', async () => {
+    const script = `
+      const { spawn } = require('node:child_process');
+      const children = []; let failed = 0;
+      for (let i = 0; i < 80; i++) {
+        try {
+          const c = spawn('sleep', ['20'], { stdio: 'ignore' });
+          c.on('error', () => {});
+          if (c.pid === undefined) failed++; else children.push(c);
+        } catch { failed++; }
+      }
+      console.log(JSON.stringify({ started: children.length, failed }));
+      for (const c of children) c.kill('SIGKILL');
+    `;
+    const r = await run({ command: ['node', '-e', script], limits: { pids: 32 }, timeoutMs: 30_000 });
+    const counts = JSON.parse(r.stdout.trim().split('\n').pop()!) as { started: number; failed: number };
+    expect(counts.started).toBeLessThan(32);
+    expect(counts.failed).toBeGreaterThan(0);
+    expect(counts.started + counts.failed).toBe(80);
+  });
+
+  it('runs npm offline under the read-only root: the detected test command of a Node repository', async () => {
+    writeFileSync(
+      join(ws, 'package.json'),
+      JSON.stringify({ name: 'fixture', version: '1.0.0', scripts: { test: 'node check.js' } }),
+    );
+    writeFileSync(join(ws, 'check.js'), "console.log('suite ran', process.version); process.exit(0);\n");
+    const profile = await detectProfile(ws);
+    expect(profile).toMatchObject({ image: DEFAULT_NODE_IMAGE, setup: null, test: 'npm test', imageShipped: true });
+    const r = await run({ command: profile.test, timeoutMs: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r).toMatchObject({ exitCode: 0 });
+    expect(r.stdout).toMatch(/suite ran v24\./);
+  });
+
+  it('installs dependencies in a setup run with network, then runs the tests without any', async () => {
+    writeFileSync(
+      join(ws, 'package.json'),
+      JSON.stringify({
+        name: 'fixture',
+        version: '1.0.0',
+        scripts: { test: 'node -e "process.exit(require(\'is-number\')(5) ? 0 : 1)"' },
+        dependencies: { 'is-number': '7.0.0' },
+      }),
+    );
+    const profile = await detectProfile(ws);
+    expect(profile).toMatchObject({ setup: ['npm install'], setupNetwork: 'bridge' });
+    const setup = await run({ command: profile.setup!.join(' && '), network: profile.setupNetwork, timeoutMs: 120_000 });
+    expect(setup.stderr).not.toMatch(/npm error/);
+    expect(setup.exitCode).toBe(0);
+    const test = await run({ command: profile.test, timeoutMs: 60_000 });
+    expect(test).toMatchObject({ exitCode: 0, timedOut: false });
+  }, 180_000);
+
+  it('refuses an image that is not in the engine, naming what to do, and never pulls it', async () => {
+    await expect(sandbox.ensureImage(PYTHON_IMAGE)).rejects.toMatchObject({ code: 'image_missing', message: /ships no recipe/ });
+    await expect(run({ image: PYTHON_IMAGE })).rejects.toMatchObject({ code: 'image_missing' });
+    await sandbox.ensureImage(DEFAULT_NODE_IMAGE);
+  });
+
+  it('reports an unreachable engine as engine_unavailable', async () => {
+    const down = new DockerSandbox({ docker: new Docker({ socketPath: join(ws, 'no-such.sock') }) });
+    expect(await down.available()).toMatchObject({ ok: false, reason: /no Docker engine answers/ });
+    await expect(down.ensureImage(DEFAULT_NODE_IMAGE)).rejects.toMatchObject({ code: 'engine_unavailable', retryable: true });
+  });
+
+  it('removes leftover containers past their deadline, and only those', async () => {
+    const create = (deadline: number) =>
+      docker.createContainer({
+        Image: DEFAULT_NODE_IMAGE,
+        Cmd: ['true'],
+        Labels: { [SANDBOX_LABEL]: '1', [RUN_ID_LABEL]: 'leftover-test', [DEADLINE_LABEL]: String(deadline) },
+      });
+    const stale = await create(Date.now() - 1_000);
+    const live = await create(Date.now() + 3_600_000);
+    try {
+      expect(await sandbox.removeLeftovers()).toBe(1);
+      await expect(stale.inspect()).rejects.toMatchObject({ statusCode: 404 });
+      expect((await live.inspect()).Id).toBe(live.id);
+    } finally {
+      await live.remove({ force: true }).catch(() => undefined);
+      await stale.remove({ force: true }).catch(() => undefined);
+    }
+  });
+});
+
+/** A node -e script: connects to host:port, prints what it reads or `connect-failed <code>`. */
+function connectScript(host: string, port: number): string {
+  return (
+    `const s = require('node:net').connect(${port}, '${host}');` +
+    `s.setTimeout(3000, () => { console.log('connect-failed timeout'); process.exit(0); });` +
+    `s.on('data', (d) => { console.log('connected: ' + d); s.destroy(); });` +
+    `s.on('error', (e) => console.log('connect-failed ' + e.code));`
+  );
+}
+
+interface HostServer extends AsyncDisposable {
+  host: string;
+  port: number;
+  connections(): number;
+}
+
+/** A TCP server on the Docker bridge's gateway address (this machine), answering one line. */
+async function listenOnBridgeGateway(docker: Docker): Promise<HostServer> {
+  const bridge = await docker.getNetwork('bridge').inspect();
+  const host = (bridge as { IPAM?: { Config?: { Gateway?: string }[] } }).IPAM?.Config?.[0]?.Gateway;
+  if (!host) throw new Error('the Docker bridge network has no gateway address');
+  let count = 0;
+  const server: Server = createServer((socket) => {
+    count += 1;
+    socket.end('hello from the host');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, resolve);
+  });
+  const port = (server.address() as { port: number }).port;
+  return {
+    host,
+    port,
+    connections: () => count,
+    [Symbol.asyncDispose]: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

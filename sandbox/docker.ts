@@ -1,0 +1,307 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { posix } from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import Docker from 'dockerode';
+import { delay } from '../shared/index.ts';
+import { SandboxError } from './errors.ts';
+import { imageMissingMessage, SANDBOX_UID } from './images.ts';
+import { OutputCapture } from './output.ts';
+import {
+  argvOf,
+  parseRunSpec,
+  WORKSPACE_DIR,
+  type Availability,
+  type RunOptions,
+  type RunResult,
+  type RunSpec,
+  type RunSpecInput,
+  type Sandbox,
+} from './sandbox.ts';
+import { resolveWorkspace } from './workspace.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** Label on every container a DockerSandbox creates. */
+export const SANDBOX_LABEL = 'nightshift.sandbox';
+/** Label holding the run's id. */
+export const RUN_ID_LABEL = 'nightshift.run';
+/** Label holding the epoch milliseconds after which the container is a leftover that may be removed. */
+export const DEADLINE_LABEL = 'nightshift.deadline';
+
+/** Margin past a run's timeout before its container counts as a leftover. */
+const LEFTOVER_GRACE_MS = 60_000;
+/** How long output may keep arriving after the container has exited. */
+const OUTPUT_DRAIN_MS = 2_000;
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** Options of `DockerSandbox`; every one has a default. */
+export interface DockerSandboxOptions {
+  /** The engine client; default `new Docker()` (DOCKER_HOST, else /var/run/docker.sock). */
+  docker?: Docker;
+  /** uid and gid the command runs as when the workspace belongs to root. Default 10001 (`sandbox`). */
+  sandboxUid?: number;
+  /**
+   * Give the workspace tree to the run's user before each run (`chown -R -h`, never following
+   * symlinks). Default: when this process runs as root, since files it writes are root-owned and the
+   * sandbox user could not change them. Host-side git then needs `-c safe.directory=<workspace>`.
+   */
+  chownWorkspace?: boolean;
+}
+
+/**
+ * The Docker implementation of `Sandbox`. Each run is a fresh container of `spec.image`:
+ *
+ * - the workspace bind-mounted read-write at /workspace, the working directory inside it;
+ * - `NetworkMode: none` unless the spec says `bridge`;
+ * - a non-root user: the workspace owner's uid:gid, or `sandboxUid` (10001) when root owns it; with
+ *   `chownWorkspace` the tree is given to that user first, so that it can write everywhere in it;
+ * - read-only root filesystem, a tmpfs at /tmp (HOME=/tmp), all capabilities dropped,
+ *   no-new-privileges, an init process reaping orphans;
+ * - CPU (NanoCpus), memory without swap, pids limits; no logs kept by the engine;
+ * - the environment is exactly `spec.env` plus HOME and the image's own variables (PATH);
+ * - labels `nightshift.sandbox=1`, `nightshift.run=<id>`, `nightshift.deadline=<ms>`, so leftovers of
+ *   a crashed process can be found and removed (`removeLeftovers`).
+ *
+ * The container is killed at the timeout or when output exceeds the cap, inspected for the OOM kill,
+ * then removed. Images are never pulled. Runs on one workspace must not overlap: the ownership fix-up
+ * of one would race with the other's writes.
+ */
+export class DockerSandbox implements Sandbox {
+  readonly kind = 'docker';
+  readonly #docker: Docker;
+  readonly #sandboxUid: number;
+  readonly #chown: boolean;
+
+  constructor(options: DockerSandboxOptions = {}) {
+    this.#docker = options.docker ?? new Docker();
+    this.#sandboxUid = options.sandboxUid ?? SANDBOX_UID;
+    this.#chown = options.chownWorkspace ?? process.getuid?.() === 0;
+  }
+
+  async available(): Promise<Availability> {
+    try {
+      const version = await withTimeout(this.#docker.version(), PROBE_TIMEOUT_MS, 'the Docker engine did not answer');
+      return { ok: true, detail: `Docker ${version.Version} (API ${version.ApiVersion})` };
+    } catch (err) {
+      return { ok: false, reason: `no Docker engine answers (${errorText(err)}); start one with scripts/dockerd` };
+    }
+  }
+
+  async ensureImage(image: string): Promise<void> {
+    try {
+      await this.#docker.getImage(image).inspect();
+    } catch (err) {
+      throw engineError(err, image, `inspect image ${image}`);
+    }
+  }
+
+  async run(input: RunSpecInput, options: RunOptions = {}): Promise<RunResult> {
+    const spec = parseRunSpec(input);
+    const { signal } = options;
+    throwIfAborted(signal);
+    const ws = await resolveWorkspace(spec);
+    const user = await this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
+    const runId = randomUUID();
+
+    let container: Docker.Container;
+    try {
+      container = await this.#docker.createContainer(this.#containerConfig(spec, ws.root, user, runId));
+    } catch (err) {
+      throw engineError(err, spec.image, 'create the sandbox container');
+    }
+
+    let killedBy: 'timeout' | 'output' | 'cancel' | null = null;
+    let running = false;
+    const killContainer = () => container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+    const kill = (why: 'timeout' | 'output' | 'cancel') => {
+      if (killedBy !== null) return;
+      killedBy = why;
+      if (running) void killContainer();
+    };
+    const capture = new OutputCapture(spec.maxOutputBytes, () => kill('output'));
+    const onAbort = () => kill('cancel');
+    let timer: NodeJS.Timeout | undefined;
+    let stream: Readable | undefined;
+    try {
+      stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as Readable;
+      const output = stream;
+      const ended = new Promise<void>((resolve) => {
+        output.once('end', resolve);
+        output.once('close', resolve);
+        output.once('error', () => resolve());
+      });
+      this.#docker.modem.demuxStream(output, sink('stdout', capture), sink('stderr', capture));
+
+      signal?.addEventListener('abort', onAbort, { once: true });
+      throwIfAborted(signal);
+      const started = performance.now();
+      await container.start();
+      running = true;
+      // A cancel that came while the container was starting could not kill it yet.
+      if (killedBy !== null) void killContainer();
+      timer = setTimeout(() => kill('timeout'), spec.timeoutMs);
+      const status = (await container.wait()) as { StatusCode: number };
+      const durationMs = Math.round(performance.now() - started);
+      clearTimeout(timer);
+      await Promise.race([ended, delay(OUTPUT_DRAIN_MS)]);
+      const info = await container.inspect();
+      if (killedBy === 'cancel') throw new SandboxError('cancelled', 'the sandbox run was cancelled');
+      return {
+        exitCode: killedBy === null ? status.StatusCode : null,
+        timedOut: killedBy === 'timeout',
+        oomKilled: info.State.OOMKilled === true,
+        outputLimitExceeded: killedBy === 'output',
+        durationMs,
+        stdout: capture.text('stdout'),
+        stderr: capture.text('stderr'),
+      };
+    } catch (err) {
+      if (err instanceof SandboxError) throw err;
+      if (killedBy === 'cancel') throw new SandboxError('cancelled', 'the sandbox run was cancelled', { cause: err });
+      throw engineError(err, spec.image, 'run the sandbox container');
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      stream?.destroy();
+      await container.remove({ force: true, v: true }).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Removes containers left by runs whose process died before removing them: every container
+   * labelled `nightshift.sandbox` whose deadline (its run's timeout plus a minute) has passed.
+   * Containers of runs still in progress, in this process or another, are left alone, so any
+   * process may call it at start-up. Resolves with the number removed.
+   */
+  async removeLeftovers(now: number = Date.now()): Promise<number> {
+    let list: Docker.ContainerInfo[];
+    try {
+      list = await this.#docker.listContainers({ all: true, filters: { label: [`${SANDBOX_LABEL}=1`] } });
+    } catch (err) {
+      throw engineError(err, '', 'list sandbox containers');
+    }
+    let removed = 0;
+    for (const c of list) {
+      const deadline = Number(c.Labels[DEADLINE_LABEL]);
+      if (Number.isFinite(deadline) && deadline > now) continue;
+      try {
+        await this.#docker.getContainer(c.Id).remove({ force: true, v: true });
+        removed += 1;
+      } catch (err) {
+        if (statusOf(err) !== 404) throw engineError(err, '', `remove leftover container ${c.Id}`);
+      }
+    }
+    return removed;
+  }
+
+  async #prepareUser(root: string, ownerUid: number, ownerGid: number): Promise<string> {
+    const uid = ownerUid === 0 ? this.#sandboxUid : ownerUid;
+    const gid = ownerUid === 0 || ownerGid === 0 ? uid : ownerGid;
+    if (this.#chown) {
+      try {
+        await execFileAsync('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', root], { timeout: 120_000 });
+      } catch (err) {
+        throw new SandboxError('invalid_workspace', `could not give the workspace ${root} to uid ${uid}: ${errorText(err)}`, {
+          cause: err,
+        });
+      }
+    } else if (ownerUid === 0) {
+      throw new SandboxError(
+        'invalid_workspace',
+        `workspace ${root} belongs to root, and this process cannot give it to an unprivileged sandbox user; ` +
+          'run the workspace as a non-root user, or run nightshift as root',
+      );
+    }
+    return `${uid}:${gid}`;
+  }
+
+  #containerConfig(spec: RunSpec, workspace: string, user: string, runId: string): Docker.ContainerCreateOptions {
+    const [entrypoint, ...args] = argvOf(spec);
+    const env = { HOME: '/tmp', ...spec.env };
+    return {
+      Image: spec.image,
+      Entrypoint: [entrypoint!],
+      Cmd: args,
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: posix.join(WORKSPACE_DIR, spec.cwd),
+      User: user,
+      Hostname: 'sandbox',
+      AttachStdin: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      OpenStdin: false,
+      Tty: false,
+      Labels: {
+        [SANDBOX_LABEL]: '1',
+        [RUN_ID_LABEL]: runId,
+        [DEADLINE_LABEL]: String(Date.now() + spec.timeoutMs + LEFTOVER_GRACE_MS),
+      },
+      HostConfig: {
+        Mounts: [{ Type: 'bind', Source: workspace, Target: WORKSPACE_DIR, ReadOnly: false }],
+        NetworkMode: spec.network,
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': `rw,exec,nosuid,nodev,size=${spec.limits.tmpBytes},mode=1777` },
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Init: true,
+        PidsLimit: spec.limits.pids,
+        Memory: spec.limits.memoryBytes,
+        MemorySwap: spec.limits.memoryBytes,
+        NanoCpus: Math.round(spec.limits.cpus * 1e9),
+        IpcMode: 'private',
+        AutoRemove: false,
+        LogConfig: { Type: 'none', Config: {} },
+      },
+    };
+  }
+}
+
+function sink(stream: 'stdout' | 'stderr', capture: OutputCapture): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      capture.push(stream, chunk);
+      callback();
+    },
+  });
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new SandboxError('cancelled', 'the sandbox run was cancelled before it started');
+}
+
+function statusOf(err: unknown): number | undefined {
+  const status = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' ? status : undefined;
+}
+
+function errorText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/^\(HTTP code \d+\) [a-z ]+- /, '').trim();
+}
+
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/** Maps a dockerode failure to a SandboxError: missing image, engine down, or a failed operation. */
+function engineError(err: unknown, image: string, doing: string): SandboxError {
+  const status = statusOf(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  if (status === 404 && image !== '' && /no such image|not found/i.test(errorText(err))) {
+    return new SandboxError('image_missing', imageMissingMessage(image), { cause: err });
+  }
+  if (typeof code === 'string' && UNREACHABLE.has(code)) {
+    return new SandboxError('engine_unavailable', `no Docker engine answers (${code}); start one with scripts/dockerd`, {
+      cause: err,
+    });
+  }
+  return new SandboxError('sandbox_failed', `could not ${doing}: ${errorText(err)}`, { cause: err });
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

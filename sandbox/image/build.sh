@@ -1,0 +1,134 @@
+#!/bin/sh
+# Builds nightshift's default sandbox image, nightshift-sandbox-node:24, from local files: no registry
+# is needed (nothing can be pulled on the machines nightshift is built on).
+#
+#   1. debootstrap --variant=minbase --include=ca-certificates,git bookworm from Debian's mirror
+#      (about 60-80 s cold); the finished tree is cached under $NIGHTSHIFT_CACHE_DIR (default
+#      .nightshift/cache) and reused by later builds.
+#   2. A copy of that tree gets the Node.js 24 binary provisioned by scripts/node24, npm $NPM_VERSION
+#      from the npm registry, the unprivileged user `sandbox` (uid/gid 10001), and the extra
+#      certificate authorities this host trusts ($NIGHTSHIFT_EXTRA_CA_DIR, default
+#      /usr/local/share/ca-certificates; e.g. a TLS-inspecting proxy's CA), so that a setup step with
+#      network reaches package registries wherever the host does. Certificates only, never keys.
+#   3. tar | docker import, setting the image's PATH, HOME, user and a `nightshift.recipe` label.
+#   4. A smoke run: node, npm and git answer as the non-root user, with no network, read-only root.
+#
+# Idempotent: the label holds a hash of this file, the Node.js version and the extra CAs; when the
+# image already carries the same hash the script does nothing (under a second). `--force` rebuilds.
+# Needs root (debootstrap), debootstrap (apt-get install debootstrap) and a Docker engine
+# (scripts/dockerd). Usage: sandbox/image/build.sh [--force]
+set -eu
+
+IMAGE=nightshift-sandbox-node:24
+SUITE=bookworm
+VARIANT=minbase
+INCLUDE=ca-certificates,git
+NPM_VERSION=11.19.1
+SANDBOX_UID=10001
+MIRROR=${NIGHTSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+EXTRA_CA_DIR=${NIGHTSHIFT_EXTRA_CA_DIR-/usr/local/share/ca-certificates}
+
+here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
+root=$(CDPATH= cd -- "$here/../.." && pwd)
+cache=${NIGHTSHIFT_CACHE_DIR:-$root/.nightshift/cache}/sandbox-image
+force=0
+[ "${1:-}" = "--force" ] && force=1
+
+say() { echo "nightshift sandbox image: $*" >&2; }
+fail() { say "$*"; exit 1; }
+now() { date +%s; }
+started=$(now)
+
+[ "$(id -u)" = 0 ] || fail "must run as root (debootstrap needs it)"
+command -v docker >/dev/null 2>&1 || fail "the docker CLI is missing (apt-get install docker.io)"
+timeout 10 docker info >/dev/null 2>&1 || fail "no Docker engine answers; start one with scripts/dockerd"
+
+node_bin=$("$root/scripts/node24" node -p 'process.execPath')
+node_version=$("$node_bin" --version)
+case "$node_version" in
+  v24.*) ;;
+  *) fail "scripts/node24 gave Node.js $node_version, expected v24.x" ;;
+esac
+
+extra_cas=""
+if [ -n "$EXTRA_CA_DIR" ] && [ -d "$EXTRA_CA_DIR" ]; then
+  extra_cas=$(find "$EXTRA_CA_DIR" -maxdepth 1 -type f -name '*.crt' | sort)
+fi
+recipe=$( { cat "$0"; echo "node=$node_version"; for ca in $extra_cas; do cat "$ca"; done; } | sha256sum | cut -c1-16)
+current=$(docker image inspect --format '{{ index .Config.Labels "nightshift.recipe" }}' "$IMAGE" 2>/dev/null || true)
+previous=$(docker image inspect --format '{{ .Id }}' "$IMAGE" 2>/dev/null || true)
+if [ "$force" = 0 ] && [ "$current" = "$recipe" ]; then
+  say "$IMAGE is up to date (recipe $recipe)"
+  exit 0
+fi
+
+mkdir -p "$cache"
+base_key=$(echo "$SUITE $VARIANT $INCLUDE $MIRROR" | sha256sum | cut -c1-12)
+base=$cache/$SUITE-$VARIANT-$base_key
+if [ ! -f "$base/.nightshift-complete" ]; then
+  command -v debootstrap >/dev/null 2>&1 || fail "debootstrap is missing (apt-get install debootstrap)"
+  say "debootstrap $SUITE ($VARIANT, +$INCLUDE) into $base"
+  rm -rf "$base" "$base.tmp"
+  t=$(now)
+  debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$base.tmp" "$MIRROR" >"$cache/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$cache/debootstrap.log" >&2; fail "debootstrap failed (full log: $cache/debootstrap.log)"; }
+  rm -rf "$base.tmp"/var/cache/apt/archives/*.deb "$base.tmp"/var/lib/apt/lists/* "$base.tmp"/var/log/*.log
+  touch "$base.tmp/.nightshift-complete"
+  mv "$base.tmp" "$base"
+  say "debootstrap took $(($(now) - t))s"
+else
+  say "reusing the debootstrap tree $base"
+fi
+
+stage=$cache/stage.$$
+trap 'rm -rf "$stage"' EXIT INT TERM
+cp -a "$base" "$stage"
+rm -f "$stage/.nightshift-complete"
+
+install -m 0755 "$node_bin" "$stage/usr/local/bin/node"
+"$root/scripts/node24" npm install --global --prefix "$stage/usr/local" --no-audit --no-fund --silent \
+  "npm@$NPM_VERSION" >&2
+
+if [ -n "$extra_cas" ]; then
+  for ca in $extra_cas; do
+    grep -q 'PRIVATE KEY' "$ca" && fail "$ca holds a private key; refusing to copy it into the image"
+    install -m 0644 "$ca" "$stage/usr/local/share/ca-certificates/"
+  done
+  chroot "$stage" update-ca-certificates >/dev/null 2>&1 || fail "update-ca-certificates failed in the image"
+  say "trusting $(echo "$extra_cas" | wc -l) extra CA certificate(s) from $EXTRA_CA_DIR"
+fi
+
+grep -q "^sandbox:" "$stage/etc/group" || echo "sandbox:x:$SANDBOX_UID:" >>"$stage/etc/group"
+grep -q "^sandbox:" "$stage/etc/passwd" \
+  || echo "sandbox:x:$SANDBOX_UID:$SANDBOX_UID:nightshift sandbox:/tmp:/bin/sh" >>"$stage/etc/passwd"
+mkdir -p "$stage/workspace"
+chmod 0755 "$stage/workspace"
+chmod 1777 "$stage/tmp"
+
+say "importing $IMAGE (recipe $recipe)"
+tar --numeric-owner -C "$stage" -c . | docker import \
+  --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin' \
+  --change 'ENV HOME=/tmp' \
+  --change 'ENV NPM_CONFIG_UPDATE_NOTIFIER=false' \
+  --change 'ENV NPM_CONFIG_FUND=false' \
+  --change 'ENV NPM_CONFIG_AUDIT=false' \
+  --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt' \
+  --change "USER $SANDBOX_UID:$SANDBOX_UID" \
+  --change 'WORKDIR /workspace' \
+  --change 'CMD ["/bin/sh"]' \
+  --change "LABEL nightshift.recipe=$recipe" \
+  --change "LABEL nightshift.node=$node_version" \
+  - "$IMAGE" >/dev/null
+
+smoke=$(docker run --rm --network none --read-only --tmpfs /tmp --cap-drop ALL \
+  --security-opt no-new-privileges "$IMAGE" \
+  sh -c 'echo "uid=$(id -u) node=$(node --version) npm=$(npm --version) $(git --version)"') \
+  || fail "the smoke run of $IMAGE failed"
+case "$smoke" in
+  "uid=$SANDBOX_UID node=$node_version npm=$NPM_VERSION git version"*) ;;
+  *) fail "unexpected smoke run output from $IMAGE: $smoke" ;;
+esac
+if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{ .Id }}' "$IMAGE")" ]; then
+  docker image rm "$previous" >/dev/null 2>&1 || say "the previous image $previous is still in use; left in place"
+fi
+say "built $IMAGE in $(($(now) - started))s: $smoke"

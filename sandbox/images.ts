@@ -1,0 +1,34 @@
+/** The default sandbox image, for Node.js repositories. Built from local files by `sandbox/image/build.sh`. */
+export const DEFAULT_NODE_IMAGE = 'nightshift-sandbox-node:24';
+
+/** The image named for Python repositories. nightshift ships no recipe for it. */
+export const PYTHON_IMAGE = 'nightshift-sandbox-python:3.12';
+
+/** The image named for Go repositories. nightshift ships no recipe for it. */
+export const GO_IMAGE = 'nightshift-sandbox-go:1.24';
+
+/** The unprivileged uid (and gid) of the `sandbox` user in nightshift's images. */
+export const SANDBOX_UID = 10001;
+
+/** The images nightshift can build itself, each with the command that builds it (from the repository root). */
+export const IMAGE_RECIPES: Readonly<Record<string, string>> = {
+  [DEFAULT_NODE_IMAGE]: 'sandbox/image/build.sh',
+};
+
+/** Whether nightshift ships the recipe that builds `image`. */
+export function hasRecipe(image: string): boolean {
+  return Object.hasOwn(IMAGE_RECIPES, image);
+}
+
+/** The message of an `image_missing` error: what is missing and how to get it, since nothing is pulled. */
+export function imageMissingMessage(image: string): string {
+  const recipe = IMAGE_RECIPES[image];
+  if (recipe !== undefined) {
+    return `sandbox image ${image} is not in the Docker engine; build it with \`${recipe}\` (as root, from the nightshift checkout)`;
+  }
+  return (
+    `sandbox image ${image} is not in the Docker engine, and nightshift ships no recipe for it: ` +
+    `build or load it yourself (docker build / docker import / docker load) and tag it ${image}, ` +
+    `or name another image in the repository's .nightshift.yml; images are never pulled`
+  );
+}

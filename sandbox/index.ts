@@ -1,0 +1,32 @@
+export {
+  CONFIG_FILE,
+  detectProfile,
+  isTestFile,
+  NightshiftYml,
+  RepoProfile,
+  SCRATCH_DIR,
+} from './detect.ts';
+export { DEADLINE_LABEL, DockerSandbox, RUN_ID_LABEL, SANDBOX_LABEL } from './docker.ts';
+export type { DockerSandboxOptions } from './docker.ts';
+export { ProfileError, SandboxError } from './errors.ts';
+export type { SandboxErrorCode } from './errors.ts';
+export {
+  DEFAULT_NODE_IMAGE,
+  GO_IMAGE,
+  hasRecipe,
+  IMAGE_RECIPES,
+  imageMissingMessage,
+  PYTHON_IMAGE,
+  SANDBOX_UID,
+} from './images.ts';
+export {
+  argvOf,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_TIMEOUT_MS,
+  parseRunSpec,
+  RunLimits,
+  RunSpec,
+  runFailure,
+  WORKSPACE_DIR,
+} from './sandbox.ts';
+export type { Availability, RunOptions, RunResult, RunSpecInput, Sandbox } from './sandbox.ts';
