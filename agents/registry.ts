@@ -28,6 +28,8 @@ export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bu
   const sandbox = new DockerSandbox();
   const available = await sandbox.available();
   if (!available.ok) throw new UserInputError('sandbox_unavailable', `the ${role} agent runs code in Docker, which is not available: ${available.reason}`);
+  const removed = await sandbox.removeLeftovers();
+  if (removed > 0) log.warn({ removed }, 'removed sandbox containers left behind by a crashed process');
   log.info({ sandbox: available.detail, model: config.NIGHTSHIFT_MODEL, endpoint: config.OPENAI_BASE_URL }, 'built-in agent ready');
   return make({
     config,

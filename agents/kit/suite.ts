@@ -38,7 +38,7 @@ export async function prepareWorkspace(sandbox: Sandbox, dir: string, profile: R
       timeoutMs: profile.timeouts.setupMs,
     };
     const result = await sandbox.run(spec, signal ? { signal } : {});
-    const failure = runFailure(result, { timeoutMs: spec.timeoutMs, maxOutputBytes: 1024 * 1024, limits: DEFAULT_LIMITS });
+    const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
     log.info({ command, exitCode: result.exitCode, durationMs: result.durationMs }, 'setup step ran');
     if (failure) {
       throw new AgentError('setup_failed', `setup \`${command}\` failed: ${failure}\n${tail(result)}`, { retryable: false });
@@ -46,13 +46,11 @@ export async function prepareWorkspace(sandbox: Sandbox, dir: string, profile: R
   }
 }
 
-const DEFAULT_LIMITS = { cpus: 1, memoryBytes: 2048 * 1024 * 1024, pids: 512, tmpBytes: 512 * 1024 * 1024 };
-
 /** Runs the whole test suite in a fresh sandbox, with no network. */
 export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfile, clock: () => Date, signal?: AbortSignal): Promise<SuiteRun> {
   const spec = { image: profile.image, workspace: dir, command: profile.test, env: profile.env, network: 'none' as const, timeoutMs: profile.timeouts.testMs };
   const result = await sandbox.run(spec, signal ? { signal } : {});
-  const failure = runFailure(result, { timeoutMs: spec.timeoutMs, maxOutputBytes: 1024 * 1024, limits: DEFAULT_LIMITS });
+  const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
   return {
     passed: failure === null,
     exitCode: result.exitCode,
