@@ -22,8 +22,9 @@ import {
 import { up } from '../cli/up.ts';
 import { listPullRequests, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
-import { toMockScript } from '../shared/llm/index.ts';
-import { loadMockScript, startMockLlm } from '../shared/llm/index.ts';
+import { loadMockScript, startMockLlm, toMockScript } from '../shared/llm/index.ts';
+import { DEMO_SCRIPT, runDemo } from '../cli/demo.ts';
+import { DEFAULT_NODE_IMAGE, DockerSandbox } from '../sandbox/index.ts';
 import {
   ConfigError,
   createLogger,
@@ -45,9 +46,11 @@ const USAGE = `nightshift — background agents for software delivery
 
 usage: nightshift <command> [options]   (the command first, then its options)
 
-  up [--replicas coder=3,…] [--handler <role>=<module>]… [--port 4222]
+  up [--demo] [--replicas coder=3,…] [--handler <role>=<module>]… [--port 4222]
                                  the local stack in the foreground: an embedded nats-server
-                                 (unless --nats/NATS_URL), the coordinator and the agents
+                                 (unless --nats/NATS_URL), the coordinator and the agents;
+                                 --demo runs one ticket on the shipped demo repository offline
+                                 (a scripted model), prints its pull request, and stops
   coordinator                    run a coordinator (any number may run at once)
   agent <role> [--handler <module>]
                                  run an agent process; roles: ${ROLES.join(', ')}
@@ -265,6 +268,7 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
     replicas: { type: 'string' },
     handler: { type: 'string', multiple: true },
     port: { type: 'string', default: '4222' },
+    demo: { type: 'boolean', default: false },
   });
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'up' } });
@@ -279,21 +283,52 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
   for (const h of values.handler ?? []) for (const [k, v] of Object.entries(keyValues(h, '--handler'))) handlers[role(k)] = v;
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new UsageError(`--port ${values.port}: not a port`);
-  await up({
-    config,
-    log,
-    signal: shutdownSignal(log),
-    replicas,
-    handlers,
-    builtIn: BUILT_IN_ROLES,
-    port,
-    self: { node: process.execPath, args: [...process.execArgv, SELF] },
-    env: process.env,
-    cwd: process.cwd(),
-    report: (event, text) => ctx.out(event, text),
-    childLine: (name, line) => process.stderr.write(`${ctx.json ? line : prettyLogLine(name, line)}\n`),
-  });
+  const signal = shutdownSignal(log);
+  const demo = values.demo ? await startDemoModel(log) : undefined;
+  try {
+    await up({
+      config,
+      log,
+      signal,
+      replicas,
+      handlers,
+      builtIn: BUILT_IN_ROLES,
+      port,
+      self: { node: process.execPath, args: [...process.execArgv, SELF] },
+      env: process.env,
+      cwd: process.cwd(),
+      report: (event, text) => ctx.out(event, text),
+      childLine: (name, line) => process.stderr.write(`${ctx.json ? line : prettyLogLine(name, line)}\n`),
+      ...(demo && {
+        childEnv: { OPENAI_BASE_URL: demo.url, OPENAI_API_KEY: 'demo', NIGHTSHIFT_MODEL: 'nightshift-demo' },
+        then: (natsUrl: string, stop: AbortSignal) =>
+          runDemo({
+            natsUrl,
+            prefix: config.NIGHTSHIFT_PREFIX,
+            dataDir: config.NIGHTSHIFT_DATA_DIR,
+            log,
+            signal: stop,
+            timeoutMs: 10 * 60_000,
+            report: (event, text) => ctx.out(event, text),
+          }),
+      }),
+    });
+  } finally {
+    await demo?.close();
+  }
+  if (demo && (demo.failures.length > 0 || demo.unused().length > 0)) {
+    throw new Error(`the demo's scripted model was not used as scripted: ${JSON.stringify({ failures: demo.failures, unused: demo.unused() })}`);
+  }
   return 0;
+}
+
+/** The demo's model: mock-llm in this process, answering from the demo script. Needs Docker first. */
+async function startDemoModel(log: Logger) {
+  const sandbox = new DockerSandbox();
+  const engine = await sandbox.available();
+  if (!engine.ok) throw new UserInputError('sandbox_unavailable', `the demo runs code in Docker: ${engine.reason} (scripts/install starts it)`);
+  await sandbox.ensureImage(DEFAULT_NODE_IMAGE);
+  return startMockLlm({ script: await loadMockScript(DEMO_SCRIPT), log });
 }
 
 async function cmdCoordinator(argv: string[]): Promise<number> {

@@ -1,7 +1,11 @@
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { git } from '../shared/index.ts';
+import { connectBus, type Bus } from '../bus/index.ts';
+import { delay, git, UserInputError, type IntakeReply, type Logger } from '../shared/index.ts';
+import { renderPullRequest, showPullRequest } from './prs.ts';
+import { renderEntry } from './render.ts';
+import { createTicket, waitTicket } from './tickets.ts';
 
 /** The demo shipped with nightshift: a small repository, a ticket for it, and a mock-llm script. */
 export const DEMO_DIR = fileURLToPath(new URL('../examples/demo/', import.meta.url));
@@ -21,4 +25,56 @@ export async function createDemoRepo(dir: string): Promise<string> {
   await git(dir, ['add', '--all']);
   await git(dir, ['commit', '--quiet', '-m', 'slugify-demo: first version'], { identity });
   return dir;
+}
+
+export interface DemoOptions {
+  natsUrl: string;
+  prefix: string;
+  /** Where the demo repository is made (a fresh one per run). */
+  dataDir: string;
+  log: Logger;
+  signal: AbortSignal;
+  timeoutMs: number;
+  report: (event: Record<string, unknown>, text: string) => void;
+}
+
+/**
+ * The demo flow, once the stack is up: a fresh copy of the demo repository, the demo ticket posted
+ * to intake, its timeline followed to the pull request, and the pull request printed with its summary
+ * and diff. Throws when the ticket ends anywhere else.
+ */
+export async function runDemo(opts: DemoOptions): Promise<void> {
+  const stamp = new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15);
+  const repo = await createDemoRepo(join(resolve(opts.dataDir), 'demo', `repo-${stamp}`));
+  const bus = await connectBus({ url: opts.natsUrl, prefix: opts.prefix, name: 'nightshift-demo', log: opts.log });
+  try {
+    opts.report({ event: 'demo', repo }, `demo repository: ${repo}`);
+    const reply = await waitForIntake(bus, { ...demoTicket(), externalId: `DEMO-${stamp}`, repo: { path: repo } }, opts.signal);
+    if (!reply.ok) throw new Error(`the demo ticket was refused: ${reply.error.message}`);
+    opts.report({ event: 'ticket', id: reply.id }, `ticket ${reply.id} posted; following it:`);
+    const t = await waitTicket(bus, reply.id, {
+      timeoutMs: opts.timeoutMs,
+      onEntry: (e) => opts.report({ event: 'timeline', ticketId: reply.id, entry: e }, `  ${renderEntry(e)}`),
+    });
+    if (t.state !== 'pr_open') {
+      throw new Error(`the demo ticket ended ${t.state}${t.failure ? `: ${t.failure.code}: ${t.failure.message}` : ''}`);
+    }
+    const shown = await showPullRequest(bus, t.id);
+    opts.report({ event: 'pull_request', ...shown }, `\n${renderPullRequest(shown)}`);
+  } finally {
+    await bus.close();
+  }
+}
+
+/** Posts to intake, retrying while the coordinator is still starting. */
+async function waitForIntake(bus: Bus, payload: unknown, signal: AbortSignal): Promise<IntakeReply> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await createTicket(bus, payload);
+    } catch (err) {
+      if (!(err instanceof UserInputError && err.code === 'no_coordinator') || Date.now() > deadline || signal.aborted) throw err;
+      await delay(250, signal);
+    }
+  }
 }

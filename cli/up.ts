@@ -26,6 +26,13 @@ export interface UpOptions {
   report: (event: Record<string, unknown>, text: string) => void;
   /** Each line a child writes to stderr (its JSON log), with the child's name. */
   childLine: (name: string, line: string) => void;
+  /** Extra environment for every child (e.g. the model endpoint of the demo). */
+  childEnv?: Record<string, string>;
+  /**
+   * Runs once the stack is up, with its NATS URL; when it settles, the stack stops (the demo).
+   * Without it, the stack runs until `signal` aborts.
+   */
+  then?: (natsUrl: string, signal: AbortSignal) => Promise<void>;
 }
 
 interface Supervised {
@@ -67,7 +74,7 @@ export async function up(opts: UpOptions): Promise<void> {
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
     for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, args, crashes: [] });
   }
-  const env = { ...opts.env, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX };
+  const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX };
   let failure: Error | undefined;
   const stopAll = new AbortController();
   opts.signal.addEventListener('abort', () => stopAll.abort(), { once: true });
@@ -125,6 +132,15 @@ export async function up(opts: UpOptions): Promise<void> {
     ].join('\n'),
   );
 
+  if (opts.then) {
+    const finish = url;
+    void opts
+      .then(finish, stopAll.signal)
+      .catch((err: unknown) => {
+        failure = err instanceof Error ? err : new Error(String(err));
+      })
+      .finally(() => stopAll.abort());
+  }
   await new Promise<void>((r) => stopAll.signal.addEventListener('abort', () => r(), { once: true }));
   opts.report({ event: 'stopping' }, 'stopping…');
   await Promise.all(children.map((c) => stopChild(c.proc, config.NIGHTSHIFT_SHUTDOWN_GRACE + 5_000)));

@@ -1,5 +1,5 @@
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { NightshiftError } from '../errors.ts';
 import type { RepoRef } from '../ticket/schema.ts';
 import { git, type GitIdentity } from './git.ts';
@@ -51,7 +51,8 @@ export interface OpenWorkspaceOptions {
  * origin when an earlier stage pushed it, else new from the base branch. Every stage works in its own
  * clone, so agents on different hosts hand work on through the origin.
  */
-export async function openWorkspace({ repo, ticketId, root }: OpenWorkspaceOptions): Promise<Workspace> {
+export async function openWorkspace({ repo, ticketId, root: rootDir }: OpenWorkspaceOptions): Promise<Workspace> {
+  const root = resolve(rootDir);
   mkdirSync(root, { recursive: true });
   const dir = mkdtempSync(join(root, `${ticketId}-`));
   const dispose = async () => rmSync(dir, { recursive: true, force: true });
