@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Ticket } from '../../shared/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
+import { describeDocker } from '../helpers/docker.ts';
 import { makeRepo } from '../helpers/git.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -99,5 +100,29 @@ describe('nightshift up', () => {
     } finally {
       srv.close();
     }
+  });
+});
+
+describeDocker('nightshift up --demo', () => {
+  it('runs the demo ticket through the whole chain offline and prints its pull request', async () => {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-demo-'));
+    const r = await runCli(['up', '--demo', '--json', '--port', String(port)], { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_WORKSPACES_DIR: join(dataDir, 'ws') }, { timeoutMs: 300_000 });
+    expect(r.code, r.stderr.slice(-4000)).toBe(0);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; pr?: { state: string; title: string; body: string }; diff?: string; entry?: { to?: string } });
+    expect(events[0]!.event).toBe('up');
+    expect(events.filter((e) => e.event === 'timeline' && e.entry?.to).map((e) => e.entry!.to)).toEqual([
+      'received',
+      'refining',
+      'writing_tests',
+      'coding',
+      'reviewing',
+      'pr_open',
+    ]);
+    const pr = events.find((e) => e.event === 'pull_request')!;
+    expect(pr.pr).toMatchObject({ state: 'open', title: 'slugify: add a maxLength option' });
+    expect(pr.pr!.body).toContain('red as required');
+    expect(pr.diff).toContain('maxLength');
+    expect(events.at(-1)!.event).toBe('stopped');
   });
 });
