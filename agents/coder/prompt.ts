@@ -1,4 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
+import { specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import type { Spec, WritingTestsOutput } from '../kit/artifacts.ts';
 
@@ -23,13 +24,7 @@ export function coderRequest(
   feedback: string | null,
 ): string {
   const parts = [
-    `Ticket ${work.ticket.id}: ${work.ticket.title}`,
-    '',
-    `Spec: ${spec.summary}`,
-    '',
-    'Acceptance criteria:',
-    ...spec.acceptanceCriteria.map((c) => `- ${c.id}: ${c.text}`),
-    '',
+    ...specLines(work, spec),
     `Plan: ${spec.plan.join(' / ') || '(none)'}`,
     `Failing tests to make pass, in: ${tests.files.join(', ')}`,
     `The suite runs with: ${profile.test}`,

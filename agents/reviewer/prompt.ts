@@ -1,4 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
+import { specLines } from '../kit/prompt.ts';
 import type { CodingOutput, Spec, WritingTestsOutput } from '../kit/artifacts.ts';
 
 export const REVIEWER_SYSTEM = `You are the reviewer of nightshift, a team of software agents. Review a change against its
@@ -15,13 +16,7 @@ whatever you need. Then call \`answer\` once with:
 
 export function reviewerRequest(work: WorkItemData, spec: Spec, tests: WritingTestsOutput, coding: CodingOutput, diff: string): string {
   return [
-    `Ticket ${work.ticket.id}: ${work.ticket.title}`,
-    '',
-    `Spec: ${spec.summary}`,
-    '',
-    'Acceptance criteria:',
-    ...spec.acceptanceCriteria.map((c) => `- ${c.id}: ${c.text}`),
-    '',
+    ...specLines(work, spec),
     `Tests (commit ${tests.commit.slice(0, 12)}): ${tests.files.join(', ')}`,
     `Change (commit ${coding.commit.slice(0, 12)}): ${coding.notes}`,
     '',

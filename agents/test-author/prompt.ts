@@ -1,4 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
+import { specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import type { Spec } from '../kit/artifacts.ts';
 
@@ -20,13 +21,7 @@ imports of test utilities, no hanging. They will be run in a sandbox with no net
 
 export function testAuthorRequest(work: WorkItemData, spec: Spec, profile: RepoProfile, feedback: string | null): string {
   const parts = [
-    `Ticket ${work.ticket.id}: ${work.ticket.title}`,
-    '',
-    `Spec: ${spec.summary}`,
-    '',
-    'Acceptance criteria:',
-    ...spec.acceptanceCriteria.map((c) => `- ${c.id}: ${c.text}`),
-    '',
+    ...specLines(work, spec),
     `Plan: ${spec.plan.join(' / ') || '(none)'}`,
     `Affected files: ${spec.affectedFiles.join(', ') || '(not named)'}`,
     '',
