@@ -2,26 +2,31 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Paths whose values never reach a log line. */
+const SECRET_KEYS = [
+  'apiKey',
+  'api_key',
+  'token',
+  'password',
+  'secret',
+  'authorization',
+  'Authorization',
+  'OPENAI_API_KEY',
+  'SLACK_BOT_TOKEN',
+  'SLACK_APP_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'GITHUB_TOKEN',
+  'GITHUB_WEBHOOK_SECRET',
+  'NATS_PASSWORD',
+  'NATS_TOKEN',
+];
+
+/** Paths whose values never reach a log line: each secret key at the top level and one level down. */
 export const REDACT_PATHS = [
-  '*.apiKey',
-  '*.api_key',
-  '*.token',
-  '*.password',
-  '*.secret',
-  '*.authorization',
-  '*.Authorization',
-  '*.OPENAI_API_KEY',
-  '*.SLACK_BOT_TOKEN',
-  '*.SLACK_APP_TOKEN',
-  '*.SLACK_SIGNING_SECRET',
-  '*.GITHUB_TOKEN',
-  '*.GITHUB_WEBHOOK_SECRET',
-  '*.NATS_PASSWORD',
-  '*.NATS_TOKEN',
-  'headers.authorization',
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((k) => `*.${k}`),
   'headers.cookie',
   'req.headers.authorization',
+  'req.headers.cookie',
 ];
 
 export interface LogOptions {
