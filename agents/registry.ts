@@ -15,9 +15,6 @@ const BUILT_IN: Partial<Record<Role, (deps: AgentDeps) => AgentHandler>> = {
   reviewer: createReviewer,
 };
 
-/** Roles nightshift ships an agent for. */
-export const BUILT_IN_ROLES = Object.keys(BUILT_IN) as Role[];
-
 /**
  * The built-in agent of a role, wired to the real world: the Docker sandbox, the model endpoint of
  * the configuration, transcripts on the bus, and the local forge.

@@ -5,7 +5,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
-import { BUILT_IN_ROLES, builtInHandler } from '../agents/registry.ts';
+import { BUILT_IN_ROLES } from '../agents/roles.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
 import { connectBus, type Bus } from '../bus/index.ts';
 import { prettyLogLine } from '../cli/logview.ts';
@@ -22,9 +22,6 @@ import {
 import { up } from '../cli/up.ts';
 import { listPullRequests, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
-import { loadMockScript, startMockLlm, toMockScript } from '../shared/llm/index.ts';
-import { DEMO_SCRIPT, runDemo } from '../cli/demo.ts';
-import { DEFAULT_NODE_IMAGE, DockerSandbox } from '../sandbox/index.ts';
 import {
   ConfigError,
   createLogger,
@@ -301,8 +298,8 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
       childLine: (name, line) => process.stderr.write(`${ctx.json ? line : prettyLogLine(name, line)}\n`),
       ...(demo && {
         childEnv: { OPENAI_BASE_URL: demo.url, OPENAI_API_KEY: 'demo', NIGHTSHIFT_MODEL: 'nightshift-demo' },
-        then: (natsUrl: string, stop: AbortSignal) =>
-          runDemo({
+        then: async (natsUrl: string, stop: AbortSignal) =>
+          (await import('../cli/demo.ts')).runDemo({
             natsUrl,
             prefix: config.NIGHTSHIFT_PREFIX,
             dataDir: config.NIGHTSHIFT_DATA_DIR,
@@ -324,6 +321,9 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
 
 /** The demo's model: mock-llm in this process, answering from the demo script. Needs Docker first. */
 async function startDemoModel(log: Logger) {
+  const { DEFAULT_NODE_IMAGE, DockerSandbox } = await import('../sandbox/index.ts');
+  const { loadMockScript, startMockLlm } = await import('../shared/llm/index.ts');
+  const { DEMO_SCRIPT } = await import('../cli/demo.ts');
   const sandbox = new DockerSandbox();
   const engine = await sandbox.available();
   if (!engine.ok) throw new UserInputError('sandbox_unavailable', `the demo runs code in Docker: ${engine.reason} (scripts/install starts it)`);
@@ -348,7 +348,7 @@ async function cmdAgent(argv: string[]): Promise<number> {
   const file = values.handler;
   const handler = file
     ? async () => loadHandler(file, process.cwd(), { role: r, config, log })
-    : async (bus: Bus) => builtInHandler(r, { bus, config, log });
+    : async (bus: Bus) => (await import('../agents/registry.ts')).builtInHandler(r, { bus, config, log });
   await runAgent({ role: r, handler, config, log, signal: shutdownSignal(log) });
   return 0;
 }
@@ -484,6 +484,7 @@ async function cmdMockLlm(ctx: Ctx, argv: string[]): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port ${values.port}: not a port`);
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'mock-llm' } });
+  const { loadMockScript, startMockLlm } = await import('../shared/llm/index.ts');
   const script = await loadMockScript(values.script);
   const signal = shutdownSignal(log);
   const server = await startMockLlm({ script, port, host: values.host, log });
@@ -505,6 +506,7 @@ async function cmdTranscript(ctx: Ctx, argv: string[]): Promise<number> {
   const config = configFrom(values, true);
   const script = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), async (bus) => {
     const t = await getTicket(bus, id);
+    const { toMockScript } = await import('../shared/llm/index.ts');
     return toMockScript(await readTranscript(bus, t.id), { description: `replay of ticket ${t.id}: ${t.title}` });
   });
   process.stdout.write(`${JSON.stringify(script, null, ctx.json ? 0 : 2)}\n`);

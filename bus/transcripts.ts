@@ -1,4 +1,5 @@
-import { Exchange, type TranscriptSink } from '../shared/llm/index.ts';
+// The transcript schemas alone: the LLM layer's entry would load the model client into every process.
+import { Exchange, type TranscriptSink } from '../shared/llm/transcript.ts';
 import type { Logger } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
 

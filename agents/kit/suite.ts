@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { runFailure, type RepoProfile, type RunResult, type Sandbox } from '../../sandbox/index.ts';
 import { AgentError, type Logger } from '../../shared/index.ts';
+import { parseTestCounts, TestCounts } from './counts.ts';
 
 /** Keep this much of a run's output as evidence and as feedback for a model. */
 const EVIDENCE_BYTES = 6_000;
@@ -18,6 +19,8 @@ export const SuiteRun = z.object({
   command: z.string(),
   image: z.string(),
   at: z.iso.datetime(),
+  /** The test counts the runner printed, when nightshift knows its summary format. */
+  counts: TestCounts.nullable().optional(),
 });
 export type SuiteRun = z.infer<typeof SuiteRun>;
 
@@ -60,6 +63,7 @@ export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfi
     command: profile.test,
     image: profile.image,
     at: clock().toISOString(),
+    counts: parseTestCounts(`${result.stdout}\n${result.stderr}`),
   };
 }
 

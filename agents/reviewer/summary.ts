@@ -15,7 +15,10 @@ export interface SummaryInput {
   round: number;
 }
 
-const run = (r: SuiteRun) => `\`${r.command}\`: ${r.passed ? 'passed' : `failed (${r.failure})`} in ${formatDuration(r.durationMs)}`;
+const run = (r: SuiteRun) => {
+  const counts = r.counts ? `, ${r.counts.passed} of ${r.counts.total} tests passing${r.counts.failed ? `, ${r.counts.failed} failing` : ''}` : '';
+  return `\`${r.command}\`: ${r.passed ? 'passed' : `failed (${r.failure})`} in ${formatDuration(r.durationMs)}${counts}`;
+};
 
 function fence(text: string): string {
   return `\`\`\`\n${text.replaceAll('```', "'''").trim()}\n\`\`\``;

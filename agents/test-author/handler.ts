@@ -17,6 +17,7 @@ import {
 import { artifact, Coverage, RefiningOutput, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
+import { redProblem } from '../kit/counts.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { prepareWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
@@ -58,7 +59,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
     const tools = await createRepoTools({ root: ws.dir, log: ctx.log });
     let feedback: string | null = null;
     for (let attempt = 1; attempt <= deps.config.NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS; attempt++) {
-      const verdict = await tryOnce(deps, ws, profile, spec, work, llm, tools, feedback, ctx);
+      const verdict = await tryOnce(deps, ws, profile, spec, work, llm, tools, feedback, baseline, ctx);
       if (verdict.ok) {
         const commit = await commitAll(ws, {
           role: 'test-author',
@@ -99,6 +100,7 @@ async function tryOnce(
   llm: Llm,
   tools: RepoTools,
   feedback: string | null,
+  baseline: SuiteRun,
   ctx: HandlerContext,
 ): Promise<Verdict> {
   const { value: plan } = await runToolLoop(
@@ -125,6 +127,8 @@ async function tryOnce(
     return { ok: false, reason: `Your tests PASS on the unchanged code, so they do not test the new behaviour. They must fail until the feature exists.\n${red.output}` };
   }
   if (red.exitCode === null) return { ok: false, reason: `The suite did not finish normally with your tests: ${red.failure}. Tests must fail by assertion, not hang or flood the output.` };
+  const wrongReason = redProblem(baseline.counts ?? null, red.counts ?? null, plan.changedExisting.length);
+  if (wrongReason) return { ok: false, reason: `The suite fails with your tests, but not for the right reason: ${wrongReason}.\n${red.output}` };
   return { ok: true, plan, files, red };
 }
 

@@ -88,7 +88,7 @@ describe('nightshift up', () => {
     expect(Ticket.parse(JSON.parse(shown)).state).toBe('pr_open');
     again.proc.kill('SIGTERM');
     expect(await again.exited).toBe(0);
-  });
+  }, 180_000);
 
   it('refuses to start on a port that is taken, with a clear message', async () => {
     const port = await freePort();
@@ -124,5 +124,5 @@ describeDocker('nightshift up --demo', () => {
     expect(pr.pr!.body).toContain('red as required');
     expect(pr.diff).toContain('maxLength');
     expect(events.at(-1)!.event).toBe('stopped');
-  });
+  }, 300_000);
 });

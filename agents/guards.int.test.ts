@@ -1,0 +1,813 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { expect, it } from 'vitest';
+import type { StageOutcome, WorkItemData } from '../bus/index.ts';
+import { createDemoRepo, DEMO_SCRIPT } from '../cli/demo.ts';
+import { DEFAULT_NODE_IMAGE, DockerSandbox, type RunOptions, type RunResult, type RunSpecInput, type Sandbox } from '../sandbox/index.ts';
+import {
+  createLocalForge,
+  createLogger,
+  git,
+  loadConfig,
+  PullRequest,
+  randomTicketId,
+  roleIdentity,
+  type Logger,
+  type Role,
+  type RoleUsage,
+  type Stage,
+} from '../shared/index.ts';
+import type { PullRequestStore } from '../shared/forge/forge.ts';
+import { loadMockScript, memoryTranscript, type MemoryTranscript, type MockCall, type MockScriptInput, type ScriptEntryInput } from '../shared/llm/index.ts';
+import { describeDocker } from '../test/helpers/docker.ts';
+import { mockLlm, type TestMockLlm } from '../test/helpers/mockllm.ts';
+import { createCoder } from './coder/handler.ts';
+import type { CodingOutput, ReviewingOutput, Spec, WritingTestsOutput } from './kit/artifacts.ts';
+import type { AgentDeps } from './kit/deps.ts';
+import type { SuiteRun } from './kit/suite.ts';
+import { createRefiner } from './refiner/handler.ts';
+import { createReviewer } from './reviewer/handler.ts';
+import type { AgentHandler, HandlerContext } from './runtime/runtime.ts';
+import { createTestAuthor } from './test-author/handler.ts';
+
+/*
+ * The guards of the chain agents (issue 3, "Tests show each guard working"), each handler called
+ * in-process with real git, the real Docker sandbox and mock-llm over HTTP. Every test has its own
+ * origin repository (the demo), workspaces directory and mock-llm server; at its end every scripted
+ * response must have been used and no call may have failed.
+ */
+
+// ---------------------------------------------------------------------------------------------
+// The demo's answers, reused as the "good" answers of each role.
+
+type Args = Record<string, unknown>;
+const demo = await loadMockScript(DEMO_SCRIPT);
+const answerArgs = (role: string, index: number): Args => {
+  const call = demo.roles[role]?.[index]?.toolCalls?.find((c) => c.name === 'answer');
+  if (!call || typeof call.arguments === 'string') throw new Error(`the demo script has no answer for ${role} at ${index}`);
+  return call.arguments;
+};
+const SPEC = answerArgs('refiner', 1) as Spec;
+const GOOD_TESTS = answerArgs('test-author', 1);
+const GOOD_CHANGE = answerArgs('coder', 0);
+const APPROVAL = answerArgs('reviewer', 0);
+const TEST_FILE = 'test/slugify-max-length.test.js';
+const goodTestContent = (GOOD_TESTS.files as { path: string; content: string }[])[0]!.content;
+const ORIGINAL_SOURCE = readFileSync(join(import.meta.dirname, '../examples/demo/repo/src/slugify.js'), 'utf8');
+const goodSource = (GOOD_CHANGE.files as { path: string; content: string }[])[0]!.content;
+
+const answer = (args: Args, usage?: { prompt_tokens: number; completion_tokens: number }): ScriptEntryInput => ({
+  toolCalls: [{ name: 'answer', arguments: args }],
+  ...(usage && { usage }),
+});
+const tool = (name: string, args: Args, usage?: { prompt_tokens: number; completion_tokens: number }): ScriptEntryInput => ({
+  toolCalls: [{ name, arguments: args }],
+  ...(usage && { usage }),
+});
+const testPlan = (files: { path: string; content: string }[]): Args => ({ ...GOOD_TESTS, files });
+const change = (files: { path: string; content: string }[], notes = 'a change'): Args => ({ files, notes });
+
+// ---------------------------------------------------------------------------------------------
+// One test's world.
+
+/** Pull requests in memory, one per ticket, numbered per repository. */
+function memoryPrStore(): PullRequestStore & { prs: Map<string, PullRequest> } {
+  const prs = new Map<string, PullRequest>();
+  const seq = new Map<string, number>();
+  return {
+    prs,
+    get: async (ticketId) => prs.get(ticketId) ?? null,
+    async create(pr) {
+      if (prs.has(pr.ticketId)) return false;
+      prs.set(pr.ticketId, PullRequest.parse(pr));
+      return true;
+    },
+    async put(pr) {
+      prs.set(pr.ticketId, PullRequest.parse(pr));
+    },
+    list: async () => [...prs.values()],
+    async nextNumber(repo) {
+      const n = (seq.get(repo) ?? 0) + 1;
+      seq.set(repo, n);
+      return n;
+    },
+  };
+}
+
+/**
+ * Log lines of one test, parsed; a hook runs synchronously when a line with its message is logged,
+ * so a test can look at a workspace at that very moment (e.g. right after a refusal).
+ */
+interface HookedSink {
+  lines: Record<string, unknown>[];
+  log: Logger;
+  on(msg: string, hook: (line: Record<string, unknown>) => void): void;
+}
+
+function hookedSink(): HookedSink {
+  const lines: Record<string, unknown>[] = [];
+  const hooks: { msg: string; hook: (line: Record<string, unknown>) => void }[] = [];
+  const log = createLogger(
+    { level: 'debug' },
+    {
+      write(chunk: string) {
+        for (const text of chunk.split('\n')) {
+          if (!text) continue;
+          const line = JSON.parse(text) as Record<string, unknown>;
+          lines.push(line);
+          if (process.env.NIGHTSHIFT_TEST_LOGS === '1') process.stderr.write(`${text}\n`);
+          for (const h of hooks) if (h.msg === line.msg) h.hook(line);
+        }
+      },
+    },
+  );
+  return { lines, log, on: (msg, hook) => void hooks.push({ msg, hook }) };
+}
+
+/** What the single workspace of `ticketId` holds right now: `path → content` of the files asked for (null when absent). */
+function workspaceFiles(w: World, ticketId: string, paths: string[]): Record<string, string | null>[] {
+  const dirs = readdirSync(w.workspaces).filter((d) => d.startsWith(`${ticketId}-`));
+  return dirs.map((d) => Object.fromEntries(paths.map((p) => [p, existsSync(join(w.workspaces, d, p)) ? readFileSync(join(w.workspaces, d, p), 'utf8') : null])));
+}
+
+/** One sandbox run as the handler asked for it. */
+interface RecordedRun {
+  command: string;
+  workspace: string;
+  env: Record<string, string>;
+  result: RunResult;
+}
+
+/** The real Docker sandbox, recording every run. */
+function recordingSandbox(inner: Sandbox): Sandbox & { runs: RecordedRun[] } {
+  const runs: RecordedRun[] = [];
+  return {
+    kind: inner.kind,
+    runs,
+    available: () => inner.available(),
+    ensureImage: (image) => inner.ensureImage(image),
+    async run(spec: RunSpecInput, options?: RunOptions) {
+      const result = await inner.run(spec, options);
+      const command = Array.isArray(spec.command) ? spec.command.join(' ') : String(spec.command);
+      runs.push({ command, workspace: spec.workspace, env: { ...(spec.env ?? {}) }, result });
+      return result;
+    },
+  };
+}
+
+interface World extends AsyncDisposable {
+  dir: string;
+  origin: string;
+  workspaces: string;
+  mock: TestMockLlm;
+  deps: AgentDeps;
+  sandbox: ReturnType<typeof recordingSandbox>;
+  store: ReturnType<typeof memoryPrStore>;
+  transcript: MemoryTranscript;
+  sink: HookedSink;
+  /** A fresh ticket id. */
+  ticketId: string;
+}
+
+async function world(script: MockScriptInput['roles'], settings: Record<string, string> = {}): Promise<World> {
+  const dir = mkdtempSync(join(tmpdir(), 'ns-guards-'));
+  const origin = await createDemoRepo(join(dir, 'origin'));
+  const workspaces = join(dir, 'workspaces');
+  const mock = await mockLlm({ version: 1, roles: script });
+  const config = loadConfig(
+    {},
+    {
+      NIGHTSHIFT_WORKSPACES_DIR: workspaces,
+      OPENAI_BASE_URL: mock.server.url,
+      NIGHTSHIFT_MODEL_RETRIES: '0',
+      NIGHTSHIFT_MODEL_TIMEOUT: '30s',
+      ...settings,
+    },
+  );
+  const sink = hookedSink();
+  const sandbox = recordingSandbox(new DockerSandbox());
+  const store = memoryPrStore();
+  const transcript = memoryTranscript();
+  let now = Date.parse('2030-01-01T00:00:00.000Z');
+  const clock = () => new Date((now += 1_000));
+  const deps: AgentDeps = { config, log: sink.log, sandbox, forge: createLocalForge({ store, clock }), transcript, clock };
+  return {
+    dir,
+    origin,
+    workspaces,
+    mock,
+    deps,
+    sandbox,
+    store,
+    transcript,
+    sink,
+    ticketId: randomTicketId(),
+    async [Symbol.asyncDispose]() {
+      try {
+        await mock[Symbol.asyncDispose]();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+const STAGE_OF: Partial<Record<Role, Stage>> = { refiner: 'refining', 'test-author': 'writing_tests', coder: 'coding', reviewer: 'reviewing' };
+
+function workItem(w: World, role: Role, over: { ticketId?: string; artifacts?: Record<string, unknown>; answers?: WorkItemData['ticket']['answers']; usage?: Record<string, RoleUsage> } = {}): WorkItemData {
+  return {
+    stage: STAGE_OF[role]!,
+    attempt: 1,
+    ticket: {
+      id: over.ticketId ?? w.ticketId,
+      title: 'slugify: add a maxLength option',
+      body: 'Long titles make long URLs. slugify(text, { maxLength }) should cut the slug to at most maxLength characters, never ending it with a dash.',
+      type: 'feature',
+      repo: { path: w.origin },
+      labels: ['demo'],
+      answers: over.answers ?? [],
+      artifacts: over.artifacts ?? { refining: { spec: SPEC } },
+      usage: over.usage ?? {},
+    },
+  };
+}
+
+/** Runs a handler in-process the way the runtime would, collecting the usage it reports. */
+async function run(w: World, make: (deps: AgentDeps) => AgentHandler, role: Role, work: WorkItemData): Promise<{ outcome: StageOutcome; usage: RoleUsage[] }> {
+  const readers: (() => RoleUsage)[] = [];
+  const ctx: HandlerContext = {
+    role,
+    workId: `w-${randomUUID()}`,
+    deliveries: 1,
+    signal: new AbortController().signal,
+    log: w.sink.log.child({ role, ticketId: work.ticket.id }),
+    trackUsage: (read) => void readers.push(read),
+  };
+  const outcome = await make(w.deps)(work, ctx);
+  return { outcome, usage: readers.map((r) => r()) };
+}
+
+function advanced<T>(outcome: StageOutcome): T {
+  if (outcome.kind !== 'advance') throw new Error(`expected advance, got ${JSON.stringify(outcome).slice(0, 3_000)}`);
+  return outcome.output as T;
+}
+
+/** Runs the test author with the demo's tests: the tests commit every coder and reviewer test starts from. */
+async function writeTests(w: World, ticketId = w.ticketId): Promise<WritingTestsOutput> {
+  const { outcome } = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author', { ticketId }));
+  return advanced<WritingTestsOutput>(outcome);
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the model was told, and what the origin holds.
+
+function textOf(m: MockCall['request']['messages'][number]): string {
+  if (typeof m.content === 'string') return m.content;
+  if (Array.isArray(m.content)) return m.content.map((p) => p.text ?? '').join('');
+  return '';
+}
+function callsOf(w: World, role: string, ticketId?: string): MockCall[] {
+  return w.mock.server.calls.filter((c) => c.role === role && (ticketId === undefined || c.ticket === ticketId));
+}
+/** The last user or tool message of a request: what the model was just told. */
+function told(call: MockCall | undefined): string {
+  if (!call) throw new Error('no such model call');
+  const last = [...call.request.messages].reverse().find((m) => m.role === 'user' || m.role === 'tool');
+  return last ? textOf(last) : '';
+}
+function expectScriptUsed(w: World): void {
+  expect(w.mock.server.failures).toEqual([]);
+  expect(w.mock.server.unused()).toEqual([]);
+}
+
+const branchOf = (id: string) => `nightshift/${id}`;
+async function branchExists(repo: string, branch: string): Promise<boolean> {
+  return (await git(repo, ['branch', '--list', branch])).trim() !== '';
+}
+/** Commits on the ticket branch of the origin, oldest first: sha, author, files. */
+async function branchCommits(origin: string, id: string): Promise<{ sha: string; author: string; files: string[] }[]> {
+  const out = (await git(origin, ['log', '--reverse', '--format=%H %an', `main..${branchOf(id)}`])).trim();
+  if (!out) return [];
+  return Promise.all(
+    out.split('\n').map(async (line) => {
+      const [sha, ...name] = line.split(' ');
+      const files = (await git(origin, ['diff-tree', '--no-commit-id', '--name-only', '-r', sha!])).trim().split('\n').filter(Boolean);
+      return { sha: sha!, author: name.join(' '), files };
+    }),
+  );
+}
+
+/** Commits `commits` on the ticket branch of `origin` by hand (as the given roles) and pushes it. */
+async function craftBranch(w: World, id: string, commits: { role: string; files: Record<string, string> }[]): Promise<string[]> {
+  const clone = join(w.dir, `craft-${id}`);
+  await git(w.dir, ['clone', '--quiet', w.origin, clone]);
+  await git(clone, ['checkout', '--quiet', '-b', branchOf(id)]);
+  const shas: string[] = [];
+  for (const c of commits) {
+    for (const [path, content] of Object.entries(c.files)) {
+      await mkdir(dirname(join(clone, path)), { recursive: true });
+      await writeFile(join(clone, path), content);
+    }
+    await git(clone, ['add', '--all']);
+    await git(clone, ['commit', '--quiet', '-m', `${c.role} commit`], { identity: roleIdentity(c.role) });
+    shas.push((await git(clone, ['rev-parse', 'HEAD'])).trim());
+  }
+  await git(clone, ['push', '--quiet', 'origin', branchOf(id)]);
+  return shas;
+}
+
+function suiteRun(passed: boolean): SuiteRun {
+  return {
+    passed,
+    exitCode: passed ? 0 : 1,
+    failure: passed ? null : 'exit code 1',
+    durationMs: 100,
+    output: passed ? 'pass' : 'fail',
+    command: 'npm test',
+    image: DEFAULT_NODE_IMAGE,
+    at: '2030-01-01T00:00:00.000Z',
+  };
+}
+
+/** A source change that implements maxLength but leaves a trailing dash: the AC2 test fails. */
+const DASHY_SOURCE = `export function slugify(text, { maxLength = Infinity } = {}) {
+  return text.toLowerCase().trim().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, maxLength);
+}
+`;
+/** Tests that pass on the unchanged code: they pin what exists already. */
+const PASSING_TESTS = `import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { slugify } from '../src/slugify.js';
+
+test('still lowercases', () => {
+  assert.equal(slugify('Hello World'), 'hello-world');
+});
+`;
+
+const MINUTES = 60_000;
+
+describeDocker('the guards of the chain agents (in-process handlers, Docker sandbox, mock-llm)', () => {
+  it(
+    'sends back a test author whose tests already pass on the unchanged code, then commits its failing tests alone',
+    async () => {
+      await using w = await world({
+        'test-author': [answer(testPlan([{ path: 'test/slugify-pinned.test.js', content: PASSING_TESTS }])), answer(GOOD_TESTS)],
+      });
+      const mainBefore = (await git(w.origin, ['rev-parse', 'main'])).trim();
+
+      const { outcome } = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'));
+
+      const out = advanced<WritingTestsOutput>(outcome);
+      expect(out).toMatchObject({ files: [TEST_FILE], attempts: 2, baseline: { passed: true, exitCode: 0 }, red: { passed: false, exitCode: 1 } });
+      expect(out.red.output).toContain('cuts the slug at maxLength');
+
+      const calls = callsOf(w, 'test-author');
+      expect(calls).toHaveLength(2);
+      expect(told(calls[0])).not.toContain('rejected');
+      expect(told(calls[1])).toContain('Your previous attempt was rejected');
+      expect(told(calls[1])).toContain('PASS on the unchanged code');
+      expect(told(calls[1])).toContain('still lowercases');
+
+      const commits = await branchCommits(w.origin, w.ticketId);
+      expect(commits).toEqual([{ sha: out.commit, author: 'nightshift test-author', files: [TEST_FILE] }]);
+      expect(await git(w.origin, ['show', `${out.commit}:${TEST_FILE}`])).toBe(goodTestContent);
+      expect(await git(w.origin, ['log', '-1', '--format=%(trailers:key=Nightshift-Stage,valueonly)', out.commit])).toContain('writing_tests');
+      expect((await git(w.origin, ['rev-parse', 'main'])).trim()).toBe(mainBefore);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'refuses a test author writing a non-test file before anything is written, and escalates when out of attempts',
+    async () => {
+      await using w = await world(
+        {
+          'test-author': [
+            answer(
+              testPlan([
+                { path: TEST_FILE, content: goodTestContent },
+                { path: 'src/slugify.js', content: 'export function slugify() { return "cheat"; }\n' },
+              ]),
+            ),
+          ],
+        },
+        { NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS: '1' },
+      );
+      const atRefusal: Record<string, string | null>[][] = [];
+      w.sink.on('tests sent back to the model', () => atRefusal.push(workspaceFiles(w, w.ticketId, [TEST_FILE, 'src/slugify.js'])));
+
+      const { outcome } = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'));
+
+      expect(outcome.kind).toBe('escalate');
+      if (outcome.kind !== 'escalate') return;
+      expect(outcome.questions).toHaveLength(1);
+      expect(outcome.questions[0]).toMatchObject({ id: 'tests-not-red', blocking: true });
+      expect(outcome.questions[0]!.text).toContain('src/slugify.js: not a test file');
+      // Refused before writing: at the refusal, neither file had been written (not even the test file)…
+      expect(atRefusal).toEqual([[{ [TEST_FILE]: null, 'src/slugify.js': ORIGINAL_SOURCE }]]);
+      // …and after the baseline, nothing ran in the sandbox (no parse check, no red run).
+      expect(w.sandbox.runs.map((r) => r.command)).toEqual(['npm test']);
+      expect(w.sandbox.runs[0]!.result.exitCode).toBe(0);
+      const warned = w.sink.lines.find((l) => l.msg === 'tests sent back to the model');
+      expect(String(warned?.reason)).toMatch(/^refused: src\/slugify\.js: not a test file/);
+      // Nothing was pushed, and the base branch is as it was.
+      expect(await branchExists(w.origin, branchOf(w.ticketId))).toBe(false);
+      expect((await git(w.origin, ['log', '--format=%an', 'main'])).trim()).toBe('nightshift demo');
+      expect(callsOf(w, 'test-author')).toHaveLength(1);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'sends back a test author whose test file does not parse',
+    async () => {
+      const broken = `import { test } from 'node:test';\nimport assert from 'node:assert/strict';\n\ntest('half a test', () => {\n  assert.equal(1,\n`;
+      await using w = await world({
+        'test-author': [answer(testPlan([{ path: TEST_FILE, content: broken }])), answer(GOOD_TESTS)],
+      });
+
+      const { outcome } = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'));
+
+      const out = advanced<WritingTestsOutput>(outcome);
+      expect(out).toMatchObject({ attempts: 2, files: [TEST_FILE], red: { passed: false } });
+      const second = told(callsOf(w, 'test-author')[1]);
+      expect(second).toContain('do not parse');
+      expect(second).toContain(TEST_FILE);
+      expect(second).toContain('SyntaxError');
+      // The broken file never reached the suite: the red runs are the baseline and the good tests' run.
+      expect(w.sandbox.runs.filter((r) => r.command === 'npm test')).toHaveLength(2);
+      const commits = await branchCommits(w.origin, w.ticketId);
+      expect(commits.map((c) => c.author)).toEqual(['nightshift test-author']);
+      expect(await git(w.origin, ['show', `${branchOf(w.ticketId)}:${TEST_FILE}`])).toBe(goodTestContent);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'rejects a coder that edits a test, changes the test script or adds test configuration; accepts the honest change',
+    async () => {
+      const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../examples/demo/repo/package.json'), 'utf8')) as { scripts: Record<string, string> };
+      const narrowed = `${JSON.stringify({ ...pkg, scripts: { ...pkg.scripts, test: 'node --test test/slugify.test.js' } }, null, 2)}\n`;
+      await using w = await world(
+        {
+          'test-author': [answer(GOOD_TESTS)],
+          coder: [
+            answer(
+              change([
+                { path: 'src/slugify.js', content: DASHY_SOURCE },
+                { path: TEST_FILE, content: goodTestContent.replace("'hello'", "'hello-'") },
+              ]),
+            ),
+            answer(change([{ path: 'package.json', content: narrowed }])),
+            answer(
+              change([
+                { path: 'src/slugify.js', content: goodSource },
+                { path: 'vitest.config.js', content: "export default { test: { exclude: ['test/slugify-max-length.test.js'] } };\n" },
+              ]),
+            ),
+            answer(
+              change([
+                { path: 'src/slugify.js', content: goodSource },
+                { path: '.nightshift.yml', content: 'image: nightshift-sandbox-node:24\ntest: node --test test/slugify.test.js\n' },
+              ]),
+            ),
+            answer(GOOD_CHANGE),
+          ],
+        },
+        { NIGHTSHIFT_CODER_ATTEMPTS: '6' },
+      );
+      const tests = await writeTests(w);
+      const testsRuns = w.sandbox.runs.length;
+      const atRefusal: Record<string, string | null>[][] = [];
+      w.sink.on('change refused before writing', () => atRefusal.push(workspaceFiles(w, w.ticketId, [TEST_FILE, 'src/slugify.js'])));
+
+      const { outcome } = await run(w, createCoder, 'coder', workItem(w, 'coder', { artifacts: { refining: { spec: SPEC }, writing_tests: tests } }));
+
+      const out = advanced<CodingOutput>(outcome);
+      expect(out).toMatchObject({ attempts: 5, files: ['src/slugify.js'], green: { passed: true, exitCode: 0 } });
+      const calls = callsOf(w, 'coder');
+      expect(calls).toHaveLength(5);
+      expect(told(calls[1])).toContain(`refused: ${TEST_FILE}: a test file: the coder may not touch tests`);
+      expect(told(calls[2])).toContain('package.json: the test scripts of package.json changed');
+      expect(told(calls[3])).toContain('vitest.config.js: test configuration added');
+      expect(told(calls[4])).toContain('.nightshift.yml: test configuration added');
+      for (const c of calls.slice(1)) expect(told(c)).toContain('Your previous attempt was not accepted');
+      // The test edit was refused before anything of that answer was written (its source file neither).
+      expect(atRefusal).toEqual([[{ [TEST_FILE]: goodTestContent, 'src/slugify.js': ORIGINAL_SOURCE }]]);
+      // The rejected changes never ran: the coder's only suite run is the green one.
+      expect(w.sandbox.runs.slice(testsRuns).map((r) => r.command)).toEqual(['npm test']);
+
+      const commits = await branchCommits(w.origin, w.ticketId);
+      expect(commits).toEqual([
+        { sha: tests.commit, author: 'nightshift test-author', files: [TEST_FILE] },
+        { sha: out.commit, author: 'nightshift coder', files: ['src/slugify.js'] },
+      ]);
+      const branch = branchOf(w.ticketId);
+      expect((await git(w.origin, ['diff', '--name-only', tests.commit, branch])).trim()).toBe('src/slugify.js');
+      expect((await git(w.origin, ['rev-parse', `${branch}:test`])).trim()).toBe((await git(w.origin, ['rev-parse', `${tests.commit}:test`])).trim());
+      expect(await git(w.origin, ['show', `${branch}:${TEST_FILE}`])).toBe(await git(w.origin, ['show', `${tests.commit}:${TEST_FILE}`]));
+      expect(await git(w.origin, ['show', `${branch}:package.json`])).toBe(await git(w.origin, ['show', 'main:package.json']));
+      expect(await git(w.origin, ['show', `${branch}:src/slugify.js`])).toBe(goodSource);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'feeds a coder the failing output and escalates, without pushing, when its attempts run out red',
+    async () => {
+      const ignoring = `export function slugify(text) {\n  return text.toLowerCase().trim().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');\n}\n`;
+      await using w = await world(
+        {
+          'test-author': [answer(GOOD_TESTS)],
+          coder: [answer(change([{ path: 'src/slugify.js', content: DASHY_SOURCE }])), answer(change([{ path: 'src/slugify.js', content: ignoring }]))],
+        },
+        { NIGHTSHIFT_CODER_ATTEMPTS: '2' },
+      );
+      const tests = await writeTests(w);
+
+      const { outcome } = await run(w, createCoder, 'coder', workItem(w, 'coder', { artifacts: { refining: { spec: SPEC }, writing_tests: tests } }));
+
+      expect(outcome.kind).toBe('escalate');
+      if (outcome.kind !== 'escalate') return;
+      expect(outcome.questions[0]).toMatchObject({ id: 'not-green', blocking: true });
+      expect(outcome.questions[0]!.text).toContain('in 2 attempts');
+      expect(outcome.questions[0]!.text).toContain('The suite still fails');
+      const second = told(callsOf(w, 'coder')[1]);
+      expect(second).toContain('The suite still fails (exit code 1)');
+      expect(second).toContain('never ends a cut slug with a dash');
+      expect(second).toContain("'hello-'");
+      // Nothing pushed by the coder: the branch still ends at the tests commit.
+      expect((await git(w.origin, ['rev-parse', branchOf(w.ticketId)])).trim()).toBe(tests.commit);
+      expect((await branchCommits(w.origin, w.ticketId)).map((c) => c.author)).toEqual(['nightshift test-author']);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'refuses paths outside the workspace, in answers and in tool calls, with a clear reason, writing nothing outside',
+    async () => {
+      const passwd = readFileSync('/etc/passwd');
+      const sentinel = join(tmpdir(), `ns-guards-outside-${randomUUID()}.js`);
+      await using w = await world({
+        'test-author': [
+          tool('read_file', { path: '../../../../etc/passwd' }),
+          answer(
+            testPlan([
+              { path: TEST_FILE, content: goodTestContent },
+              { path: '../outside.js', content: 'escaped\n' },
+              { path: '/etc/passwd', content: 'escaped\n' },
+              { path: sentinel, content: 'escaped\n' },
+            ]),
+          ),
+          answer(GOOD_TESTS),
+        ],
+      });
+      try {
+        const { outcome } = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'));
+
+        const out = advanced<WritingTestsOutput>(outcome);
+        expect(out).toMatchObject({ attempts: 2, files: [TEST_FILE] });
+        const calls = callsOf(w, 'test-author');
+        expect(calls).toHaveLength(3);
+        // The tool call was refused and the model told so.
+        expect(told(calls[1])).toMatch(/^refused: .*outside the workspace/);
+        expect(told(calls[1])).not.toContain('root:');
+        // The answer was refused as a whole, with a reason per path.
+        const feedback = told(calls[2]);
+        expect(feedback).toContain('../outside.js: outside the workspace');
+        expect(feedback).toContain('/etc/passwd: absolute paths are refused');
+        expect(feedback).toContain(`${sentinel}: absolute paths are refused`);
+        // Nothing outside was written.
+        expect(existsSync(join(w.workspaces, 'outside.js'))).toBe(false);
+        expect(existsSync(join(w.dir, 'outside.js'))).toBe(false);
+        expect(existsSync(sentinel)).toBe(false);
+        expect(readFileSync('/etc/passwd').equals(passwd)).toBe(true);
+        expect((await branchCommits(w.origin, w.ticketId)).map((c) => c.files)).toEqual([[TEST_FILE]]);
+        expectScriptUsed(w);
+      } finally {
+        if (!readFileSync('/etc/passwd').equals(passwd)) writeFileSync('/etc/passwd', passwd);
+        rmSync(sentinel, { force: true });
+      }
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'parks a blocking question of the refiner with its options, and resumes with the answer in the prompt',
+    async () => {
+      const question = { id: 'q-cut', text: 'Should a cut slug end at a word boundary, or may it cut a word?', options: ['word boundary', 'cut words'], blocking: true };
+      const aside = { id: 'q-docs', text: 'Should the README mention maxLength?', blocking: false };
+      await using w = await world({
+        refiner: [
+          tool('read_file', { path: 'src/slugify.js' }),
+          answer({ ...SPEC, openQuestions: [question, aside] }),
+          answer({ ...SPEC, openQuestions: [] }),
+        ],
+      });
+
+      const first = await run(w, createRefiner, 'refiner', workItem(w, 'refiner', { artifacts: {} }));
+
+      expect(first.outcome.kind).toBe('escalate');
+      if (first.outcome.kind !== 'escalate') return;
+      expect(first.outcome.questions).toEqual([question]);
+      const parked = first.outcome.output as { spec: Spec };
+      expect(parked.spec.openQuestions).toEqual([question, aside]);
+      expect(told(callsOf(w, 'refiner')[1])).toContain('export function slugify');
+
+      const answers = [{ text: 'cut words, then drop a trailing dash', by: 'alice', at: '2030-01-01T10:00:00.000Z' }];
+      const second = await run(w, createRefiner, 'refiner', workItem(w, 'refiner', { artifacts: { refining: parked }, answers }));
+
+      expect(advanced<{ spec: Spec }>(second.outcome).spec.openQuestions).toEqual([]);
+      const resumed = told(callsOf(w, 'refiner')[2]);
+      expect(resumed).toContain('Questions asked earlier:');
+      expect(resumed).toContain(`- q-cut: ${question.text}`);
+      expect(resumed).toContain('Answers from humans:');
+      expect(resumed).toContain('- alice: cut words, then drop a trailing dash');
+      expect(told(callsOf(w, 'refiner')[0])).not.toContain('Answers from humans:');
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'has the reviewer send work back without asking the model when the tests commit touched code or the fresh run fails',
+    async () => {
+      await using w = await world({});
+      const reviewerWork = (id: string, testsSha: string, codeSha: string) =>
+        workItem(w, 'reviewer', {
+          ticketId: id,
+          artifacts: {
+            refining: { spec: SPEC },
+            writing_tests: { commit: testsSha, files: [TEST_FILE], changedExisting: [], coverage: [], baseline: suiteRun(true), red: suiteRun(false), attempts: 1 },
+            coding: { commit: codeSha, files: ['src/slugify.js'], green: suiteRun(true), attempts: 1, notes: 'done' },
+          } satisfies { refining: { spec: Spec }; writing_tests: WritingTestsOutput; coding: CodingOutput },
+        });
+
+      // The tests commit also changed README.md (the suite itself passes).
+      const sneaky = randomTicketId();
+      const [sneakyTests, sneakyCode] = await craftBranch(w, sneaky, [
+        { role: 'test-author', files: { [TEST_FILE]: goodTestContent, 'README.md': '# changed by the test author\n' } },
+        { role: 'coder', files: { 'src/slugify.js': goodSource } },
+      ]);
+      const a = await run(w, createReviewer, 'reviewer', reviewerWork(sneaky, sneakyTests!, sneakyCode!));
+      expect(a.outcome).toMatchObject({ kind: 'send_back', to: 'coding' });
+      if (a.outcome.kind !== 'send_back') return;
+      expect(a.outcome.reason).toContain('The tests commit also changes non-test files: README.md');
+      expect(a.outcome.output).toMatchObject({ verdict: 'changes_requested', fresh: { passed: true }, round: 1 });
+
+      // The change leaves the suite red in a fresh sandbox.
+      const red = randomTicketId();
+      const [redTests, redCode] = await craftBranch(w, red, [
+        { role: 'test-author', files: { [TEST_FILE]: goodTestContent } },
+        { role: 'coder', files: { 'src/slugify.js': DASHY_SOURCE } },
+      ]);
+      const b = await run(w, createReviewer, 'reviewer', reviewerWork(red, redTests!, redCode!));
+      expect(b.outcome).toMatchObject({ kind: 'send_back', to: 'coding' });
+      if (b.outcome.kind !== 'send_back') return;
+      expect(b.outcome.reason).toContain('The suite fails in a fresh sandbox on a fresh clone (exit code 1)');
+      expect(b.outcome.reason).toContain('never ends a cut slug with a dash');
+      expect((b.outcome.output as ReviewingOutput).fresh).toMatchObject({ passed: false, exitCode: 1 });
+
+      // Neither asked the model, opened a pull request or moved a branch.
+      expect(w.mock.server.calls).toEqual([]);
+      expect(w.store.prs.size).toBe(0);
+      expect((await git(w.origin, ['rev-parse', branchOf(red)])).trim()).toBe(redCode);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'has the reviewer open exactly one pull request per ticket, even when it runs twice',
+    async () => {
+      await using w = await world({
+        'test-author': [answer(GOOD_TESTS)],
+        coder: [answer(GOOD_CHANGE)],
+        reviewer: [answer(APPROVAL, { prompt_tokens: 1_000, completion_tokens: 100 }), answer(APPROVAL, { prompt_tokens: 1_000, completion_tokens: 100 })],
+      });
+      const tests = await writeTests(w);
+      const coding = advanced<CodingOutput>(
+        (await run(w, createCoder, 'coder', workItem(w, 'coder', { artifacts: { refining: { spec: SPEC }, writing_tests: tests } }))).outcome,
+      );
+      const artifacts = { refining: { spec: SPEC }, writing_tests: tests, coding };
+
+      const first = advanced<ReviewingOutput>((await run(w, createReviewer, 'reviewer', workItem(w, 'reviewer', { artifacts }))).outcome);
+      const pr1 = w.store.prs.get(w.ticketId);
+      const second = advanced<ReviewingOutput>((await run(w, createReviewer, 'reviewer', workItem(w, 'reviewer', { artifacts }))).outcome);
+      const pr2 = w.store.prs.get(w.ticketId);
+
+      expect(first).toMatchObject({ verdict: 'approve', fresh: { passed: true }, pullRequest: { number: 1, forge: 'local' } });
+      expect(second.pullRequest).toEqual(first.pullRequest);
+      expect(await w.store.list()).toHaveLength(1);
+      expect(pr1).toMatchObject({ ticketId: w.ticketId, number: 1, branch: branchOf(w.ticketId), base: 'main', headSha: coding.commit, state: 'open' });
+      expect(pr2).toMatchObject({ number: 1, createdAt: pr1!.createdAt, headSha: coding.commit });
+      expect(Date.parse(pr2!.updatedAt)).toBeGreaterThan(Date.parse(pr1!.updatedAt));
+      for (const part of ['## Acceptance criteria', '**AC1**', '`cuts the slug at maxLength`', 'red as required', 'fresh sandbox']) {
+        expect(pr2!.body).toContain(part);
+      }
+      expect(callsOf(w, 'reviewer')).toHaveLength(2);
+      expect((await branchCommits(w.origin, w.ticketId)).map((c) => c.author)).toEqual(['nightshift test-author', 'nightshift coder']);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'escalates with the token-budget question when a handler goes over the budget, mid-loop or before its first call',
+    async () => {
+      await using w = await world(
+        {
+          refiner: [
+            tool('read_file', { path: 'src/slugify.js' }, { prompt_tokens: 400, completion_tokens: 100 }),
+            tool('read_file', { path: 'README.md' }, { prompt_tokens: 500, completion_tokens: 100 }),
+          ],
+        },
+        { NIGHTSHIFT_TOKEN_BUDGET: '1000' },
+      );
+
+      const refined = await run(w, createRefiner, 'refiner', workItem(w, 'refiner', { artifacts: {} }));
+      expect(refined.outcome.kind).toBe('escalate');
+      if (refined.outcome.kind !== 'escalate') return;
+      expect(refined.outcome.questions).toHaveLength(1);
+      expect(refined.outcome.questions[0]).toMatchObject({ id: 'token-budget', options: ['resume', 'cancel'], blocking: true });
+      expect(refined.outcome.questions[0]!.text).toContain('used 1100 of its 1000 tokens during refining');
+      expect(refined.usage).toEqual([{ inputTokens: 900, outputTokens: 200, totalTokens: 1100, calls: 2 }]);
+      expect(callsOf(w, 'refiner')).toHaveLength(2);
+
+      // A ticket that spent its budget in earlier stages: the test author makes no model call at all.
+      const spent = { refiner: { inputTokens: 900, outputTokens: 200, totalTokens: 1100, calls: 2 } };
+      const authored = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author', { usage: spent }));
+      expect(authored.outcome.kind).toBe('escalate');
+      if (authored.outcome.kind !== 'escalate') return;
+      expect(authored.outcome.questions[0]).toMatchObject({ id: 'token-budget' });
+      expect(authored.outcome.questions[0]!.text).toContain('used 1100 of its 1000 tokens during writing_tests');
+      expect(authored.usage).toEqual([{ inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 }]);
+      expect(callsOf(w, 'test-author')).toEqual([]);
+      expect(await branchExists(w.origin, branchOf(w.ticketId))).toBe(false);
+      expectScriptUsed(w);
+    },
+    5 * MINUTES,
+  );
+
+  it(
+    'keeps the host secrets out of the sandbox: a test printing process.env shows none in the red run',
+    async () => {
+      const SECRET = `sk-secret-${randomUUID()}`;
+      const MARKER = `host-only-${randomUUID()}`;
+      const saved = { key: process.env.OPENAI_API_KEY, marker: process.env.NIGHTSHIFT_GUARDS_HOST_MARKER };
+      process.env.OPENAI_API_KEY = SECRET;
+      process.env.NIGHTSHIFT_GUARDS_HOST_MARKER = MARKER;
+      try {
+        const dumping = `import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { slugify } from '../src/slugify.js';
+
+console.log('ENV-DUMP ' + JSON.stringify(process.env));
+
+test('cuts the slug at maxLength', () => {
+  assert.equal(slugify('Hello big world', { maxLength: 9 }), 'hello-big');
+});
+`;
+        await using w = await world({ 'test-author': [answer(testPlan([{ path: TEST_FILE, content: dumping }]))] }, { OPENAI_API_KEY: SECRET });
+        expect(w.deps.config.OPENAI_API_KEY).toBe(SECRET);
+
+        const { outcome } = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'));
+
+        const out = advanced<WritingTestsOutput>(outcome);
+        expect(out.red).toMatchObject({ passed: false, exitCode: 1 });
+        const line = out.red.output.split('\n').find((l) => l.startsWith('ENV-DUMP '));
+        expect(line, out.red.output).toBeDefined();
+        const env = JSON.parse(line!.slice('ENV-DUMP '.length)) as Record<string, string>;
+        expect(env.HOME).toBe('/tmp');
+        expect(Object.keys(env)).not.toContain('OPENAI_API_KEY');
+        expect(Object.keys(env)).not.toContain('NIGHTSHIFT_GUARDS_HOST_MARKER');
+        expect(Object.keys(env).filter((k) => /^(OPENAI|NIGHTSHIFT|NATS)_/.test(k))).toEqual([]);
+        for (const text of [out.red.output, out.baseline.output, ...w.sandbox.runs.flatMap((r) => [r.result.stdout, r.result.stderr])]) {
+          expect(text).not.toContain(SECRET);
+          expect(text).not.toContain(MARKER);
+        }
+        // What the sandbox was given: only the repository's own environment.
+        for (const r of w.sandbox.runs) expect(JSON.stringify(r.env)).not.toContain(SECRET);
+        // Nor did the secret reach the prompts or the recorded transcript.
+        expect(JSON.stringify(w.mock.server.calls.map((c) => c.request))).not.toContain(SECRET);
+        expect(JSON.stringify(w.transcript.exchanges)).not.toContain(SECRET);
+        expect(w.transcript.exchanges.length).toBeGreaterThan(0);
+        expectScriptUsed(w);
+      } finally {
+        if (saved.key === undefined) delete process.env.OPENAI_API_KEY;
+        else process.env.OPENAI_API_KEY = saved.key;
+        if (saved.marker === undefined) delete process.env.NIGHTSHIFT_GUARDS_HOST_MARKER;
+        else process.env.NIGHTSHIFT_GUARDS_HOST_MARKER = saved.marker;
+      }
+    },
+    5 * MINUTES,
+  );
+});
