@@ -6,6 +6,7 @@ import { artifact, maybeArtifact, RefiningOutput, ReviewingOutput, WritingTestsO
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
+import { fewerTestsThanRed } from '../kit/counts.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { prepareWorkspace, runSuite } from '../kit/suite.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
@@ -71,6 +72,14 @@ export function createCoder(deps: AgentDeps): AgentHandler {
       if (!green.passed) {
         feedback = `The suite still fails (${green.failure}):\n${green.output}`;
         ctx.log.warn({ attempt, failure: green.failure }, 'suite still red');
+        await resetWorktree(ws);
+        continue;
+      }
+      const missing = fewerTestsThanRed(tests.red.counts ?? null, green.counts ?? null);
+      if (missing) {
+        feedback = `The suite passes, but ${missing}: every test must run and pass.`;
+        ctx.log.warn({ attempt, red: tests.red.counts, green: green.counts }, 'green run skipped tests');
+        await resetWorktree(ws);
         continue;
       }
       const commit = await commitAll(ws, {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTestCounts, redProblem } from './counts.ts';
+import { fewerTestsThanRed, parseTestCounts, redProblem } from './counts.ts';
 
 const NODE = `✖ cuts (3ms)
 ✔ keeps (1ms)
@@ -34,5 +34,14 @@ describe('test counts', () => {
     expect(redProblem(base, { total: 3, passed: 3, failed: 0, from: 'node:test' }, 0)).toContain('not an assertion');
     expect(redProblem(base, { total: 5, passed: 1, failed: 4, from: 'node:test' }, 1)).toBeNull();
     expect(redProblem(null, { total: 5, passed: 1, failed: 4, from: 'node:test' }, 0)).toBeNull();
+  });
+});
+
+describe('green runs', () => {
+  it('must pass every test that ran red', () => {
+    const red = { total: 5, passed: 3, failed: 2, from: 'node:test' as const };
+    expect(fewerTestsThanRed(red, { total: 5, passed: 5, failed: 0, from: 'node:test' })).toBeNull();
+    expect(fewerTestsThanRed(red, { total: 3, passed: 3, failed: 0, from: 'node:test' })).toContain('only 3 tests passed where 5 ran');
+    expect(fewerTestsThanRed(null, { total: 3, passed: 3, failed: 0, from: 'node:test' })).toBeNull();
   });
 });

@@ -69,3 +69,13 @@ export function redProblem(baseline: TestCounts | null, red: TestCounts | null, 
   }
   return null;
 }
+
+/**
+ * Why a green run does not cover the red run's tests, or null: every test that ran red must run and
+ * pass now, so a change that makes tests vanish or skip is not green. Null when either run gave no counts.
+ */
+export function fewerTestsThanRed(red: TestCounts | null, green: TestCounts | null): string | null {
+  if (!red || !green) return null;
+  if (green.passed < red.total) return `only ${green.passed} tests passed where ${red.total} ran against the unchanged code`;
+  return null;
+}

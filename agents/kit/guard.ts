@@ -10,6 +10,8 @@ import { git } from '../../shared/index.ts';
 export const RUNNER_CONFIG = [
   '.nightshift.yml',
   '.nightshift.yaml',
+  // npm passes its `node-options` to every node it starts: `--test-skip-pattern=…` there skips tests.
+  '**/.npmrc',
   '**/vitest.config.*',
   '**/vitest.workspace.*',
   '**/vite.config.*',
@@ -50,6 +52,12 @@ export async function coderViolations(dir: string, since: string, profile: RepoP
       violations.push({ path, reason: `test file ${what}: the coder may not touch tests` });
     } else if (RUNNER_CONFIG.some((g) => posix.matchesGlob(path, g))) {
       violations.push({ path, reason: `test configuration ${what}: it could skip or weaken tests` });
+    } else if (['pyproject.toml', 'setup.cfg'].includes(posix.basename(path))) {
+      const before = await git(dir, ['show', `${since}:${path}`]).catch(() => '');
+      const after = await readFile(join(dir, path), 'utf8').catch(() => '');
+      if (pytestSection(before) !== pytestSection(after)) {
+        violations.push({ path, reason: `the pytest configuration in ${posix.basename(path)} changed: it decides which tests run` });
+      }
     } else if (posix.basename(path) === 'package.json' && status !== 'A') {
       const before = await git(dir, ['show', `${since}:${path}`]).catch(() => '');
       const after = await readFile(join(dir, path), 'utf8').catch(() => '');
@@ -68,4 +76,14 @@ function testScripts(json: string): string {
   } catch {
     return json;
   }
+}
+
+/** The pytest section of a pyproject.toml (`[tool.pytest.ini_options]`) or setup.cfg (`[tool:pytest]`). */
+function pytestSection(text: string): string {
+  const lines = text.split(/\r?\n/);
+  const start = lines.findIndex((l) => /^\s*\[(tool\.pytest\.ini_options|tool:pytest)\]\s*$/.test(l));
+  if (start < 0) return '';
+  const rest = lines.slice(start + 1);
+  const end = rest.findIndex((l) => /^\s*\[/.test(l));
+  return (end < 0 ? rest : rest.slice(0, end)).map((l) => l.trim()).filter(Boolean).join('\n');
 }

@@ -9,7 +9,7 @@ export function createLocalForge({ store, clock = () => new Date() }: { store: P
     name: 'local',
     async openPullRequest(input: OpenPullRequest): Promise<PullRequest> {
       const now = clock().toISOString();
-      for (;;) {
+      for (let tries = 0; tries < 5; tries++) {
         const existing = await store.get(input.ticketId);
         if (existing) {
           const updated: PullRequest = { ...existing, headSha: input.headSha, body: input.body, title: input.title, updatedAt: now };
@@ -35,6 +35,7 @@ export function createLocalForge({ store, clock = () => new Date() }: { store: P
         };
         if (await store.create(pr)) return pr;
       }
+      throw new Error(`could not record the pull request of ${input.ticketId}: the store keeps refusing it`);
     },
   };
 }
