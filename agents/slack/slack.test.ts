@@ -1,0 +1,235 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type Question, type Ticket } from '../../shared/index.ts';
+import { Blocks } from '../../test/fakes/slack.ts';
+import { withinReplayWindow } from './app.ts';
+import { ANSWER_ACTION, fromSlackText, screen } from './payloads.ts';
+import { answerText, escalationMessage, outcomeOf, reminderText, resolvedMessage } from './render.ts';
+import { slackSettings } from './service.ts';
+
+const asked = {
+  ticketId: 'tk-0123456789',
+  title: 'Add a <verbose> flag & more',
+  askedAt: '2026-01-05T10:00:00.000Z',
+  deadline: '2026-01-08T10:00:00.000Z',
+  questions: [
+    { id: 'flag', text: 'Should the flag be -v or --verbose?', options: ['-v', '--verbose'], blocking: true },
+    { id: 'docs', text: 'Update the docs too?', blocking: false },
+  ] satisfies Question[],
+};
+
+const reply = (event: Record<string, unknown>) => ({
+  type: 'event_callback',
+  event_id: 'Ev0123ABCD',
+  team_id: 'T0001',
+  event: { type: 'message', channel: 'C0ESC', user: 'U0ADA', text: 'hi', ts: '1700000001.000200', thread_ts: '1700000000.000100', ...event },
+});
+
+const click = (action: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  type: 'block_actions',
+  user: { id: 'U0BOB', name: 'bob' },
+  container: { type: 'message', message_ts: '1700000000.000100', channel_id: 'C0ESC', is_ephemeral: false },
+  trigger_id: '1.2.abc',
+  actions: [
+    {
+      type: 'button',
+      action_id: `${ANSWER_ACTION}.0.1`,
+      block_id: 'a.0',
+      value: JSON.stringify({ t: 'tk-0123456789', a: '2026-01-05T10:00:00.000Z', q: 0, o: 1 }),
+      action_ts: '1700000002.000300',
+      ...action,
+    },
+  ],
+  ...extra,
+});
+
+describe('screen', () => {
+  it('takes a reply in a thread, unescaping its text, with an id from the event id', () => {
+    expect(screen(reply({ text: 'use &lt;b&gt; &amp; go' }))).toEqual({
+      ok: true,
+      inbound: {
+        kind: 'reply',
+        id: 'slack.event.Ev0123ABCD',
+        channel: 'C0ESC',
+        threadTs: '1700000000.000100',
+        ts: '1700000001.000200',
+        user: 'U0ADA',
+        text: 'use <b> & go',
+      },
+    });
+    expect(screen(reply({ subtype: 'thread_broadcast' })).ok).toBe(true);
+  });
+
+  it('takes a click on an answer button, with an id from the click', () => {
+    expect(screen(click({}))).toEqual({
+      ok: true,
+      inbound: {
+        kind: 'button',
+        id: 'slack.action.C0ESC.1700000000.000100.U0BOB.1700000002.000300',
+        channel: 'C0ESC',
+        messageTs: '1700000000.000100',
+        user: 'U0BOB',
+        value: { t: 'tk-0123456789', a: '2026-01-05T10:00:00.000Z', q: 0, o: 1 },
+      },
+    });
+  });
+
+  it.each([
+    ['another event', { type: 'event_callback', event_id: 'Ev0001', event: { type: 'reaction_added' } }],
+    ['a message outside a thread', reply({ thread_ts: undefined })],
+    ['the thread parent', reply({ ts: '1700000000.000100' })],
+    ['a bot message', reply({ bot_id: 'B01' })],
+    ['an edit', reply({ subtype: 'message_changed' })],
+    ['another app’s button', click({ action_id: 'other_app' })],
+    ['a slash command', { type: 'slash_commands', command: '/x' }],
+    ['a shortcut', { type: 'shortcut', callback_id: 'x' }],
+  ])('ignores %s as irrelevant', (_what, body) => {
+    expect(screen(body)).toMatchObject({ ok: false, malformed: false });
+  });
+
+  it.each([
+    ['no type', { event: {} }],
+    ['not an object', 'payload'],
+    ['a bad event id', { ...reply({}), event_id: 'nope' }],
+    ['a reply without a user', reply({ user: undefined })],
+    ['a reply with a bad ts', reply({ ts: 'now' })],
+    ['a button value that is not JSON', click({ value: '{' })],
+    ['a button value with extra fields', click({ value: JSON.stringify({ t: 'tk-0123456789', a: '2026-01-05T10:00:00.000Z', q: 0, o: 1, text: 'x' }) })],
+    ['a button value with a bad ticket id', click({ value: JSON.stringify({ t: 'tk-x', a: '2026-01-05T10:00:00.000Z', q: 0, o: 1 }) })],
+    ['two actions', { ...click({}), actions: [click({}).actions[0], click({}).actions[0]] }],
+    ['a click without a container', click({}, { container: undefined })],
+    ['a user that is not a Slack id', click({}, { user: { id: 'root' } })],
+  ])('refuses %s as malformed', (_what, body) => {
+    expect(screen(body)).toMatchObject({ ok: false, malformed: true });
+  });
+
+  it('points at the offending field', () => {
+    const r = screen(reply({ ts: 'now' }));
+    expect(r.ok === false && r.issues).toEqual([{ path: 'event.ts', message: 'a Slack ts' }]);
+  });
+
+  it('keeps only the characters a bus message id may hold', () => {
+    const r = screen({ ...reply({}), event_id: 'Ev0ABC' });
+    expect(r.ok && r.inbound.id).toBe('slack.event.Ev0ABC');
+    expect(fromSlackText('&amp;lt;')).toBe('&lt;');
+  });
+});
+
+describe('render', () => {
+  it('builds an escalation Slack accepts: questions, a button per option, the fallback text', () => {
+    const m = escalationMessage(asked);
+    expect(Blocks.safeParse(m.blocks).error?.issues ?? []).toEqual([]);
+    const json = JSON.stringify(m.blocks);
+    expect(json).toContain('Add a &lt;verbose&gt; flag &amp; more');
+    expect(json).toContain('Should the flag be -v or --verbose?');
+    expect(json).toContain('Update the docs too? _(optional)_');
+    const actions = m.blocks.filter((b) => b.type === 'actions');
+    expect(actions).toHaveLength(1);
+    expect(actions[0]!.elements.map((e) => [e.action_id, e.text.text, JSON.parse(e.value)])).toEqual([
+      [`${ANSWER_ACTION}.0.0`, '-v', { t: asked.ticketId, a: asked.askedAt, q: 0, o: 0 }],
+      [`${ANSWER_ACTION}.0.1`, '--verbose', { t: asked.ticketId, a: asked.askedAt, q: 0, o: 1 }],
+    ]);
+    expect(m.text).toContain('tk-0123456789');
+    expect(json).toContain('nightshift answer tk-0123456789');
+  });
+
+  it('stays within Slack’s limits with the largest questions a ticket may carry', () => {
+    const questions: Question[] = Array.from({ length: 20 }, (_, i) => ({
+      id: `q${i}`,
+      text: '&<>'.repeat(1_400),
+      options: Array.from({ length: 10 }, (_, o) => `${o}`.padEnd(200, 'x')),
+      blocking: true,
+    }));
+    const big = { ...asked, title: 'T'.repeat(200), questions };
+    for (const m of [escalationMessage(big), resolvedMessage(big, { kind: 'answered', by: 'slack:U0ADA', text: '<'.repeat(20_000) })]) {
+      expect(Blocks.safeParse(m.blocks).error?.issues ?? []).toEqual([]);
+      expect(m.text.length).toBeLessThanOrEqual(3_000);
+      for (const b of m.blocks) if (b.type === 'section') expect(b.text.text).not.toMatch(/&[a-z]{0,3}…$/);
+    }
+  });
+
+  it('shows the outcome without buttons once resolved', () => {
+    const answered = resolvedMessage(asked, { kind: 'answered', by: 'slack:U0ADA', text: 'line one\n<b>' });
+    expect(answered.blocks.some((b) => b.type === 'actions')).toBe(false);
+    expect(JSON.stringify(answered.blocks)).toContain('Answered by <@U0ADA>:\\n>line one\\n>&lt;b&gt;');
+    expect(JSON.stringify(resolvedMessage(asked, { kind: 'answered', by: 'ada', text: 'x' }).blocks)).toContain('Answered by *ada*');
+    expect(resolvedMessage(asked, { kind: 'timed_out' }).text).toContain('nobody answered in time');
+    expect(JSON.stringify(resolvedMessage(asked, { kind: 'cancelled', by: 'bob', reason: 'dup' }).blocks)).toContain('cancelled by *bob*: dup');
+    expect(JSON.stringify(resolvedMessage(asked, { kind: 'closed', state: 'failed' }).blocks)).toContain('`failed`');
+  });
+
+  it('gives a button the option, with its question when there are several', () => {
+    expect(answerText(asked.questions, 0, 1)).toBe('Should the flag be -v or --verbose?\n--verbose');
+    expect(answerText([asked.questions[0]!], 0, 0)).toBe('-v');
+    expect(answerText(asked.questions, 1, 0)).toBeNull();
+    expect(answerText(asked.questions, 0, 5)).toBeNull();
+    expect(answerText(asked.questions, 7, 0)).toBeNull();
+  });
+
+  it('numbers reminders', () => {
+    expect(reminderText(asked, 2, 3)).toContain('Reminder 2 of 3: ticket tk-0123456789');
+  });
+});
+
+describe('outcomeOf', () => {
+  const base = { answers: [], timeline: [], state: 'awaiting_human', failure: null } as unknown as Ticket;
+  it('takes the first answer given after the question was asked', () => {
+    const t = {
+      ...base,
+      state: 'writing_tests',
+      answers: [
+        { text: 'old', by: 'a', at: '2026-01-04T00:00:00.000Z' },
+        { text: 'new', by: 'slack:U1', at: '2026-01-05T10:00:01.000Z' },
+      ],
+    } as Ticket;
+    expect(outcomeOf(t, asked.askedAt)).toEqual({ kind: 'answered', by: 'slack:U1', text: 'new' });
+  });
+
+  it('tells a timeout, a cancellation and anything else apart', () => {
+    expect(outcomeOf({ ...base, state: 'failed', failure: { code: 'human_timeout', message: 'x' } } as Ticket, asked.askedAt)).toEqual({ kind: 'timed_out' });
+    const cancelled = { ...base, state: 'cancelled', timeline: [{ at: asked.askedAt, by: 'bob', event: 'transition', to: 'cancelled', reason: 'dup' }] } as Ticket;
+    expect(outcomeOf(cancelled, asked.askedAt)).toEqual({ kind: 'cancelled', by: 'bob', reason: 'dup' });
+    expect(outcomeOf({ ...base, state: 'failed', failure: { code: 'stage_timeout', message: 'x' } } as Ticket, asked.askedAt)).toEqual({ kind: 'closed', state: 'failed' });
+  });
+});
+
+describe('withinReplayWindow', () => {
+  const now = 1_700_000_000_000;
+  it.each([
+    ['1700000000', true],
+    ['1699999700', true],
+    ['1700000300', true],
+    ['1699999699', false],
+    ['1700000301', false],
+    ['', false],
+    ['17e8', false],
+    ['-1', false],
+    ['1700000000.5', false],
+  ])('%j → %s', (stamp, ok) => {
+    expect(withinReplayWindow(stamp, now)).toBe(ok);
+  });
+});
+
+describe('slackSettings', () => {
+  it('names every missing setting for the chosen mode', () => {
+    const issues = (env: Record<string, string>) => {
+      try {
+        slackSettings(loadConfig(env));
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as ConfigError).issues.map((i) => i.path);
+      }
+      return [];
+    };
+    expect(issues({})).toEqual(['SLACK_BOT_TOKEN', 'SLACK_CHANNEL', 'SLACK_APP_TOKEN']);
+    expect(issues({ NIGHTSHIFT_SLACK_MODE: 'http', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_CHANNEL: 'C012' })).toEqual(['SLACK_SIGNING_SECRET']);
+    expect(issues({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_CHANNEL: 'C012', SLACK_APP_TOKEN: 'xapp-1' })).toEqual([]);
+  });
+
+  it('refuses a channel name, a wrong kind of token and a bad mode at load time', () => {
+    expect(() => loadConfig({ SLACK_CHANNEL: '#escalations' })).toThrow(/SLACK_CHANNEL/);
+    expect(() => loadConfig({ SLACK_BOT_TOKEN: 'xapp-1' })).toThrow(/SLACK_BOT_TOKEN/);
+    expect(() => loadConfig({ SLACK_APP_TOKEN: 'xoxb-1' })).toThrow(/SLACK_APP_TOKEN/);
+    expect(() => loadConfig({ NIGHTSHIFT_SLACK_MODE: 'events' })).toThrow(/NIGHTSHIFT_SLACK_MODE/);
+    expect(loadConfig({ NIGHTSHIFT_ESCALATION_REMIND: '0' }).NIGHTSHIFT_ESCALATION_REMIND).toBe(0);
+  });
+});
