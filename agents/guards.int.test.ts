@@ -21,6 +21,7 @@ import {
   type Stage,
 } from '../shared/index.ts';
 import type { PullRequestStore } from '../shared/forge/forge.ts';
+import { createForgeRouter } from '../shared/forge/index.ts';
 import { loadMockScript, memoryTranscript, type MemoryTranscript, type MockCall, type MockScriptInput, type ScriptEntryInput } from '../shared/llm/index.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
 import { mockLlm, type TestMockLlm } from '../test/helpers/mockllm.ts';
@@ -193,7 +194,7 @@ async function world(script: MockScriptInput['roles'], settings: Record<string, 
   const transcript = memoryTranscript();
   let now = Date.parse('2030-01-01T00:00:00.000Z');
   const clock = () => new Date((now += 1_000));
-  const deps: AgentDeps = { config, log: sink.log, sandbox, forge: createLocalForge({ store, clock }), transcript, clock };
+  const deps: AgentDeps = { config, log: sink.log, sandbox, forges: createForgeRouter([], createLocalForge({ store, clock })), transcript, clock };
   return {
     dir,
     origin,
@@ -450,7 +451,7 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
   );
 
   it(
-    'rejects a coder that edits a test, changes the test script or adds test configuration; accepts the honest change',
+    'rejects a coder that edits a test, changes the test script, adds test configuration or npm node-options; accepts the honest change',
     async () => {
       const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../examples/demo/repo/package.json'), 'utf8')) as { scripts: Record<string, string> };
       const narrowed = `${JSON.stringify({ ...pkg, scripts: { ...pkg.scripts, test: 'node --test test/slugify.test.js' } }, null, 2)}\n`;
@@ -477,10 +478,12 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
                 { path: '.nightshift.yml', content: 'image: nightshift-sandbox-node:24\ntest: node --test test/slugify.test.js\n' },
               ]),
             ),
+            // npm hands node-options to node: this skips every new test, and the suite would pass.
+            answer(change([{ path: '.npmrc', content: 'node-options=--test-skip-pattern=maxLength --test-skip-pattern=dash\n' }])),
             answer(GOOD_CHANGE),
           ],
         },
-        { NIGHTSHIFT_CODER_ATTEMPTS: '6' },
+        { NIGHTSHIFT_CODER_ATTEMPTS: '7' },
       );
       const tests = await writeTests(w);
       const testsRuns = w.sandbox.runs.length;
@@ -490,13 +493,14 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
       const { outcome } = await run(w, createCoder, 'coder', workItem(w, 'coder', { artifacts: { refining: { spec: SPEC }, writing_tests: tests } }));
 
       const out = advanced<CodingOutput>(outcome);
-      expect(out).toMatchObject({ attempts: 5, files: ['src/slugify.js'], green: { passed: true, exitCode: 0 } });
+      expect(out).toMatchObject({ attempts: 6, files: ['src/slugify.js'], green: { passed: true, exitCode: 0 } });
       const calls = callsOf(w, 'coder');
-      expect(calls).toHaveLength(5);
+      expect(calls).toHaveLength(6);
       expect(told(calls[1])).toContain(`refused: ${TEST_FILE}: a test file: the coder may not touch tests`);
       expect(told(calls[2])).toContain('package.json: the test scripts of package.json changed');
       expect(told(calls[3])).toContain('vitest.config.js: test configuration added');
       expect(told(calls[4])).toContain('.nightshift.yml: test configuration added');
+      expect(told(calls[5])).toContain('.npmrc: test configuration added');
       for (const c of calls.slice(1)) expect(told(c)).toContain('Your previous attempt was not accepted');
       // The test edit was refused before anything of that answer was written (its source file neither).
       expect(atRefusal).toEqual([[{ [TEST_FILE]: goodTestContent, 'src/slugify.js': ORIGINAL_SOURCE }]]);

@@ -1,6 +1,7 @@
 import { createPullRequestStore, createTranscriptSink, type Bus } from '../bus/index.ts';
 import { DockerSandbox } from '../sandbox/index.ts';
-import { createLocalForge, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { forgesFromConfig } from '../shared/forge/index.ts';
+import { UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 import { createCoder } from './coder/handler.ts';
 import type { AgentDeps } from './kit/deps.ts';
 import { createRefiner } from './refiner/handler.ts';
@@ -17,7 +18,8 @@ const BUILT_IN: Partial<Record<Role, (deps: AgentDeps) => AgentHandler>> = {
 
 /**
  * The built-in agent of a role, wired to the real world: the Docker sandbox, the model endpoint of
- * the configuration, transcripts on the bus, and the local forge.
+ * the configuration, transcripts on the bus, and the forges (GitHub for GitHub repositories when it is
+ * configured, the local forge otherwise).
  */
 export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<AgentHandler> {
   const make = BUILT_IN[role];
@@ -32,7 +34,7 @@ export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bu
     config,
     log,
     sandbox,
-    forge: createLocalForge({ store: await createPullRequestStore(bus) }),
+    forges: forgesFromConfig({ config, store: await createPullRequestStore(bus), log }),
     transcript: createTranscriptSink(bus, log),
     clock: () => new Date(),
   });

@@ -49,6 +49,8 @@ usage: nightshift <command> [options]   (the command first, then its options)
                                  --demo runs one ticket on the shipped demo repository offline
                                  (a scripted model), prints its pull request, and stops
   coordinator                    run a coordinator (any number may run at once)
+  slack                          run the Slack gateway: escalations to SLACK_CHANNEL, answers back
+                                 (any number may run at once; docs/slack.md)
   agent <role> [--handler <module>]
                                  run an agent process; roles: ${ROLES.join(', ')}
   ticket create --title <t> --body <b> --repo <path|url> [--base-branch <b>] [--type feature|bug|chore]
@@ -64,6 +66,8 @@ usage: nightshift <command> [options]   (the command first, then its options)
   answer <id> <text…> [--by <name>]   answer a ticket parked in awaiting_human
   pr list                        pull requests opened by nightshift
   pr show <ticket-id|number>     a pull request with its summary and diff
+  github [--port <n>]            the GitHub webhook receiver: reviews send work back, merge/close
+                                 finish tickets, labelled issues become tickets (docs/github.md)
   mock-llm --script <file> [--port <n>] [--host 127.0.0.1]
                                  an OpenAI-compatible server answering from a script
                                  (shared/llm/SCRIPT.md); prints its base URL, runs until stopped
@@ -226,6 +230,8 @@ async function dispatch(ctx: Ctx): Promise<number> {
       return cmdUp(ctx, rest);
     case 'coordinator':
       return cmdCoordinator(rest);
+    case 'slack':
+      return cmdSlack(rest);
     case 'agent':
       return cmdAgent(rest);
     case 'ticket': {
@@ -255,6 +261,8 @@ async function dispatch(ctx: Ctx): Promise<number> {
       throw new UsageError('pr needs a subcommand: list or show');
     case 'mock-llm':
       return cmdMockLlm(ctx, rest);
+    case 'github':
+      return cmdGitHub(rest);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -337,6 +345,28 @@ async function cmdCoordinator(argv: string[]): Promise<number> {
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'coordinator' } });
   await runCoordinator({ config, log, signal: shutdownSignal(log) });
+  return 0;
+}
+
+async function cmdGitHub(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { port: { type: 'string' } });
+  if (positionals.length) throw new UsageError('github takes no arguments');
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new UsageError(`--port ${values.port}: not a port`);
+  const config = { ...configFrom(values, false), ...(port !== undefined && { NIGHTSHIFT_GITHUB_PORT: port }) };
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'github' } });
+  const { runGitHubReceiver } = await import('../agents/github/main.ts');
+  await runGitHubReceiver({ config, log, signal: shutdownSignal(log) });
+  return 0;
+}
+
+async function cmdSlack(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  if (positionals.length) throw new UsageError(`slack takes no arguments`);
+  const config = configFrom(values, false);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'slack' } });
+  const { runSlackGateway } = await import('../agents/slack/main.ts');
+  await runSlackGateway({ config, log, signal: shutdownSignal(log) });
   return 0;
 }
 

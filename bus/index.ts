@@ -5,6 +5,12 @@ export type { EnvelopeMeta, Message, MessageDef, MessageOf } from './envelope.ts
 export {
   CancelRequested,
   HumanAnswered,
+  PR_FEEDBACK,
+  PrChangesRequested,
+  PrClosed,
+  PrComment,
+  PrFeedback,
+  PrMerged,
   StageCompleted,
   StageFailed,
   StageOutcome,
@@ -19,4 +25,6 @@ export type { Names, Subjects } from './subjects.ts';
 export { TicketStore } from './tickets.ts';
 export type { StoredTicket } from './tickets.ts';
 export { createPullRequestStore } from './prs.ts';
+export { Escalation, EscalationStore, PostedMessage, ThreadRef } from './escalations.ts';
+export type { StoredEscalation } from './escalations.ts';
 export { createTranscriptSink, readTranscript } from './transcripts.ts';

@@ -66,6 +66,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
   });
   await new Kvm(bus.js).create(names.ticketsBucket, { history: 5, storage: StorageType.File });
   await new Kvm(bus.js).create(names.prsBucket, { history: 5, storage: StorageType.File });
+  await new Kvm(bus.js).create(names.escalationsBucket, { history: 5, storage: StorageType.File });
 
   for (const role of ROLES) {
     await ensureConsumer(bus, names.workStream, {

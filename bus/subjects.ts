@@ -43,6 +43,8 @@ export interface Names {
   readonly ticketsBucket: string;
   /** Pull requests recorded by the local forge (and mirrored for GitHub). */
   readonly prsBucket: string;
+  /** Escalations posted to humans in chat (Slack): one record per ticket, plus a thread index. */
+  readonly escalationsBucket: string;
   /** Durable consumer of a role's work, shared by all replicas of the role. */
   roleConsumer(role: Role): string;
   /** Durable consumer of the events and advisories streams, shared by all coordinators. */
@@ -90,6 +92,7 @@ export function createNames(prefix = 'nightshift'): Names {
     transcriptsStream: `${upper}_TRANSCRIPTS`,
     ticketsBucket: `${p}-tickets`,
     prsBucket: `${p}-prs`,
+    escalationsBucket: `${p}-escalations`,
     roleConsumer: (role) => token(role, 'role'),
     coordinatorConsumer: 'coordinator',
     intakeQueue: 'coordinator',

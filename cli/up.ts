@@ -64,6 +64,8 @@ export async function up(opts: UpOptions): Promise<void> {
   for (let i = 0; i < (opts.replicas.coordinator ?? 1); i++) {
     children.push({ name: `coordinator-${i + 1}`, args: ['coordinator'], crashes: [] });
   }
+  if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', args: ['slack'], crashes: [] });
+  if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', args: ['github'], crashes: [] });
   const idle: Role[] = [];
   for (const role of ['triager', 'refiner', 'test-author', 'coder', 'reviewer'] as const) {
     const handler = opts.handlers[role];

@@ -67,6 +67,48 @@ export const ConfigSchema = z.object({
   NIGHTSHIFT_CODER_ATTEMPTS: positiveInt.max(10).default(3),
   /** Review rounds (reviewer sending work back to the coder) before the ticket escalates. */
   NIGHTSHIFT_REVIEW_ROUNDS: positiveInt.max(10).default(2),
+
+  // Slack escalations (`nightshift slack`, docs/slack.md).
+  /** Bot token (`xoxb-…`): posts and updates escalation messages. Set, `up` starts the Slack gateway. */
+  SLACK_BOT_TOKEN: z.string().regex(/^xox[bp]-/, 'a Slack bot token (xoxb-…)').optional(),
+  /** App-level token (`xapp-…`, scope connections:write) for Socket Mode. */
+  SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'a Slack app-level token (xapp-…)').optional(),
+  /** Verifies the signature of every request in HTTP mode. */
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  /** The channel escalations are posted in, by ID (`C…` public, `G…` private). */
+  SLACK_CHANNEL: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a channel ID such as C0123456789 (not a #name)').optional(),
+  /** `socket` (Socket Mode, no public URL) or `http` (Events API requests to POST /slack/events). */
+  NIGHTSHIFT_SLACK_MODE: z.enum(['socket', 'http']).default('socket'),
+  /** Port of the HTTP mode's server (0: any free port). */
+  NIGHTSHIFT_SLACK_PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+  /** Interval of reminders in an unanswered escalation's thread; 0 sends none. */
+  NIGHTSHIFT_ESCALATION_REMIND: duration.default(14_400_000),
+  /** Most reminders one escalation gets (none after the human timeout either way). */
+  NIGHTSHIFT_ESCALATION_REMINDERS: z.coerce.number().int().min(0).max(20).default(3),
+  /** Slack's Web API base URL; tests point it at a local fake. */
+  SLACK_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+
+  // GitHub forge and webhooks (`nightshift github`, docs/github.md).
+  /** A token (fine-grained: Contents and Pull requests read/write) for the API and git over HTTPS. */
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  /** A GitHub App instead of a token: its id and private key (PEM; `\n` escapes are accepted). */
+  GITHUB_APP_ID: positiveInt.optional(),
+  GITHUB_APP_PRIVATE_KEY: z.string().min(1).optional(),
+  /** The REST API's base URL (GitHub Enterprise: `https://HOST/api/v3`); tests point it at a fake. */
+  GITHUB_API_URL: z.url({ protocol: /^https?$/ }).default('https://api.github.com'),
+  /**
+   * Where git clones and pushes a GitHub repository: `<this>/<owner>/<repo>.git`. Its host, with
+   * github.com, is what makes a ticket's repo.url a GitHub repository. Tests use a local directory
+   * (`file:///…`) or a fake's git endpoint.
+   */
+  GITHUB_GIT_URL: z.url({ protocol: /^(https?|file)$/ }).default('https://github.com'),
+  /** Verifies `X-Hub-Signature-256` on every webhook delivery; `nightshift github` needs it. */
+  GITHUB_WEBHOOK_SECRET: z.string().min(1).optional(),
+  /** Address and port the webhook receiver listens on (port 0: any free port). */
+  NIGHTSHIFT_GITHUB_HOST: z.string().min(1).default('0.0.0.0'),
+  NIGHTSHIFT_GITHUB_PORT: z.coerce.number().int().min(0).max(65_535).default(3001),
+  /** Set: an issue given this label becomes a ticket (through intake, like any other). */
+  NIGHTSHIFT_GITHUB_ISSUE_LABEL: z.string().min(1).max(50).optional(),
 }).extend(LlmConfigSchema.shape);
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -61,7 +61,7 @@ export {
   ticketBranch,
   WorkspaceError,
 } from './workspace/workspace.ts';
-export type { OpenWorkspaceOptions, Workspace } from './workspace/workspace.ts';
+export type { GitRemote, OpenWorkspaceOptions, Workspace } from './workspace/workspace.ts';
 export { PullRequest } from './forge/forge.ts';
-export type { Forge, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
+export type { Forge, ForgeRouter, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
 export { createLocalForge } from './forge/local.ts';

@@ -1,14 +1,15 @@
 import { z } from 'zod';
 import { detectProfile, isTestFile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { changedFiles, commitAll, commitsSince, openWorkspace, pushBranch, resetWorktree } from '../../shared/index.ts';
-import { artifact, maybeArtifact, RefiningOutput, ReviewingOutput, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
+import { changedFiles, commitAll, commitsSince, pushBranch, resetWorktree } from '../../shared/index.ts';
+import { artifact, maybeArtifact, pendingFeedback, RefiningOutput, ReviewingOutput, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { fewerTestsThanRed } from '../kit/counts.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { prepareWorkspace, runSuite } from '../kit/suite.ts';
+import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { CODER_SYSTEM, coderRequest } from './prompt.ts';
 
@@ -31,7 +32,8 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     const tests = artifact(work, 'writing_tests', WritingTestsOutput);
     const review = maybeArtifact(work, 'reviewing', ReviewingOutput);
     const reviewText = review?.verdict === 'changes_requested' ? review.comments.map((c) => `- ${c.path ? `${c.path}: ` : ''}${c.text}`).join('\n') : null;
-    await using ws = await openWorkspace({ repo: work.ticket.repo, ticketId: work.ticket.id, root: deps.config.NIGHTSHIFT_WORKSPACES_DIR });
+    const people = pendingFeedback(work);
+    await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
 
@@ -50,7 +52,7 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     for (let attempt = 1; attempt <= deps.config.NIGHTSHIFT_CODER_ATTEMPTS; attempt++) {
       const { value: change } = await runToolLoop(
         llm,
-        [new SystemMessage(CODER_SYSTEM), new HumanMessage(coderRequest(work, spec, tests, profile, reviewText, feedback))],
+        [new SystemMessage(CODER_SYSTEM), new HumanMessage(coderRequest(work, spec, tests, profile, reviewText, feedback, people))],
         { tools, output: Change },
       );
       try {

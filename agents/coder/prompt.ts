@@ -22,6 +22,7 @@ export function coderRequest(
   profile: RepoProfile,
   review: string | null,
   feedback: string | null,
+  people: string | null = null,
 ): string {
   const parts = [
     ...specLines(work, spec),
@@ -32,6 +33,7 @@ export function coderRequest(
     'The suite currently fails like this:',
     tests.red.output,
   ];
+  if (people) parts.push('', 'People reviewing the pull request asked for these changes (new commits go to the same pull request):', people);
   if (review) parts.push('', 'The reviewer sent the work back with these comments:', review);
   if (feedback) parts.push('', 'Your previous attempt was not accepted:', feedback, '', 'Fix it.');
   return parts.join('\n');

@@ -4,8 +4,13 @@ import {
   CancelRequested,
   envelope,
   HumanAnswered,
+  PR_FEEDBACK,
+  PrChangesRequested,
+  PrClosed,
+  PrMerged,
   StageCompleted,
   StageFailed,
+  type PrComment,
   type StageOutcome,
 } from '../../bus/index.ts';
 import {
@@ -68,6 +73,26 @@ function answered(text: string, by = 'human:alice', id = freshId()): Coordinator
 function cancel(by = 'human:bob', reason?: string, id = freshId()): CoordinatorEvent {
   const data = { ticketId: ID, by, ...(reason !== undefined && { reason }) };
   return { ...envelope(CancelRequested, data, { id, source: 'cli', correlationId: ID }), type: CancelRequested.type };
+}
+
+const PR = 42;
+const REVIEW_COMMENTS: PrComment[] = [
+  { by: 'github:octocat', text: 'Handle the empty input too.' },
+  { by: 'github:octocat', text: 'Exit code 2 here.', path: 'src/cli.ts', line: 27 },
+];
+
+function changesRequested(comments: PrComment[] = REVIEW_COMMENTS, feedbackIds = ['review:80', 'comment:1'], id = freshId()): CoordinatorEvent {
+  const data = { ticketId: ID, number: PR, by: 'github:octocat', comments, feedbackIds };
+  return { ...envelope(PrChangesRequested, data, { id, source: 'github', correlationId: ID }), type: PrChangesRequested.type };
+}
+
+function merged(id = freshId(), number = PR): CoordinatorEvent {
+  const data = { ticketId: ID, number, by: 'github:octocat', mergeCommitSha: 'c2f9a1d0' };
+  return { ...envelope(PrMerged, data, { id, source: 'github', correlationId: ID }), type: PrMerged.type };
+}
+
+function closed(id = freshId(), number = PR): CoordinatorEvent {
+  return { ...envelope(PrClosed, { ticketId: ID, number, by: 'github:hubot' }, { id, source: 'github', correlationId: ID }), type: PrClosed.type };
 }
 
 const advance = (output: unknown = { ok: true }): StageOutcome => ({ kind: 'advance', output });
@@ -193,7 +218,7 @@ class Driver {
   }
 }
 
-/** A ticket in `state`, reached through reducer steps only (except `done`, which no event reaches yet). */
+/** A ticket in `state`, reached through reducer steps only. */
 function reach(state: State): Driver {
   const d = new Driver(state === 'triaging' || state === 'duplicate' ? 'bug' : 'feature');
   if (state === 'received') return d;
@@ -222,15 +247,7 @@ function reach(state: State): Driver {
   }
   if (state === 'pr_open') return d;
   expect(state).toBe('done');
-  const at = iso(d.later(10).now);
-  d.t = {
-    ...d.t,
-    state: 'done',
-    outbox: [],
-    timeline: [...d.t.timeline, { at, by: 'forge', event: 'transition', from: 'pr_open', to: 'done', reason: 'merged' }],
-    updatedAt: at,
-  };
-  expect(violations(d.t)).toEqual([]);
+  d.later(10).must(merged());
   return d;
 }
 
@@ -694,6 +711,160 @@ describe('cancel', () => {
   });
 });
 
+describe('pull request events', () => {
+  /** A ticket in pr_open whose pull request people reviewed once: back in coding with the feedback. */
+  function sentBack(): { d: Driver; ev: CoordinatorEvent } {
+    const d = reach('pr_open');
+    const ev = changesRequested();
+    d.later(5).must(ev);
+    return { d, ev };
+  }
+
+  it('sends a pr_open ticket back to the coder with the comments as the reason and in the pr_feedback artifact', () => {
+    const d = reach('pr_open');
+    const firstCoding = dispatchId(ID, 'coding', 1);
+    const before = d.t;
+    const ev = changesRequested();
+    d.later(5);
+    const t = d.must(ev);
+    expect(t.state).toBe('coding');
+    expect(t.work).toMatchObject({ stage: 'coding', attempt: 1 });
+    expect(t.outbox).toHaveLength(1);
+    expect(t.outbox[0]!.msgId).not.toBe(firstCoding);
+    expect(t.artifacts[PR_FEEDBACK]).toEqual({ number: PR, pending: REVIEW_COMMENTS, handled: ['review:80', 'comment:1'], rounds: 1 });
+    expect(t.artifacts.reviewing).toEqual(before.artifacts.reviewing);
+    expect(t.timeline.slice(before.timeline.length)).toEqual([
+      {
+        at: iso(d.now),
+        by: 'github:octocat',
+        event: 'transition',
+        from: 'pr_open',
+        to: 'coding',
+        reason: 'changes requested on pull request #42:\n- github:octocat: Handle the empty input too.\n- github:octocat (src/cli.ts:27): Exit code 2 here.',
+        cause: ev.id,
+      },
+      { at: iso(d.now), by: COORDINATOR, event: 'dispatched', stage: 'coding', attempt: 1 },
+    ]);
+  });
+
+  it('keeps the feedback pending through the coder and a reviewer send-back, and clears it once the pull request is updated', () => {
+    const { d } = sentBack();
+    d.later(1).complete();
+    expect(d.t.state).toBe('reviewing');
+    d.later(1).complete({ kind: 'send_back', to: 'coding', reason: 'still misses the empty input' });
+    expect((d.t.artifacts[PR_FEEDBACK] as { pending: unknown[] }).pending).toEqual(REVIEW_COMMENTS);
+    d.later(1).complete();
+    const t = d.later(1).complete(advance({ verdict: 'approve' }));
+    expect(t.state).toBe('pr_open');
+    expect(t.artifacts[PR_FEEDBACK]).toEqual({ number: PR, pending: [], handled: ['review:80', 'comment:1'], rounds: 1 });
+  });
+
+  it('acts on a review once: the same feedback delivered again later (another delivery id) changes nothing but the timeline', () => {
+    const { d } = sentBack();
+    d.later(1).complete();
+    d.later(1).complete();
+    expect(d.t.state).toBe('pr_open');
+    const before = d.t;
+    const again = changesRequested(REVIEW_COMMENTS.slice(1), ['review:80', 'comment:1']);
+    const t = d.later(1).must(again);
+    expect(t.state).toBe('pr_open');
+    expect(t.artifacts).toEqual(before.artifacts);
+    expect(t.outbox).toEqual(before.outbox);
+    expect(t.timeline.slice(before.timeline.length)).toEqual([
+      { at: iso(d.now), by: 'github', event: 'ignored', reason: 'pr.changes_requested: feedback review:80, comment:1 was already acted on', cause: again.id },
+    ]);
+    // A new review is new feedback: a second round, the handled ids kept.
+    const next = d.later(1).must(changesRequested([{ by: 'github:hubot', text: 'Rename the flag.' }], ['review:81']));
+    expect(next.state).toBe('coding');
+    expect(next.artifacts[PR_FEEDBACK]).toEqual({
+      number: PR,
+      pending: [{ by: 'github:hubot', text: 'Rename the flag.' }],
+      handled: ['review:80', 'comment:1', 'review:81'],
+      rounds: 2,
+    });
+  });
+
+  it.each(['refining', 'coding', 'reviewing', 'awaiting_human', 'done', 'cancelled', 'failed'] as const)('ignores changes requested while %s', (state) => {
+    const d = reach(state);
+    const before = d.t;
+    const ev = changesRequested();
+    const t = d.later(1).must(ev);
+    expect(t).toEqual({
+      ...before,
+      applied: [...before.applied, ev.id],
+      updatedAt: iso(d.now),
+      timeline: [...before.timeline, { at: iso(d.now), by: 'github', event: 'ignored', reason: `pr.changes_requested: ticket is ${state}, not pr_open`, cause: ev.id }],
+    });
+  });
+
+  it('ignores the comments of a review that arrive after its first event moved the ticket (the comment events of the same review)', () => {
+    const { d } = sentBack();
+    const t = d.later(1).must(changesRequested(REVIEW_COMMENTS.slice(1), ['review:80', 'comment:1']));
+    expect(t.state).toBe('coding');
+    expect(t.timeline.at(-1)).toMatchObject({ event: 'ignored', reason: 'pr.changes_requested: ticket is coding, not pr_open' });
+  });
+
+  it('finishes a pr_open ticket as done when its pull request is merged', () => {
+    const d = reach('pr_open');
+    const ev = merged();
+    const t = d.later(3).must(ev);
+    expect(t.state).toBe('done');
+    expect(t.work).toBeNull();
+    expect(t.outbox).toEqual([]);
+    expect(t.timeline.at(-1)).toEqual({ at: iso(d.now), by: 'github:octocat', event: 'transition', from: 'pr_open', to: 'done', reason: 'pull request #42 merged', cause: ev.id });
+    expect(nextWake(t)).toBeNull();
+  });
+
+  it('cancels a pr_open ticket whose pull request is closed without merging', () => {
+    const d = reach('pr_open');
+    const ev = closed();
+    const t = d.later(3).must(ev);
+    expect(t.state).toBe('cancelled');
+    expect(t.timeline.at(-1)).toEqual({ at: iso(d.now), by: 'github:hubot', event: 'transition', from: 'pr_open', to: 'cancelled', reason: 'pull request #42 closed without merging', cause: ev.id });
+  });
+
+  it.each([
+    ['merged', merged, 'pull request #42 was merged while nightshift worked on feedback; that work is dropped'],
+    ['closed', closed, 'pull request #42 closed without merging'],
+  ] as const)('stops the feedback work in flight when the pull request is %s: cancelled, outbox emptied', (_what, make, reason) => {
+    const { d } = sentBack();
+    expect(d.t.outbox).toHaveLength(1);
+    const t = d.later(1).must(make());
+    expect(t.state).toBe('cancelled');
+    expect(t.outbox).toEqual([]);
+    expect(t.work).toBeNull();
+    expect(t.timeline.at(-1)).toMatchObject({ event: 'transition', from: 'coding', to: 'cancelled', reason });
+  });
+
+  it.each(['refining', 'coding', 'reviewing', 'awaiting_human'] as const)('ignores a merge or close while %s before any pull request', (state) => {
+    const d = reach(state);
+    for (const ev of [merged(), closed()]) {
+      const t = d.later(1).must(ev);
+      expect(t.state).toBe(state);
+      expect(t.timeline.at(-1)).toMatchObject({ event: 'ignored', reason: `${ev.type}: ticket is ${state}, not pr_open` });
+    }
+  });
+
+  it('ignores a close of another pull request number while working on feedback', () => {
+    const { d } = sentBack();
+    const t = d.later(1).must(closed(freshId(), PR + 1));
+    expect(t.state).toBe('coding');
+    expect(t.timeline.at(-1)).toMatchObject({ event: 'ignored' });
+  });
+
+  it.each(TERMINAL)('ignores a merge or close of a %s ticket', (state) => {
+    const d = reach(state);
+    for (const ev of [merged(), closed()]) {
+      const before = d.t;
+      const t = d.later(1).must(ev);
+      expect(t.state).toBe(state);
+      expect(t.timeline.slice(before.timeline.length)).toEqual([
+        { at: iso(d.now), by: 'github', event: 'ignored', reason: `${ev.type}: ticket is ${state}, not pr_open`, cause: ev.id },
+      ]);
+    }
+  });
+});
+
 describe('redeliveries', () => {
   const cases: [string, State, () => CoordinatorEvent][] = [
     ['stage.completed (advance)', 'refining', () => completed('refining', 1, advance())],
@@ -707,6 +878,11 @@ describe('redeliveries', () => {
     ['human.answered (not parked, ignored)', 'coding', () => answered('yes')],
     ['ticket.cancel_requested', 'writing_tests', () => cancel()],
     ['ticket.cancel_requested (terminal, ignored)', 'failed', () => cancel()],
+    ['pr.changes_requested', 'pr_open', () => changesRequested()],
+    ['pr.changes_requested (not pr_open, ignored)', 'coding', () => changesRequested()],
+    ['pr.merged', 'pr_open', () => merged()],
+    ['pr.merged (terminal, ignored)', 'done', () => merged()],
+    ['pr.closed', 'pr_open', () => closed()],
   ];
 
   it.each(cases)('applies %s once: the same event id again changes nothing', (_what, state, make) => {
@@ -853,6 +1029,13 @@ describe('any sequence of events and ticks', () => {
         } else if (work && e < 0.68) {
           ev = failed(work.stage, work.attempt, rnd() < 0.85 ? retryable : fatal);
           kind = 'failed';
+        } else if ((t.state === 'pr_open' && e < 0.9) || (e >= 0.68 && e < 0.72)) {
+          const p = rnd();
+          // Feedback ids from a small pool, so the same review often arrives again.
+          if (p < 0.6) ev = changesRequested([{ by: 'github:octocat', text: `step ${step}` }], [`review:${int(6)}`, ...(rnd() < 0.5 ? [`comment:${int(6)}`] : [])]);
+          else if (p < 0.8) ev = merged();
+          else ev = closed();
+          kind = ev.type;
         } else if ((t.state === 'awaiting_human' && e < 0.7) || (e >= 0.9 && e < 0.995)) {
           ev = answered(`answer at step ${step}`, pick(['human:alice', 'human:bob']));
           kind = 'answered';
@@ -885,9 +1068,9 @@ describe('any sequence of events and ticks', () => {
     }
 
     // The walk went everywhere an event can take a ticket, so the invariants were tested there.
-    expect([...visited].sort()).toEqual(STATES.filter((s) => s !== 'done').sort());
+    expect([...visited].sort()).toEqual([...STATES].sort());
     expect(tickets).toBeGreaterThan(5);
-    for (const k of ['tick', 'redelivery', 'outboxSent', 'completed:advance', 'completed:escalate', 'completed:send_back', 'failed', 'maybe-stale', 'answered', 'cancel']) {
+    for (const k of ['tick', 'redelivery', 'outboxSent', 'completed:advance', 'completed:escalate', 'completed:send_back', 'failed', 'maybe-stale', 'answered', 'cancel', 'pr.changes_requested', 'pr.merged', 'pr.closed']) {
       expect(kinds.get(k) ?? 0, k).toBeGreaterThan(0);
     }
   });

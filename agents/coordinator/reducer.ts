@@ -12,6 +12,7 @@ import {
   type Ticket,
   type TimelineEntry,
 } from '../../shared/index.ts';
+import { PR_FEEDBACK, PrFeedback, type PrComment } from '../../bus/index.ts';
 import type { CoordinatorEvent } from './events.ts';
 
 /**
@@ -105,6 +106,24 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
       };
       return dispatch(answered, t.parked.from, 1, now, policy, { by: ev.data.by, reason: 'answered', cause: ev.id });
     }
+    case 'pr.changes_requested':
+      return changesRequested(t, ev, now, policy);
+    case 'pr.merged': {
+      const why = { by: ev.data.by, cause: ev.id };
+      if (t.state === 'pr_open') return moveTo(t, 'done', now, { ...why, reason: `pull request #${ev.data.number} merged` });
+      // Merged while the coder or reviewer works on feedback: done as far as people are concerned, but
+      // the state table only ends work in flight by cancelling it.
+      if (!isTerminal(t.state) && onPullRequest(t, ev.data.number)) {
+        return moveTo({ ...t, outbox: [] }, 'cancelled', now, { ...why, reason: `pull request #${ev.data.number} was merged while nightshift worked on feedback; that work is dropped` });
+      }
+      return ignore(t, now, ev, `ticket is ${t.state}, not pr_open`);
+    }
+    case 'pr.closed': {
+      if (t.state === 'pr_open' || (!isTerminal(t.state) && onPullRequest(t, ev.data.number))) {
+        return moveTo({ ...t, outbox: [] }, 'cancelled', now, { by: ev.data.by, reason: `pull request #${ev.data.number} closed without merging`, cause: ev.id });
+      }
+      return ignore(t, now, ev, `ticket is ${t.state}, not pr_open`);
+    }
     case 'stage.completed':
     case 'stage.failed': {
       const { stage, attempt } = ev.data;
@@ -131,7 +150,7 @@ function completed(
   switch (outcome.kind) {
     case 'advance': {
       const next = NEXT_AFTER[stage];
-      const advanced = withOutput(outcome.output);
+      const advanced = stage === 'reviewing' ? feedbackAnswered(withOutput(outcome.output)) : withOutput(outcome.output);
       if (isStage(next)) return dispatch(advanced, next, 1, now, policy, { by, reason: `${stage} done`, cause: ev.id });
       return moveTo(advanced, next, now, { by, reason: `${stage} done`, cause: ev.id });
     }
@@ -168,6 +187,55 @@ function failedAttempt(
     return dispatch(retried, stage, attempt + 1, now, policy, { by: COORDINATOR, reason: 'retry', cause: ev.id }, false);
   }
   return fail(t, now, { code: error.code, message: error.message, stage }, ev.source, ev.id);
+}
+
+/** The ticket's pull request feedback, or a fresh record for pull request `number`. */
+function feedbackOf(t: Ticket, number: number): PrFeedback {
+  const parsed = PrFeedback.safeParse(t.artifacts[PR_FEEDBACK]);
+  return parsed.success ? parsed.data : { number, pending: [], handled: [], rounds: 0 };
+}
+
+/** Whether the ticket is working on feedback from pull request `number` (it left pr_open for it). */
+function onPullRequest(t: Ticket, number: number): boolean {
+  const parsed = PrFeedback.safeParse(t.artifacts[PR_FEEDBACK]);
+  return parsed.success && parsed.data.number === number && parsed.data.rounds > 0;
+}
+
+/** The reviewer approved and the pull request was updated: the pending feedback is answered. */
+function feedbackAnswered(t: Ticket): Ticket {
+  const parsed = PrFeedback.safeParse(t.artifacts[PR_FEEDBACK]);
+  if (!parsed.success || parsed.data.pending.length === 0) return t;
+  return { ...t, artifacts: { ...t.artifacts, [PR_FEEDBACK]: { ...parsed.data, pending: [] } } };
+}
+
+const MAX_HANDLED = 1_000;
+
+/**
+ * People asked for changes on the pull request: from pr_open, back to the coder with the comments as
+ * the reason and in the `pr_feedback` artifact. Feedback already acted on (the same review arriving
+ * again, as its review event and its comment events, or redelivered later) changes nothing.
+ */
+function changesRequested(t: Ticket, ev: Extract<CoordinatorEvent, { type: 'pr.changes_requested' }>, now: Date, policy: Policy): Ticket {
+  const { number, by, comments, feedbackIds } = ev.data;
+  if (t.state !== 'pr_open') return ignore(t, now, ev, `ticket is ${t.state}, not pr_open`);
+  const fb = feedbackOf(t, number);
+  const fresh = feedbackIds.filter((id) => !fb.handled.includes(id));
+  if (fresh.length === 0) return ignore(t, now, ev, `feedback ${feedbackIds.join(', ')} was already acted on`);
+  const feedback: PrFeedback = {
+    number,
+    pending: [...fb.pending, ...comments],
+    handled: [...fb.handled, ...new Set(fresh)].slice(-MAX_HANDLED),
+    rounds: fb.rounds + 1,
+  };
+  const reason = `changes requested on pull request #${number}:\n${describeComments(comments)}`.slice(0, 4_000);
+  return dispatch({ ...t, artifacts: { ...t.artifacts, [PR_FEEDBACK]: feedback } }, 'coding', 1, now, policy, { by, reason, cause: ev.id });
+}
+
+/** Comments as lines: `- by (path:line): text`. */
+export function describeComments(comments: readonly PrComment[]): string {
+  return comments
+    .map((c) => `- ${c.by}${c.path ? ` (${c.path}${c.line ? `:${c.line}` : ''})` : ''}: ${c.text.replace(/\s+/g, ' ').trim()}`)
+    .join('\n');
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { WorkItemData } from '../../bus/index.ts';
+import { PR_FEEDBACK, PrFeedback, type WorkItemData } from '../../bus/index.ts';
 import { AgentError, type Stage } from '../../shared/index.ts';
 import { SuiteRun } from './suite.ts';
 
@@ -87,4 +87,16 @@ export function artifact<S extends z.ZodType>(work: WorkItemData, stage: Stage, 
 export function maybeArtifact<S extends z.ZodType>(work: WorkItemData, stage: Stage, schema: S): z.output<S> | undefined {
   const parsed = schema.safeParse(work.ticket.artifacts[stage]);
   return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * What people asked for on the pull request that no updated pull request has answered yet, one line
+ * per comment (`- who (path:line): text`); null when there is nothing pending.
+ */
+export function pendingFeedback(work: WorkItemData): string | null {
+  const parsed = PrFeedback.safeParse(work.ticket.artifacts[PR_FEEDBACK]);
+  if (!parsed.success || parsed.data.pending.length === 0) return null;
+  return parsed.data.pending
+    .map((c) => `- ${c.by}${c.path ? ` on ${c.path}${c.line ? ` line ${c.line}` : ''}` : ''}: ${c.text.trim()}`)
+    .join('\n');
 }

@@ -1,7 +1,7 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { createLlm, modelSettings, TokenMeter, type Llm, type TranscriptSink } from '../../shared/llm/index.ts';
-import type { Config, Forge, Logger, Role } from '../../shared/index.ts';
+import type { Config, ForgeRouter, Logger, Role } from '../../shared/index.ts';
 import type { HandlerContext } from '../runtime/runtime.ts';
 
 /** What the built-in agents need from the world, injected so tests can choose each part. */
@@ -9,8 +9,8 @@ export interface AgentDeps {
   config: Config;
   log: Logger;
   sandbox: Sandbox;
-  /** Where pull requests go (used by the reviewer). */
-  forge: Forge;
+  /** The forge of each repository: where workspaces clone from and push to, and where pull requests go. */
+  forges: ForgeRouter;
   transcript: TranscriptSink;
   clock: () => Date;
 }

@@ -1,8 +1,8 @@
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { openWorkspace } from '../../shared/index.ts';
 import { maybeArtifact, RefiningOutput, Spec } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
+import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REFINER_SYSTEM, refinerRequest } from './prompt.ts';
 
@@ -12,7 +12,7 @@ import { REFINER_SYSTEM, refinerRequest } from './prompt.ts';
  */
 export function createRefiner(deps: AgentDeps): AgentHandler {
   return escalateOnBudget(async (work, ctx) => {
-    await using ws = await openWorkspace({ repo: work.ticket.repo, ticketId: work.ticket.id, root: deps.config.NIGHTSHIFT_WORKSPACES_DIR });
+    await using ws = await openTicketWorkspace(deps, work);
     const llm = stageLlm(deps, 'refiner', work, ctx);
     const earlier = maybeArtifact(work, 'refining', RefiningOutput)?.spec;
     const { value: spec } = await runToolLoop(

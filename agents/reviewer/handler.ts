@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { detectProfile, isTestFile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { changedFiles, commitsSince, diff, openWorkspace, type RoleUsage } from '../../shared/index.ts';
+import { changedFiles, commitsSince, diff, type RoleUsage } from '../../shared/index.ts';
 import {
   artifact,
   CodingOutput,
   Coverage,
   maybeArtifact,
+  pendingFeedback,
   RefiningOutput,
   ReviewComment,
   ReviewingOutput,
@@ -16,6 +17,7 @@ import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { prepareWorkspace, runSuite } from '../kit/suite.ts';
+import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REVIEWER_SYSTEM, reviewerRequest } from './prompt.ts';
 import { pullRequestBody } from './summary.ts';
@@ -43,7 +45,7 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     const prior = maybeArtifact(work, 'reviewing', ReviewingOutput);
     const answersSeen = work.ticket.answers.length;
     const round = prior && prior.answersSeen === answersSeen ? prior.round + 1 : 1;
-    await using ws = await openWorkspace({ repo: work.ticket.repo, ticketId: work.ticket.id, root: deps.config.NIGHTSHIFT_WORKSPACES_DIR });
+    await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
     const fresh = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
@@ -71,7 +73,7 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     const shown = full.length > MAX_DIFF_CHARS ? `${full.slice(0, MAX_DIFF_CHARS)}\n… (diff cut; read the files with the tools)` : full;
     const { value: review } = await runToolLoop(
       llm,
-      [new SystemMessage(REVIEWER_SYSTEM), new HumanMessage(reviewerRequest(work, spec, tests, coding, shown))],
+      [new SystemMessage(REVIEWER_SYSTEM), new HumanMessage(reviewerRequest(work, spec, tests, coding, shown, pendingFeedback(work)))],
       { tools: await createRepoTools({ root: ws.dir, log: ctx.log }), output: Review },
     );
     if (review.verdict === 'changes_requested') {
@@ -92,7 +94,7 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
       calls: before.calls + mine.calls,
     };
     const body = pullRequestBody({ work, spec, tests, coding, fresh, review, usage, round });
-    const pr = await deps.forge.openPullRequest({
+    const pr = await deps.forges.forgeFor(work.ticket.repo).openPullRequest({
       ticketId: work.ticket.id,
       repo: work.ticket.repo.url ?? work.ticket.repo.path!,
       branch: ws.branch,

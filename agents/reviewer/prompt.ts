@@ -14,11 +14,12 @@ whatever you need. Then call \`answer\` once with:
 - coverage: for each acceptance criterion id, the names of the tests that check it;
 - summary: two to five sentences for the pull request: what changed and why.`;
 
-export function reviewerRequest(work: WorkItemData, spec: Spec, tests: WritingTestsOutput, coding: CodingOutput, diff: string): string {
+export function reviewerRequest(work: WorkItemData, spec: Spec, tests: WritingTestsOutput, coding: CodingOutput, diff: string, people: string | null = null): string {
   return [
     ...specLines(work, spec),
     `Tests (commit ${tests.commit.slice(0, 12)}): ${tests.files.join(', ')}`,
     `Change (commit ${coding.commit.slice(0, 12)}): ${coding.notes}`,
+    ...(people ? ['', 'People reviewing the pull request asked for these changes; check that the change answers them:', people] : []),
     '',
     'The diff of the whole branch against its base:',
     diff,

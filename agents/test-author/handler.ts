@@ -9,7 +9,6 @@ import {
   commitAll,
   commitsSince,
   git,
-  openWorkspace,
   pushBranch,
   resetWorktree,
   type Workspace,
@@ -20,6 +19,7 @@ import { escalateOnBudget } from '../kit/escalate.ts';
 import { redProblem } from '../kit/counts.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { prepareWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
+import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
 
@@ -42,7 +42,7 @@ const STAGE = 'writing_tests';
 export function createTestAuthor(deps: AgentDeps): AgentHandler {
   return escalateOnBudget(async (work, ctx) => {
     const spec = artifact(work, 'refining', RefiningOutput).spec;
-    await using ws = await openWorkspace({ repo: work.ticket.repo, ticketId: work.ticket.id, root: deps.config.NIGHTSHIFT_WORKSPACES_DIR });
+    await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
 

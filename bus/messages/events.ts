@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Question, RoleUsage, Stage, TicketId } from '../../shared/index.ts';
+import { Actor, Question, RoleUsage, Stage, TicketId } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** How a stage attempt ended, as the agent reports it. */
@@ -55,5 +55,63 @@ export const CancelRequested = defineMessage(
   z.object({ ticketId: TicketId, by: z.string().min(1).max(200), reason: z.string().max(4000).optional() }),
 );
 
+/** One remark a person left on a pull request: a review's body or one of its line comments. */
+export const PrComment = z.object({
+  by: Actor,
+  text: z.string().min(1).max(8_000),
+  /** The file a line comment is on, and the line. */
+  path: z.string().min(1).max(500).optional(),
+  line: z.number().int().positive().optional(),
+  url: z.string().max(2_000).optional(),
+});
+export type PrComment = z.infer<typeof PrComment>;
+
+const prRef = {
+  ticketId: TicketId,
+  /** The pull request's number on its forge. */
+  number: z.number().int().positive(),
+  url: z.string().max(2_000).optional(),
+  /** Who did it on the forge, e.g. `github:octocat`. */
+  by: Actor,
+};
+
+/**
+ * Forge (webhook receiver) → coordinator: people asked for changes on the ticket's pull request. It
+ * sends the ticket from pr_open back to the coder; the new commits land on the same pull request.
+ */
+export const PrChangesRequested = defineMessage(
+  'pr.changes_requested',
+  1,
+  z.object({
+    ...prRef,
+    comments: z.array(PrComment).min(1).max(100),
+    /** The forge's ids of the review and comments this carries (`review:80`, `comment:1`): each is acted on once. */
+    feedbackIds: z.array(z.string().min(1).max(100)).min(1).max(200),
+  }),
+);
+
+/** Forge → coordinator: the ticket's pull request was merged. */
+export const PrMerged = defineMessage('pr.merged', 1, z.object({ ...prRef, mergeCommitSha: z.string().max(64).optional() }));
+
+/** Forge → coordinator: the ticket's pull request was closed without being merged. */
+export const PrClosed = defineMessage('pr.closed', 1, z.object(prRef));
+
+/**
+ * The `pr_feedback` artifact the coordinator keeps from `pr.changes_requested`: what people asked for
+ * that no updated pull request has answered yet (the coder and reviewer read it), and every feedback
+ * id acted on.
+ */
+export const PrFeedback = z.object({
+  number: z.number().int().positive(),
+  pending: z.array(PrComment),
+  handled: z.array(z.string()).max(1_000),
+  /** Times people sent the ticket back. */
+  rounds: z.number().int().min(0),
+});
+export type PrFeedback = z.infer<typeof PrFeedback>;
+
+/** The artifact key of PrFeedback. */
+export const PR_FEEDBACK = 'pr_feedback';
+
 /** Every message type on the events stream. */
-export const TICKET_EVENTS = [StageCompleted, StageFailed, HumanAnswered, CancelRequested] as const;
+export const TICKET_EVENTS = [StageCompleted, StageFailed, HumanAnswered, CancelRequested, PrChangesRequested, PrMerged, PrClosed] as const;

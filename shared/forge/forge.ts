@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import type { RepoRef } from '../ticket/schema.ts';
 import { TicketId } from '../ticket/schema.ts';
+import type { GitRemote } from '../workspace/workspace.ts';
 
 /** A pull request as nightshift records it, whichever forge holds it. */
 export const PullRequest = z.object({
@@ -17,6 +19,8 @@ export const PullRequest = z.object({
   /** The reviewer's summary (markdown). */
   body: z.string(),
   state: z.enum(['open', 'merged', 'closed']),
+  /** GitHub: the review that holds the summary, updated in place when new commits land. */
+  summaryReviewId: z.number().int().positive().optional(),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -36,11 +40,21 @@ export interface OpenPullRequest {
 
 /**
  * Where branches and pull requests go. Opening is idempotent per ticket: a second call (a retry
- * after a crash) returns the pull request already opened, updated to the new head and body.
+ * after a crash, or the next review round) returns the pull request already opened, updated to the
+ * new head and body.
  */
 export interface Forge {
   readonly name: 'local' | 'github';
+  /** Whether this forge holds the repository (the local forge takes any). */
+  handles(repo: RepoRef): boolean;
+  /** Where agents clone the repository from and push the ticket branch to, with what git needs to get there. */
+  remote(repo: RepoRef): GitRemote;
   openPullRequest(input: OpenPullRequest): Promise<PullRequest>;
+}
+
+/** The forge of each ticket's repository: GitHub for a GitHub URL when it is configured, else local. */
+export interface ForgeRouter {
+  forgeFor(repo: RepoRef): Forge;
 }
 
 /**

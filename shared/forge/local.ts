@@ -7,6 +7,8 @@ import type { Forge, OpenPullRequest, PullRequest, PullRequestStore } from './fo
 export function createLocalForge({ store, clock = () => new Date() }: { store: PullRequestStore; clock?: () => Date }): Forge {
   return {
     name: 'local',
+    handles: () => true,
+    remote: (repo) => ({ url: repo.url ?? repo.path! }),
     async openPullRequest(input: OpenPullRequest): Promise<PullRequest> {
       const now = clock().toISOString();
       for (let tries = 0; tries < 5; tries++) {

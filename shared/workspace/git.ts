@@ -27,6 +27,11 @@ export interface GitOptions {
   timeoutMs?: number;
   /** Bytes written to git's standard input. */
   input?: string;
+  /**
+   * Variables added to git's environment, e.g. credentials for a remote as `GIT_CONFIG_*` (which, unlike
+   * `-c` arguments, no other user can read in the process list and no error message repeats).
+   */
+  env?: Record<string, string>;
 }
 
 /**
@@ -41,6 +46,7 @@ export function git(cwd: string, args: readonly string[], opts: GitOptions = {})
     GIT_TERMINAL_PROMPT: '0',
     GIT_CONFIG_NOSYSTEM: '1',
     LC_ALL: 'C',
+    ...opts.env,
   };
   if (opts.identity) {
     env.GIT_AUTHOR_NAME = env.GIT_COMMITTER_NAME = opts.identity.name;

@@ -25,6 +25,22 @@ export class WorkspaceError extends NightshiftError {
   }
 }
 
+/**
+ * Where a workspace clones from and pushes to. The forge of the ticket's repository says (see
+ * `Forge.remote`): the repository itself for the local forge, the GitHub clone URL with credentials
+ * for GitHub.
+ */
+export interface GitRemote {
+  /** A clone URL or a local path. */
+  url: string;
+  /**
+   * Variables git's network commands (clone, ls-remote, fetch, push) need to reach `url`, typically
+   * credentials as `GIT_CONFIG_*`. Asked for before each command; never written to the clone's
+   * configuration nor given to anything else, so a sandbox mounting the clone sees none of it.
+   */
+  env?: () => Promise<Record<string, string>>;
+}
+
 /** A private clone of the ticket's repository, checked out on the ticket's branch. */
 export interface Workspace extends AsyncDisposable {
   readonly dir: string;
@@ -35,6 +51,8 @@ export interface Workspace extends AsyncDisposable {
   readonly baseSha: string;
   /** Whether the ticket branch already existed on the origin (an earlier stage pushed it). */
   readonly resumed: boolean;
+  /** The origin: where the clone came from and where `pushBranch` writes. */
+  readonly remote: GitRemote;
   /** Removes the clone. */
   dispose(): Promise<void>;
 }
@@ -44,6 +62,8 @@ export interface OpenWorkspaceOptions {
   ticketId: string;
   /** Directory under which clones are made. */
   root: string;
+  /** Where to clone from and push to; by default the repository's url or path, without credentials. */
+  remote?: GitRemote;
 }
 
 /**
@@ -51,29 +71,30 @@ export interface OpenWorkspaceOptions {
  * origin when an earlier stage pushed it, else new from the base branch. Every stage works in its own
  * clone, so agents on different hosts hand work on through the origin.
  */
-export async function openWorkspace({ repo, ticketId, root: rootDir }: OpenWorkspaceOptions): Promise<Workspace> {
+export async function openWorkspace({ repo, ticketId, root: rootDir, remote: given }: OpenWorkspaceOptions): Promise<Workspace> {
   const root = resolve(rootDir);
   mkdirSync(root, { recursive: true });
   const dir = mkdtempSync(join(root, `${ticketId}-`));
   const dispose = async () => rmSync(dir, { recursive: true, force: true });
   try {
-    const source = repo.url ?? repo.path!;
-    await git(root, ['clone', '--quiet', '--no-tags', '--', source, dir]);
+    const remote: GitRemote = given ?? { url: repo.url ?? repo.path! };
+    const network = async () => ({ env: (await remote.env?.()) ?? {} });
+    await git(root, ['clone', '--quiet', '--no-tags', '--', remote.url, dir], await network());
     const baseBranch = repo.baseBranch ?? (await defaultBranch(dir));
     const branch = ticketBranch(ticketId);
-    const remote = (await git(dir, ['ls-remote', '--heads', 'origin', `refs/heads/${branch}`])).trim();
+    const pushed = (await git(dir, ['ls-remote', '--heads', 'origin', `refs/heads/${branch}`], await network())).trim();
     const baseSha = (await git(dir, ['rev-parse', '--verify', `refs/remotes/origin/${baseBranch}^{commit}`]).catch(() => {
       throw new WorkspaceError('base_branch_missing', `the repository has no branch "${baseBranch}"`);
     })).trim();
     // The sandbox keeps its own files (dependency caches, a virtualenv) under .nightshift/: never commit them.
     appendFileSync(join(dir, '.git', 'info', 'exclude'), '\n/.nightshift/\n');
-    if (remote) {
-      await git(dir, ['fetch', '--quiet', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`]);
+    if (pushed) {
+      await git(dir, ['fetch', '--quiet', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], await network());
       await git(dir, ['checkout', '--quiet', '-B', branch, `refs/remotes/origin/${branch}`]);
     } else {
       await git(dir, ['checkout', '--quiet', '-B', branch, baseSha]);
     }
-    return { dir, ticketId, branch, baseBranch, baseSha, resumed: remote !== '', dispose, [Symbol.asyncDispose]: dispose };
+    return { dir, ticketId, branch, baseBranch, baseSha, resumed: pushed !== '', remote, dispose, [Symbol.asyncDispose]: dispose };
   } catch (err) {
     await dispose();
     throw err;
@@ -113,7 +134,7 @@ export async function pushBranch(ws: Workspace): Promise<void> {
   if (ws.branch !== ticketBranch(ws.ticketId) || ws.branch === ws.baseBranch) {
     throw new WorkspaceError('refused_push', `refusing to push ${ws.branch}: only ${ticketBranch(ws.ticketId)} may be written`);
   }
-  await git(ws.dir, ['push', '--quiet', 'origin', `refs/heads/${ws.branch}:refs/heads/${ws.branch}`]);
+  await git(ws.dir, ['push', '--quiet', 'origin', `refs/heads/${ws.branch}:refs/heads/${ws.branch}`], { env: (await ws.remote.env?.()) ?? {} });
 }
 
 /** Files changed between two commits, with git's status letter (A, M, D, R…). */

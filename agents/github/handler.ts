@@ -1,0 +1,312 @@
+import { Webhooks } from '@octokit/webhooks';
+import { z } from 'zod';
+import { envelope, PrChangesRequested, PrClosed, PrMerged, type Envelope, type MessageDef, type PrComment } from '../../bus/index.ts';
+import { isSummaryReview, parseGitHubUrl, type GitHubConnection, type GitHubRepo } from '../../shared/forge/index.ts';
+import { fieldIssues, ticketBranch, TicketId, type IntakeReply, type Logger, type PullRequest, type PullRequestStore } from '../../shared/index.ts';
+import {
+  ApiReview,
+  ApiReviewComment,
+  IssuesEvent,
+  PullRequestEvent,
+  PullRequestReviewCommentEvent,
+  PullRequestReviewEvent,
+  type PullRequestRef,
+} from './payloads.ts';
+
+/** One webhook delivery as the HTTP server got it. */
+export interface WebhookRequest {
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/** What to answer GitHub: a status and a JSON body (shown in the webhook's "Recent deliveries"). */
+export interface WebhookResponse {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+export interface WebhookHandlerDeps {
+  /** The webhook's secret: every delivery must carry its HMAC in X-Hub-Signature-256. */
+  secret: string;
+  /** Recorded pull requests: how a pull request is known to be a ticket's. */
+  prs: PullRequestStore;
+  /** Publishes a ticket event; resolves once the bus has stored it. */
+  publish(ticketId: string, event: Envelope): Promise<void>;
+  /** Posts an intake request and resolves with the reply. */
+  intake(payload: unknown): Promise<IntakeReply>;
+  /** Hosts whose repository URLs are GitHub's (see gitHubHosts). */
+  hosts: readonly string[];
+  /** API access, to gather a whole review (its body and every line comment) from any of its events; null: the payload only. */
+  github: GitHubConnection | null;
+  /** Issues given this label become tickets; unset, issue events are ignored. */
+  issueLabel?: string | undefined;
+  log: Logger;
+}
+
+/** The envelope source of every event the receiver publishes. */
+export const GITHUB_SOURCE = 'github';
+
+const Delivery = z.string().regex(/^[A-Za-z0-9-]{1,100}$/);
+const EventName = z.string().regex(/^[a-z_]{1,64}$/);
+const BRANCH = /^nightshift\/(tk-[0-9a-z]{10})$/;
+const MAX_COMMENTS = 100;
+
+/**
+ * GitHub webhook deliveries → ticket events. A delivery without a valid `X-Hub-Signature-256` is
+ * refused (401) before anything else is read. The delivery id is the id of the event published, so a
+ * redelivery is recognised by JetStream and by the ticket; an issue's ticket is keyed by the issue, so
+ * intake answers a redelivery with the same ticket.
+ *
+ * - `pull_request_review` submitted as "changes requested", or as a comment with a body, and
+ *   `pull_request_review_comment` created: `pr.changes_requested` with the review's body and comments;
+ * - `pull_request` closed: `pr.merged` or `pr.closed`;
+ * - `issues` labeled (or opened) with the configured label: an intake request;
+ * - anything else, or a pull request that is not a ticket's: acknowledged and ignored.
+ */
+export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookRequest) => Promise<WebhookResponse> {
+  const webhooks = new Webhooks({ secret: deps.secret });
+
+  async function verified(text: string, signature: string): Promise<boolean> {
+    try {
+      return await webhooks.verify(text, signature);
+    } catch {
+      return false;
+    }
+  }
+
+  return async function handle(req) {
+    const header = (name: string) => {
+      const v = req.headers[name];
+      return Array.isArray(v) ? v[0] : v;
+    };
+    const signature = header('x-hub-signature-256');
+    if (!signature) return refuse(401, 'signature_missing', 'X-Hub-Signature-256 is missing: deliveries must be signed with the webhook secret');
+    const text = req.body.toString('utf8');
+    if (!(await verified(text, signature))) {
+      deps.log.warn({ delivery: header('x-github-delivery') }, 'webhook refused: bad signature');
+      return refuse(401, 'signature_invalid', 'X-Hub-Signature-256 does not match the payload and the webhook secret');
+    }
+    const event = EventName.safeParse(header('x-github-event'));
+    const delivery = Delivery.safeParse(header('x-github-delivery'));
+    if (!event.success) return refuse(400, 'invalid_event', 'X-GitHub-Event is missing or malformed');
+    if (!delivery.success) return refuse(400, 'invalid_delivery', 'X-GitHub-Delivery is missing or malformed');
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      return refuse(400, 'invalid_json', 'the payload is not JSON (set the webhook\'s content type to application/json)');
+    }
+    const ctx: Delivery = { id: delivery.data, event: event.data, log: deps.log.child({ delivery: delivery.data, event: event.data }) };
+    switch (event.data) {
+      case 'ping':
+        return { status: 200, body: { ok: true, delivery: ctx.id, pong: true } };
+      case 'pull_request':
+        return parsed(PullRequestEvent, payload, (p) => onPullRequest(ctx, p));
+      case 'pull_request_review':
+        return parsed(PullRequestReviewEvent, payload, (p) => onReview(ctx, p));
+      case 'pull_request_review_comment':
+        return parsed(PullRequestReviewCommentEvent, payload, (p) => onReviewComment(ctx, p));
+      case 'issues':
+        return parsed(IssuesEvent, payload, (p) => onIssue(ctx, p));
+      default:
+        return ignored(ctx, `${event.data} events are not used`);
+    }
+  };
+
+  async function onPullRequest(ctx: Delivery, p: z.infer<typeof PullRequestEvent>): Promise<WebhookResponse> {
+    if (p.action !== 'closed') return ignored(ctx, `pull_request ${p.action} is not used`);
+    const target = await ticketOf(p.pull_request, p.repository.full_name);
+    if (typeof target === 'string') return ignored(ctx, target);
+    const merged = p.pull_request.merged === true || Boolean(p.pull_request.merged_at);
+    const data = {
+      ticketId: target.ticketId,
+      number: p.pull_request.number,
+      url: p.pull_request.html_url,
+      by: actor(p.sender),
+      ...(merged && p.pull_request.merge_commit_sha && { mergeCommitSha: p.pull_request.merge_commit_sha }),
+    };
+    const type = merged ? await send(ctx, target.ticketId, PrMerged, data) : await send(ctx, target.ticketId, PrClosed, data);
+    await deps.prs.put({ ...target.record, state: merged ? 'merged' : 'closed', updatedAt: new Date().toISOString() });
+    return accepted(ctx, target.ticketId, type);
+  }
+
+  async function onReview(ctx: Delivery, p: z.infer<typeof PullRequestReviewEvent>): Promise<WebhookResponse> {
+    if (p.action !== 'submitted') return ignored(ctx, `pull_request_review ${p.action} is not used`);
+    const state = p.review.state.toLowerCase();
+    if (state !== 'changes_requested' && state !== 'commented') return ignored(ctx, `a review that is ${state} asks for nothing`);
+    if (isSummaryReview(p.review.body)) return ignored(ctx, "nightshift's own summary review");
+    const target = await ticketOf(p.pull_request, p.repository.full_name);
+    if (typeof target === 'string') return ignored(ctx, target);
+    if (p.review.id === target.record.summaryReviewId) return ignored(ctx, "nightshift's own summary review");
+    const fromPayload: Feedback = {
+      comments: reviewBody(p.review.body, state, p.review.user, p.review.html_url),
+      ids: [`review:${p.review.id}`],
+    };
+    const feedback = (await wholeReview(ctx, target.repo, p.pull_request.number, p.review.id)) ?? fromPayload;
+    return requestChanges(ctx, target, p.pull_request, p.review.user ?? p.sender, feedback);
+  }
+
+  async function onReviewComment(ctx: Delivery, p: z.infer<typeof PullRequestReviewCommentEvent>): Promise<WebhookResponse> {
+    if (p.action !== 'created') return ignored(ctx, `pull_request_review_comment ${p.action} is not used`);
+    const target = await ticketOf(p.pull_request, p.repository.full_name);
+    if (typeof target === 'string') return ignored(ctx, target);
+    const c = p.comment;
+    const fromPayload: Feedback = { comments: lineComment(c), ids: [`comment:${c.id}`] };
+    const reviewId = c.pull_request_review_id ?? undefined;
+    const whole = reviewId === undefined ? null : await wholeReview(ctx, target.repo, p.pull_request.number, reviewId);
+    return requestChanges(ctx, target, p.pull_request, c.user ?? p.sender, whole ?? fromPayload);
+  }
+
+  async function requestChanges(
+    ctx: Delivery,
+    target: Target,
+    pr: PullRequestRef,
+    by: { login: string } | null,
+    feedback: Feedback | 'own',
+  ): Promise<WebhookResponse> {
+    if (feedback === 'own') return ignored(ctx, "nightshift's own summary review");
+    if (feedback.comments.length === 0) return ignored(ctx, 'a review with neither a body nor line comments asks for nothing');
+    const type = await send(ctx, target.ticketId, PrChangesRequested, {
+      ticketId: target.ticketId,
+      number: pr.number,
+      url: pr.html_url,
+      by: actor(by),
+      comments: feedback.comments.slice(0, MAX_COMMENTS),
+      feedbackIds: [...new Set(feedback.ids)].slice(0, 200),
+    });
+    return accepted(ctx, target.ticketId, type);
+  }
+
+  /**
+   * The whole review through the API: its body and every line comment, under the same ids whichever
+   * of its events (the review, or one per comment) arrives first, so the ticket acts on it once. Null
+   * without API access or when the API fails (the payload alone is used then); 'own' for nightshift's
+   * summary review.
+   */
+  async function wholeReview(ctx: Delivery, repo: GitHubRepo, number: number, reviewId: number): Promise<Feedback | 'own' | null> {
+    if (!deps.github) return null;
+    try {
+      const api = await deps.github.octokit(repo);
+      const where = { owner: repo.owner, repo: repo.name, pull_number: number, review_id: reviewId };
+      const review = ApiReview.parse((await api.rest.pulls.getReview(where)).data);
+      if (isSummaryReview(review.body)) return 'own';
+      const comments = z.array(ApiReviewComment).parse(await api.paginate(api.rest.pulls.listCommentsForReview, { ...where, per_page: 100 }));
+      return {
+        comments: [...reviewBody(review.body ?? null, review.state.toLowerCase(), review.user ?? null, review.html_url), ...comments.flatMap(lineComment)],
+        ids: [`review:${review.id}`, ...comments.map((c) => `comment:${c.id}`)],
+      };
+    } catch (err) {
+      ctx.log.warn({ err, reviewId }, 'could not read the whole review from the API; using the payload');
+      return null;
+    }
+  }
+
+  async function onIssue(ctx: Delivery, p: z.infer<typeof IssuesEvent>): Promise<WebhookResponse> {
+    const label = deps.issueLabel;
+    if (!label) return ignored(ctx, 'issues do not become tickets (NIGHTSHIFT_GITHUB_ISSUE_LABEL is not set)');
+    const labelled = p.action === 'labeled' ? p.label?.name === label : p.action === 'opened' && (p.issue.labels ?? []).some((l) => l.name === label);
+    if (!labelled) return ignored(ctx, `issues ${p.action} without the label "${label}"`);
+    const { issue, repository } = p;
+    const request = {
+      title: issue.title.trim().slice(0, 200) || `GitHub issue #${issue.number}`,
+      body: `${issue.body ?? ''}\n\n(GitHub issue ${issue.html_url})`.trim().slice(0, 100_000),
+      repo: { url: repository.html_url },
+      externalId: `github:${repository.full_name}#${issue.number}`,
+      requester: actor(p.sender),
+      labels: [...new Set((issue.labels ?? []).map((l) => l.name))].filter((l) => l.length >= 1 && l.length <= 50).slice(0, 20),
+    };
+    const reply = await deps.intake(request);
+    if (!reply.ok) {
+      ctx.log.warn({ code: reply.error.code, issue: issue.html_url }, 'issue refused by intake');
+      return { status: 422, body: { ok: false, delivery: ctx.id, error: reply.error } };
+    }
+    ctx.log.info({ ticketId: reply.id, duplicate: reply.duplicate, issue: issue.html_url }, 'issue posted as a ticket');
+    return { status: 202, body: { ok: true, delivery: ctx.id, action: 'ticket', ticketId: reply.id, duplicate: reply.duplicate } };
+  }
+
+  /** The ticket a pull request belongs to: its branch names it and the store records this very pull request. */
+  async function ticketOf(pr: PullRequestRef, fullName: string): Promise<Target | string> {
+    const m = BRANCH.exec(pr.head.ref);
+    const id = m ? TicketId.safeParse(m[1]) : null;
+    if (!id?.success) return `${fullName}#${pr.number} is not from a nightshift branch`;
+    const record = await deps.prs.get(id.data);
+    const repo = record ? parseGitHubUrl(record.repo, deps.hosts) : null;
+    const same = repo !== null && `${repo.owner}/${repo.name}`.toLowerCase() === fullName.toLowerCase();
+    if (!record || record.forge !== 'github' || record.number !== pr.number || record.branch !== ticketBranch(id.data) || !same || !repo) {
+      return `no pull request ${fullName}#${pr.number} is recorded for ticket ${id.data}`;
+    }
+    return { ticketId: id.data, record, repo };
+  }
+
+  async function send<S extends z.ZodType>(ctx: Delivery, ticketId: string, def: MessageDef<string, S>, data: z.input<S>): Promise<string> {
+    const ev = envelope(def, data, { id: ctx.id, source: GITHUB_SOURCE, correlationId: ticketId });
+    await deps.publish(ticketId, ev);
+    return def.type;
+  }
+
+  function accepted(ctx: Delivery, ticketId: string, action: string): WebhookResponse {
+    ctx.log.info({ ticketId, action }, 'webhook accepted');
+    return { status: 202, body: { ok: true, delivery: ctx.id, action, ticketId } };
+  }
+
+  function ignored(ctx: Delivery, reason: string): WebhookResponse {
+    ctx.log.info({ reason }, 'webhook ignored');
+    return { status: 200, body: { ok: true, delivery: ctx.id, ignored: reason } };
+  }
+}
+
+interface Delivery {
+  id: string;
+  event: string;
+  log: Logger;
+}
+
+interface Target {
+  ticketId: string;
+  record: PullRequest;
+  repo: GitHubRepo;
+}
+
+interface Feedback {
+  comments: PrComment[];
+  ids: string[];
+}
+
+function refuse(status: number, code: string, message: string, issues?: { path: string; message: string }[]): WebhookResponse {
+  return { status, body: { ok: false, error: { code, message, ...(issues && { issues }) } } };
+}
+
+async function parsed<S extends z.ZodType>(schema: S, payload: unknown, then: (p: z.output<S>) => Promise<WebhookResponse>): Promise<WebhookResponse> {
+  const result = schema.safeParse(payload);
+  if (!result.success) return refuse(400, 'invalid_payload', 'the payload is not what GitHub sends for this event', fieldIssues(result.error.issues));
+  return then(result.data);
+}
+
+function actor(user: { login: string } | null): string {
+  return `github:${(user?.login ?? 'ghost').slice(0, 190)}`;
+}
+
+const clip = (text: string) => (text.length > 8_000 ? `${text.slice(0, 7_980)} … (cut)` : text);
+
+/** A review's body as a comment, when it says something. */
+function reviewBody(body: string | null, state: string, user: { login: string } | null, url: string | undefined): PrComment[] {
+  const text = body?.trim();
+  if (text) return [{ by: actor(user), text: clip(text), ...(url && url.length <= 2_000 && { url }) }];
+  // "Request changes" with no body still asks for something; the line comments (if any) say what.
+  if (state === 'changes_requested') return [{ by: actor(user), text: 'Changes requested (see the line comments, if any).', ...(url && url.length <= 2_000 && { url }) }];
+  return [];
+}
+
+function lineComment(c: z.infer<typeof ApiReviewComment>): PrComment[] {
+  const text = c.body.trim();
+  if (!text) return [];
+  return [
+    {
+      by: actor(c.user ?? null),
+      text: clip(text),
+      ...(c.path && c.path.length <= 500 && { path: c.path }),
+      ...(typeof c.line === 'number' && c.line > 0 && { line: c.line }),
+      ...(c.html_url && c.html_url.length <= 2_000 && { url: c.html_url }),
+    },
+  ];
+}

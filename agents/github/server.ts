@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { describeError, type Logger } from '../../shared/index.ts';
+import type { WebhookRequest, WebhookResponse } from './handler.ts';
+
+export interface WebhookServerOptions {
+  handle(req: WebhookRequest): Promise<WebhookResponse>;
+  host: string;
+  port: number;
+  log: Logger;
+  /** Largest payload accepted (GitHub's pull request and review payloads are far smaller). */
+  maxBytes?: number;
+}
+
+export interface WebhookServer extends AsyncDisposable {
+  /** `http://host:port`; deliveries are POSTed to any path of it (e.g. `/github/webhook`). */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+class TooLarge extends Error {}
+
+/**
+ * The webhook receiver's HTTP server: POST (any path) → the handler; `GET /healthz` → 200. Bodies
+ * are bounded, requests time out, and a handler failure is answered 503 so the delivery shows as
+ * failed in GitHub and can be redelivered.
+ */
+export async function startWebhookServer({ handle, host, port, log, maxBytes = 5 * 1024 * 1024 }: WebhookServerOptions): Promise<WebhookServer> {
+  const server = createServer((req, res) => {
+    const reply = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'GET' && req.url === '/healthz') return reply(200, { ok: true });
+    if (req.method !== 'POST') return reply(405, { ok: false, error: { code: 'method_not_allowed', message: 'webhook deliveries are POSTed' } });
+    void (async () => {
+      let body: Buffer;
+      try {
+        body = await readBody(req, maxBytes);
+      } catch (err) {
+        if (err instanceof TooLarge) {
+          reply(413, { ok: false, error: { code: 'payload_too_large', message: `the limit is ${maxBytes} bytes` } });
+          req.destroy();
+        } else res.destroy();
+        return;
+      }
+      try {
+        const out = await handle({ headers: req.headers, body });
+        reply(out.status, out.body);
+      } catch (err) {
+        log.error({ err, delivery: req.headers['x-github-delivery'] }, 'webhook delivery failed; GitHub may redeliver it');
+        const { code, message } = describeError(err);
+        reply(503, { ok: false, error: { code, message } });
+      }
+    })();
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shown}:${address.port}`;
+  log.info({ url }, 'github webhook receiver listening');
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  return { url, close, [Symbol.asyncDispose]: close };
+}
+
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) return reject(new TooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.removeAllListeners('data');
+        reject(new TooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Webhooks } from '@octokit/webhooks';
+import { createDemoRepo } from '../../cli/demo.ts';
+import { git } from '../../shared/index.ts';
+
+/** The example payloads of `@octokit/webhooks-examples` (api.github.com), by event name. */
+type Definition = { name: string; examples: Record<string, unknown>[] };
+const definitions = createRequire(import.meta.url)('@octokit/webhooks-examples') as Definition[];
+
+/**
+ * A real example payload of `event` (with `action`, and `pick` choosing among several), deep-copied.
+ * Throws when the examples have none: tests never invent payloads from nothing.
+ */
+export function webhookExample(event: string, action: string | null, pick: (e: Record<string, unknown>) => boolean = () => true): Record<string, unknown> {
+  const def = definitions.find((d) => d.name === event);
+  const found = def?.examples.find((e) => (action === null || e.action === action) && pick(e));
+  if (!found) throw new Error(`@octokit/webhooks-examples has no ${event}${action ? `.${action}` : ''} example`);
+  return structuredClone(found);
+}
+
+export interface PullTarget {
+  owner: string;
+  name: string;
+  number: number;
+  branch: string;
+  headSha: string;
+  base?: string;
+}
+
+/** Points an example payload at a repository and pull request: `repository`, and `pull_request` when it has one. */
+export function retarget(payload: Record<string, unknown>, t: PullTarget): Record<string, unknown> {
+  const full = `${t.owner}/${t.name}`;
+  const html = `https://github.com/${full}`;
+  const repository = { ...(payload.repository as Record<string, unknown>), name: t.name, full_name: full, html_url: html, owner: { ...((payload.repository as { owner: object }).owner), login: t.owner } };
+  const out: Record<string, unknown> = { ...payload, repository };
+  const pr = payload.pull_request as Record<string, unknown> | undefined;
+  if (pr) {
+    const head = pr.head as Record<string, unknown>;
+    const base = pr.base as Record<string, unknown>;
+    out.pull_request = {
+      ...pr,
+      number: t.number,
+      html_url: `${html}/pull/${t.number}`,
+      head: { ...head, ref: t.branch, sha: t.headSha, label: `${t.owner}:${t.branch}`, repo: { ...(head.repo as object), full_name: full } },
+      base: { ...base, ref: t.base ?? 'main', repo: { ...(base.repo as object), full_name: full } },
+    };
+  }
+  return out;
+}
+
+/** A signed delivery, as GitHub sends it. */
+export async function delivery(secret: string, event: string, payload: unknown, id: string = randomUUID()): Promise<{ id: string; headers: Record<string, string>; body: string }> {
+  const body = JSON.stringify(payload);
+  return {
+    id,
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'user-agent': 'GitHub-Hookshot/test',
+      'x-github-event': event,
+      'x-github-delivery': id,
+      'x-hub-signature-256': await new Webhooks({ secret }).sign(body),
+    },
+  };
+}
+
+/** POSTs a delivery to the receiver; returns its status and JSON answer. */
+export async function post(url: string, d: { headers: Record<string, string>; body: string }): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${url}/github/webhook`, { method: 'POST', headers: d.headers, body: d.body });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** The demo repository as a bare repository at `<gitRoot>/<owner>/<name>.git`, the way GitHub would hold it. */
+export async function bareDemoRepo(gitRoot: string, owner: string, name: string): Promise<string> {
+  const work = await createDemoRepo(join(gitRoot, '.work', `${owner}-${name}`));
+  const bare = join(gitRoot, owner, `${name}.git`);
+  mkdirSync(join(gitRoot, owner), { recursive: true });
+  await git(gitRoot, ['clone', '--quiet', '--bare', work, bare]);
+  return bare;
+}
