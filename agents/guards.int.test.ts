@@ -378,6 +378,13 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
       expect(await git(w.origin, ['log', '-1', '--format=%(trailers:key=Nightshift-Stage,valueonly)', out.commit])).toContain('writing_tests');
       expect((await git(w.origin, ['rev-parse', 'main'])).trim()).toBe(mainBefore);
       expectScriptUsed(w);
+
+      // Delivered again after the push (a crash before the ack): the same commit is proven red again
+      // without asking the model, and what the tests cover comes back from the commit.
+      const again = advanced<WritingTestsOutput>((await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'))).outcome);
+      expect(again).toMatchObject({ commit: out.commit, files: [TEST_FILE], coverage: out.coverage, changedExisting: out.changedExisting, red: { passed: false } });
+      expect(out.coverage.length).toBeGreaterThan(0);
+      expect(callsOf(w, 'test-author')).toHaveLength(2);
     },
     5 * MINUTES,
   );

@@ -47,7 +47,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
 
     const done = (await commitsSince(ws.dir, ws.baseSha)).find((c) => c.trailers['Nightshift-Stage'] === STAGE);
-    if (done) return { kind: 'advance', output: await reprove(deps, ws, profile, done.sha, ctx) };
+    if (done) return { kind: 'advance', output: await reprove(deps, ws, profile, done.sha, done.trailers, ctx) };
 
     const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
     if (!baseline.passed) {
@@ -64,7 +64,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
         const commit = await commitAll(ws, {
           role: 'test-author',
           message: `Add failing tests: ${work.ticket.title}`,
-          trailers: { 'Nightshift-Stage': STAGE, 'Nightshift-Work': ctx.workId },
+          trailers: { 'Nightshift-Stage': STAGE, 'Nightshift-Work': ctx.workId, [PLAN_TRAILER]: encodePlan(verdict.plan) },
         });
         if (!commit) throw new AgentError('nothing_written', 'the tests changed nothing in the repository', { retryable: false });
         await pushBranch(ws);
@@ -159,7 +159,14 @@ process.exit(bad ? 1 : 0);`;
  * A redelivery after the tests were already committed and pushed: prove the same commit again
  * (green before it, red with it) and report it, without asking the model again.
  */
-async function reprove(deps: AgentDeps, ws: Workspace, profile: RepoProfile, commit: string, ctx: HandlerContext): Promise<WritingTestsOutput> {
+async function reprove(
+  deps: AgentDeps,
+  ws: Workspace,
+  profile: RepoProfile,
+  commit: string,
+  trailers: Record<string, string>,
+  ctx: HandlerContext,
+): Promise<WritingTestsOutput> {
   const files = (await changedFiles(ws.dir, `${commit}^`, commit)).map((f) => f.path);
   await git(ws.dir, ['checkout', '--quiet', '--detach', `${commit}^`]);
   const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
@@ -169,5 +176,22 @@ async function reprove(deps: AgentDeps, ws: Workspace, profile: RepoProfile, com
     throw new AgentError('tests_not_red', `the committed tests ${commit.slice(0, 12)} are no longer red against their base`, { retryable: false });
   }
   ctx.log.info({ commit }, 'tests already committed: proven again');
-  return { commit, files, changedExisting: [], coverage: [], baseline, red, attempts: 1 };
+  const plan = decodePlan(trailers[PLAN_TRAILER]);
+  return { commit, files, changedExisting: plan.changedExisting, coverage: plan.coverage, baseline, red, attempts: 1 };
+}
+
+/** The tests commit carries what its tests cover, so a redelivery can report it without the model. */
+const PLAN_TRAILER = 'Nightshift-Test-Plan';
+const CommittedPlan = TestPlan.pick({ changedExisting: true, coverage: true });
+
+function encodePlan(plan: TestPlan): string {
+  return Buffer.from(JSON.stringify({ changedExisting: plan.changedExisting, coverage: plan.coverage })).toString('base64');
+}
+
+function decodePlan(text: string | undefined): z.infer<typeof CommittedPlan> {
+  try {
+    return CommittedPlan.parse(JSON.parse(Buffer.from(text ?? '', 'base64').toString('utf8')));
+  } catch {
+    return { changedExisting: [], coverage: [] };
+  }
 }
