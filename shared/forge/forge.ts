@@ -69,3 +69,26 @@ export interface PullRequestStore {
   /** The next local pull request number for a repository. */
   nextNumber(repo: string): Promise<number>;
 }
+
+/** The record of a newly opened pull request, whichever forge opened it. */
+export function pullRequestRecord(
+  input: OpenPullRequest,
+  opened: { forge: PullRequest['forge']; number: number; url: string; now: string; createdAt?: string },
+): PullRequest {
+  return {
+    ticketId: input.ticketId,
+    forge: opened.forge,
+    number: opened.number,
+    url: opened.url,
+    repo: input.repo,
+    branch: input.branch,
+    base: input.base,
+    baseSha: input.baseSha,
+    headSha: input.headSha,
+    title: input.title,
+    body: input.body,
+    state: 'open',
+    createdAt: opened.createdAt ?? opened.now,
+    updatedAt: opened.now,
+  };
+}

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { RepoRef } from '../ticket/schema.ts';
-import type { Forge, OpenPullRequest, PullRequest, PullRequestStore } from './forge.ts';
+import { pullRequestRecord, type Forge, type OpenPullRequest, type PullRequest, type PullRequestStore } from './forge.ts';
 import { gitHubError, type GitHubConnection, type GitHubRepo } from './github-client.ts';
 
 /** The parts of GitHub's pull request objects nightshift relies on. */
@@ -123,21 +123,8 @@ export function createGitHubForge({ github, store, log, clock = () => new Date()
 
       const now = clock().toISOString();
       let next: PullRequest = {
-        ticketId: input.ticketId,
-        forge: 'github',
-        number: pull.number,
-        url: pull.html_url,
-        repo: input.repo,
-        branch: input.branch,
-        base: input.base,
-        baseSha: input.baseSha,
-        headSha: input.headSha,
-        title: input.title,
-        body: input.body,
-        state: 'open',
+        ...pullRequestRecord(input, { forge: 'github', number: pull.number, url: pull.html_url, now, ...(record && { createdAt: record.createdAt }) }),
         ...(record?.summaryReviewId !== undefined && { summaryReviewId: record.summaryReviewId }),
-        createdAt: record?.createdAt ?? now,
-        updatedAt: now,
       };
       // Recorded before the review is written: a crash from here on finds the number in the store.
       if (!record && !(await store.create(next))) {

@@ -1,4 +1,4 @@
-import type { Forge, OpenPullRequest, PullRequest, PullRequestStore } from './forge.ts';
+import { pullRequestRecord, type Forge, type OpenPullRequest, type PullRequest, type PullRequestStore } from './forge.ts';
 
 /**
  * The default forge: the branch is already pushed to the origin repository by the agents; the pull
@@ -19,22 +19,7 @@ export function createLocalForge({ store, clock = () => new Date() }: { store: P
           return updated;
         }
         const number = await store.nextNumber(input.repo);
-        const pr: PullRequest = {
-          ticketId: input.ticketId,
-          forge: 'local',
-          number,
-          url: `${input.repo}#${input.branch}`,
-          repo: input.repo,
-          branch: input.branch,
-          base: input.base,
-          baseSha: input.baseSha,
-          headSha: input.headSha,
-          title: input.title,
-          body: input.body,
-          state: 'open',
-          createdAt: now,
-          updatedAt: now,
-        };
+        const pr = pullRequestRecord(input, { forge: 'local', number, url: `${input.repo}#${input.branch}`, now });
         if (await store.create(pr)) return pr;
       }
       throw new Error(`could not record the pull request of ${input.ticketId}: the store keeps refusing it`);
