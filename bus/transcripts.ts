@@ -28,10 +28,9 @@ export function createTranscriptSink(bus: Bus, log: Logger): TranscriptSink {
 /** Every recorded exchange of a ticket, in the order they were recorded. */
 export async function readTranscript(bus: Bus, ticketId: string): Promise<Exchange[]> {
   const consumer = await bus.js.consumers.get(bus.names.transcriptsStream, { filter_subjects: bus.subjects.transcriptsOf(ticketId) });
+  const { num_pending: pending } = await consumer.info(true);
   const out: Exchange[] = [];
-  for (;;) {
-    const info = await consumer.info(true);
-    if (info.num_pending === 0) break;
+  while (out.length < pending) {
     const m = await consumer.next({ expires: 5_000 });
     if (!m) break;
     out.push(Exchange.parse(m.json()));

@@ -185,11 +185,15 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
 
   async function applyAndPublish(ev: CoordinatorEvent): Promise<void> {
     const ticketId = ev.data.ticketId;
-    const written = await store.mutate(ticketId, (t) => applyEvent(t, ev, clock(), policy));
+    let found = false;
+    const written = await store.mutate(ticketId, (t) => {
+      found = true;
+      return applyEvent(t, ev, clock(), policy);
+    });
     if (written) {
       log.info({ ticketId, event: ev.type, eventId: ev.id, state: written.ticket.state }, 'event applied');
       await publishOutbox(written);
-    } else if (!(await store.get(ticketId))) {
+    } else if (!found) {
       log.warn({ ticketId, event: ev.type, eventId: ev.id }, 'event for an unknown ticket ignored');
     }
   }
