@@ -1,13 +1,14 @@
 import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { TicketStore, type Bus, type WorkItemData } from '../../bus/index.ts';
-import { AgentError, IntakeReply, untilAborted, type Role, type Ticket } from '../../shared/index.ts';
+import { AgentError, untilAborted, type Role, type Ticket } from '../../shared/index.ts';
 import { answerTicket, cancelTicket } from '../../cli/tickets.ts';
 import { setup, type TestEnv } from '../../test/helpers/env.ts';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createCoordinator } from '../coordinator/coordinator.ts';
 import { createAgentRuntime, type AgentHandler, type AgentRuntime, type HandlerContext } from './runtime.ts';
+import { postTicket, readTicket } from '../../test/helpers/tickets.ts';
 
 /** What a handler saw on one call. */
 interface Call {
@@ -86,20 +87,11 @@ class Harness implements AsyncDisposable {
   async post(title = 'Add a --verbose flag'): Promise<string> {
     const repo = makeRepo();
     this.#stack.defer(() => rmSync(repo, { recursive: true, force: true }));
-    const msg = await this.bus.nc.request(
-      this.bus.subjects.ticketIntake,
-      JSON.stringify({ title, body: 'so that users see what happens', repo: { path: repo } }),
-      { timeout: 10_000 },
-    );
-    const reply = IntakeReply.parse(msg.json());
-    if (!reply.ok) throw new Error(`intake refused the ticket: ${reply.error.message}`);
-    return reply.id;
+    return postTicket(this.bus, repo, title);
   }
 
-  async ticket(id: string): Promise<Ticket> {
-    const stored = await this.store.get(id);
-    if (!stored) throw new Error(`no ticket ${id}`);
-    return stored.ticket;
+  ticket(id: string): Promise<Ticket> {
+    return readTicket(this.store, id);
   }
 
   /** Waits until the ticket passes `test`. */

@@ -3,11 +3,12 @@ import { EscalationStore, HumanAnswered, TicketStore, type Bus, type Escalation,
 import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
 import { createAgentRuntime, type AgentHandler } from '../../agents/runtime/runtime.ts';
 import { createSlackService, type SlackService, type SlackSettings } from '../../agents/slack/service.ts';
-import { IntakeReply, type Question, type Ticket } from '../../shared/index.ts';
+import { type Question, type Ticket } from '../../shared/index.ts';
 import { startFakeSlack, type ApiCall, type FakeSlack, type StoredMessage } from '../fakes/slack.ts';
 import { setup, type TestEnv } from './env.ts';
 import { makeRepo } from './git.ts';
 import { waitFor } from './wait.ts';
+import { postTicket, readTicket } from './tickets.ts';
 
 export const CHANNEL = 'C0ESCALATE';
 export const ADA = 'U0ADA00001';
@@ -94,20 +95,11 @@ export class SlackWorld implements AsyncDisposable {
   async post(title = 'Add a --verbose flag'): Promise<string> {
     const repo = makeRepo();
     this.#stack.defer(() => rmSync(repo, { recursive: true, force: true }));
-    const msg = await this.bus.nc.request(
-      this.bus.subjects.ticketIntake,
-      JSON.stringify({ title, body: 'so that users see what happens', repo: { path: repo } }),
-      { timeout: 10_000 },
-    );
-    const reply = IntakeReply.parse(msg.json());
-    if (!reply.ok) throw new Error(`intake refused the ticket: ${reply.error.message}`);
-    return reply.id;
+    return postTicket(this.bus, repo, title);
   }
 
-  async ticket(id: string): Promise<Ticket> {
-    const stored = await this.tickets.get(id);
-    if (!stored) throw new Error(`no ticket ${id}`);
-    return stored.ticket;
+  ticket(id: string): Promise<Ticket> {
+    return readTicket(this.tickets, id);
   }
 
   /** What an answer could change on a ticket (the outbox and its bookkeeping left out: they settle on their own). */

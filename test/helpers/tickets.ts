@@ -1,0 +1,21 @@
+import { TicketStore, type Bus } from '../../bus/index.ts';
+import { IntakeReply, type Ticket } from '../../shared/index.ts';
+
+/** Posts a ticket for `repo` on the intake subject and returns its id; a refusal throws. */
+export async function postTicket(bus: Bus, repo: string, title = 'Add a --verbose flag'): Promise<string> {
+  const msg = await bus.nc.request(
+    bus.subjects.ticketIntake,
+    JSON.stringify({ title, body: 'so that users see what happens', repo: { path: repo } }),
+    { timeout: 10_000 },
+  );
+  const reply = IntakeReply.parse(msg.json());
+  if (!reply.ok) throw new Error(`intake refused the ticket: ${reply.error.message}`);
+  return reply.id;
+}
+
+/** The stored ticket; a missing one throws. */
+export async function readTicket(store: TicketStore, id: string): Promise<Ticket> {
+  const stored = await store.get(id);
+  if (!stored) throw new Error(`no ticket ${id}`);
+  return stored.ticket;
+}
