@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { Ticket } from '../../shared/index.ts';
+import { runCli, spawnCli } from '../helpers/cli.ts';
+import { setup } from '../helpers/env.ts';
+import { makeRepo } from '../helpers/git.ts';
+
+describe('the CLI', () => {
+  it('stops start-up on bad configuration, naming every bad variable, with exit code 2', async () => {
+    const r = await runCli(['coordinator'], { NIGHTSHIFT_ACK_WAIT: 'soon', NIGHTSHIFT_MAX_DELIVER: '0', NIGHTSHIFT_PREFIX: 'a.b' });
+    expect(r.code).toBe(2);
+    for (const name of ['NIGHTSHIFT_ACK_WAIT', 'NIGHTSHIFT_MAX_DELIVER', 'NIGHTSHIFT_PREFIX']) expect(r.stderr).toContain(name);
+    const json = await runCli(['coordinator', '--json'], { NIGHTSHIFT_MAX_DELIVER: '0' });
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: 'invalid_config', issues: [{ path: 'NIGHTSHIFT_MAX_DELIVER' }] } });
+  });
+
+  it('refuses bad usage with exit code 2 and says why', async () => {
+    const unknown = await runCli(['frobnicate'], {});
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    const flag = await runCli(['ticket', 'show', 'tk-0123456789', '--colour'], {});
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--colour');
+  });
+
+  it('cancels, refuses answers to tickets that ask nothing, and reports unknown ids, through the commands', async () => {
+    await using env = await setup();
+    await using coordinator = spawnCli(['coordinator'], env.childEnv);
+    await coordinator.waitForLog('coordinator started', (l) => l.msg === 'coordinator started');
+    const created = await runCli(['ticket', 'create', '--title', 'CLI', '--body', 'b', '--repo', makeRepo(), '--label', 'cli', '--json'], env.childEnv);
+    expect(created.code).toBe(0);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+
+    const answer = await runCli(['answer', id, 'use -v', '--json'], env.childEnv);
+    expect(answer.code).toBe(1);
+    expect(JSON.parse(answer.stdout)).toMatchObject({ ok: false, error: { code: 'not_awaiting_human' } });
+
+    const cancel = await runCli(['ticket', 'cancel', id, '--reason', 'not needed', '--by', 'ana'], env.childEnv);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout.trim()).toBe(`${id} is cancelled`);
+    const shown = Ticket.parse(JSON.parse((await runCli(['ticket', 'show', id, '--json'], env.childEnv)).stdout));
+    expect(shown.timeline.at(-1)).toMatchObject({ event: 'transition', to: 'cancelled', by: 'ana', reason: 'not needed' });
+
+    const again = await runCli(['ticket', 'cancel', id, '--json'], env.childEnv);
+    expect(again.code).toBe(1);
+    expect(JSON.parse(again.stdout)).toMatchObject({ ok: false, error: { code: 'ticket_finished' } });
+
+    const wait = await runCli(['ticket', 'wait', id, '--state', 'done', '--timeout', '2s'], env.childEnv);
+    expect(wait.code).toBe(3);
+    expect(wait.stderr).toContain('gave up waiting for done');
+
+    const list = await runCli(['ticket', 'list', '--state', 'cancelled', '--json'], env.childEnv);
+    expect(JSON.parse(list.stdout)).toMatchObject({ tickets: [{ id, state: 'cancelled' }], counts: { cancelled: 1 } });
+
+    const missing = await runCli(['ticket', 'show', 'tk-zzzzzzzzzz', '--json'], env.childEnv);
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'ticket_not_found' } });
+    const malformed = await runCli(['ticket', 'show', 'T-1', '--json'], env.childEnv);
+    expect(JSON.parse(malformed.stdout)).toMatchObject({ ok: false, error: { code: 'invalid_ticket_id' } });
+  });
+});
