@@ -29,6 +29,9 @@ export type { Role, TerminalState } from './ticket/states.ts';
 export {
   Actor,
   Answer,
+  BugDetails,
+  BugReport,
+  bugTicketRequest,
   ErrorBody,
   IntakeErrorCode,
   IntakeReply,

@@ -28,7 +28,7 @@ import {
   type Ticket,
 } from '../../shared/index.ts';
 import type { CoordinatorEvent } from './events.ts';
-import { parseIntake } from './intake.ts';
+import { BUG_INTAKE, parseIntake, TICKET_INTAKE, type IntakeKind } from './intake.ts';
 import { applyEvent, COORDINATOR, newTicket, nextWake, outboxSent, tick, type Policy } from './reducer.ts';
 
 export interface CoordinatorDeps {
@@ -97,6 +97,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
             type: t.type,
             repo: t.repo,
             labels: t.labels,
+            ...(t.requester !== undefined && { requester: t.requester }),
+            ...(t.report !== undefined && { report: t.report }),
             answers: t.answers,
             artifacts: t.artifacts,
             usage: t.usage,
@@ -118,36 +120,37 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
 
   // ---- intake -------------------------------------------------------------------------------
 
-  async function keepRejected(data: Uint8Array, error: ErrorBody): Promise<void> {
+  async function keepRejected(source: 'tickets' | 'bugs', data: Uint8Array, error: ErrorBody): Promise<void> {
     const limit = config.NIGHTSHIFT_INTAKE_MAX_BYTES;
     const h = natsHeaders();
     h.set(Headers.RejectCode, error.code);
     h.set(Headers.RejectMessage, error.message.replace(/[\r\n]+/g, ' ').slice(0, 1_000));
     h.set(Headers.OriginalSize, String(data.byteLength));
     h.set(Headers.OriginalSha256, createHash('sha256').update(data).digest('hex'));
-    await bus.js.publish(subjects.rejected('tickets'), data.byteLength > limit ? data.subarray(0, limit) : data, {
+    await bus.js.publish(subjects.rejected(source), data.byteLength > limit ? data.subarray(0, limit) : data, {
       headers: h,
     });
   }
 
-  async function handleIntake(msg: Msg): Promise<void> {
+  /** Serves one intake request (a ticket or a bug report): refused payloads are kept, stored ones dispatched. */
+  async function handleIntake<S extends z.ZodType>(msg: Msg, kind: IntakeKind<S>): Promise<void> {
     const reply = (body: IntakeReply) => {
       if (msg.reply) msg.respond(JSON.stringify(body));
     };
     try {
-      const parsed = await parseIntake(msg.data, config.NIGHTSHIFT_INTAKE_MAX_BYTES);
+      const parsed = await parseIntake(msg.data, config.NIGHTSHIFT_INTAKE_MAX_BYTES, kind);
       if (!parsed.ok) {
-        await keepRejected(msg.data, parsed.error);
-        log.warn({ code: parsed.error.code, issues: parsed.error.issues }, 'intake rejected');
+        await keepRejected(kind.source, msg.data, parsed.error);
+        log.warn({ source: kind.source, code: parsed.error.code, issues: parsed.error.issues }, 'intake rejected');
         reply({ ok: false, error: parsed.error });
         return;
       }
-      const req = parsed.request;
+      const { request: req, report } = parsed;
       for (let i = 0; i < 5; i++) {
         const id = req.externalId !== undefined ? ticketIdForExternalId(req.externalId) : randomTicketId();
-        const created = await store.create(newTicket(id, req, clock(), `intake:${req.requester ?? 'anonymous'}`));
+        const created = await store.create(newTicket(id, req, clock(), `intake:${req.requester ?? 'anonymous'}`, report));
         if (created || req.externalId !== undefined) {
-          log.info({ ticketId: id, duplicate: !created, externalId: req.externalId }, 'ticket received');
+          log.info({ ticketId: id, source: kind.source, duplicate: !created, externalId: req.externalId }, 'ticket received');
           reply({ ok: true, id, duplicate: !created });
           // Stored and answered: a failed dispatch is not a failed intake (the sweeper retries it).
           if (created) await advance(id).catch((err: unknown) => log.warn({ err, ticketId: id }, 'dispatch failed; will retry'));
@@ -157,9 +160,9 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       throw new Error('could not allocate a free ticket id');
     } catch (err) {
       const error = { code: 'internal_error', message: describeError(err).message };
-      log.error({ err }, 'intake failed');
+      log.error({ err, source: kind.source }, 'intake failed');
       try {
-        await keepRejected(msg.data, error);
+        await keepRejected(kind.source, msg.data, error);
       } catch (keepErr) {
         log.error({ err: keepErr }, 'could not keep the failed intake payload');
       }
@@ -305,14 +308,18 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   return {
     async start() {
       store = new TicketStore(await bus.tickets());
-      const sub = bus.nc.subscribe(subjects.ticketIntake, {
-        queue: names.intakeQueue,
-        callback: (err, msg) => {
-          if (err) log.error({ err }, 'intake subscription error');
-          else track(handleIntake(msg));
-        },
-      });
-      abort.signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
+      const serve = <S extends z.ZodType>(subject: string, kind: IntakeKind<S>) => {
+        const sub = bus.nc.subscribe(subject, {
+          queue: names.intakeQueue,
+          callback: (err, msg) => {
+            if (err) log.error({ err, subject }, 'intake subscription error');
+            else track(handleIntake(msg, kind));
+          },
+        });
+        abort.signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
+      };
+      serve(subjects.ticketIntake, TICKET_INTAKE);
+      serve(subjects.bugIntake, BUG_INTAKE);
       await bus.nc.flush();
       running.push(
         consumeLoop(names.eventsStream, handleEvent),

@@ -1,9 +1,14 @@
+import type { z } from 'zod';
 import {
+  BugReport,
+  bugTicketRequest,
   fieldIssues,
   IntakeRequest,
   repositoryProblem,
+  type BugDetails,
   type ErrorBody,
   type IntakeErrorCode,
+  type RepoRef,
 } from '../../shared/index.ts';
 
 /** Why an intake payload was refused: one code per cause, and the field paths at fault. */
@@ -11,13 +16,51 @@ export interface IntakeRejection extends ErrorBody {
   code: IntakeErrorCode;
 }
 
-export type IntakeParse = { ok: true; request: IntakeRequest } | { ok: false; error: IntakeRejection };
+/** An accepted payload as the ticket it becomes; `report` holds a bug report's own details. */
+export interface IntakeAccepted {
+  request: IntakeRequest;
+  report?: BugDetails;
+}
+
+export type IntakeParse = ({ ok: true } & IntakeAccepted) | { ok: false; error: IntakeRejection };
+
+/** The two intake subjects: what each accepts, and how it becomes a ticket. */
+export interface IntakeKind<S extends z.ZodType> {
+  source: 'tickets' | 'bugs';
+  schema: S;
+  /** The code of a payload that does not match the schema. */
+  invalidCode: IntakeErrorCode;
+  what: string;
+  toTicket(value: z.output<S>): IntakeAccepted;
+  repo(value: z.output<S>): RepoRef;
+}
+
+export const TICKET_INTAKE: IntakeKind<typeof IntakeRequest> = {
+  source: 'tickets',
+  schema: IntakeRequest,
+  invalidCode: 'invalid_ticket',
+  what: 'ticket does not match the intake schema',
+  toTicket: (request) => ({ request }),
+  repo: (request) => request.repo,
+};
+
+export const BUG_INTAKE: IntakeKind<typeof BugReport> = {
+  source: 'bugs',
+  schema: BugReport,
+  invalidCode: 'invalid_report',
+  what: 'bug report does not match the bug report schema',
+  toTicket: (report) => {
+    const { request, details } = bugTicketRequest(report);
+    return { request, report: details };
+  },
+  repo: (report) => report.repo,
+};
 
 /**
  * Checks an intake payload in the order a person would fix it: size, JSON, schema, repository.
  * Only the repository check touches the outside world (git on a local path).
  */
-export async function parseIntake(bytes: Uint8Array, maxBytes: number): Promise<IntakeParse> {
+export async function parseIntake<S extends z.ZodType>(bytes: Uint8Array, maxBytes: number, kind: IntakeKind<S> = TICKET_INTAKE as never): Promise<IntakeParse> {
   if (bytes.byteLength > maxBytes) {
     return reject('payload_too_large', `payload is ${bytes.byteLength} bytes; the limit is ${maxBytes}`);
   }
@@ -27,17 +70,18 @@ export async function parseIntake(bytes: Uint8Array, maxBytes: number): Promise<
   } catch (err) {
     return reject('invalid_json', `payload is not JSON: ${(err as Error).message}`);
   }
-  const parsed = IntakeRequest.safeParse(json);
+  const parsed = kind.schema.safeParse(json);
   if (!parsed.success) {
     const issues = fieldIssues(parsed.error.issues);
-    return reject('invalid_ticket', `ticket does not match the intake schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
+    return reject(kind.invalidCode, `${kind.what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues);
   }
-  const problem = await repositoryProblem(parsed.data.repo);
+  const repo = kind.repo(parsed.data);
+  const problem = await repositoryProblem(repo);
   if (problem) {
-    const path = parsed.data.repo.url !== undefined ? 'repo.url' : 'repo.path';
+    const path = repo.url !== undefined ? 'repo.url' : 'repo.path';
     return reject('invalid_repository', problem, [{ path, message: problem }]);
   }
-  return { ok: true, request: parsed.data };
+  return { ok: true, ...kind.toTicket(parsed.data) };
 }
 
 function reject(code: IntakeErrorCode, message: string, issues?: ErrorBody['issues']): IntakeParse {

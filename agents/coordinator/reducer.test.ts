@@ -424,12 +424,12 @@ describe('stage.completed', () => {
     expect(d.sent()!.outbox).toEqual([]);
   });
 
-  it('takes a bug from triaging to refining', () => {
+  it('takes an accepted bug from triaging straight to its reproduction test', () => {
     const d = reach('triaging');
     const t = d.complete(advance({ severity: 'high' }));
-    expect(t.state).toBe('refining');
+    expect(t.state).toBe('writing_tests');
     expect(t.artifacts).toEqual({ triaging: { severity: 'high' } });
-    expect(t.outbox.at(-1)).toEqual({ msgId: dispatchId(ID, 'refining', 1), kind: 'dispatch', stage: 'refining', attempt: 1 });
+    expect(t.outbox.at(-1)).toEqual({ msgId: dispatchId(ID, 'writing_tests', 1), kind: 'dispatch', stage: 'writing_tests', attempt: 1 });
   });
 
   it('records no artifact for an advance without output', () => {
@@ -490,6 +490,29 @@ describe('stage.completed', () => {
     expect(t.outbox).toEqual([]);
     expect(t.work).toBeNull();
     expect(t.timeline.at(-1)).toMatchObject({ event: 'transition', from: 'triaging', to: 'duplicate', reason: 'same crash as tk-abcdefghjk' });
+    expect(nextWake(t)).toBeNull();
+  });
+
+  it('keeps the output of a duplicate outcome as the stage artifact', () => {
+    const t = reach('triaging').complete({ kind: 'duplicate', of: OTHER, output: { classification: 'bug' } });
+    expect(t.artifacts.triaging).toEqual({ classification: 'bug' });
+  });
+
+  it('fails a ticket marked a duplicate of itself', () => {
+    const t = reach('triaging').complete({ kind: 'duplicate', of: ID });
+    expect(t.state).toBe('failed');
+    expect(t.failure).toEqual({ code: 'illegal_outcome', message: 'triaging marked the ticket a duplicate of itself', stage: 'triaging' });
+    expect(t.duplicateOf).toBeUndefined();
+  });
+
+  it('closes a report that describes no bug as cancelled, with the reason and the triage kept', () => {
+    const d = reach('triaging');
+    const t = d.complete({ kind: 'close', reason: 'not a bug: the limit is documented', output: { classification: 'not_bug' } });
+    expect(t.state).toBe('cancelled');
+    expect(t.work).toBeNull();
+    expect(t.outbox).toEqual([]);
+    expect(t.artifacts.triaging).toEqual({ classification: 'not_bug' });
+    expect(t.timeline.at(-1)).toMatchObject({ event: 'transition', from: 'triaging', to: 'cancelled', reason: 'not a bug: the limit is documented' });
     expect(nextWake(t)).toBeNull();
   });
 
@@ -1023,7 +1046,8 @@ describe('any sequence of events and ticks', () => {
           if (o < 0.7) outcome = advance({ step });
           else if (o < 0.8) outcome = escalate(rnd() < 0.5 ? { step } : undefined);
           else if (o < (work.stage === 'triaging' ? 0.85 : 0.93)) outcome = { kind: 'send_back', to: pick(STAGES), reason: `step ${step}` };
-          else outcome = { kind: 'duplicate', of: OTHER };
+          else if (o < 0.97) outcome = { kind: 'duplicate', of: OTHER };
+          else outcome = { kind: 'close', reason: `step ${step}` };
           ev = completed(work.stage, work.attempt, outcome);
           kind = `completed:${outcome.kind}`;
         } else if (work && e < 0.68) {

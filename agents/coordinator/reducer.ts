@@ -3,6 +3,7 @@ import {
   isStage,
   isTerminal,
   NEXT_AFTER,
+  type BugDetails,
   ROLE_OF_STAGE,
   type IntakeRequest,
   type OutboxItem,
@@ -31,8 +32,8 @@ const APPLIED_MEMORY = 200;
 
 export const COORDINATOR = 'coordinator';
 
-/** A new ticket in `received`, as intake stores it. */
-export function newTicket(id: string, req: IntakeRequest, now: Date, by: string): Ticket {
+/** A new ticket in `received`, as intake stores it; `report` holds a bug report's details. */
+export function newTicket(id: string, req: IntakeRequest, now: Date, by: string, report?: BugDetails): Ticket {
   const at = now.toISOString();
   return {
     id,
@@ -44,6 +45,7 @@ export function newTicket(id: string, req: IntakeRequest, now: Date, by: string)
     ...(req.externalId !== undefined && { externalId: req.externalId }),
     ...(req.requester !== undefined && { requester: req.requester }),
     labels: req.labels,
+    ...(report !== undefined && { report }),
     state: 'received',
     work: null,
     parked: null,
@@ -166,12 +168,17 @@ function completed(
       if (!canTransition(stage, 'duplicate')) {
         return fail(t, now, { code: 'illegal_outcome', message: `${stage} cannot mark a ticket duplicate`, stage }, by, ev.id);
       }
-      return moveTo({ ...t, duplicateOf: outcome.of }, 'duplicate', now, {
+      if (outcome.of === t.id) {
+        return fail(t, now, { code: 'illegal_outcome', message: `${stage} marked the ticket a duplicate of itself`, stage }, by, ev.id);
+      }
+      return moveTo({ ...withOutput(outcome.output), duplicateOf: outcome.of }, 'duplicate', now, {
         by,
         reason: outcome.reason ?? `duplicate of ${outcome.of}`,
         cause: ev.id,
       });
     }
+    case 'close':
+      return moveTo({ ...withOutput(outcome.output), outbox: [] }, 'cancelled', now, { by, reason: outcome.reason, cause: ev.id });
   }
 }
 

@@ -10,8 +10,10 @@ export const StageOutcome = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('escalate'), questions: z.array(Question).min(1).max(20), output: z.unknown().optional() }),
   /** The work goes back to an earlier stage (e.g. the reviewer requesting changes). */
   z.object({ kind: z.literal('send_back'), to: Stage, reason: z.string().min(1).max(4000), output: z.unknown().optional() }),
-  /** The ticket duplicates another one. */
-  z.object({ kind: z.literal('duplicate'), of: TicketId, reason: z.string().max(4000).optional() }),
+  /** The ticket duplicates another one. `output` is kept as the stage's artifact. */
+  z.object({ kind: z.literal('duplicate'), of: TicketId, reason: z.string().max(4000).optional(), output: z.unknown().optional() }),
+  /** There is nothing to do (a bug report that describes no bug): the ticket is closed as cancelled. */
+  z.object({ kind: z.literal('close'), reason: z.string().min(1).max(4000), output: z.unknown().optional() }),
 ]);
 export type StageOutcome = z.infer<typeof StageOutcome>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Answer, RepoRef, RoleUsage, Stage, TicketId, TicketType } from '../../shared/index.ts';
+import { Answer, BugDetails, RepoRef, RoleUsage, Stage, TicketId, TicketType } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** What an agent is given about the ticket it works on. */
@@ -10,6 +10,10 @@ export const WorkTicket = z.object({
   type: TicketType,
   repo: RepoRef,
   labels: z.array(z.string()),
+  /** Who posted it (a bug's reporter). */
+  requester: z.string().optional(),
+  /** A bug report's details, when the ticket came from one. */
+  report: BugDetails.optional(),
   answers: z.array(Answer),
   artifacts: z.record(z.string(), z.unknown()),
   /** Tokens spent so far, by role: what counts against the ticket's budget. */

@@ -45,10 +45,65 @@ export const IntakeRequest = z
   .strict();
 export type IntakeRequest = z.infer<typeof IntakeRequest>;
 
+const reportText = (max: number) => z.string().trim().min(1).max(max);
+
+/** What a bug report says beyond its title and description; kept on the bug's ticket as `report`. */
+export const BugDetails = z
+  .object({
+    /** How to make the bug happen. */
+    steps: reportText(20_000).optional(),
+    expected: reportText(10_000).optional(),
+    actual: reportText(10_000).optional(),
+    /** Logs or a stack trace, as pasted. */
+    logs: z.string().min(1).max(60_000).optional(),
+    /** Versions, operating system, configuration: where it happens. */
+    environment: reportText(4_000).optional(),
+  })
+  .strict();
+export type BugDetails = z.infer<typeof BugDetails>;
+
+/** The body of a request on the bug intake subject. Unknown fields are refused. */
+export const BugReport = z
+  .object({
+    title: z.string().trim().min(1).max(200),
+    description: reportText(50_000),
+    repo: RepoRef,
+    ...BugDetails.shape,
+    /** Who reported it: they are asked when the report lacks information. */
+    reporter: z.string().min(1).max(200).optional(),
+    externalId: z.string().min(1).max(200).optional(),
+    labels: z.array(z.string().min(1).max(50)).max(20).default([]),
+  })
+  .strict();
+export type BugReport = z.infer<typeof BugReport>;
+
+/** A bug report as the ticket it becomes: the common intake request, and the report's own details. */
+export function bugTicketRequest(report: BugReport): { request: IntakeRequest; details: BugDetails } {
+  const { title, description, repo, reporter, externalId, labels, steps, expected, actual, logs, environment } = report;
+  const request: IntakeRequest = {
+    title,
+    body: description,
+    repo,
+    type: 'bug',
+    labels,
+    ...(externalId !== undefined && { externalId }),
+    ...(reporter !== undefined && { requester: reporter }),
+  };
+  const details: BugDetails = {
+    ...(steps !== undefined && { steps }),
+    ...(expected !== undefined && { expected }),
+    ...(actual !== undefined && { actual }),
+    ...(logs !== undefined && { logs }),
+    ...(environment !== undefined && { environment }),
+  };
+  return { request, details };
+}
+
 /** Error codes of intake replies; each names one cause. */
 export const IntakeErrorCode = z.enum([
   'invalid_json',
   'invalid_ticket',
+  'invalid_report',
   'payload_too_large',
   'invalid_repository',
   'internal_error',
@@ -68,17 +123,19 @@ export const IntakeReply = z.discriminatedUnion('ok', [
 ]);
 export type IntakeReply = z.infer<typeof IntakeReply>;
 
+/** Who did something: the coordinator, an agent role, a human, or the CLI on someone's behalf. */
+export const Actor = z.string().min(1).max(200);
+
 /** A question put to a human; `options`, when given, are the answers offered as choices. */
 export const Question = z.object({
   id: z.string().min(1).max(64),
   text: z.string().min(1).max(4000),
   options: z.array(z.string().min(1).max(200)).max(10).optional(),
   blocking: z.boolean().default(true),
+  /** Who is asked, when it is someone in particular: the reporter of a bug that lacks information. */
+  to: Actor.optional(),
 });
 export type Question = z.infer<typeof Question>;
-
-/** Who did something: the coordinator, an agent role, a human, or the CLI on someone's behalf. */
-export const Actor = z.string().min(1).max(200);
 
 /** A human's answer to a parked ticket's questions. */
 export const Answer = z.object({ text: z.string(), by: Actor, at: z.iso.datetime() });
@@ -135,6 +192,8 @@ export const Ticket = z.object({
   externalId: z.string().optional(),
   requester: z.string().optional(),
   labels: z.array(z.string()),
+  /** What the bug report said beyond its description, for tickets posted as bug reports. */
+  report: BugDetails.optional(),
   state: State,
   /** The current stage attempt, while an agent works on the ticket. */
   work: z

@@ -23,6 +23,7 @@ const ALLOWED: readonly (readonly [State, State])[] = [
   ['received', 'cancelled'],
   ['received', 'failed'],
 
+  ['triaging', 'writing_tests'],
   ['triaging', 'refining'],
   ['triaging', 'duplicate'],
   ['triaging', 'awaiting_human'],
@@ -206,7 +207,6 @@ describe('reachability', () => {
     expect(path).toEqual([
       'received',
       'triaging',
-      'refining',
       'writing_tests',
       'coding',
       'reviewing',

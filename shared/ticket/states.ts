@@ -42,7 +42,7 @@ const ENDS = ['cancelled', 'failed'] as const;
 /** Every legal transition. A state maps to the states it may move to; terminal states to none. */
 export const TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
   received: ['triaging', 'refining', ...ENDS],
-  triaging: ['refining', 'duplicate', 'awaiting_human', ...ENDS],
+  triaging: ['writing_tests', 'refining', 'duplicate', 'awaiting_human', ...ENDS],
   refining: ['writing_tests', 'awaiting_human', ...ENDS],
   awaiting_human: [...STAGES, ...ENDS],
   writing_tests: ['coding', 'awaiting_human', ...ENDS],
@@ -55,9 +55,12 @@ export const TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
   duplicate: [],
 };
 
-/** The stage that follows a completed stage on the happy path. */
+/**
+ * The stage that follows a completed stage on the happy path. An accepted bug goes from triage
+ * straight to its reproduction test: the triager writes the spec the refiner would.
+ */
 export const NEXT_AFTER: Readonly<Record<Stage, State>> = {
-  triaging: 'refining',
+  triaging: 'writing_tests',
   refining: 'writing_tests',
   writing_tests: 'coding',
   coding: 'reviewing',
