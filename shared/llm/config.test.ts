@@ -33,6 +33,13 @@ describe('LLM configuration', () => {
     expect(roleModelKey('test-author')).toBe('NIGHTSHIFT_MODEL_TEST_AUTHOR');
   });
 
+  it('reads an optional embeddings model and endpoint', () => {
+    const config = LlmConfigSchema.parse({ NIGHTSHIFT_EMBEDDINGS_MODEL: '  nomic-embed-text ', NIGHTSHIFT_EMBEDDINGS_BASE_URL: 'http://127.0.0.1:11434/v1' });
+    expect(config).toMatchObject({ NIGHTSHIFT_EMBEDDINGS_MODEL: 'nomic-embed-text', NIGHTSHIFT_EMBEDDINGS_BASE_URL: 'http://127.0.0.1:11434/v1' });
+    const bad = LlmConfigSchema.safeParse({ NIGHTSHIFT_EMBEDDINGS_MODEL: '   ', NIGHTSHIFT_EMBEDDINGS_BASE_URL: 'ftp://x' });
+    expect(bad.error!.issues.map((i) => i.path.join('.')).sort()).toEqual(['NIGHTSHIFT_EMBEDDINGS_BASE_URL', 'NIGHTSHIFT_EMBEDDINGS_MODEL']);
+  });
+
   it('names every bad value', () => {
     const parsed = LlmConfigSchema.safeParse({
       OPENAI_BASE_URL: 'ftp://x',

@@ -26,6 +26,16 @@ export const LlmConfigSchema = z.object({
   NIGHTSHIFT_MODEL_RETRIES: z.coerce.number().int().min(0).max(10).default(2),
   /** Tokens (prompt + completion, all roles) one ticket may use; past it the ticket escalates. */
   NIGHTSHIFT_TOKEN_BUDGET: positiveInt.default(1_000_000),
+  /**
+   * The embeddings model the triager compares bug reports with (`createEmbedder`). Unset: no
+   * embeddings, the triager compares reports by their words.
+   */
+  NIGHTSHIFT_EMBEDDINGS_MODEL: modelName.optional(),
+  /**
+   * Where the embeddings model is served, with its `/v1`, when not at `OPENAI_BASE_URL` (the default).
+   * `OPENAI_API_KEY` is its bearer token too.
+   */
+  NIGHTSHIFT_EMBEDDINGS_BASE_URL: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 export type LlmConfig = z.infer<typeof LlmConfigSchema>;

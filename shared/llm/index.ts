@@ -4,6 +4,8 @@ export { createLlm } from './client.ts';
 export type { CallOptions, Llm, LlmDeps, ModelReply, ModelToolCall } from './client.ts';
 export { LlmConfigSchema, modelFor, roleModelKey } from './config.ts';
 export type { LlmConfig } from './config.ts';
+export { cosine, createEmbedder } from './embeddings.ts';
+export type { Embedder, EmbedderDeps } from './embeddings.ts';
 export {
   BudgetExceededError,
   ModelBehaviorError,
@@ -15,7 +17,7 @@ export type { ModelBehaviorCode } from './errors.ts';
 export { ROLE_HEADER, TICKET_HEADER } from './headers.ts';
 export { runToolLoop } from './loop.ts';
 export type { ToolLoopResult, ToolLoopSpec } from './loop.ts';
-export { startMockLlm } from './mock-server.ts';
+export { MOCK_EMBEDDING_DIMENSIONS, mockEmbedding, startMockLlm } from './mock-server.ts';
 export type { MockCall, MockFailure, MockLlm, MockLlmOptions, UnusedEntry } from './mock-server.ts';
 export { createChatModel, modelSettings } from './model.ts';
 export type { ModelSettings } from './model.ts';

@@ -185,7 +185,7 @@ describe('mock-llm over HTTP', () => {
     await using mock = await mockLlm(script({}));
     mock.allowFailures();
     expect((await post(mock.server.url, { messages: 'no' })).status).toBe(400);
-    expect((await fetch(`${mock.server.url}/embeddings`, { method: 'POST', body: '{}' })).status).toBe(404);
+    expect((await fetch(`${mock.server.url}/audio/speech`, { method: 'POST', body: '{}' })).status).toBe(404);
     expect(mock.server.failures.map((f) => f.code)).toEqual(['bad_request']);
   });
 

@@ -19,19 +19,35 @@ const ChatRequest = z.looseObject({
   response_format: z.looseObject({ type: z.string(), json_schema: z.looseObject({ name: z.string().optional() }).optional() }).nullish(),
 });
 type ChatRequest = z.infer<typeof ChatRequest>;
+const EmbeddingsRequest = z.looseObject({
+  model: z.string(),
+  input: z.union([z.string(), z.array(z.string()).min(1)]),
+  encoding_format: z.enum(['float', 'base64']).nullish(),
+});
+
+/** The role of an embeddings request without an `x-nightshift-role` header. */
+const EMBEDDINGS_ROLE = 'embeddings';
 
 /** One request the mock received, answered or not. */
 export interface MockCall {
-  /** 1-based, over all roles. */
+  /** 1-based, over all roles and kinds. */
   n: number;
+  /** A chat completion, or an embeddings request (answered without the script). */
+  kind: 'chat' | 'embeddings';
+  /** The `x-nightshift-role` header; without it, the model for chat and `embeddings` for embeddings. */
   role: string;
-  /** 1-based, within the role. */
+  /** 1-based, within the role and kind: embeddings calls do not move a role's chat call numbers. */
   call: number;
   ticket: string | undefined;
   model: string;
   stream: boolean;
-  /** The request body as sent. */
+  /**
+   * The request body as sent. An embeddings request has no messages: it is recorded with
+   * `messages: []`, its texts in `input`.
+   */
   request: ChatRequest;
+  /** The texts of an embeddings call, in order. */
+  input?: string[];
   status: number;
   /** Index of the scripted response that answered it, within the role. */
   entry: number | undefined;
@@ -75,12 +91,14 @@ export interface MockLlm extends AsyncDisposable {
 /**
  * An OpenAI-compatible chat completions server answering from a script. It fails loudly: a call for
  * a role with no scripted response left, or whose `expect` does not match, gets an HTTP 500 naming the
- * role, the call and what was expected; it never cycles through responses.
+ * role, the call and what was expected; it never cycles through responses. It also serves embeddings,
+ * computed (`mockEmbedding`), never scripted.
  */
 export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
   const script = parseMockScript(opts.script);
   const next = new Map<string, number>();
   const perRole = new Map<string, number>();
+  const perRoleEmbeddings = new Map<string, number>();
   const calls: MockCall[] = [];
   const failures: MockFailure[] = [];
   const pending = new Set<NodeJS.Timeout>();
@@ -101,8 +119,16 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
       sendJson(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created, owned_by: 'nightshift-mock-llm' })) });
       return;
     }
+    if (req.method === 'POST' && (path === '/v1/embeddings' || path === '/embeddings')) {
+      await embeddings(req, res);
+      return;
+    }
     if (req.method !== 'POST' || (path !== '/v1/chat/completions' && path !== '/chat/completions')) {
-      sendJson(res, 404, errorBody('not_found', `mock-llm serves POST /v1/chat/completions and GET /v1/models, not ${req.method} ${path}`));
+      sendJson(
+        res,
+        404,
+        errorBody('not_found', `mock-llm serves POST /v1/chat/completions, POST /v1/embeddings and GET /v1/models, not ${req.method} ${path}`),
+      );
       return;
     }
     const raw = await readBody(req);
@@ -120,6 +146,7 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
     perRole.set(role, call);
     const record: MockCall = {
       n: calls.length + 1,
+      kind: 'chat',
       role,
       call,
       ticket: header(req, TICKET_HEADER),
@@ -170,6 +197,54 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
     const answer = buildAnswer(entry, parsed, role, call);
     if (record.stream) stream(res, answer, parsed, record.n);
     else sendJson(res, 200, completion(answer, parsed, record.n));
+  }
+
+  /** Embeddings, computed from the texts: they consume no scripted response. */
+  async function embeddings(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = await readBody(req);
+    let parsed: z.infer<typeof EmbeddingsRequest>;
+    try {
+      parsed = EmbeddingsRequest.parse(JSON.parse(raw));
+    } catch (err) {
+      const message = `mock-llm: the request is not an embeddings request: ${(err as Error).message}`;
+      failures.push({
+        role: header(req, ROLE_HEADER) ?? EMBEDDINGS_ROLE,
+        call: 0,
+        code: 'bad_request',
+        message,
+        expected: 'an embeddings request: { model, input: string | string[], encoding_format?: "float" | "base64" }',
+      });
+      sendJson(res, 400, errorBody('invalid_request_error', message));
+      return;
+    }
+    const role = header(req, ROLE_HEADER) ?? EMBEDDINGS_ROLE;
+    const call = (perRoleEmbeddings.get(role) ?? 0) + 1;
+    perRoleEmbeddings.set(role, call);
+    const input = typeof parsed.input === 'string' ? [parsed.input] : parsed.input;
+    calls.push({
+      n: calls.length + 1,
+      kind: 'embeddings',
+      role,
+      call,
+      ticket: header(req, TICKET_HEADER),
+      model: parsed.model,
+      stream: false,
+      request: { ...parsed, messages: [] },
+      input,
+      status: 200,
+      entry: undefined,
+    });
+    const base64 = parsed.encoding_format === 'base64';
+    const tokens = input.reduce((sum, text) => sum + estimateTokens(text), 0);
+    sendJson(res, 200, {
+      object: 'list',
+      data: input.map((text, index) => {
+        const vector = mockEmbedding(text);
+        return { object: 'embedding', index, embedding: base64 ? float32Base64(vector) : vector };
+      }),
+      model: parsed.model,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+    });
   }
 
   function fail(res: ServerResponse, record: MockCall, failure: Omit<MockFailure, 'role' | 'call'>) {
@@ -229,6 +304,47 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/** The length of mock-llm's embeddings. */
+export const MOCK_EMBEDDING_DIMENSIONS = 256;
+
+/**
+ * mock-llm's embedding of `text`: feature hashing of its lowercased words (runs of letters and digits),
+ * each word adding ±1 to one of 256 dimensions (by its FNV-1a hash, mixed: the bucket from the low
+ * bits, the sign from the top bit), then scaled to length 1 (all zeros for a text without words).
+ * Values are float32, so the plain and base64 answers agree. Equal texts get equal vectors; texts
+ * sharing words get a positive cosine, unless hash collisions happen to cancel it.
+ */
+export function mockEmbedding(text: string): number[] {
+  const vector = new Array<number>(MOCK_EMBEDDING_DIMENSIONS).fill(0);
+  for (const word of text.toLowerCase().split(/[^\p{L}\p{N}]+/u)) {
+    if (!word) continue;
+    const h = wordHash(word);
+    const at = h % MOCK_EMBEDDING_DIMENSIONS;
+    vector[at] = vector[at]! + (h >= 0x8000_0000 ? -1 : 1);
+  }
+  const norm = Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
+  return vector.map((x) => (norm === 0 ? 0 : Math.fround(x / norm)));
+}
+
+/**
+ * 32-bit FNV-1a of the UTF-8 bytes of `s`, unsigned, with murmur3's finalizer: FNV-1a's low bits alone
+ * put too many short words in one bucket.
+ */
+function wordHash(s: string): number {
+  let h = 0x811c_9dc5;
+  for (const byte of Buffer.from(s, 'utf8')) h = Math.imul(h ^ byte, 0x0100_0193);
+  h = Math.imul(h ^ (h >>> 16), 0x85eb_ca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2_ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Base64 of little-endian float32s, as OpenAI answers `encoding_format: "base64"`. */
+function float32Base64(vector: readonly number[]): string {
+  const bytes = Buffer.alloc(vector.length * 4);
+  vector.forEach((x, i) => bytes.writeFloatLE(x, i * 4));
+  return bytes.toString('base64');
 }
 
 interface Answer {
