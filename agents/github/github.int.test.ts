@@ -396,6 +396,6 @@ describe('the GitHub webhook receiver', () => {
   it('ignores issues when no label is configured', async () => {
     await using w = await world();
     const answer = await post(w.receiver.url, await delivery(SECRET, 'issues', webhookExample('issues', 'labeled')));
-    expect(answer).toMatchObject({ status: 200, body: { ignored: 'issues do not become tickets (NIGHTSHIFT_GITHUB_ISSUE_LABEL is not set)' } });
+    expect(answer).toMatchObject({ status: 200, body: { ignored: 'issues do not become tickets (neither NIGHTSHIFT_GITHUB_ISSUE_LABEL nor NIGHTSHIFT_GITHUB_BUG_LABEL is set)' } });
   });
 });

@@ -2,7 +2,16 @@ import { Webhooks } from '@octokit/webhooks';
 import { z } from 'zod';
 import { envelope, PrChangesRequested, PrClosed, PrMerged, type Envelope, type MessageDef, type PrComment } from '../../bus/index.ts';
 import { isSummaryReview, parseGitHubUrl, type GitHubConnection, type GitHubRepo } from '../../shared/forge/index.ts';
-import { fieldIssues, ticketBranch, TicketId, type IntakeReply, type Logger, type PullRequest, type PullRequestStore } from '../../shared/index.ts';
+import {
+  fieldIssues,
+  ticketBranch,
+  TicketId,
+  type BugReport,
+  type IntakeReply,
+  type Logger,
+  type PullRequest,
+  type PullRequestStore,
+} from '../../shared/index.ts';
 import {
   ApiReview,
   ApiReviewComment,
@@ -34,12 +43,16 @@ export interface WebhookHandlerDeps {
   publish(ticketId: string, event: Envelope): Promise<void>;
   /** Posts an intake request and resolves with the reply. */
   intake(payload: unknown): Promise<IntakeReply>;
+  /** Posts a bug report on bug intake and resolves with the reply (the same contract as intake). */
+  bugIntake(payload: unknown): Promise<IntakeReply>;
   /** Hosts whose repository URLs are GitHub's (see gitHubHosts). */
   hosts: readonly string[];
   /** API access, to gather a whole review (its body and every line comment) from any of its events; null: the payload only. */
   github: GitHubConnection | null;
-  /** Issues given this label become tickets; unset, issue events are ignored. */
+  /** Issues given this label become tickets; unset (and no bugLabel), issue events are ignored. */
   issueLabel?: string | undefined;
+  /** Issues given this label become bug reports; it wins over issueLabel on an issue carrying both. */
+  bugLabel?: string | undefined;
   log: Logger;
 }
 
@@ -60,7 +73,8 @@ const MAX_COMMENTS = 100;
  * - `pull_request_review` submitted as "changes requested", or as a comment with a body, and
  *   `pull_request_review_comment` created: `pr.changes_requested` with the review's body and comments;
  * - `pull_request` closed: `pr.merged` or `pr.closed`;
- * - `issues` labeled (or opened) with the configured label: an intake request;
+ * - `issues` labeled (or opened) with the configured bug label: a bug report on bug intake; with the
+ *   configured issue label (and not the bug label): an intake request;
  * - anything else, or a pull request that is not a ticket's: acknowledged and ignored.
  */
 export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookRequest) => Promise<WebhookResponse> {
@@ -201,27 +215,25 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookReq
     }
   }
 
-  async function onIssue(ctx: Delivery, p: z.infer<typeof IssuesEvent>): Promise<WebhookResponse> {
-    const label = deps.issueLabel;
-    if (!label) return ignored(ctx, 'issues do not become tickets (NIGHTSHIFT_GITHUB_ISSUE_LABEL is not set)');
-    const labelled = p.action === 'labeled' ? p.label?.name === label : p.action === 'opened' && (p.issue.labels ?? []).some((l) => l.name === label);
-    if (!labelled) return ignored(ctx, `issues ${p.action} without the label "${label}"`);
-    const { issue, repository } = p;
-    const request = {
-      title: issue.title.trim().slice(0, 200) || `GitHub issue #${issue.number}`,
-      body: `${issue.body ?? ''}\n\n(GitHub issue ${issue.html_url})`.trim().slice(0, 100_000),
-      repo: { url: repository.html_url },
-      externalId: `github:${repository.full_name}#${issue.number}`,
-      requester: actor(p.sender),
-      labels: [...new Set((issue.labels ?? []).map((l) => l.name))].filter((l) => l.length >= 1 && l.length <= 50).slice(0, 20),
-    };
-    const reply = await deps.intake(request);
+  async function onIssue(ctx: Delivery, p: IssuesPayload): Promise<WebhookResponse> {
+    const labels = { issue: deps.issueLabel, bug: deps.bugLabel };
+    if (!labels.issue && !labels.bug) {
+      return ignored(ctx, 'issues do not become tickets (neither NIGHTSHIFT_GITHUB_ISSUE_LABEL nor NIGHTSHIFT_GITHUB_BUG_LABEL is set)');
+    }
+    const route = issueRoute(p, labels);
+    if (!route) {
+      const names = [labels.issue, labels.bug].filter((l) => l).map((l) => `"${l}"`);
+      return ignored(ctx, `issues ${p.action} without the label ${names.join(' or ')}`);
+    }
+    const issue = p.issue.html_url;
+    const reply = route === 'bug' ? await deps.bugIntake(issueBugReport(p)) : await deps.intake(issueTicketRequest(p));
     if (!reply.ok) {
-      ctx.log.warn({ code: reply.error.code, issue: issue.html_url }, 'issue refused by intake');
+      ctx.log.warn({ code: reply.error.code, issue, route }, route === 'bug' ? 'issue refused by bug intake' : 'issue refused by intake');
       return { status: 422, body: { ok: false, delivery: ctx.id, error: reply.error } };
     }
-    ctx.log.info({ ticketId: reply.id, duplicate: reply.duplicate, issue: issue.html_url }, 'issue posted as a ticket');
-    return { status: 202, body: { ok: true, delivery: ctx.id, action: 'ticket', ticketId: reply.id, duplicate: reply.duplicate } };
+    const action = route === 'bug' ? 'bug_report' : 'ticket';
+    ctx.log.info({ ticketId: reply.id, duplicate: reply.duplicate, issue }, route === 'bug' ? 'issue posted as a bug report' : 'issue posted as a ticket');
+    return { status: 202, body: { ok: true, delivery: ctx.id, action, ticketId: reply.id, duplicate: reply.duplicate } };
   }
 
   /** The ticket a pull request belongs to: its branch names it and the store records this very pull request. */
@@ -282,11 +294,78 @@ async function parsed<S extends z.ZodType>(schema: S, payload: unknown, then: (p
   return then(result.data);
 }
 
+type IssuesPayload = z.infer<typeof IssuesEvent>;
+
+/**
+ * What an `issues` delivery asks for, given the configured labels: 'bug' when it is opened with, or
+ * labeled with, the bug label, or labeled with the issue label while it carries the bug label (the bug
+ * label wins); 'ticket' when opened or labeled with the issue label alone; null otherwise.
+ */
+export function issueRoute(p: IssuesPayload, labels: { issue?: string | undefined; bug?: string | undefined }): 'bug' | 'ticket' | null {
+  const carries = (label: string) => (p.issue.labels ?? []).some((l) => l.name === label);
+  const given = (label: string | undefined) =>
+    label !== undefined && label !== '' && (p.action === 'labeled' ? p.label?.name === label : p.action === 'opened' && carries(label));
+  if (given(labels.bug)) return 'bug';
+  if (given(labels.issue)) return labels.bug && carries(labels.bug) ? 'bug' : 'ticket';
+  return null;
+}
+
+/** The parts an issue's ticket and its bug report share: title, repository, the issue as external id, labels. */
+function issueFields({ issue, repository }: IssuesPayload) {
+  return {
+    title: issue.title.trim().slice(0, 200) || `GitHub issue #${issue.number}`,
+    repo: { url: repository.html_url },
+    // The same issue is always the same ticket, whichever intake it went through.
+    externalId: `github:${repository.full_name}#${issue.number}`,
+    labels: [...new Set((issue.labels ?? []).map((l) => l.name))].filter((l) => l.length >= 1 && l.length <= 50).slice(0, 20),
+  };
+}
+
+/** An issue as an intake request: its body with a link back, and whoever gave it the label as requester. */
+export function issueTicketRequest(p: IssuesPayload) {
+  const { title, repo, externalId, labels } = issueFields(p);
+  return {
+    title,
+    body: `${p.issue.body ?? ''}\n\n(GitHub issue ${p.issue.html_url})`.trim().slice(0, 100_000),
+    repo,
+    externalId,
+    requester: actor(p.sender),
+    labels,
+  };
+}
+
+/** Longest description a bug report takes (BugReport.description). */
+const MAX_DESCRIPTION = 50_000;
+
+/**
+ * An issue as a bug report: its body is the description (an empty one says so and links the issue, so
+ * that intake takes it and the triager asks for more); the issue's author is the reporter, who is asked
+ * when the report lacks information.
+ */
+export function issueBugReport(p: IssuesPayload): BugReport {
+  const { title, repo, externalId, labels } = issueFields(p);
+  const body = p.issue.body?.trim();
+  return {
+    title,
+    description: body ? clip(body, MAX_DESCRIPTION) : `The GitHub issue has no description: ${p.issue.html_url}`,
+    repo,
+    reporter: actor(p.issue.user ?? p.sender),
+    externalId,
+    labels,
+  };
+}
+
 function actor(user: { login: string } | null): string {
   return `github:${(user?.login ?? 'ghost').slice(0, 190)}`;
 }
 
-const clip = (text: string) => (text.length > 8_000 ? `${text.slice(0, 7_980)} … (cut)` : text);
+/** `text` cut to at most `max` characters, saying so (never between the halves of a surrogate pair). */
+function clip(text: string, max = 8_000): string {
+  if (text.length <= max) return text;
+  let end = max - 20;
+  if (/[\uDC00-\uDFFF]/.test(text.charAt(end))) end--;
+  return `${text.slice(0, end)} … (cut)`;
+}
 
 /** A review's body as a comment, when it says something. */
 function reviewBody(body: string | null, state: string, user: { login: string } | null, url: string | undefined): PrComment[] {

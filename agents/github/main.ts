@@ -11,6 +11,22 @@ function webhookSecret(config: Config): string {
   return secret;
 }
 
+/**
+ * Posts `payload` on an intake subject (tickets or bugs) and reads the reply. No coordinator serving
+ * it is a retryable error: the delivery is answered 503, and GitHub's redelivery is safe.
+ */
+async function requestIntake(bus: Bus, subject: string, payload: unknown): Promise<IntakeReply> {
+  try {
+    const msg = await bus.nc.request(subject, JSON.stringify(payload), { timeout: 30_000 });
+    return IntakeReply.parse(msg.json());
+  } catch (err) {
+    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+      throw new AgentError('no_coordinator', `no coordinator serves ${subject}`, { retryable: true });
+    }
+    throw err;
+  }
+}
+
 /** The webhook receiver on a connected bus: handler and HTTP server, with the bus as its outlet. */
 export async function startGitHubGateway({ bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<WebhookServer> {
   const secret = webhookSecret(config);
@@ -22,21 +38,13 @@ export async function startGitHubGateway({ bus, config, log }: { bus: Bus; confi
     hosts: gitHubHosts(config),
     github,
     issueLabel: config.NIGHTSHIFT_GITHUB_ISSUE_LABEL,
+    bugLabel: config.NIGHTSHIFT_GITHUB_BUG_LABEL,
     log,
     async publish(ticketId, ev) {
       await bus.js.publish(bus.subjects.event(ticketId, ev.type), encodeEnvelope(ev), { msgID: ev.id });
     },
-    async intake(payload) {
-      try {
-        const msg = await bus.nc.request(bus.subjects.ticketIntake, JSON.stringify(payload), { timeout: 30_000 });
-        return IntakeReply.parse(msg.json());
-      } catch (err) {
-        if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-          throw new AgentError('no_coordinator', `no coordinator serves ${bus.subjects.ticketIntake}`, { retryable: true });
-        }
-        throw err;
-      }
-    },
+    intake: (payload) => requestIntake(bus, bus.subjects.ticketIntake, payload),
+    bugIntake: (payload) => requestIntake(bus, bus.subjects.bugIntake, payload),
   });
   return startWebhookServer({ handle, host: config.NIGHTSHIFT_GITHUB_HOST, port: config.NIGHTSHIFT_GITHUB_PORT, log });
 }

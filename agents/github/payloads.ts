@@ -69,6 +69,8 @@ export const IssuesEvent = z.object({
     body: z.string().nullable(),
     html_url: z.string(),
     labels: z.array(z.object({ name: z.string() })).optional(),
+    /** Who opened the issue: a bug report's reporter. */
+    user: User.optional(),
   }),
   label: z.object({ name: z.string() }).optional(),
   repository: Repository,
