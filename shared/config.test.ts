@@ -35,6 +35,7 @@ describe('loadConfig defaults', () => {
       NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS: 2,
       NIGHTSHIFT_CODER_ATTEMPTS: 3,
       NIGHTSHIFT_REVIEW_ROUNDS: 2,
+      NIGHTSHIFT_TRIAGE_CANDIDATES: 5,
       NIGHTSHIFT_SLACK_MODE: 'socket',
       NIGHTSHIFT_SLACK_PORT: 3000,
       NIGHTSHIFT_ESCALATION_REMIND: 14_400_000,
@@ -214,6 +215,37 @@ describe('stage timeouts', () => {
     expect(err.issues).toHaveLength(2);
     expect(err.issues[0]?.message).toContain('"painting=5m"');
     expect(err.issues[1]?.message).toContain('"refining"');
+  });
+});
+
+describe('slack triage channel', () => {
+  it('takes the channel and its repository together', () => {
+    const config = loadConfig({ NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: 'C0BUGS01', NIGHTSHIFT_SLACK_TRIAGE_REPO: '  git@github.com:acme/app.git ' });
+    expect(config.NIGHTSHIFT_SLACK_TRIAGE_CHANNEL).toBe('C0BUGS01');
+    expect(config.NIGHTSHIFT_SLACK_TRIAGE_REPO).toBe('git@github.com:acme/app.git');
+    expect(loadConfig({}).NIGHTSHIFT_SLACK_TRIAGE_CHANNEL).toBeUndefined();
+  });
+
+  it('refuses one without the other, naming the missing one', () => {
+    expect(configError(() => loadConfig({ NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: 'C0BUGS01' })).issues).toEqual([
+      { path: 'NIGHTSHIFT_SLACK_TRIAGE_REPO', message: expect.stringContaining('NIGHTSHIFT_SLACK_TRIAGE_CHANNEL is set') },
+    ]);
+    expect(configError(() => loadConfig({ NIGHTSHIFT_SLACK_TRIAGE_REPO: '/srv/app' })).issues).toEqual([
+      { path: 'NIGHTSHIFT_SLACK_TRIAGE_CHANNEL', message: expect.stringContaining('NIGHTSHIFT_SLACK_TRIAGE_REPO is set') },
+    ]);
+    // Named along with any other bad variable.
+    const both = configError(() => loadConfig({ NIGHTSHIFT_SLACK_TRIAGE_REPO: '/srv/app', NIGHTSHIFT_ACK_WAIT: 'soon' }));
+    expect(both.issues.map((i) => i.path).sort()).toEqual(['NIGHTSHIFT_ACK_WAIT', 'NIGHTSHIFT_SLACK_TRIAGE_CHANNEL']);
+  });
+
+  it.each(['#bugs', 'bugs', 'U0ADA0001', 'c0bugs01'])('refuses the channel %j (an ID is needed)', (channel) => {
+    const err = configError(() => loadConfig({ NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: channel, NIGHTSHIFT_SLACK_TRIAGE_REPO: '/srv/app' }));
+    expect(err.issues.map((i) => i.path)).toEqual(['NIGHTSHIFT_SLACK_TRIAGE_CHANNEL']);
+  });
+
+  it('refuses a blank repository', () => {
+    const err = configError(() => loadConfig({ NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: 'C0BUGS01', NIGHTSHIFT_SLACK_TRIAGE_REPO: '   ' }));
+    expect(err.issues.map((i) => i.path)).toEqual(['NIGHTSHIFT_SLACK_TRIAGE_REPO']);
   });
 });
 

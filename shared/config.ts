@@ -67,6 +67,13 @@ export const ConfigSchema = z.object({
   NIGHTSHIFT_CODER_ATTEMPTS: positiveInt.max(10).default(3),
   /** Review rounds (reviewer sending work back to the coder) before the ticket escalates. */
   NIGHTSHIFT_REVIEW_ROUNDS: positiveInt.max(10).default(2),
+  /**
+   * The similarity (0–1) an open ticket needs before the triager shows it to the model as a possible
+   * original of a new report; by default 0.2 with the lexical method, 0.5 with embeddings.
+   */
+  NIGHTSHIFT_TRIAGE_MIN_SIMILARITY: z.coerce.number().min(0).max(1).optional(),
+  /** How many of the most similar open tickets the triager shows the model. */
+  NIGHTSHIFT_TRIAGE_CANDIDATES: positiveInt.max(20).default(5),
 
   // Slack escalations (`nightshift slack`, docs/slack.md).
   /** Bot token (`xoxb-…`): posts and updates escalation messages. Set, `up` starts the Slack gateway. */
@@ -87,6 +94,17 @@ export const ConfigSchema = z.object({
   NIGHTSHIFT_ESCALATION_REMINDERS: z.coerce.number().int().min(0).max(20).default(3),
   /** Slack's Web API base URL; tests point it at a local fake. */
   SLACK_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+  /**
+   * A channel, by ID, whose every new top-level message from a person is filed as a bug report (bug
+   * intake); the gateway answers in the message's thread. Needs NIGHTSHIFT_SLACK_TRIAGE_REPO.
+   */
+  NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: z.string().regex(/^[CG][A-Z0-9]{2,}$/, 'a channel ID such as C0123456789 (not a #name)').optional(),
+  /**
+   * The repository the triage channel's bug reports are about: a clone URL when it looks like one
+   * (`scheme://…` or `user@host:path`), else a local path (relative to the gateway's working
+   * directory), as with `ticket create --repo`. Needs NIGHTSHIFT_SLACK_TRIAGE_CHANNEL.
+   */
+  NIGHTSHIFT_SLACK_TRIAGE_REPO: z.string().trim().min(1).max(4096).optional(),
 
   // GitHub forge and webhooks (`nightshift github`, docs/github.md).
   /** A token (fine-grained: Contents and Pull requests read/write) for the API and git over HTTPS. */
@@ -109,7 +127,25 @@ export const ConfigSchema = z.object({
   NIGHTSHIFT_GITHUB_PORT: z.coerce.number().int().min(0).max(65_535).default(3001),
   /** Set: an issue given this label becomes a ticket (through intake, like any other). */
   NIGHTSHIFT_GITHUB_ISSUE_LABEL: z.string().min(1).max(50).optional(),
-}).extend(LlmConfigSchema.shape);
+  /**
+   * Set: an issue given this label becomes a bug report (through bug intake, so the triager sees it
+   * first). It wins over NIGHTSHIFT_GITHUB_ISSUE_LABEL when an issue carries both.
+   */
+  NIGHTSHIFT_GITHUB_BUG_LABEL: z.string().min(1).max(50).optional(),
+}).extend(LlmConfigSchema.shape).superRefine(
+  (c, ctx) => {
+    // The triage channel and its repository go together: a report without a repository cannot be filed.
+    const channel = c.NIGHTSHIFT_SLACK_TRIAGE_CHANNEL !== undefined;
+    const repo = c.NIGHTSHIFT_SLACK_TRIAGE_REPO !== undefined;
+    if (channel && !repo) {
+      ctx.addIssue({ code: 'custom', path: ['NIGHTSHIFT_SLACK_TRIAGE_REPO'], message: 'NIGHTSHIFT_SLACK_TRIAGE_CHANNEL is set: give the repository its bug reports are about' });
+    } else if (repo && !channel) {
+      ctx.addIssue({ code: 'custom', path: ['NIGHTSHIFT_SLACK_TRIAGE_CHANNEL'], message: 'NIGHTSHIFT_SLACK_TRIAGE_REPO is set: give the triage channel (ID) too, or unset it' });
+    }
+  },
+  // Checked even when another variable is bad, so that every problem is named at once.
+  { when: () => true },
+);
 
 export type Config = z.infer<typeof ConfigSchema>;
 

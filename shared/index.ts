@@ -47,7 +47,7 @@ export {
   TicketType,
   TimelineEntry,
 } from './ticket/schema.ts';
-export { repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
+export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
 export { delay, untilAborted } from './async.ts';
 export { git, GitError } from './workspace/git.ts';

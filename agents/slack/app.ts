@@ -24,6 +24,8 @@ export interface SlackAppSettings {
   /** HTTP mode's port (0: any free port). */
   port: number;
   apiUrl?: string | undefined;
+  /** The triage channel: its new top-level messages go to the gateway as bug reports. */
+  triageChannel?: string | undefined;
 }
 
 export interface SlackApp {
@@ -40,7 +42,8 @@ export const EVENTS_PATH = '/slack/events';
  * HTTP requests whose `X-Slack-Signature` Bolt verifies (HMAC-SHA256 of `v0:<timestamp>:<body>` with
  * the signing secret, timestamp within five minutes; anything else gets 401 before it is parsed) — and
  * hands what matters to the gateway. Every payload is acknowledged, those the gateway does not act on
- * logged and dropped; only an answer that could not reach the bus is left for Slack to send again.
+ * logged and dropped; only an answer (or a bug report) that could not reach the bus is left for Slack
+ * to send again.
  */
 export async function startSlackApp({
   settings,
@@ -100,7 +103,7 @@ export async function startSlackApp({
   }
   const me = await whoAmI(settings.botToken, clientOptions, logger);
   const app = new App({ token: settings.botToken, ...me, receiver, logger, clientOptions, convoStore: false, ignoreSelf: true });
-  app.use(async (args) => dispatch(args, gateway, log));
+  app.use(async (args) => dispatch(args, gateway, log, settings.triageChannel));
   app.error(async (err) => {
     log.error({ err }, 'slack payload not handled');
     throw err;
@@ -148,15 +151,20 @@ export function withinReplayWindow(timestamp: string, nowMs: number): boolean {
   return Number.isFinite(sec) && Math.abs(nowMs / 1000 - sec) <= 5 * 60;
 }
 
-/** The answer in a Slack payload could not be put on the bus: Slack should send it again. */
+/** The answer (or bug report) in a Slack payload could not be put on the bus: Slack should send it again. */
 export class AnswerNotTakenError extends NightshiftError {
   readonly code = 'answer_not_taken';
   readonly retryable = true;
 }
 
-async function dispatch(args: AnyMiddlewareArgs & AllMiddlewareArgs, gateway: Pick<SlackGateway, 'handle'>, log: Logger): Promise<void> {
+async function dispatch(
+  args: AnyMiddlewareArgs & AllMiddlewareArgs,
+  gateway: Pick<SlackGateway, 'handle'>,
+  log: Logger,
+  triageChannel: string | undefined,
+): Promise<void> {
   const ack = 'ack' in args && typeof args.ack === 'function' ? (args.ack as () => Promise<void>) : null;
-  const screened = screen(args.body);
+  const screened = screen(args.body, { triageChannel });
   if (!screened.ok) {
     const fields = { reason: screened.reason, issues: screened.issues, retryNum: args.context.retryNum };
     if (screened.malformed) log.warn(fields, 'malformed slack payload ignored');
@@ -170,7 +178,8 @@ async function dispatch(args: AnyMiddlewareArgs & AllMiddlewareArgs, gateway: Pi
   } catch (err) {
     // Over HTTP Slack gets a 500 and sends it again; a click stays unacknowledged and Slack tells the
     // user it failed. (A Socket Mode event was acknowledged by Bolt before it got here.)
-    throw new AnswerNotTakenError(`the answer in ${screened.inbound.id} could not be taken`, { cause: err });
+    const what = screened.inbound.kind === 'report' ? 'bug report' : 'answer';
+    throw new AnswerNotTakenError(`the ${what} in ${screened.inbound.id} could not be taken`, { cause: err });
   }
   await ack?.();
   if (result.status === 'ignored') log.info({ ...result, kind: screened.inbound.kind, id: screened.inbound.id }, 'slack answer ignored');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { NoRespondersError, RequestError } from '@nats-io/transport-node';
 import {
   encodeEnvelope,
   envelope,
@@ -11,9 +12,20 @@ import {
   type PostedMessage,
   type StoredEscalation,
 } from '../../bus/index.ts';
-import { ConflictError, delay, type Logger, type Question, type Ticket } from '../../shared/index.ts';
-import type { Inbound } from './payloads.ts';
-import { answerText, escalationMessage, outcomeOf, reminderText, resolvedMessage, type SlackMessage } from './render.ts';
+import { ConflictError, delay, describeError, IntakeReply, type Logger, type Question, type RepoRef, type Ticket } from '../../shared/index.ts';
+import { bugReportOf, slackActor, type Inbound, type ReportInbound } from './payloads.ts';
+import {
+  answerText,
+  escalationMessage,
+  noCoordinatorText,
+  outcomeOf,
+  refusedText,
+  reminderText,
+  reportedText,
+  resolvedMessage,
+  unreachableText,
+  type SlackMessage,
+} from './render.ts';
 
 /** Which parking an escalation message belongs to; carried in the message's metadata. */
 export interface EscalationRef {
@@ -47,6 +59,12 @@ export interface GatewaySettings {
   claimLeaseMs?: number;
   /** How soon a failed Slack call is tried again. */
   retryMs?: number;
+  /** The triage channel: a person's new top-level message there is filed as a bug report. */
+  triageChannel?: string | undefined;
+  /** The repository the triage channel's reports are about (set with `triageChannel`). */
+  triageRepo?: RepoRef | undefined;
+  /** How long bug intake may take to answer a report. */
+  intakeTimeoutMs?: number;
 }
 
 export interface GatewayDeps {
@@ -62,6 +80,8 @@ export interface GatewayDeps {
 /** What became of one inbound Slack payload. */
 export type Handled =
   | { status: 'published'; ticketId: string; id: string; duplicate: boolean }
+  | { status: 'reported'; ticketId: string; id: string; duplicate: boolean }
+  | { status: 'refused'; code: string; id: string }
   | { status: 'ignored'; reason: string; ticketId?: string };
 
 export interface SlackGateway {
@@ -69,13 +89,19 @@ export interface SlackGateway {
   start(): Promise<void>;
   /** Stops following and finishes the Slack calls in hand. */
   stop(): Promise<void>;
-  /** Turns a reply or a button click into the ticket's answer on the bus. */
+  /**
+   * Turns a reply or a button click into the ticket's answer on the bus, and a message in the triage
+   * channel into a bug report (answered in its thread). Throws when the bus could not take it, so that
+   * Slack may send it again.
+   */
   handle(inbound: Inbound): Promise<Handled>;
 }
 
 /** Default claim lease: far longer than one bounded post (3 attempts of at most 10 s). */
 const CLAIM_LEASE_MS = 300_000;
 const RETRY_MS = 30_000;
+/** Default bound on bug intake's answer to a report. */
+const INTAKE_TIMEOUT_MS = 10_000;
 /** Clock skew allowed between replicas and Slack when searching for a message posted since a claim. */
 const SKEW_MS = 300_000;
 
@@ -109,6 +135,8 @@ export function createSlackGateway({
   const wakes = new Map<string, number>();
   let tickets: TicketStore;
   let escalations: EscalationStore;
+  /** Thread replies to reports on their way to Slack (not awaited by `handle`: Slack wants a quick ack). */
+  const replies = new Set<Promise<void>>();
 
   const now = () => clock().getTime();
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -324,6 +352,7 @@ export function createSlackGateway({
   // ---- answers from Slack ---------------------------------------------------------------------
 
   async function handle(inbound: Inbound): Promise<Handled> {
+    if (inbound.kind === 'report') return report(inbound);
     if (inbound.kind === 'reply') {
       const ref = await escalations.thread({ channel: inbound.channel, ts: inbound.threadTs });
       if (!ref) return { status: 'ignored', reason: 'a reply in a thread that is not an escalation' };
@@ -349,11 +378,58 @@ export function createSlackGateway({
     const text = textOf(t.parked.questions);
     if (text === null) return { status: 'ignored', reason: 'no such option', ticketId };
     if (text.length > 20_000) return { status: 'ignored', reason: 'an answer over 20000 characters', ticketId };
-    const by = `slack:${user}`;
+    const by = slackActor(user);
     const msg = envelope(HumanAnswered, { ticketId, text, by }, { id, source: 'slack', correlationId: ticketId });
     const ack = await bus.js.publish(bus.subjects.event(ticketId, msg.type), encodeEnvelope(msg), { msgID: msg.id });
     log.info({ ticketId, by, id, duplicate: ack.duplicate }, 'answer from slack published');
     return { status: 'published', ticketId, id, duplicate: ack.duplicate };
+  }
+
+  // ---- bug reports from the triage channel ----------------------------------------------------
+
+  /**
+   * Files a message from the triage channel with bug intake and answers in its thread: the ticket, the
+   * refusal, or why it could not be filed. The external id names the Slack message, so a delivery
+   * Slack repeats is the same ticket (answered "already reported"). When intake cannot be asked or does
+   * not answer, the thread says so and this throws, so that over HTTP Slack sends the event again.
+   */
+  async function report(m: ReportInbound): Promise<Handled> {
+    const repo = settings.triageRepo;
+    if (!repo || m.channel !== settings.triageChannel) return { status: 'ignored', reason: 'a message outside the triage channel' };
+    const payload = bugReportOf(m, repo);
+    const subject = bus.subjects.bugIntake;
+    const at = { id: m.id, channel: m.channel, ts: m.ts, externalId: payload.externalId };
+    let reply: IntakeReply;
+    try {
+      const msg = await bus.nc.request(subject, JSON.stringify(payload), { timeout: settings.intakeTimeoutMs ?? INTAKE_TIMEOUT_MS });
+      reply = IntakeReply.parse(msg.json());
+    } catch (err) {
+      if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+        log.error({ ...at, subject }, 'no coordinator serves bug intake: the report from slack is not filed');
+        answerInThread(m, noCoordinatorText(subject));
+      } else {
+        log.error({ ...at, err, subject }, 'the report from slack could not be handed to bug intake');
+        answerInThread(m, unreachableText(describeError(err).message));
+      }
+      throw err;
+    }
+    if (!reply.ok) {
+      log.warn({ ...at, code: reply.error.code, issues: reply.error.issues }, 'bug intake refused the report from slack');
+      answerInThread(m, refusedText(reply.error));
+      return { status: 'refused', code: reply.error.code, id: m.id };
+    }
+    log.info({ ...at, ticketId: reply.id, duplicate: reply.duplicate, by: payload.reporter }, 'bug report from slack filed');
+    answerInThread(m, reportedText(reply.id, reply.duplicate, settings.channel));
+    return { status: 'reported', ticketId: reply.id, id: m.id, duplicate: reply.duplicate };
+  }
+
+  function answerInThread(m: ReportInbound, text: string): void {
+    const sent = slack.post(m.channel, { text }, { threadTs: m.ts }).then(
+      () => log.debug({ id: m.id, channel: m.channel, ts: m.ts }, 'answered a report in its thread'),
+      (err: unknown) => log.error({ err, id: m.id, channel: m.channel, ts: m.ts, text }, 'could not answer a report in its thread'),
+    );
+    replies.add(sent);
+    void sent.finally(() => replies.delete(sent));
   }
 
   // ---- loops ----------------------------------------------------------------------------------
@@ -381,12 +457,13 @@ export function createSlackGateway({
       tickets = new TicketStore(await bus.tickets());
       escalations = await EscalationStore.open(bus);
       running.push(watchTickets(), sweep());
-      log.info({ channel: settings.channel, replica }, 'slack gateway following tickets');
+      log.info({ channel: settings.channel, triageChannel: settings.triageChannel, replica }, 'slack gateway following tickets');
     },
     async stop() {
       abort.abort();
       await Promise.allSettled(running);
       await Promise.allSettled([...chains.values()]);
+      await Promise.allSettled([...replies]);
     },
     handle,
   };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fieldIssues, TicketId, type FieldIssue } from '../../shared/index.ts';
+import { fieldIssues, TicketId, type BugReport, type FieldIssue, type RepoRef } from '../../shared/index.ts';
 
 /** Prefix of the action ids of answer buttons: `nightshift_answer.<question>.<option>`. */
 export const ANSWER_ACTION = 'nightshift_answer';
@@ -26,8 +26,30 @@ export type ButtonValue = z.infer<typeof ButtonValue>;
 const EventCallback = z.object({
   type: z.literal('event_callback'),
   event_id: z.string().regex(/^Ev[A-Za-z0-9]{2,60}$/, 'a Slack event id'),
-  event: z.object({ type: z.string().max(100), subtype: z.string().max(100).optional(), bot_id: z.string().optional() }),
+  /** The workspace; only a well-formed one is used (in a report's external id). */
+  team_id: z.unknown().optional(),
+  event: z.object({
+    type: z.string().max(100),
+    subtype: z.string().max(100).optional(),
+    bot_id: z.string().optional(),
+    thread_ts: z.unknown().optional(),
+  }),
 });
+
+/** A new top-level message from a person: in the triage channel, a bug report. */
+const TopLevelMessage = z.object({
+  type: z.literal('message'),
+  channel: ChannelId,
+  user: UserId,
+  /** Absent when a message is only files or blocks: reported as an empty report. */
+  text: z.string().max(40_000).default(''),
+  ts: SlackTs,
+});
+
+const TeamId = z.string().regex(/^[TE][A-Z0-9]{2,40}$/);
+
+/** Slackbot's user id: its messages (reminders, notices) carry no bot_id, but are nobody's report. */
+const SLACKBOT = 'USLACKBOT';
 
 /** A reply in a thread, the one message event the gateway acts on. */
 const ThreadReply = z.object({
@@ -62,10 +84,33 @@ const AnswerClick = z.object({
     .length(1),
 });
 
-/** A Slack payload the gateway acts on. `id` is the bus message id of the answer it may become. */
+/**
+ * A Slack payload the gateway acts on. `id` is the bus message id of the answer it may become (for a
+ * report, the id it is logged under).
+ */
 export type Inbound =
   | { kind: 'reply'; id: string; channel: string; threadTs: string; ts: string; user: string; text: string }
-  | { kind: 'button'; id: string; channel: string; messageTs: string; user: string; value: ButtonValue };
+  | { kind: 'button'; id: string; channel: string; messageTs: string; user: string; value: ButtonValue }
+  | ReportInbound;
+
+/** A person's new top-level message in the triage channel: a bug report. */
+export interface ReportInbound {
+  kind: 'report';
+  id: string;
+  /** The workspace the message was posted in, when Slack says. */
+  team: string | undefined;
+  channel: string;
+  ts: string;
+  user: string;
+  /** The message's text, unescaped (`fromSlackText`); mentions and links stay in Slack's markup. */
+  text: string;
+}
+
+/** What `screen` needs to know beyond the payload. */
+export interface ScreenOptions {
+  /** The triage channel: its new top-level messages are bug reports. Unset, no message is. */
+  triageChannel?: string | undefined;
+}
 
 /** A payload the gateway does not act on: irrelevant (`malformed: false`) or not what Slack documents. */
 export interface Ignored {
@@ -78,28 +123,30 @@ export type Screened = { ok: true; inbound: Inbound } | ({ ok: false } & Ignored
 
 /**
  * Sorts one Slack payload (the body of an Events API request or an interactive payload) into what the
- * gateway acts on — a reply in a thread, a click on an answer button — and everything else.
+ * gateway acts on — a reply in a thread, a click on an answer button, a new message in the triage
+ * channel — and everything else.
  */
-export function screen(body: unknown): Screened {
+export function screen(body: unknown, opts: ScreenOptions = {}): Screened {
   const head = z.object({ type: z.string().max(100) }).safeParse(body);
   if (!head.success) return malformed('payload without a type', head.error.issues);
-  if (head.data.type === 'event_callback') return screenEvent(body);
+  if (head.data.type === 'event_callback') return screenEvent(body, opts);
   if (head.data.type === 'block_actions') return screenActions(body);
   return irrelevant(`payload type ${head.data.type} is not handled`);
 }
 
-function screenEvent(body: unknown): Screened {
+function screenEvent(body: unknown, opts: ScreenOptions): Screened {
   const env = EventCallback.safeParse(body);
   if (!env.success) return malformed('invalid event_callback', env.error.issues);
-  const { event, event_id } = env.data;
+  const { event, event_id, team_id } = env.data;
   if (event.type !== 'message') return irrelevant(`event ${event.type} is not handled`);
   if (event.bot_id !== undefined) return irrelevant('message from a bot');
+  if (event.thread_ts === undefined) {
+    const team = TeamId.safeParse(team_id);
+    return screenTopLevel((body as { event: unknown }).event, event_id, team.success ? team.data : undefined, event.subtype, opts);
+  }
   if (event.subtype !== undefined && event.subtype !== 'thread_broadcast') return irrelevant(`message subtype ${event.subtype} is not handled`);
   const reply = ThreadReply.safeParse((body as { event: unknown }).event);
-  if (!reply.success) {
-    const top = z.object({ thread_ts: z.string() }).safeParse((body as { event: unknown }).event);
-    return top.success ? malformed('invalid thread reply', reply.error.issues, ['event']) : irrelevant('message outside a thread');
-  }
+  if (!reply.success) return malformed('invalid thread reply', reply.error.issues, ['event']);
   const m = reply.data;
   if (m.thread_ts === m.ts) return irrelevant('the thread parent itself');
   return {
@@ -112,6 +159,29 @@ function screenEvent(body: unknown): Screened {
       ts: m.ts,
       user: m.user,
       text: fromSlackText(m.text),
+    },
+  };
+}
+
+/** A message outside any thread: a bug report when a person posted it in the triage channel. */
+function screenTopLevel(event: unknown, eventId: string, team: string | undefined, subtype: string | undefined, opts: ScreenOptions): Screened {
+  const channel = z.object({ channel: z.string() }).safeParse(event);
+  if (!opts.triageChannel || !channel.success || channel.data.channel !== opts.triageChannel) return irrelevant('message outside a thread');
+  // Edits, deletions, joins, file shares, other apps' posts: only a plain new message is a report.
+  if (subtype !== undefined) return irrelevant(`message subtype ${subtype} in the triage channel is not a report`);
+  const m = TopLevelMessage.safeParse(event);
+  if (!m.success) return malformed('invalid message in the triage channel', m.error.issues, ['event']);
+  if (m.data.user === SLACKBOT) return irrelevant('a message from Slackbot');
+  return {
+    ok: true,
+    inbound: {
+      kind: 'report',
+      id: messageId('slack.event', eventId),
+      team,
+      channel: m.data.channel,
+      ts: m.data.ts,
+      user: m.data.user,
+      text: fromSlackText(m.data.text),
     },
   };
 }
@@ -151,6 +221,43 @@ function screenActions(body: unknown): Screened {
 /** A bus message id from a Slack id: the same Slack event or click always gives the same id. */
 function messageId(prefix: string, slackId: string): string {
   return `${prefix}.${slackId.replace(/[^A-Za-z0-9_.-]/g, '_')}`.slice(0, 128);
+}
+
+/** How nightshift names a Slack user as an actor (who answered, who reported): `slack:<user id>`. */
+export function slackActor(userId: string): string {
+  return `slack:${userId}`;
+}
+
+/** The Slack user id in an actor named by `slackActor`, or null for anyone else. */
+export function slackUserOf(actor: string): string | null {
+  return /^slack:([UW][A-Z0-9]+)$/.exec(actor)?.[1] ?? null;
+}
+
+/** Longest bug report title intake takes. */
+const TITLE_MAX = 200;
+
+/**
+ * The bug report a message in the triage channel becomes: its first line is the title (cut to 200
+ * characters), its whole text the description, its author the reporter, and the message itself
+ * (workspace, channel, ts) the external id, so that Slack delivering it again files no second ticket.
+ * An empty message gives an empty title and description, which bug intake refuses.
+ */
+export function bugReportOf(m: ReportInbound, repo: RepoRef): z.input<typeof BugReport> {
+  const text = m.text.trim();
+  const first = (text.split('\n')[0] ?? '').trim();
+  return {
+    title: cut(first, TITLE_MAX),
+    description: text,
+    repo,
+    reporter: slackActor(m.user),
+    externalId: `slack:${m.team ? `${m.team}:` : ''}${m.channel}:${m.ts}`,
+  };
+}
+
+/** `text` cut to `max` UTF-16 units with an ellipsis, without splitting a surrogate pair. */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  return `${text.slice(0, max - 1).replace(/[\uD800-\uDBFF]$/, '')}…`;
 }
 
 /** Slack escapes `&`, `<` and `>` in message text; this is the text as the person typed it. */

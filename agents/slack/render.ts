@@ -1,6 +1,6 @@
 import type { Escalation } from '../../bus/index.ts';
-import type { Question, Ticket } from '../../shared/index.ts';
-import { ANSWER_ACTION, type ButtonValue } from './payloads.ts';
+import type { ErrorBody, Question, Ticket } from '../../shared/index.ts';
+import { ANSWER_ACTION, slackUserOf, type ButtonValue } from './payloads.ts';
 
 /** The Block Kit blocks the gateway sends (a subset of Slack's layout blocks). */
 export type Block =
@@ -79,15 +79,15 @@ export function escalationMessage(e: Asked): SlackMessage {
       },
     ],
   });
-  const questions = e.questions.map((q) => q.text).join(' / ');
-  return { text: clip(`nightshift: ticket ${e.ticketId} needs an answer. ${e.title}: ${questions}`, FALLBACK_MAX), blocks };
+  const questions = e.questions.map((q) => `${q.to ? `(for ${addressee(q.to)}) ` : ''}${escape(q.text)}`).join(' / ');
+  return { text: clipMrkdwn(`nightshift: ticket ${e.ticketId} needs an answer. ${escape(e.title)}: ${questions}`, FALLBACK_MAX), blocks };
 }
 
 /** The escalation once it is over: the questions without buttons, and what became of them. */
 export function resolvedMessage(e: Asked, outcome: Outcome): SlackMessage {
   const blocks: Block[] = [...intro(e), ...e.questions.map((q, i) => questionBlock(q, i, e.questions.length))];
   blocks.push({ type: 'section', block_id: 'outcome', text: { type: 'mrkdwn', text: clipMrkdwn(describe(outcome)) } });
-  return { text: clip(`nightshift: ticket ${e.ticketId}: ${plain(outcome)}`, FALLBACK_MAX), blocks };
+  return { text: clipMrkdwn(`nightshift: ticket ${e.ticketId}: ${escape(plain(outcome))}`, FALLBACK_MAX), blocks };
 }
 
 /** A reminder in the escalation's thread. */
@@ -128,8 +128,9 @@ function intro(e: Asked): Block[] {
 
 function questionBlock(q: Question, i: number, count: number): Block {
   const n = count > 1 ? `*${i + 1}.* ` : '';
+  const to = q.to ? `Question for ${addressee(q.to)}:\n` : '';
   const optional = q.blocking ? '' : ' _(optional)_';
-  return { type: 'section', block_id: `q.${i}`, text: { type: 'mrkdwn', text: clipMrkdwn(`${n}${escape(q.text)}${optional}`) } };
+  return { type: 'section', block_id: `q.${i}`, text: { type: 'mrkdwn', text: clipMrkdwn(`${n}${to}${escape(q.text)}${optional}`) } };
 }
 
 function describe(o: Outcome): string {
@@ -158,10 +159,50 @@ function plain(o: Outcome): string {
   }
 }
 
-/** `slack:U123` as a mention Slack renders with the person's name; anyone else by name. */
+/** `slack:U123` as a mention Slack renders with the person's name; anyone else by name, in bold. */
 function actor(by: string): string {
-  const m = /^slack:([UW][A-Z0-9]+)$/.exec(by);
-  return m ? `<@${m[1]}>` : `*${escape(by)}*`;
+  const user = slackUserOf(by);
+  return user ? `<@${user}>` : `*${escape(by)}*`;
+}
+
+/** Who a question is put to: `slack:U123` as a mention (Slack notifies them), anyone else by plain name. */
+function addressee(to: string): string {
+  const user = slackUserOf(to);
+  return user ? `<@${user}>` : escape(to);
+}
+
+// ---- answers to bug reports from the triage channel ------------------------------------------------
+
+/** The thread reply to a report bug intake took: its ticket, or the ticket it already is. */
+export function reportedText(ticketId: string, duplicate: boolean, escalationChannel: string): string {
+  if (duplicate) return `Already reported: this is ticket \`${ticketId}\`.`;
+  return (
+    `:white_check_mark: Reported as bug ticket \`${ticketId}\`. nightshift triages it next; ` +
+    `questions about it come to <#${escalationChannel}>. From a terminal: \`nightshift ticket show ${ticketId}\``
+  );
+}
+
+/** The thread reply to a report bug intake refused: its code, message and the fields at fault. */
+export function refusedText(error: ErrorBody): string {
+  const lines = [`:warning: Not reported: bug intake refused this report (\`${escape(error.code)}\`): ${escape(error.message)}`];
+  for (const i of error.issues ?? []) lines.push(`• \`${escape(i.path)}\`: ${escape(i.message)}`);
+  return clipMrkdwn(lines.join('\n'), FALLBACK_MAX);
+}
+
+/** The thread reply when no coordinator serves bug intake. */
+export function noCoordinatorText(subject: string): string {
+  return (
+    `:warning: Not reported: no nightshift coordinator is serving bug intake (\`${escape(subject)}\`) right now. ` +
+    'Post the report again once nightshift is running.'
+  );
+}
+
+/** The thread reply when bug intake could not be asked, or did not answer. */
+export function unreachableText(reason: string): string {
+  return clipMrkdwn(
+    `:warning: This report could not be handed to nightshift (${escape(reason)}). If no ticket id appears in this thread, post it again.`,
+    FALLBACK_MAX,
+  );
 }
 
 function quote(text: string): string {

@@ -1,5 +1,5 @@
 import type { Bus } from '../../bus/index.ts';
-import { ConfigError, delay, type Config, type FieldIssue, type Logger } from '../../shared/index.ts';
+import { ConfigError, delay, repoRefOf, type Config, type FieldIssue, type Logger } from '../../shared/index.ts';
 import { SlackAuthError, startSlackApp, type SlackApp, type SlackAppSettings } from './app.ts';
 import { createSlackGateway, type GatewaySettings, type SlackApi } from './gateway.ts';
 import { createSlackApi } from './slack-api.ts';
@@ -31,6 +31,8 @@ export function slackSettings(config: Config): SlackSettings {
     remindEveryMs: config.NIGHTSHIFT_ESCALATION_REMIND,
     reminders: config.NIGHTSHIFT_ESCALATION_REMINDERS,
     sweepIntervalMs: config.NIGHTSHIFT_SWEEP_INTERVAL,
+    triageChannel: config.NIGHTSHIFT_SLACK_TRIAGE_CHANNEL,
+    triageRepo: config.NIGHTSHIFT_SLACK_TRIAGE_REPO === undefined ? undefined : repoRefOf(config.NIGHTSHIFT_SLACK_TRIAGE_REPO),
   };
 }
 

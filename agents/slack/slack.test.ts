@@ -1,10 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, type Question, type Ticket } from '../../shared/index.ts';
+import { BugReport, ConfigError, loadConfig, type Question, type Ticket } from '../../shared/index.ts';
 import { Blocks } from '../../test/fakes/slack.ts';
 import { withinReplayWindow } from './app.ts';
-import { ANSWER_ACTION, fromSlackText, screen } from './payloads.ts';
-import { answerText, escalationMessage, outcomeOf, reminderText, resolvedMessage } from './render.ts';
+import { ANSWER_ACTION, bugReportOf, fromSlackText, screen, slackActor, slackUserOf, type ReportInbound } from './payloads.ts';
+import {
+  answerText,
+  escalationMessage,
+  noCoordinatorText,
+  outcomeOf,
+  refusedText,
+  reminderText,
+  reportedText,
+  resolvedMessage,
+  unreachableText,
+} from './render.ts';
 import { slackSettings } from './service.ts';
+import { repoRefOf } from '../../shared/index.ts';
 
 const asked = {
   ticketId: 'tk-0123456789',
@@ -23,6 +34,16 @@ const reply = (event: Record<string, unknown>) => ({
   team_id: 'T0001',
   event: { type: 'message', channel: 'C0ESC', user: 'U0ADA', text: 'hi', ts: '1700000001.000200', thread_ts: '1700000000.000100', ...event },
 });
+
+/** A new top-level message, as Slack sends it; `C0BUGS` is the triage channel below. */
+const message = (event: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  type: 'event_callback',
+  event_id: 'Ev0456EFGH',
+  team_id: 'T0001',
+  event: { type: 'message', channel: 'C0BUGS', user: 'U0ADA', text: 'It crashes', ts: '1700000005.000600', team: 'T0001', ...event },
+  ...extra,
+});
+const triage = { triageChannel: 'C0BUGS' };
 
 const click = (action: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   type: 'block_actions',
@@ -114,6 +135,91 @@ describe('screen', () => {
   });
 });
 
+describe('screen: the triage channel', () => {
+  it('takes a person’s new message there as a report, unescaping its text and keeping Slack’s markup', () => {
+    expect(screen(message({ text: 'Crash on &lt;Enter&gt; &amp; more, see <https://x.example/1|log> cc <@U0BOB>' }), triage)).toEqual({
+      ok: true,
+      inbound: {
+        kind: 'report',
+        id: 'slack.event.Ev0456EFGH',
+        team: 'T0001',
+        channel: 'C0BUGS',
+        ts: '1700000005.000600',
+        user: 'U0ADA',
+        text: 'Crash on <Enter> & more, see <https://x.example/1|log> cc <@U0BOB>',
+      },
+    });
+    expect(screen(message({ text: undefined }), triage)).toMatchObject({ ok: true, inbound: { kind: 'report', text: '' } });
+    expect(screen(message({}, { team_id: undefined }), triage)).toMatchObject({ ok: true, inbound: { team: undefined } });
+    expect(screen(message({}, { team_id: 'not a team' }), triage)).toMatchObject({ ok: true, inbound: { team: undefined } });
+  });
+
+  it('still takes a reply in one of its threads as a reply', () => {
+    expect(screen(message({ thread_ts: '1700000000.000100' }), triage)).toMatchObject({ ok: true, inbound: { kind: 'reply', channel: 'C0BUGS' } });
+  });
+
+  it.each([
+    ['without a triage channel', message({}), {}],
+    ['in another channel', message({ channel: 'C0OTHER' }), triage],
+    ['from a bot', message({ bot_id: 'B01' }), triage],
+    ['from another app', message({ bot_id: 'B01', subtype: 'bot_message' }), triage],
+    ['from Slackbot', message({ user: 'USLACKBOT' }), triage],
+    ['an edit', message({ subtype: 'message_changed', user: undefined, message: { text: 'x' } }), triage],
+    ['a deletion', message({ subtype: 'message_deleted', user: undefined }), triage],
+    ['a join', message({ subtype: 'channel_join' }), triage],
+    ['a file share', message({ subtype: 'file_share' }), triage],
+  ])('ignores a message %s', (_what, body, opts) => {
+    expect(screen(body, opts)).toMatchObject({ ok: false, malformed: false });
+  });
+
+  it.each([
+    ['without a user', message({ user: undefined })],
+    ['with a bad ts', message({ ts: 'now' })],
+    ['with a huge text', message({ text: 'x'.repeat(40_001) })],
+  ])('refuses a message %s as malformed', (_what, body) => {
+    expect(screen(body, triage)).toMatchObject({ ok: false, malformed: true });
+  });
+});
+
+describe('bugReportOf', () => {
+  const m: ReportInbound = { kind: 'report', id: 'slack.event.Ev1', team: 'T0001', channel: 'C0BUGS', ts: '1700000005.000600', user: 'U0ADA', text: '' };
+  const repo = { path: '/srv/app' };
+
+  it('makes the first line the title, the whole text the description, the author the reporter, the message the external id', () => {
+    const text = '\n  Export crashes on empty CSV  \nSteps: *run* `export`\n\nExpected: a file';
+    const report = bugReportOf({ ...m, text }, repo);
+    expect(report).toEqual({
+      title: 'Export crashes on empty CSV',
+      description: 'Export crashes on empty CSV  \nSteps: *run* `export`\n\nExpected: a file',
+      repo,
+      reporter: 'slack:U0ADA',
+      externalId: 'slack:T0001:C0BUGS:1700000005.000600',
+    });
+    expect(BugReport.safeParse(report).success).toBe(true);
+    expect(bugReportOf({ ...m, team: undefined, text }, repo).externalId).toBe('slack:C0BUGS:1700000005.000600');
+  });
+
+  it('cuts a long first line to 200 characters, without splitting a character', () => {
+    const title = bugReportOf({ ...m, text: `${'a'.repeat(198)}😀 and more\nbody` }, repo).title;
+    expect(title).toBe(`${'a'.repeat(198)}…`);
+    expect(bugReportOf({ ...m, text: 'b'.repeat(500) }, repo).title).toBe(`${'b'.repeat(199)}…`);
+    expect(BugReport.safeParse(bugReportOf({ ...m, text: 'c'.repeat(500) }, repo)).success).toBe(true);
+  });
+
+  it('leaves an empty message empty, for bug intake to refuse', () => {
+    const report = bugReportOf({ ...m, text: ' \n\t ' }, repo);
+    expect(report).toMatchObject({ title: '', description: '' });
+    expect(BugReport.safeParse(report).error?.issues.map((i) => i.path.join('.'))).toEqual(['title', 'description']);
+  });
+
+  it('names Slack users as actors one way', () => {
+    expect(slackActor('U0ADA')).toBe('slack:U0ADA');
+    expect(slackUserOf('slack:U0ADA')).toBe('U0ADA');
+    expect(slackUserOf('slack:W0ADA')).toBe('W0ADA');
+    for (const other of ['ada', 'github:octocat', 'slack:ada', 'slack:U0ADA extra', 'intake:slack:U0ADA']) expect(slackUserOf(other)).toBeNull();
+  });
+});
+
 describe('render', () => {
   it('builds an escalation Slack accepts: questions, a button per option, the fallback text', () => {
     const m = escalationMessage(asked);
@@ -167,6 +273,57 @@ describe('render', () => {
 
   it('numbers reminders', () => {
     expect(reminderText(asked, 2, 3)).toContain('Reminder 2 of 3: ticket tk-0123456789');
+  });
+
+  it('says who a question is for: a Slack user as a mention, anyone else by name', () => {
+    const to = (who: string | undefined, text = 'Which version were you running?') =>
+      escalationMessage({ ...asked, questions: [{ id: 'version', text, blocking: true, ...(who !== undefined && { to: who }) }] });
+    const section = (m: ReturnType<typeof escalationMessage>) => m.blocks.find((b) => b.type === 'section' && b.block_id === 'q.0');
+    const slack = to('slack:U0ADA');
+    expect(section(slack)).toEqual({ type: 'section', block_id: 'q.0', text: { type: 'mrkdwn', text: 'Question for <@U0ADA>:\nWhich version were you running?' } });
+    expect(slack.text).toContain('(for <@U0ADA>) Which version were you running?');
+    expect(Blocks.safeParse(slack.blocks).error?.issues ?? []).toEqual([]);
+    expect(JSON.stringify(to('grace@acme.example').blocks)).toContain('Question for grace@acme.example:\\nWhich version');
+    expect(JSON.stringify(to('github:octocat').blocks)).toContain('Question for github:octocat:\\n');
+    expect(JSON.stringify(to('<!channel> & co').blocks)).toContain('Question for &lt;!channel&gt; &amp; co:');
+    expect(to('<!channel>').text).not.toContain('<!channel>');
+    expect(JSON.stringify(to(undefined).blocks)).not.toContain('Question for');
+    // Numbered among several, the addressee follows the number.
+    const several = escalationMessage({ ...asked, questions: [asked.questions[0]!, { ...asked.questions[1]!, to: 'slack:U0BOB' }] });
+    expect(JSON.stringify(several.blocks)).toContain('*2.* Question for <@U0BOB>:\\nUpdate the docs too? _(optional)_');
+    // Resolved, the message still says who was asked.
+    expect(JSON.stringify(resolvedMessage({ ...asked, questions: [{ ...asked.questions[0]!, to: 'slack:U0ADA' }] }, { kind: 'timed_out' }).blocks)).toContain(
+      'Question for <@U0ADA>:',
+    );
+  });
+
+  it('escapes the notification text, so that no title or answer can mention @channel', () => {
+    const m = escalationMessage({ ...asked, title: 'Ping <!channel> & <@U0ALL>' });
+    expect(m.text).toContain('Ping &lt;!channel&gt; &amp; &lt;@U0ALL&gt;');
+    expect(resolvedMessage(asked, { kind: 'cancelled', by: '<!here>' }).text).toContain('cancelled by &lt;!here&gt;');
+  });
+
+  it('answers a report in its thread: the ticket, a refusal with its fields, no coordinator, no intake', () => {
+    expect(reportedText('tk-0123456789', false, 'C0ESC')).toBe(
+      ':white_check_mark: Reported as bug ticket `tk-0123456789`. nightshift triages it next; questions about it come to <#C0ESC>. ' +
+        'From a terminal: `nightshift ticket show tk-0123456789`',
+    );
+    expect(reportedText('tk-0123456789', true, 'C0ESC')).toBe('Already reported: this is ticket `tk-0123456789`.');
+    const refused = refusedText({
+      code: 'invalid_report',
+      message: 'bug report does not match: title: <empty>',
+      issues: [
+        { path: 'title', message: 'Too small' },
+        { path: 'description', message: 'Too small' },
+      ],
+    });
+    expect(refused).toBe(
+      ':warning: Not reported: bug intake refused this report (`invalid_report`): bug report does not match: title: &lt;empty&gt;\n' +
+        '• `title`: Too small\n• `description`: Too small',
+    );
+    expect(refusedText({ code: 'internal_error', message: 'x'.repeat(5_000) }).length).toBeLessThanOrEqual(3_000);
+    expect(noCoordinatorText('nightshift.bugs.intake')).toContain('no nightshift coordinator is serving bug intake (`nightshift.bugs.intake`)');
+    expect(unreachableText('TIMEOUT')).toContain('could not be handed to nightshift (TIMEOUT). If no ticket id appears in this thread, post it again.');
   });
 });
 
@@ -223,6 +380,25 @@ describe('slackSettings', () => {
     expect(issues({})).toEqual(['SLACK_BOT_TOKEN', 'SLACK_CHANNEL', 'SLACK_APP_TOKEN']);
     expect(issues({ NIGHTSHIFT_SLACK_MODE: 'http', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_CHANNEL: 'C012' })).toEqual(['SLACK_SIGNING_SECRET']);
     expect(issues({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_CHANNEL: 'C012', SLACK_APP_TOKEN: 'xapp-1' })).toEqual([]);
+  });
+
+  it('takes the triage channel and its repository: a URL when it looks like one, else a path', () => {
+    const base = { SLACK_BOT_TOKEN: 'xoxb-1', SLACK_CHANNEL: 'C012', SLACK_APP_TOKEN: 'xapp-1' };
+    expect(slackSettings(loadConfig(base))).toMatchObject({ triageChannel: undefined, triageRepo: undefined });
+    const url = slackSettings(loadConfig({ ...base, NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: 'C0BUGS', NIGHTSHIFT_SLACK_TRIAGE_REPO: ' https://git.example/app.git ' }));
+    expect(url).toMatchObject({ triageChannel: 'C0BUGS', triageRepo: { url: 'https://git.example/app.git' } });
+    expect(slackSettings(loadConfig({ ...base, NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: 'C0BUGS', NIGHTSHIFT_SLACK_TRIAGE_REPO: '/srv/app' })).triageRepo).toEqual({ path: '/srv/app' });
+  });
+
+  it('reads a repository as `ticket create --repo` does', () => {
+    expect(repoRefOf('https://github.com/acme/app.git')).toEqual({ url: 'https://github.com/acme/app.git' });
+    expect(repoRefOf('ssh://git@host/acme/app.git')).toEqual({ url: 'ssh://git@host/acme/app.git' });
+    expect(repoRefOf('file:///srv/app.git')).toEqual({ url: 'file:///srv/app.git' });
+    expect(repoRefOf('git@github.com:acme/app.git')).toEqual({ url: 'git@github.com:acme/app.git' });
+    expect(repoRefOf('/srv/app')).toEqual({ path: '/srv/app' });
+    expect(repoRefOf('app', '/srv')).toEqual({ path: '/srv/app' });
+    expect(repoRefOf('../app', '/srv/x')).toEqual({ path: '/srv/app' });
+    expect(repoRefOf('c:app', '/srv')).toEqual({ path: '/srv/c:app' });
   });
 
   it('refuses a channel name, a wrong kind of token and a bad mode at load time', () => {

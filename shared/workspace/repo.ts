@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { RepoRef } from '../ticket/schema.ts';
 
@@ -9,6 +9,16 @@ const run = promisify(execFile);
 export const REPO_URL_SCHEMES = ['https:', 'ssh:', 'git:'] as const;
 
 const SCP_LIKE = /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!\/\/)[^\s]+$/;
+
+/**
+ * A repository as people type it (`--repo`, a configured default): a clone URL when it looks like one
+ * (`scheme://…`, or scp-like `user@host:path`), else a local path, made absolute against `cwd`.
+ */
+export function repoRefOf(text: string, cwd?: string): RepoRef {
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) || /^[^/\s]+@[^/\s]+:/.test(text);
+  if (isUrl) return { url: text };
+  return { path: isAbsolute(text) ? text : cwd === undefined ? resolve(text) : resolve(cwd, text) };
+}
 
 /**
  * Why a repository reference cannot be used, or null when it can: a local path must be absolute and

@@ -17,7 +17,7 @@ import { z } from 'zod';
  *   the client must acknowledge with `{ envelope_id }`. Unacknowledged envelopes can be retried with
  *   `retry_attempt` / `retry_reason`, as Slack does.
  *
- * It also builds the payloads Slack would send (a thread reply, a button click) from what was posted,
+ * It also builds the payloads Slack would send (a message, a thread reply, a button click) from what was posted,
  * and signs requests for apps in HTTP mode (`signRequest`, `sendToApp`).
  */
 export interface FakeSlack extends AsyncDisposable {
@@ -54,6 +54,8 @@ export interface FakeSlack extends AsyncDisposable {
   deliver(type: 'events_api' | 'interactive', payload: unknown, opts?: DeliverOptions): Promise<SentEnvelope>;
   /** A person's reply in a message's thread: stored, and returned as the `event_callback` Slack sends. */
   reply(opts: { channel: string; threadTs: string; user: string; text: string }): EventCallback;
+  /** A person's new message in a channel (outside any thread): stored, and returned as the `event_callback` Slack sends. */
+  say(opts: { channel: string; user: string; text: string }): EventCallback;
   /** A click on a button of a posted message, as the `block_actions` payload Slack sends. */
   click(opts: { channel: string; ts: string; user: string; label: string }): Record<string, unknown>;
 }
@@ -98,7 +100,7 @@ export interface SentEnvelope {
 
 export interface EventCallback extends Record<string, unknown> {
   event_id: string;
-  event: StoredMessage & { event_ts: string; channel_type: string };
+  event: StoredMessage & { event_ts: string; channel_type: string; client_msg_id?: string; parent_user_id?: string; team?: string };
 }
 
 export interface FakeSlackOptions {
@@ -430,6 +432,34 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     return { ...rest, team: ids.teamId, ...(withMeta && metadata && { metadata }) };
   }
 
+  /** Stores a person's message (a thread reply with `threadTs`) and returns the `message` event Slack sends for it. */
+  function personSays({ channel, user, text, threadTs }: { channel: string; user: string; text: string; threadTs?: string }): EventCallback {
+    const ts = nextTs();
+    const m: StoredMessage = { type: 'message', channel, ts, text: slackEscape(text), user, ...(threadTs !== undefined && { thread_ts: threadTs }) };
+    stored.push(m);
+    return {
+      token: 'fake-verification-token',
+      team_id: ids.teamId,
+      context_team_id: ids.teamId,
+      context_enterprise_id: null,
+      api_app_id: ids.appId,
+      event: {
+        ...m,
+        client_msg_id: randomUUID(),
+        ...(threadTs !== undefined && { parent_user_id: find(channel, threadTs)?.user ?? ids.botUserId }),
+        team: ids.teamId,
+        event_ts: ts,
+        channel_type: 'channel',
+      },
+      type: 'event_callback',
+      event_id: `Ev${randomBytes(6).toString('hex').toUpperCase()}`,
+      event_time: Math.floor(Date.now() / 1000),
+      authorizations: [{ enterprise_id: null, team_id: ids.teamId, user_id: ids.botUserId, is_bot: true, is_enterprise_install: false }],
+      is_ext_shared_channel: false,
+      event_context: `4-${randomBytes(12).toString('base64url')}`,
+    };
+  }
+
   async function deliver(type: 'events_api' | 'interactive', payload: unknown, o: DeliverOptions = {}): Promise<SentEnvelope> {
     const open = conns.filter((c) => c.readyState === WebSocket.OPEN);
     if (open.length === 0) throw new Error('fake slack: no Socket Mode connection to deliver to');
@@ -500,30 +530,10 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     },
     deliver,
     reply({ channel, threadTs, user, text }) {
-      const ts = nextTs();
-      const m: StoredMessage = { type: 'message', channel, ts, text: slackEscape(text), user, thread_ts: threadTs };
-      stored.push(m);
-      return {
-        token: 'fake-verification-token',
-        team_id: ids.teamId,
-        context_team_id: ids.teamId,
-        context_enterprise_id: null,
-        api_app_id: ids.appId,
-        event: {
-          ...m,
-          client_msg_id: randomUUID(),
-          parent_user_id: ids.botUserId,
-          team: ids.teamId,
-          event_ts: ts,
-          channel_type: 'channel',
-        },
-        type: 'event_callback',
-        event_id: `Ev${randomBytes(6).toString('hex').toUpperCase()}`,
-        event_time: Math.floor(Date.now() / 1000),
-        authorizations: [{ enterprise_id: null, team_id: ids.teamId, user_id: ids.botUserId, is_bot: true, is_enterprise_install: false }],
-        is_ext_shared_channel: false,
-        event_context: `4-${randomBytes(12).toString('base64url')}`,
-      };
+      return personSays({ channel, user, text, threadTs });
+    },
+    say({ channel, user, text }) {
+      return personSays({ channel, user, text });
     },
     click({ channel, ts, user, label }) {
       const m = find(channel, ts);

@@ -11,6 +11,8 @@ import { waitFor } from './wait.ts';
 import { postTicket, readTicket } from './tickets.ts';
 
 export const CHANNEL = 'C0ESCALATE';
+/** The triage channel: people's messages there become bug reports (when the world is started with `triage`). */
+export const TRIAGE = 'C0TRIAGE01';
 export const ADA = 'U0ADA00001';
 export const BOB = 'U0BOB00001';
 export const SIGNING_SECRET = 'fake-signing-secret-8f1e2d';
@@ -25,23 +27,53 @@ export class SlackWorld implements AsyncDisposable {
   readonly env: TestEnv;
   readonly tickets: TicketStore;
   readonly escalations: EscalationStore;
+  /** The repository the triage channel's reports are about; null when the world has no triage channel. */
+  readonly triageRepo: string | null;
   /** The work items the refiner was given, in order. */
   readonly refinerCalls: WorkItemData[] = [];
   readonly #stack: AsyncDisposableStack;
+  readonly #stopCoordinator: () => Promise<void>;
 
-  private constructor(fake: FakeSlack, env: TestEnv, tickets: TicketStore, escalations: EscalationStore, stack: AsyncDisposableStack) {
+  private constructor(
+    fake: FakeSlack,
+    env: TestEnv,
+    tickets: TicketStore,
+    escalations: EscalationStore,
+    triageRepo: string | null,
+    stack: AsyncDisposableStack,
+    stopCoordinator: () => Promise<void>,
+  ) {
     this.fake = fake;
     this.env = env;
     this.tickets = tickets;
     this.escalations = escalations;
+    this.triageRepo = triageRepo;
     this.#stack = stack;
+    this.#stopCoordinator = stopCoordinator;
   }
 
-  /** `overrides` are configuration variables (e.g. `NIGHTSHIFT_SLACK_MODE: 'http'`). */
-  static async start(overrides: Record<string, string> = {}): Promise<SlackWorld> {
+  /**
+   * `overrides` are configuration variables (e.g. `NIGHTSHIFT_SLACK_MODE: 'http'`). With `triage`, the
+   * channel TRIAGE is the triage channel, its reports about a fresh repository (`triageRepo`).
+   */
+  static async start(overrides: Record<string, string> = {}, opts: { triage?: boolean } = {}): Promise<SlackWorld> {
     const stack = new AsyncDisposableStack();
     try {
-      const fake = stack.use(await startFakeSlack({ users: [{ id: ADA, name: 'ada' }, { id: BOB, name: 'bob' }] }));
+      const fake = stack.use(
+        await startFakeSlack({
+          channels: [
+            { id: CHANNEL, name: 'escalations' },
+            { id: TRIAGE, name: 'bugs' },
+          ],
+          users: [{ id: ADA, name: 'ada' }, { id: BOB, name: 'bob' }],
+        }),
+      );
+      let triageRepo: string | null = null;
+      if (opts.triage) {
+        const repo = makeRepo();
+        triageRepo = repo;
+        stack.defer(() => rmSync(repo, { recursive: true, force: true }));
+      }
       const env = stack.use(
         await setup({
           SLACK_BOT_TOKEN: fake.botToken,
@@ -50,18 +82,26 @@ export class SlackWorld implements AsyncDisposable {
           SLACK_CHANNEL: CHANNEL,
           SLACK_API_URL: fake.apiUrl,
           NIGHTSHIFT_SLACK_PORT: '0',
+          ...(triageRepo !== null && { NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: TRIAGE, NIGHTSHIFT_SLACK_TRIAGE_REPO: triageRepo }),
           ...overrides,
         }),
       );
       const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
       await coordinator.start();
-      stack.defer(() => coordinator.stop());
-      const world = new SlackWorld(fake, env, new TicketStore(await env.bus.tickets()), await EscalationStore.open(env.bus), stack);
+      let stopping: Promise<void> | undefined;
+      const stopCoordinator = () => (stopping ??= coordinator.stop());
+      stack.defer(stopCoordinator);
+      const world = new SlackWorld(fake, env, new TicketStore(await env.bus.tickets()), await EscalationStore.open(env.bus), triageRepo, stack, stopCoordinator);
       return world;
     } catch (err) {
       await stack.disposeAsync();
       throw err;
     }
+  }
+
+  /** Stops the coordinator: nobody serves intake any more. */
+  stopCoordinator(): Promise<void> {
+    return this.#stopCoordinator();
   }
 
   get bus(): Bus {
@@ -156,6 +196,21 @@ export class SlackWorld implements AsyncDisposable {
   /** Successful `chat.postMessage` calls in the thread of `ts`. */
   threadPosts(ts: string): ApiCall[] {
     return this.fake.callsTo('chat.postMessage').filter((c) => c.error === null && c.args.thread_ts === ts);
+  }
+
+  /** Waits until the thread of `ts` (in `channel`) has `n` replies from the app; returns their texts. */
+  threadReplies(channel: string, ts: string, n = 1): Promise<string[]> {
+    return waitFor(`${n} repl${n === 1 ? 'y' : 'ies'} in the thread of ${ts}`, () => {
+      const texts = this.threadPosts(ts)
+        .filter((c) => c.args.channel === channel)
+        .map((c) => String(c.args.text));
+      return texts.length >= n ? texts : undefined;
+    });
+  }
+
+  /** Tickets whose external id is `externalId`. */
+  async ticketsWith(externalId: string): Promise<Ticket[]> {
+    return (await this.tickets.list()).filter((t) => t.externalId === externalId);
   }
 
   updatesOf(ts: string): ApiCall[] {
