@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
@@ -14,8 +13,12 @@ import {
   answerTicket,
   cancelTicket,
   createTicket,
+  duplicatesOf,
   getTicket,
   listTickets,
+  reportBug,
+  triageCounts,
+  triageOf,
   waitTicket,
   WaitTimeoutError,
 } from '../cli/tickets.ts';
@@ -29,13 +32,16 @@ import {
   loadConfig,
   NightshiftError,
   parseDuration,
+  repoRefOf,
   ROLES,
   State,
   untilAborted,
   UserInputError,
   type Config,
   type FieldIssue,
+  type IntakeReply,
   type Logger,
+  type RepoRef,
   type Role,
 } from '../shared/index.ts';
 
@@ -56,8 +62,14 @@ usage: nightshift <command> [options]   (the command first, then its options)
   ticket create --title <t> --body <b> --repo <path|url> [--base-branch <b>] [--type feature|bug|chore]
                 [--external-id <id>] [--requester <who>] [--label <l>]…
   ticket create --file <payload.json|->   post a raw intake payload as it is
-  ticket show <id>               state, questions and timeline
-  ticket list [--state <s>]…     all tickets, oldest first
+  bug report --title <t> --description <d> --repo <path|url> [--base-branch <b>] [--steps <s>]
+             [--expected <e>] [--actual <a>] [--logs <file|->] [--environment <env>]
+             [--reporter <who>] [--external-id <id>] [--label <l>]…
+                                 report a bug: the triager classifies it, links duplicates, asks
+                                 the reporter for what is missing, or starts a reproduction test
+  bug report --file <report.json|->   post a raw bug report as it is
+  ticket show <id>               state, triage, questions, duplicates and timeline
+  ticket list [--state <s>]…     all tickets, oldest first, with their triage
   ticket wait <id> [--state <s>]… [--timeout 30m]
                                  follow a ticket until it rests (awaiting_human, pr_open, done,
                                  failed, cancelled, duplicate) or reaches one of the given states
@@ -253,6 +265,9 @@ async function dispatch(ctx: Ctx): Promise<number> {
           throw new UsageError(`ticket needs a subcommand: create, show, list, wait, cancel or transcript`);
       }
     }
+    case 'bug':
+      if (sub === 'report') return cmdBugReport(ctx, rest.slice(1));
+      throw new UsageError('bug needs a subcommand: report');
     case 'answer':
       return cmdAnswer(ctx, rest);
     case 'pr':
@@ -404,14 +419,10 @@ async function cmdCreate(ctx: Ctx, argv: string[]): Promise<number> {
     if (!values.title || values.body === undefined || !values.repo) {
       throw new UsageError('ticket create needs --title, --body and --repo (or --file)');
     }
-    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(values.repo) || /^[^/\s]+@[^/\s]+:/.test(values.repo);
     payload = {
       title: values.title,
       body: values.body,
-      repo: {
-        ...(isUrl ? { url: values.repo } : { path: isAbsolute(values.repo) ? values.repo : resolve(values.repo) }),
-        ...(values['base-branch'] && { baseBranch: values['base-branch'] }),
-      },
+      repo: repoArg(values.repo, values['base-branch']),
       ...(values.type && { type: values.type }),
       ...(values['external-id'] && { externalId: values['external-id'] }),
       ...(values.requester && { requester: values.requester }),
@@ -419,13 +430,67 @@ async function cmdCreate(ctx: Ctx, argv: string[]): Promise<number> {
     };
   }
   const reply = await withBus(config, log, (bus) => createTicket(bus, payload));
+  return intakeResult(ctx, reply, 'ticket');
+}
+
+async function cmdBugReport(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    file: { type: 'string' },
+    title: { type: 'string' },
+    description: { type: 'string' },
+    repo: { type: 'string' },
+    'base-branch': { type: 'string' },
+    steps: { type: 'string' },
+    expected: { type: 'string' },
+    actual: { type: 'string' },
+    logs: { type: 'string' },
+    environment: { type: 'string' },
+    reporter: { type: 'string' },
+    'external-id': { type: 'string' },
+    label: { type: 'string', multiple: true },
+  });
+  if (positionals.length) throw new UsageError('bug report takes options only (see nightshift --help)');
+  const config = configFrom(values, true);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL });
+  let payload: unknown;
+  if (values.file !== undefined) {
+    payload = new Uint8Array(readFileSync(values.file === '-' ? 0 : values.file));
+  } else {
+    if (!values.title || values.description === undefined || !values.repo) {
+      throw new UsageError('bug report needs --title, --description and --repo (or --file)');
+    }
+    payload = {
+      title: values.title,
+      description: values.description,
+      repo: repoArg(values.repo, values['base-branch']),
+      ...(values.steps && { steps: values.steps }),
+      ...(values.expected && { expected: values.expected }),
+      ...(values.actual && { actual: values.actual }),
+      ...(values.logs && { logs: readFileSync(values.logs === '-' ? 0 : values.logs, 'utf8') }),
+      ...(values.environment && { environment: values.environment }),
+      reporter: values.reporter ?? `cli:${userInfo().username}`,
+      ...(values['external-id'] && { externalId: values['external-id'] }),
+      ...(values.label && { labels: values.label }),
+    };
+  }
+  const reply = await withBus(config, log, (bus) => reportBug(bus, payload));
+  return intakeResult(ctx, reply, 'bug report');
+}
+
+/** A --repo argument as the intake's repo, with its base branch. */
+function repoArg(repo: string, baseBranch: string | undefined): RepoRef {
+  return { ...repoRefOf(repo), ...(baseBranch && { baseBranch }) };
+}
+
+/** Prints an intake reply: the id (exit 0), or the refusal with its field issues (exit 1). */
+function intakeResult(ctx: Ctx, reply: IntakeReply, what: string): number {
   if (reply.ok) {
     ctx.out(reply, reply.duplicate ? `${reply.id} (already posted: same external id)` : reply.id);
     return 0;
   }
   if (ctx.json) ctx.out(reply, '');
   else {
-    process.stderr.write(`nightshift: ticket refused (${reply.error.code}): ${reply.error.message}\n`);
+    process.stderr.write(`nightshift: ${what} refused (${reply.error.code}): ${reply.error.message}\n`);
     for (const i of reply.error.issues ?? []) process.stderr.write(`  ${i.path}: ${i.message}\n`);
   }
   return 1;
@@ -440,8 +505,11 @@ async function cmdShow(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   const id = oneId(positionals, 'ticket show');
   const config = configFrom(values, true);
-  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) => getTicket(bus, id));
-  ctx.out(t, renderTicket(t));
+  const { t, duplicates } = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), async (bus) => {
+    const t = await getTicket(bus, id);
+    return { t, duplicates: duplicatesOf(await listTickets(bus), id) };
+  });
+  ctx.out({ ...t, duplicates }, renderTicket(t, new Date(), duplicates));
   return 0;
 }
 
@@ -453,10 +521,12 @@ async function cmdList(ctx: Ctx, argv: string[]): Promise<number> {
   const tickets = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) => listTickets(bus, { states: filter }));
   const counts: Record<string, number> = {};
   for (const t of tickets) counts[t.state] = (counts[t.state] ?? 0) + 1;
-  ctx.out(
-    { tickets: tickets.map(({ id, title, state, type, createdAt, updatedAt, externalId }) => ({ id, title, state, type, createdAt, updatedAt, externalId })), counts },
-    renderList(tickets),
-  );
+  const summary = (t: (typeof tickets)[number]) => {
+    const { id, title, state, type, createdAt, updatedAt, externalId, duplicateOf } = t;
+    const triage = triageOf(t);
+    return { id, title, state, type, createdAt, updatedAt, externalId, duplicateOf, ...(triage && { triage: { classification: triage.classification, severity: triage.severity, component: triage.component } }) };
+  };
+  ctx.out({ tickets: tickets.map(summary), counts, triage: triageCounts(tickets) }, renderList(tickets));
   return 0;
 }
 

@@ -1,4 +1,5 @@
 import { formatDuration, type Ticket, type TimelineEntry } from '../shared/index.ts';
+import { triageOf, triageOutcome } from './tickets.ts';
 
 /** One timeline entry as a line for a person. */
 export function renderEntry(e: TimelineEntry): string {
@@ -27,8 +28,19 @@ export function renderEntry(e: TimelineEntry): string {
   return `${time}  ${e.by.padEnd(22)} ${what}${reason}`;
 }
 
-/** A ticket as `nightshift ticket show` prints it for a person. */
-export function renderTicket(t: Ticket, now = new Date()): string {
+/** A ticket's triage in a few words for the list: `bug high · parser`, `dup of tk-…`, `needs info`. */
+export function triageCell(t: Ticket): string {
+  const outcome = triageOutcome(t);
+  if (outcome === undefined) return '-';
+  if (outcome === 'duplicate') return `dup of ${t.duplicateOf ?? '?'}`;
+  if (outcome === 'pending') return 'untriaged';
+  const triage = triageOf(t)!;
+  const what = outcome === 'bug' ? 'bug' : outcome === 'not_bug' ? 'not a bug' : 'needs info';
+  return `${what} ${triage.severity} · ${triage.component}`;
+}
+
+/** A ticket as `nightshift ticket show` prints it for a person; `duplicates` are the tickets marked duplicates of it. */
+export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly string[] = []): string {
   const lines = [`${t.id}  ${t.title}  [${t.state}]`];
   const repo = t.repo.path ?? t.repo.url ?? '';
   lines.push(`type ${t.type} · repo ${repo}${t.repo.baseBranch ? ` (${t.repo.baseBranch})` : ''}`);
@@ -43,16 +55,31 @@ export function renderTicket(t: Ticket, now = new Date()): string {
     const left = Date.parse(t.work.deadline) - now.getTime();
     lines.push(`working: ${t.work.stage}, attempt ${t.work.attempt}, ${left > 0 ? `times out in ${formatDuration(left)}` : 'timed out'}`);
   }
+  const triage = triageOf(t);
+  if (triage) {
+    lines.push(`triage: ${triage.classification.replace('_', ' ')} · severity ${triage.severity} · component ${triage.component}`);
+    lines.push(`  ${firstLine(triage.reason)}`);
+    if (triage.similar.length > 0) {
+      lines.push(`  similar (${triage.method}): ${triage.similar.map((x) => `${x.id} ${x.score.toFixed(2)}`).join(', ')}`);
+    }
+  }
   if (t.parked) {
     lines.push(`waiting for a human (asked by ${t.parked.from}):`);
     for (const q of t.parked.questions) {
-      lines.push(`  ? ${q.text}${q.options ? `  [${q.options.join(' | ')}]` : ''}`);
+      lines.push(`  ? ${q.to ? `(for ${q.to}) ` : ''}${q.text}${q.options ? `  [${q.options.join(' | ')}]` : ''}`);
     }
     lines.push(`  answer with: nightshift answer ${t.id} "<text>"`);
   }
   if (t.failure) lines.push(`failed: ${t.failure.code}: ${t.failure.message}`);
-  if (t.duplicateOf) lines.push(`duplicate of ${t.duplicateOf}`);
+  if (t.duplicateOf) lines.push(`duplicate of ${t.duplicateOf}  (nightshift ticket show ${t.duplicateOf})`);
+  if (duplicates.length > 0) lines.push(`duplicates: ${duplicates.join(', ')}`);
   if (t.body.trim()) lines.push('', ...t.body.trim().split('\n').map((l) => `  ${l}`));
+  if (t.report) {
+    const r = t.report;
+    for (const [name, text] of [['steps', r.steps], ['expected', r.expected], ['actual', r.actual], ['environment', r.environment], ['logs', r.logs]] as const) {
+      if (text) lines.push('', `${name}:`, ...text.trim().split('\n').slice(0, 40).map((l) => `  ${l}`));
+    }
+  }
   lines.push('', 'timeline:', ...t.timeline.map((e) => `  ${renderEntry(e)}`));
   return lines.join('\n');
 }
@@ -60,9 +87,9 @@ export function renderTicket(t: Ticket, now = new Date()): string {
 /** Tickets as a table, one line each. */
 export function renderList(tickets: readonly Ticket[]): string {
   if (tickets.length === 0) return 'no tickets';
-  const rows = tickets.map((t) => [t.id, t.state, t.type, t.updatedAt.slice(0, 19).replace('T', ' '), t.title]);
-  const widths = [13, 14, 7, 19];
-  const head = ['ID', 'STATE', 'TYPE', 'UPDATED', 'TITLE'];
+  const rows = tickets.map((t) => [t.id, t.state, t.type, t.updatedAt.slice(0, 19).replace('T', ' '), triageCell(t), t.title]);
+  const widths = [13, 14, 7, 19, Math.max(6, ...rows.map((r) => r[4]!.length))];
+  const head = ['ID', 'STATE', 'TYPE', 'UPDATED', 'TRIAGE', 'TITLE'];
   return [head, ...rows].map((r) => r.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join('  ')).join('\n');
 }
 

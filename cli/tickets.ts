@@ -7,6 +7,7 @@ import {
   TicketStore,
   type Bus,
 } from '../bus/index.ts';
+import { TriagingOutput, type Classification, type Triage } from '../agents/kit/artifacts.ts';
 import {
   IntakeReply,
   isTerminal,
@@ -18,17 +19,58 @@ import {
 } from '../shared/index.ts';
 
 /** Posts an intake payload (already-encoded bytes are sent as they are) and returns the reply. */
-export async function createTicket(bus: Bus, payload: unknown, timeoutMs = 30_000): Promise<IntakeReply> {
+export function createTicket(bus: Bus, payload: unknown, timeoutMs = 30_000): Promise<IntakeReply> {
+  return postIntake(bus, bus.subjects.ticketIntake, payload, timeoutMs);
+}
+
+/** Posts a bug report (already-encoded bytes are sent as they are) to bug intake and returns the reply. */
+export function reportBug(bus: Bus, payload: unknown, timeoutMs = 30_000): Promise<IntakeReply> {
+  return postIntake(bus, bus.subjects.bugIntake, payload, timeoutMs);
+}
+
+async function postIntake(bus: Bus, subject: string, payload: unknown, timeoutMs: number): Promise<IntakeReply> {
   const data = payload instanceof Uint8Array ? payload : JSON.stringify(payload);
   try {
-    const msg = await bus.nc.request(bus.subjects.ticketIntake, data, { timeout: timeoutMs });
+    const msg = await bus.nc.request(subject, data, { timeout: timeoutMs });
     return IntakeReply.parse(msg.json());
   } catch (err) {
     if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-      throw new UserInputError('no_coordinator', `no coordinator is serving ${bus.subjects.ticketIntake}; start one with \`nightshift up\` or \`nightshift coordinator\``);
+      throw new UserInputError('no_coordinator', `no coordinator is serving ${subject}; start one with \`nightshift up\` or \`nightshift coordinator\``);
     }
     throw err;
   }
+}
+
+/** How triage ended for a ticket: its classification, `duplicate`, or `pending` while a bug is not yet triaged. */
+export type TriageOutcome = Classification | 'duplicate' | 'pending';
+
+/** The triage result a ticket carries, if any. */
+export function triageOf(t: Ticket): Triage | undefined {
+  const parsed = TriagingOutput.safeParse(t.artifacts.triaging);
+  return parsed.success ? parsed.data.triage : undefined;
+}
+
+/** A ticket's triage outcome; undefined for a ticket that was never a bug report. */
+export function triageOutcome(t: Ticket): TriageOutcome | undefined {
+  if (t.state === 'duplicate') return 'duplicate';
+  const triage = triageOf(t);
+  if (triage) return triage.classification;
+  return t.type === 'bug' ? 'pending' : undefined;
+}
+
+/** Counts of triage outcomes over tickets, every outcome named (zero included). */
+export function triageCounts(tickets: readonly Ticket[]): Record<TriageOutcome, number> {
+  const counts: Record<TriageOutcome, number> = { bug: 0, not_bug: 0, needs_info: 0, duplicate: 0, pending: 0 };
+  for (const t of tickets) {
+    const o = triageOutcome(t);
+    if (o) counts[o] += 1;
+  }
+  return counts;
+}
+
+/** Ids of the tickets marked duplicates of `id`, oldest first. */
+export function duplicatesOf(tickets: readonly Ticket[], id: string): string[] {
+  return tickets.filter((t) => t.duplicateOf === id).map((t) => t.id);
 }
 
 /** The ticket with this id; throws a clear error for a malformed or unknown id. */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { detectProfile, isTestFile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
 import { changedFiles, commitAll, commitsSince, pushBranch, resetWorktree } from '../../shared/index.ts';
-import { artifact, maybeArtifact, pendingFeedback, RefiningOutput, ReviewingOutput, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
+import { artifact, maybeArtifact, pendingFeedback, ReviewingOutput, specOf, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
@@ -28,7 +28,7 @@ const STAGE = 'coding';
  */
 export function createCoder(deps: AgentDeps): AgentHandler {
   return escalateOnBudget(async (work, ctx) => {
-    const spec = artifact(work, 'refining', RefiningOutput).spec;
+    const spec = specOf(work);
     const tests = artifact(work, 'writing_tests', WritingTestsOutput);
     const review = maybeArtifact(work, 'reviewing', ReviewingOutput);
     const reviewText = review?.verdict === 'changes_requested' ? review.comments.map((c) => `- ${c.path ? `${c.path}: ` : ''}${c.text}`).join('\n') : null;

@@ -31,6 +31,34 @@ export type Spec = z.infer<typeof Spec>;
 
 export const RefiningOutput = z.object({ spec: Spec });
 
+/** How the triager classifies a bug report. */
+export const Classification = z.enum(['bug', 'not_bug', 'needs_info']);
+export type Classification = z.infer<typeof Classification>;
+export const Severity = z.enum(['critical', 'high', 'medium', 'low']);
+export type Severity = z.infer<typeof Severity>;
+
+/** What the triager decided about a report, and the open tickets it compared it with. */
+export const Triage = z.object({
+  classification: Classification,
+  severity: Severity,
+  component: z.string().min(1).max(100),
+  reason: z.string().min(1).max(2_000),
+  duplicateOf: z.string().optional(),
+  /** The most similar open tickets of the repository, best first, as the similarity method scored them. */
+  similar: z.array(z.object({ id: z.string(), title: z.string(), score: z.number() })),
+  method: z.enum(['lexical', 'embeddings']),
+});
+export type Triage = z.infer<typeof Triage>;
+
+/** The triaging artifact; an accepted bug carries the spec of its reproduction test and fix. */
+export const TriagingOutput = z.object({
+  triage: Triage,
+  spec: Spec.optional(),
+  /** What the reporter was asked, when the report lacked information. */
+  questions: z.array(z.string()).optional(),
+});
+export type TriagingOutput = z.infer<typeof TriagingOutput>;
+
 /** Which tests cover which acceptance criterion. */
 export const Coverage = z.array(z.object({ criterion: z.string(), tests: z.array(z.string().min(1).max(300)).min(1) }));
 
@@ -81,6 +109,18 @@ export function artifact<S extends z.ZodType>(work: WorkItemData, stage: Stage, 
     throw new AgentError('missing_artifact', `the ${stage} stage left no usable output on ticket ${work.ticket.id}`, { retryable: false });
   }
   return parsed.data;
+}
+
+/**
+ * The spec the later stages work from: the refiner's, or for an accepted bug the triager's (a bug
+ * goes from triage straight to its reproduction test). A ticket with neither is fatal.
+ */
+export function specOf(work: WorkItemData): Spec {
+  const spec = maybeArtifact(work, 'refining', RefiningOutput)?.spec ?? maybeArtifact(work, 'triaging', TriagingOutput)?.spec;
+  if (!spec) {
+    throw new AgentError('missing_artifact', `neither the refining nor the triaging stage left a spec on ticket ${work.ticket.id}`, { retryable: false });
+  }
+  return spec;
 }
 
 /** Like `artifact`, but undefined when the stage has not run (or left nothing usable). */

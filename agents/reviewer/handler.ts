@@ -8,9 +8,9 @@ import {
   Coverage,
   maybeArtifact,
   pendingFeedback,
-  RefiningOutput,
   ReviewComment,
   ReviewingOutput,
+  specOf,
   WritingTestsOutput,
 } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
@@ -39,7 +39,7 @@ const MAX_DIFF_CHARS = 60_000;
  */
 export function createReviewer(deps: AgentDeps): AgentHandler {
   return escalateOnBudget(async (work, ctx) => {
-    const spec = artifact(work, 'refining', RefiningOutput).spec;
+    const spec = specOf(work);
     const tests = artifact(work, 'writing_tests', WritingTestsOutput);
     const coding = artifact(work, 'coding', CodingOutput);
     const prior = maybeArtifact(work, 'reviewing', ReviewingOutput);

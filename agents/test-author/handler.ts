@@ -13,7 +13,7 @@ import {
   resetWorktree,
   type Workspace,
 } from '../../shared/index.ts';
-import { artifact, Coverage, RefiningOutput, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
+import { Coverage, specOf, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { redProblem } from '../kit/counts.ts';
@@ -41,7 +41,7 @@ const STAGE = 'writing_tests';
  */
 export function createTestAuthor(deps: AgentDeps): AgentHandler {
   return escalateOnBudget(async (work, ctx) => {
-    const spec = artifact(work, 'refining', RefiningOutput).spec;
+    const spec = specOf(work);
     await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);

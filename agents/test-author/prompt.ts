@@ -28,6 +28,13 @@ export function testAuthorRequest(work: WorkItemData, spec: Spec, profile: RepoP
     `The suite runs with: ${profile.test}`,
     `Test files match: ${profile.testFilePatterns.join(', ')}`,
   ];
+  if (work.ticket.type === 'bug') {
+    parts.push(
+      '',
+      'This is a bug: write the test that reproduces it. On the current code it must fail the way the report',
+      'describes (the actual behaviour); once the bug is fixed it must pass (the expected behaviour).',
+    );
+  }
   if (work.ticket.answers.length > 0) parts.push('', 'Answers from humans:', ...work.ticket.answers.map((a) => `- ${a.by}: ${a.text}`));
   if (feedback) parts.push('', 'Your previous attempt was rejected:', feedback, '', 'Write the tests again, fixing this.');
   return parts.join('\n');

@@ -46,18 +46,19 @@ function rawRequest(port: number, subject: string, payload: string): Promise<str
   });
 }
 
-async function post(env: TestEnv, payload: string | Uint8Array): Promise<IntakeReply> {
-  const msg = await env.bus.nc.request(env.bus.subjects.ticketIntake, payload, { timeout: 15_000 });
+async function post(env: TestEnv, payload: string | Uint8Array, subject = env.bus.subjects.ticketIntake): Promise<IntakeReply> {
+  const msg = await env.bus.nc.request(subject, payload, { timeout: 15_000 });
   return IntakeReply.parse(msg.json());
 }
 
-async function rejected(env: TestEnv): Promise<{ code: string; message: string; size: number; data: Uint8Array }[]> {
+async function rejected(env: TestEnv): Promise<{ subject: string; code: string; message: string; size: number; data: Uint8Array }[]> {
   const info = await env.bus.jsm.streams.info(env.bus.names.rejectedStream);
   const out = [];
   for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
     const m = await env.bus.jsm.streams.getMessage(env.bus.names.rejectedStream, { seq });
     if (!m) continue;
     out.push({
+      subject: m.subject,
       code: m.header.get(Headers.RejectCode),
       message: m.header.get(Headers.RejectMessage),
       size: Number(m.header.get(Headers.OriginalSize)),
@@ -151,5 +152,84 @@ describe('ticket intake', () => {
     const cli = await runCli(['ticket', 'create', '--json', '--title', 't', '--body', 'b', '--repo', makeRepo()], env.childEnv);
     expect(cli.code).toBe(1);
     expect(JSON.parse(cli.stdout)).toMatchObject({ ok: false, error: { code: 'no_coordinator' } });
+  });
+});
+
+describe('bug intake', () => {
+  it('stores a bug report as a bug ticket with its details, and deduplicates by externalId', async () => {
+    await using env = await setup();
+    await using coordinator = spawnCli(['coordinator'], env.childEnv);
+    await coordinator.waitForLog('coordinator started', (l) => l.msg === 'coordinator started');
+    const repo = makeRepo();
+    const report = {
+      title: 'deploy crashes on an empty config file',
+      description: '`deployer apply` dies with a TypeError when deploy.yaml is empty.',
+      repo: { path: repo },
+      steps: '1. touch deploy.yaml\n2. deployer apply',
+      expected: 'a clear error naming the file',
+      actual: "TypeError: Cannot read properties of null (reading 'targets')",
+      logs: 'at plan (src/plan.js:14:22)',
+      environment: 'Node 24, Debian 12',
+      reporter: 'grace@acme.example',
+      externalId: 'JIRA-4822',
+      labels: ['config'],
+    };
+    const first = await post(env, JSON.stringify(report), env.bus.subjects.bugIntake);
+    expect(first).toEqual({ ok: true, id: expect.stringMatching(/^tk-[0-9a-z]{10}$/), duplicate: false });
+    const id = first.ok ? first.id : '';
+    // With no triager running, the ticket rests in triaging once dispatched.
+    const t = await waitFor('the bug to be dispatched to triage', async () => {
+      const r = await runCli(['ticket', 'show', id, '--json'], env.childEnv);
+      const shown = Ticket.parse(JSON.parse(r.stdout));
+      return shown.state === 'triaging' ? shown : undefined;
+    });
+    expect(t).toMatchObject({ type: 'bug', title: report.title, body: report.description, requester: 'grace@acme.example', externalId: 'JIRA-4822', labels: ['config'] });
+    expect(t.report).toEqual({ steps: report.steps, expected: report.expected, actual: report.actual, logs: report.logs, environment: report.environment });
+    expect(t.work).toMatchObject({ stage: 'triaging', attempt: 1 });
+
+    const again = await runCli(['bug', 'report', '--json', '--title', 'same, other words', '--description', 'x', '--repo', repo, '--external-id', 'JIRA-4822'], env.childEnv);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ ok: true, id, duplicate: true });
+
+    const human = await runCli(['ticket', 'show', id], env.childEnv);
+    expect(human.stdout).toContain('actual:');
+    expect(human.stdout).toContain("TypeError: Cannot read properties of null (reading 'targets')");
+    const list = await runCli(['ticket', 'list', '--json'], env.childEnv);
+    expect(JSON.parse(list.stdout)).toMatchObject({ triage: { pending: 1, bug: 0 } });
+  });
+
+  it('answers a malformed report with a clear error naming the fields, keeps it under rejected.bugs, and keeps serving', async () => {
+    await using env = await setup();
+    await using coordinator = spawnCli(['coordinator'], env.childEnv);
+    await coordinator.waitForLog('coordinator started', (l) => l.msg === 'coordinator started');
+    const repo = makeRepo();
+
+    const bad = await post(env, JSON.stringify({ title: 'it crashes', body: 'a ticket body is not a description', repo: { path: repo }, severity: 'p1' }), env.bus.subjects.bugIntake);
+    expect(bad).toMatchObject({ ok: false, error: { code: 'invalid_report' } });
+    const error = bad.ok ? null : bad.error;
+    expect(error?.message).toContain('bug report does not match the bug report schema');
+    expect(error?.issues?.map((i) => i.path).sort()).toEqual(['(root)', 'description']);
+    expect(error?.issues?.find((i) => i.path === '(root)')?.message).toMatch(/body|severity/);
+    const notJson = await post(env, 'title: it crashes', env.bus.subjects.bugIntake);
+    expect(notJson).toMatchObject({ ok: false, error: { code: 'invalid_json' } });
+
+    const cli = await runCli(['bug', 'report', '--title', 'empty', '--description', '   ', '--repo', repo], env.childEnv);
+    expect(cli.code).toBe(1);
+    expect(cli.stderr).toContain('bug report refused (invalid_report)');
+    expect(cli.stderr).toContain('description:');
+
+    const kept = await waitFor('three rejected reports kept', async () => {
+      const r = await rejected(env);
+      return r.length === 3 ? r : undefined;
+    });
+    expect(kept.map((k) => [k.subject, k.code])).toEqual([
+      [env.bus.subjects.rejected('bugs'), 'invalid_report'],
+      [env.bus.subjects.rejected('bugs'), 'invalid_json'],
+      [env.bus.subjects.rejected('bugs'), 'invalid_report'],
+    ]);
+    expect(new TextDecoder().decode(kept[1]!.data)).toBe('title: it crashes');
+
+    const good = await post(env, JSON.stringify({ title: 'still serving', description: 'd', repo: { path: repo } }), env.bus.subjects.bugIntake);
+    expect(good).toMatchObject({ ok: true, duplicate: false });
   });
 });
