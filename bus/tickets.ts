@@ -12,6 +12,9 @@ export interface StoredTicket {
  * The tickets KV bucket. Every write is compare-and-set on the revision read, so concurrent writers
  * (several coordinators) never overwrite each other: the loser re-reads and decides again.
  */
+/** Ticket reads `list` keeps in flight at once. */
+const LIST_CONCURRENCY = 32;
+
 export class TicketStore {
   readonly #kv: KV;
 
@@ -65,14 +68,14 @@ export class TicketStore {
     }
   }
 
-  /** Every ticket, oldest first. */
+  /** Every ticket, oldest first. Reads up to LIST_CONCURRENCY tickets at a time. */
   async list(): Promise<Ticket[]> {
     const keys: string[] = [];
     for await (const k of await this.#kv.keys()) keys.push(k);
     const tickets: Ticket[] = [];
-    for (const k of keys) {
-      const t = await this.get(k);
-      if (t) tickets.push(t.ticket);
+    for (let i = 0; i < keys.length; i += LIST_CONCURRENCY) {
+      const read = await Promise.all(keys.slice(i, i + LIST_CONCURRENCY).map((k) => this.get(k)));
+      for (const t of read) if (t) tickets.push(t.ticket);
     }
     return tickets.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }

@@ -1,6 +1,6 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import { formatDuration, type RoleUsage } from '../../shared/index.ts';
-import type { CodingOutput, Spec, WritingTestsOutput } from '../kit/artifacts.ts';
+import { maybeArtifact, TriagingOutput, type CodingOutput, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import type { SuiteRun } from '../kit/suite.ts';
 
 export interface SummaryInput {
@@ -24,6 +24,14 @@ function fence(text: string): string {
   return `\`\`\`\n${text.replaceAll('```', "'''").trim()}\n\`\`\``;
 }
 
+/** For a triaged bug: who reported it, its severity and component, and that the fix starts from its reproduction. */
+function bugLines(work: WorkItemData): string[] {
+  const triage = maybeArtifact(work, 'triaging', TriagingOutput)?.triage;
+  if (!triage) return [];
+  const by = work.ticket.requester ? `reported by ${work.ticket.requester}, ` : '';
+  return [`Bug (${by}severity ${triage.severity}, component \`${triage.component}\`): the first commit reproduces it with a test that failed on the unchanged code.`, ''];
+}
+
 /** The pull request description: what changed, criteria mapped to tests, red/green evidence, cost. */
 export function pullRequestBody(s: SummaryInput): string {
   const coverage = new Map<string, string[]>();
@@ -39,6 +47,7 @@ export function pullRequestBody(s: SummaryInput): string {
     '',
     `Ticket \`${s.work.ticket.id}\`: ${s.work.ticket.title}`,
     '',
+    ...bugLines(s.work),
     `## What changed`,
     '',
     ...s.coding.files.filter((f) => !s.tests.files.includes(f)).map((f) => `- \`${f}\``),

@@ -248,6 +248,13 @@ describeDocker('triage, end to end', () => {
       expect(artifacts.coding).toMatchObject({ commit: codeSha, green: { passed: true } });
       expect(artifacts.triaging).toMatchObject({ triage: { classification: 'bug', severity: 'medium', component: 'slugify', method: 'lexical' } });
 
+      const shownPr = await runCli(['pr', 'show', accents, '--json'], stack.childEnv);
+      expect(shownPr.code, shownPr.stderr).toBe(0);
+      const body = (JSON.parse(shownPr.stdout) as { pr: { body: string } }).pr.body;
+      expect(body).toContain('Bug (reported by grace@acme.example, severity medium, component `slugify`): the first commit reproduces it');
+      expect(body).toContain("**AC1** slugify('Crème Brûlée') returns 'creme-brulee' (the reported case)");
+      expect(body).toContain('red as required');
+
       const listed = await runCli(['ticket', 'list', '--json'], stack.childEnv);
       const list = JSON.parse(listed.stdout) as { triage: Record<string, number>; tickets: { id: string; duplicateOf?: string; triage?: unknown }[] };
       expect(list.triage).toEqual({ bug: 1, not_bug: 0, needs_info: 1, duplicate: 1, pending: 0 });
