@@ -1,5 +1,6 @@
 export { connectBus, DEFAULT_NATS_URL } from './connection.ts';
 export type { Bus, ConnectOptions } from './connection.ts';
+export { isNoResponders, requestIntake } from './intake.ts';
 export { decodeEnvelope, defineMessage, encodeEnvelope, envelope, Envelope, InvalidMessageError } from './envelope.ts';
 export type { EnvelopeMeta, Message, MessageDef, MessageOf } from './envelope.ts';
 export {
@@ -16,7 +17,7 @@ export {
   StageOutcome,
   TICKET_EVENTS,
 } from './messages/events.ts';
-export { WorkItem, WorkTicket } from './messages/work.ts';
+export { WorkItem, WorkTicket, workTicketOf } from './messages/work.ts';
 export type { WorkItemData } from './messages/work.ts';
 export { provision } from './provision.ts';
 export type { ProvisionOptions } from './provision.ts';

@@ -1,9 +1,10 @@
-import { NoRespondersError, RequestError } from '@nats-io/transport-node';
 import {
   CancelRequested,
   encodeEnvelope,
   envelope,
   HumanAnswered,
+  isNoResponders,
+  requestIntake,
   TicketStore,
   type Bus,
 } from '../bus/index.ts';
@@ -29,12 +30,10 @@ export function reportBug(bus: Bus, payload: unknown, timeoutMs = 30_000): Promi
 }
 
 async function postIntake(bus: Bus, subject: string, payload: unknown, timeoutMs: number): Promise<IntakeReply> {
-  const data = payload instanceof Uint8Array ? payload : JSON.stringify(payload);
   try {
-    const msg = await bus.nc.request(subject, data, { timeout: timeoutMs });
-    return IntakeReply.parse(msg.json());
+    return await requestIntake(bus, subject, payload, timeoutMs);
   } catch (err) {
-    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+    if (isNoResponders(err)) {
       throw new UserInputError('no_coordinator', `no coordinator is serving ${subject}; start one with \`nightshift up\` or \`nightshift coordinator\``);
     }
     throw err;

@@ -11,6 +11,7 @@ import {
   TICKET_EVENTS,
   TicketStore,
   WorkItem,
+  workTicketOf,
   type Bus,
   type StoredTicket,
 } from '../../bus/index.ts';
@@ -90,19 +91,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         {
           stage: item.stage,
           attempt: item.attempt,
-          ticket: {
-            id: t.id,
-            title: t.title,
-            body: t.body,
-            type: t.type,
-            repo: t.repo,
-            labels: t.labels,
-            ...(t.requester !== undefined && { requester: t.requester }),
-            ...(t.report !== undefined && { report: t.report }),
-            answers: t.answers,
-            artifacts: t.artifacts,
-            usage: t.usage,
-          },
+          ticket: workTicketOf(t),
         },
         { id: item.msgId, source: COORDINATOR, correlationId: t.id },
       );

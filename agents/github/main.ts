@@ -1,7 +1,6 @@
-import { NoRespondersError, RequestError } from '@nats-io/transport-node';
-import { connectBus, createPullRequestStore, encodeEnvelope, provision, type Bus } from '../../bus/index.ts';
+import { connectBus, createPullRequestStore, encodeEnvelope, isNoResponders, provision, requestIntake, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
-import { AgentError, IntakeReply, untilAborted, UserInputError, type Config, type Logger } from '../../shared/index.ts';
+import { AgentError, untilAborted, UserInputError, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
 import { createWebhookHandler } from './handler.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
 
@@ -15,14 +14,11 @@ function webhookSecret(config: Config): string {
  * Posts `payload` on an intake subject (tickets or bugs) and reads the reply. No coordinator serving
  * it is a retryable error: the delivery is answered 503, and GitHub's redelivery is safe.
  */
-async function requestIntake(bus: Bus, subject: string, payload: unknown): Promise<IntakeReply> {
+async function postIntake(bus: Bus, subject: string, payload: unknown): Promise<IntakeReply> {
   try {
-    const msg = await bus.nc.request(subject, JSON.stringify(payload), { timeout: 30_000 });
-    return IntakeReply.parse(msg.json());
+    return await requestIntake(bus, subject, payload, 30_000);
   } catch (err) {
-    if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
-      throw new AgentError('no_coordinator', `no coordinator serves ${subject}`, { retryable: true });
-    }
+    if (isNoResponders(err)) throw new AgentError('no_coordinator', `no coordinator serves ${subject}`, { retryable: true });
     throw err;
   }
 }
@@ -43,8 +39,8 @@ export async function startGitHubGateway({ bus, config, log }: { bus: Bus; confi
     async publish(ticketId, ev) {
       await bus.js.publish(bus.subjects.event(ticketId, ev.type), encodeEnvelope(ev), { msgID: ev.id });
     },
-    intake: (payload) => requestIntake(bus, bus.subjects.ticketIntake, payload),
-    bugIntake: (payload) => requestIntake(bus, bus.subjects.bugIntake, payload),
+    intake: (payload) => postIntake(bus, bus.subjects.ticketIntake, payload),
+    bugIntake: (payload) => postIntake(bus, bus.subjects.bugIntake, payload),
   });
   return startWebhookServer({ handle, host: config.NIGHTSHIFT_GITHUB_HOST, port: config.NIGHTSHIFT_GITHUB_PORT, log });
 }

@@ -1,18 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { NoRespondersError, RequestError } from '@nats-io/transport-node';
 import {
   encodeEnvelope,
   envelope,
   EscalationStore,
   HumanAnswered,
+  isNoResponders,
+  requestIntake,
   TicketStore,
   type Bus,
   type Escalation,
   type PostedMessage,
   type StoredEscalation,
 } from '../../bus/index.ts';
-import { ConflictError, delay, describeError, IntakeReply, type Logger, type Question, type RepoRef, type Ticket } from '../../shared/index.ts';
+import { ConflictError, delay, describeError, type IntakeReply, type Logger, type Question, type RepoRef, type Ticket } from '../../shared/index.ts';
 import { bugReportOf, slackActor, type Inbound, type ReportInbound } from './payloads.ts';
 import {
   answerText,
@@ -401,10 +402,9 @@ export function createSlackGateway({
     const at = { id: m.id, channel: m.channel, ts: m.ts, externalId: payload.externalId };
     let reply: IntakeReply;
     try {
-      const msg = await bus.nc.request(subject, JSON.stringify(payload), { timeout: settings.intakeTimeoutMs ?? INTAKE_TIMEOUT_MS });
-      reply = IntakeReply.parse(msg.json());
+      reply = await requestIntake(bus, subject, payload, settings.intakeTimeoutMs ?? INTAKE_TIMEOUT_MS);
     } catch (err) {
-      if (err instanceof NoRespondersError || (err instanceof RequestError && err.isNoResponders())) {
+      if (isNoResponders(err)) {
         log.error({ ...at, subject }, 'no coordinator serves bug intake: the report from slack is not filed');
         answerInThread(m, noCoordinatorText(subject));
       } else {

@@ -167,8 +167,9 @@ function screenEvent(body: unknown, opts: ScreenOptions): Screened {
 function screenTopLevel(event: unknown, eventId: string, team: string | undefined, subtype: string | undefined, opts: ScreenOptions): Screened {
   const channel = z.object({ channel: z.string() }).safeParse(event);
   if (!opts.triageChannel || !channel.success || channel.data.channel !== opts.triageChannel) return irrelevant('message outside a thread');
-  // Edits, deletions, joins, file shares, other apps' posts: only a plain new message is a report.
-  if (subtype !== undefined) return irrelevant(`message subtype ${subtype} in the triage channel is not a report`);
+  // Edits, deletions, joins, other apps' posts: only a new message by a person is a report — one
+  // with files attached (a screenshot, a log) included; its text is the report, the files stay in Slack.
+  if (subtype !== undefined && subtype !== 'file_share') return irrelevant(`message subtype ${subtype} in the triage channel is not a report`);
   const m = TopLevelMessage.safeParse(event);
   if (!m.success) return malformed('invalid message in the triage channel', m.error.issues, ['event']);
   if (m.data.user === SLACKBOT) return irrelevant('a message from Slackbot');

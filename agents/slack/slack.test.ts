@@ -154,6 +154,13 @@ describe('screen: the triage channel', () => {
     expect(screen(message({}, { team_id: 'not a team' }), triage)).toMatchObject({ ok: true, inbound: { team: undefined } });
   });
 
+  it('takes a message with files attached as a report: its text is the report', () => {
+    expect(screen(message({ subtype: 'file_share', text: 'crash on upload, screenshot attached' }), triage)).toMatchObject({
+      ok: true,
+      inbound: { kind: 'report', text: 'crash on upload, screenshot attached' },
+    });
+  });
+
   it('still takes a reply in one of its threads as a reply', () => {
     expect(screen(message({ thread_ts: '1700000000.000100' }), triage)).toMatchObject({ ok: true, inbound: { kind: 'reply', channel: 'C0BUGS' } });
   });
@@ -167,7 +174,6 @@ describe('screen: the triage channel', () => {
     ['an edit', message({ subtype: 'message_changed', user: undefined, message: { text: 'x' } }), triage],
     ['a deletion', message({ subtype: 'message_deleted', user: undefined }), triage],
     ['a join', message({ subtype: 'channel_join' }), triage],
-    ['a file share', message({ subtype: 'file_share' }), triage],
   ])('ignores a message %s', (_what, body, opts) => {
     expect(screen(body, opts)).toMatchObject({ ok: false, malformed: false });
   });

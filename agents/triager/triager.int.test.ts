@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { StageOutcome, WorkItemData } from '../../bus/index.ts';
+import { workTicketOf, type StageOutcome, type WorkItemData } from '../../bus/index.ts';
 import { createDemoRepo } from '../../cli/demo.ts';
 import { bugTicketRequest, createLocalForge, loadConfig, type BugReport, type Ticket } from '../../shared/index.ts';
 import { createForgeRouter } from '../../shared/forge/index.ts';
@@ -65,19 +65,7 @@ async function world(roles: MockScriptInput['roles'], settings: Record<string, s
       const work: WorkItemData = {
         stage: 'triaging',
         attempt: 1,
-        ticket: {
-          id: t.id,
-          title: t.title,
-          body: t.body,
-          type: t.type,
-          repo: t.repo,
-          labels: t.labels,
-          ...(t.requester !== undefined && { requester: t.requester }),
-          ...(t.report !== undefined && { report: t.report }),
-          answers: t.answers,
-          artifacts: t.artifacts,
-          usage: t.usage,
-        },
+        ticket: workTicketOf(t),
       };
       const ctx: HandlerContext = {
         role: 'triager',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Answer, BugDetails, RepoRef, RoleUsage, Stage, TicketId, TicketType } from '../../shared/index.ts';
+import { Answer, BugDetails, RepoRef, RoleUsage, Stage, TicketId, TicketType, type Ticket } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** What an agent is given about the ticket it works on. */
@@ -20,6 +20,23 @@ export const WorkTicket = z.object({
   usage: z.record(z.string(), RoleUsage).default({}),
 });
 export type WorkTicket = z.infer<typeof WorkTicket>;
+
+/** The part of a ticket record an agent is given. */
+export function workTicketOf(t: Ticket): WorkTicket {
+  return {
+    id: t.id,
+    title: t.title,
+    body: t.body,
+    type: t.type,
+    repo: t.repo,
+    labels: t.labels,
+    ...(t.requester !== undefined && { requester: t.requester }),
+    ...(t.report !== undefined && { report: t.report }),
+    answers: t.answers,
+    artifacts: t.artifacts,
+    usage: t.usage,
+  };
+}
 
 /** Coordinator → agent: do one attempt of one stage of one ticket. Subject: P.work.<role>.<ticketId>. */
 export const WorkItem = defineMessage(

@@ -5,9 +5,10 @@ import { expect, it } from 'vitest';
 import { createDemoRepo, DEMO_SCRIPT, demoTicket } from '../../cli/demo.ts';
 import { IntakeReply, PullRequest, Ticket, git } from '../../shared/index.ts';
 import { loadMockScript, MockScript, startMockLlm, type MockLlm } from '../../shared/llm/index.ts';
-import { runCli, spawnCli, type CliProcess } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { setup, type TestEnv } from '../helpers/env.ts';
+import { startStack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const ROLES = ['refiner', 'test-author', 'coder', 'reviewer'] as const;
@@ -22,21 +23,10 @@ interface ChainRun {
 /** Runs the whole chain as separate processes: one coordinator and one built-in agent per role. */
 async function runChain(env: TestEnv, mock: MockLlm, externalId: string): Promise<ChainRun & AsyncDisposable> {
   const origin = await createDemoRepo(mkdtempSync(join(tmpdir(), 'ns-origin-')));
-  const childEnv = {
-    ...env.childEnv,
-    OPENAI_BASE_URL: mock.url,
-    OPENAI_API_KEY: 'sk-test-secret-never-in-a-sandbox',
-    NIGHTSHIFT_WORKSPACES_DIR: mkdtempSync(join(tmpdir(), 'ns-ws-')),
-    NIGHTSHIFT_STAGE_TIMEOUT: '5m',
-    NIGHTSHIFT_ACK_WAIT: '30s',
-    NIGHTSHIFT_MODEL_RETRIES: '0',
-  };
-  const procs: CliProcess[] = [spawnCli(['coordinator'], childEnv), ...ROLES.map((r) => spawnCli(['agent', r], childEnv))];
-  const dispose = async () => {
-    for (const p of procs) await p[Symbol.asyncDispose]();
-  };
+  const stack = await startStack(env, mock, ROLES);
+  const { childEnv, procs } = stack;
+  const dispose = () => stack[Symbol.asyncDispose]();
   try {
-    for (const p of procs) await p.waitForLog('process ready', (l) => l.msg === 'coordinator started' || l.msg === 'agent started', 60_000);
     const reply = IntakeReply.parse(
       (await env.bus.nc.request(env.bus.subjects.ticketIntake, JSON.stringify({ ...demoTicket(), externalId, repo: { path: origin } }), { timeout: 15_000 })).json(),
     );

@@ -3,43 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { createDemoRepo } from '../../cli/demo.ts';
-import { git, IntakeReply, Ticket, ticketIdForExternalId, type Role } from '../../shared/index.ts';
-import { startMockLlm, type MockLlm, type MockScriptInput } from '../../shared/llm/index.ts';
-import { runCli, spawnCli, type CliProcess } from '../helpers/cli.ts';
+import { git, IntakeReply, Ticket, ticketIdForExternalId } from '../../shared/index.ts';
+import { startMockLlm, type MockScriptInput } from '../../shared/llm/index.ts';
+import { runCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
-import { setup, type TestEnv } from '../helpers/env.ts';
+import { setup } from '../helpers/env.ts';
+import { startStack, type Stack } from '../helpers/stack.ts';
 import { waitFor } from '../helpers/wait.ts';
-
-/** A coordinator and one built-in agent process per role, pointed at `env` and the mock model. */
-async function startStack(env: TestEnv, mock: MockLlm, roles: readonly Role[], extra: Record<string, string> = {}) {
-  const childEnv = {
-    ...env.childEnv,
-    OPENAI_BASE_URL: mock.url,
-    OPENAI_API_KEY: 'sk-test-secret-never-in-a-sandbox',
-    NIGHTSHIFT_WORKSPACES_DIR: mkdtempSync(join(tmpdir(), 'ns-ws-')),
-    NIGHTSHIFT_STAGE_TIMEOUT: '5m',
-    NIGHTSHIFT_ACK_WAIT: '30s',
-    NIGHTSHIFT_MODEL_RETRIES: '0',
-    ...extra,
-  };
-  const procs: CliProcess[] = [spawnCli(['coordinator'], childEnv), ...roles.map((r) => spawnCli(['agent', r], childEnv))];
-  const stack = {
-    childEnv,
-    procs,
-    async [Symbol.asyncDispose]() {
-      for (const p of procs) await p[Symbol.asyncDispose]();
-    },
-  };
-  try {
-    for (const p of procs) await p.waitForLog('process ready', (l) => l.msg === 'coordinator started' || l.msg === 'agent started', 60_000);
-  } catch (err) {
-    await stack[Symbol.asyncDispose]();
-    throw err;
-  }
-  return stack;
-}
-
-type Stack = Awaited<ReturnType<typeof startStack>>;
 
 async function show(stack: Stack, id: string): Promise<Ticket & { duplicates: string[] }> {
   const r = await runCli(['ticket', 'show', id, '--json'], stack.childEnv);
