@@ -66,7 +66,9 @@ export function createTriager(deps: TriagerDeps): AgentHandler {
     const all = await deps.tickets.list();
     const self = all.find((t) => t.id === work.ticket.id);
     const candidates = all.filter((t) => t.id !== work.ticket.id && !isTerminal(t.state) && sameRepo(t.repo, work.ticket.repo) && (!self || olderThan(t, self)));
-    const embedder = createEmbedder(deps.config, { log: ctx.log, role: 'triager', ticketId: work.ticket.id });
+    const llm = stageLlm(deps, 'triager', work, ctx);
+    // Embedding tokens count on the ticket like chat tokens: the same meter, the same budget.
+    const embedder = createEmbedder(deps.config, { log: ctx.log, role: 'triager', ticketId: work.ticket.id, meter: llm.meter });
     const { method, similar } = await rankSimilar(
       { title: work.ticket.title, text: ticketText(work.ticket) },
       candidates.map(toCandidate),
@@ -75,7 +77,6 @@ export function createTriager(deps: TriagerDeps): AgentHandler {
     ctx.log.info({ method, compared: candidates.length, similar: similar.map((s) => `${s.id}:${s.score}`) }, 'similar tickets ranked');
 
     await using ws = await openTicketWorkspace(deps, work);
-    const llm = stageLlm(deps, 'triager', work, ctx);
     const byId = new Map(all.map((t) => [t.id, t]));
     const earlier = maybeArtifact(work, 'triaging', TriagingOutput)?.questions ?? [];
     const request = triagerRequest(work, similar.map((s) => describeSimilar(s, byId.get(s.id))), earlier);

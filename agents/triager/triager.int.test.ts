@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { workTicketOf, type StageOutcome, type WorkItemData } from '../../bus/index.ts';
 import { createDemoRepo } from '../../cli/demo.ts';
-import { bugTicketRequest, createLocalForge, loadConfig, type BugReport, type Ticket } from '../../shared/index.ts';
+import { bugTicketRequest, createLocalForge, loadConfig, type BugReport, type RoleUsage, type Ticket } from '../../shared/index.ts';
 import { createForgeRouter } from '../../shared/forge/index.ts';
 import { memoryTranscript, type MockScriptInput } from '../../shared/llm/index.ts';
 import { ProcessSandbox } from '../../test/fakes/sandbox.ts';
@@ -23,6 +23,8 @@ interface World extends AsyncDisposable {
   /** Files a bug report as a stored ticket `minutes` after a fixed start, and returns it. */
   file(report: Omit<BugReport, 'repo' | 'labels'> & { repo?: BugReport['repo'] }, minutes: number, state?: Ticket['state']): Ticket;
   triage(t: Ticket): Promise<StageOutcome>;
+  /** The tokens each triage reported so far (what the runtime would publish with the result). */
+  usage(): RoleUsage[];
 }
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
@@ -50,6 +52,7 @@ async function world(roles: MockScriptInput['roles'], settings: Record<string, s
     tickets: { list: async () => structuredClone(tickets) },
   });
   let n = 0;
+  const readers: (() => RoleUsage)[] = [];
   return {
     origin,
     mock,
@@ -73,10 +76,11 @@ async function world(roles: MockScriptInput['roles'], settings: Record<string, s
         deliveries: 1,
         signal: new AbortController().signal,
         log: sink.log,
-        trackUsage: () => undefined,
+        trackUsage: (read) => void readers.push(read),
       };
       return triager(work, ctx);
     },
+    usage: () => readers.map((r) => r()),
     async [Symbol.asyncDispose]() {
       try {
         // The triager reads the repository; it never runs its code.
@@ -143,6 +147,9 @@ describe('the triager', () => {
     w.file({ title: 'Login page times out behind the proxy', description: 'The SSO redirect never completes when HTTPS_PROXY is set.' }, 1);
     const outcome = await w.triage(w.file(SAME_BUG, 2));
     expect(outcome).toMatchObject({ kind: 'duplicate', of: first.id, output: { triage: { method: 'embeddings', similar: [{ id: first.id }] } } });
+    const [usage] = w.usage();
+    expect(usage!.calls).toBe(2);
+    expect(usage!.inputTokens).toBeGreaterThan(0);
     const embeddings = w.mock.server.calls.filter((c) => c.kind === 'embeddings');
     expect(embeddings).toHaveLength(1);
     expect(embeddings[0]!.input).toHaveLength(3);

@@ -7,7 +7,8 @@ import { logSink } from '../../test/helpers/env.ts';
 import { mockLlm } from '../../test/helpers/mockllm.ts';
 import { LlmConfigSchema, type LlmConfig } from './config.ts';
 import { cosine, createEmbedder, type Embedder } from './embeddings.ts';
-import { ModelBehaviorError, ModelRequestError, ModelUnavailableError } from './errors.ts';
+import { BudgetExceededError, ModelBehaviorError, ModelRequestError, ModelUnavailableError } from './errors.ts';
+import { TokenMeter } from './usage.ts';
 import { MOCK_EMBEDDING_DIMENSIONS, mockEmbedding } from './mock-server.ts';
 
 const SECRET = 'sk-embeddings-secret-4711';
@@ -134,6 +135,20 @@ describe('embeddings through mock-llm', () => {
     await using mock = await mockLlm(script({}));
     const e = embedder({ OPENAI_BASE_URL: 'http://127.0.0.1:9/v1', NIGHTSHIFT_EMBEDDINGS_BASE_URL: mock.server.url });
     expect(await e.embed(['hello'])).toEqual([mockEmbedding('hello')]);
+  });
+
+  it('counts the tokens the endpoint reports on the meter, and stops at the budget', async () => {
+    await using mock = await mockLlm(script({}));
+    const meter = new TokenMeter({ ticketId: 'T-8', budget: 1_000 });
+    const e = embedder({ OPENAI_BASE_URL: mock.server.url }, { role: 'triager', ticketId: 'T-8', meter });
+    await e.embed(['a report of twenty characters', 'another']);
+    const first = meter.forRole('triager');
+    expect(first.calls).toBe(1);
+    expect(first.inputTokens).toBeGreaterThan(0);
+    expect(first).toMatchObject({ outputTokens: 0, totalTokens: first.inputTokens });
+    const tight = new TokenMeter({ ticketId: 'T-8', budget: 1 });
+    const err = await rejection(embedder({ OPENAI_BASE_URL: mock.server.url }, { role: 'triager', meter: tight }).embed(['over the budget']));
+    expect(err).toBeInstanceOf(BudgetExceededError);
   });
 
   it('makes no call for no texts', async () => {

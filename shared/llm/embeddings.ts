@@ -6,6 +6,7 @@ import type { Role } from '../ticket/states.ts';
 import type { LlmConfig } from './config.ts';
 import { ModelBehaviorError, ModelRequestError, ModelTimeoutError, ModelUnavailableError } from './errors.ts';
 import { ROLE_HEADER, TICKET_HEADER } from './headers.ts';
+import type { TokenMeter, TokenUsage } from './usage.ts';
 
 /** Texts per request; longer lists are split (OpenAI takes at most 2048 inputs a request). */
 const BATCH_SIZE = 512;
@@ -30,6 +31,11 @@ export interface EmbedderDeps {
   role?: Role;
   /** Sent as `x-nightshift-ticket`. */
   ticketId?: string;
+  /**
+   * Counts the tokens of every embeddings request against the ticket's budget, under `role`
+   * (`embeddings` without one); a request that goes over the budget throws BudgetExceededError.
+   */
+  meter?: TokenMeter;
 }
 
 /**
@@ -84,7 +90,8 @@ export function createEmbedder(config: LlmConfig, deps: EmbedderDeps): Embedder 
     if (texts.length === 0) return [];
     signal?.throwIfAborted();
     // One client per call, so that the call's signal reaches its requests.
-    const client = new CheckedEmbeddings(source, {
+    const meterRole = deps.role ?? 'embeddings';
+    const client = new CheckedEmbeddings(source, (usage) => deps.meter?.record(meterRole, usage), {
       model,
       // The OpenAI client refuses to start without a key; local endpoints ignore it.
       apiKey: config.OPENAI_API_KEY ?? 'unset',
@@ -110,7 +117,7 @@ export function createEmbedder(config: LlmConfig, deps: EmbedderDeps): Embedder 
     });
     const started = Date.now();
     try {
-      const vectors = await untilAborted(client.embedDocuments([...texts]), signal);
+      const vectors = await abortable(client.embedDocuments([...texts]), signal);
       const lengths = new Set(vectors.map((v) => v.length));
       if (lengths.size > 1) throw malformed(source, `its vectors differ in length (${[...lengths].join(', ')} numbers)`, []);
       log.debug({ texts: texts.length, dimensions: vectors[0]!.length, ms: Date.now() - started }, 'embeddings call');
@@ -149,19 +156,27 @@ export function cosine(a: readonly number[], b: readonly number[]): number {
 /** LangChain's OpenAI embeddings with every answer checked (and put in input order) before it is used. */
 class CheckedEmbeddings extends OpenAIEmbeddings {
   readonly source: string;
+  readonly onUsage: (usage: TokenUsage) => void;
 
-  constructor(source: string, fields: ConstructorParameters<typeof OpenAIEmbeddings>[0]) {
+  constructor(source: string, onUsage: (usage: TokenUsage) => void, fields: ConstructorParameters<typeof OpenAIEmbeddings>[0]) {
     super(fields);
     this.source = source;
+    this.onUsage = onUsage;
   }
 
   protected override async embeddingWithRetry(request: Parameters<OpenAIEmbeddings['embeddingWithRetry']>[0]) {
     const response = await super.embeddingWithRetry(request);
     const expected = Array.isArray(request.input) ? request.input.length : 1;
     const vectors = vectorsOf(response, expected, this.source);
+    // Tokens the endpoint reports; one that reports none is estimated at 4 characters a token.
+    const reported = EmbeddingsUsage.safeParse((response as { usage?: unknown }).usage);
+    const input = reported.success ? reported.data.prompt_tokens : Math.ceil([request.input].flat().join('').length / 4);
+    this.onUsage({ inputTokens: input, outputTokens: 0, totalTokens: input });
     return { ...response, data: vectors.map((embedding, index) => ({ object: 'embedding' as const, index, embedding })) };
   }
 }
+
+const EmbeddingsUsage = z.looseObject({ prompt_tokens: z.number().int().min(0) });
 
 const EmbeddingsBody = z.looseObject({
   data: z.array(
@@ -251,7 +266,7 @@ function abortableFetch(signal: AbortSignal) {
 }
 
 /** `work`, or the abort reason as soon as `signal` aborts. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return work;
   work.catch(() => undefined);
   return new Promise<T>((resolve, reject) => {
