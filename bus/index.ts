@@ -29,3 +29,4 @@ export { createPullRequestStore } from './prs.ts';
 export { Escalation, EscalationStore, PostedMessage, ThreadRef } from './escalations.ts';
 export type { StoredEscalation } from './escalations.ts';
 export { createTranscriptSink, readTranscript } from './transcripts.ts';
+export { IssueAsk, IssueAskStore } from './issue-asks.ts';

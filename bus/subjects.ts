@@ -43,7 +43,10 @@ export interface Names {
   readonly ticketsBucket: string;
   /** Pull requests recorded by the local forge (and mirrored for GitHub). */
   readonly prsBucket: string;
-  /** Escalations posted to humans in chat (Slack): one record per ticket, plus a thread index. */
+  /**
+   * Escalations posted to humans: Slack's (`esc.<ticket>`, one per ticket, and a `thread.` index) and
+   * the questions asked on a ticket's GitHub issue (`github.<ticket>`).
+   */
   readonly escalationsBucket: string;
   /** Durable consumer of a role's work, shared by all replicas of the role. */
   roleConsumer(role: Role): string;

@@ -44,6 +44,7 @@ describe('loadConfig defaults', () => {
       GITHUB_GIT_URL: 'https://github.com',
       NIGHTSHIFT_GITHUB_HOST: '0.0.0.0',
       NIGHTSHIFT_GITHUB_PORT: 3001,
+      NIGHTSHIFT_GITHUB_ASK: 'on',
       OPENAI_BASE_URL: 'https://api.openai.com/v1',
       NIGHTSHIFT_MODEL: 'gpt-4o-mini',
       NIGHTSHIFT_MODEL_TIMEOUT: 120_000,
@@ -246,6 +247,16 @@ describe('slack triage channel', () => {
   it('refuses a blank repository', () => {
     const err = configError(() => loadConfig({ NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: 'C0BUGS01', NIGHTSHIFT_SLACK_TRIAGE_REPO: '   ' }));
     expect(err.issues.map((i) => i.path)).toEqual(['NIGHTSHIFT_SLACK_TRIAGE_REPO']);
+  });
+});
+
+describe('asking on GitHub issues', () => {
+  it.each(['on', 'off'] as const)('takes NIGHTSHIFT_GITHUB_ASK=%s', (value) => {
+    expect(loadConfig({ NIGHTSHIFT_GITHUB_ASK: value }).NIGHTSHIFT_GITHUB_ASK).toBe(value);
+  });
+
+  it.each(['yes', 'false', '0', 'ON'])('refuses NIGHTSHIFT_GITHUB_ASK=%j', (value) => {
+    expect(configError(() => loadConfig({ NIGHTSHIFT_GITHUB_ASK: value })).issues.map((i) => i.path)).toEqual(['NIGHTSHIFT_GITHUB_ASK']);
   });
 });
 

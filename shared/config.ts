@@ -132,6 +132,12 @@ export const ConfigSchema = z.object({
    * first). It wins over NIGHTSHIFT_GITHUB_ISSUE_LABEL when an issue carries both.
    */
   NIGHTSHIFT_GITHUB_BUG_LABEL: z.string().min(1).max(50).optional(),
+  /**
+   * `on`: with GitHub credentials, `nightshift github` puts the questions of a ticket that came from an
+   * issue on that issue (one comment per parking). `off`: they go through Slack or `nightshift answer`
+   * only. Answers given as issue comments are taken either way.
+   */
+  NIGHTSHIFT_GITHUB_ASK: z.enum(['on', 'off']).default('on'),
 }).extend(LlmConfigSchema.shape).superRefine(
   (c, ctx) => {
     // The triage channel and its repository go together: a report without a repository cannot be filed.

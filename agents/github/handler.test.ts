@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { BugReport, IntakeRequest, type IntakeReply, type PullRequestStore } from '../../shared/index.ts';
+import type { Envelope } from '../../bus/index.ts';
+import { BugReport, IntakeRequest, Ticket, ticketIdForExternalId, type IntakeReply, type PullRequestStore, type Question } from '../../shared/index.ts';
 import { logSink } from '../../test/helpers/env.ts';
 import { delivery, retarget, webhookExample } from '../../test/helpers/github.ts';
-import { createWebhookHandler, issueBugReport, issueRoute, issueTicketRequest } from './handler.ts';
-import { IssuesEvent } from './payloads.ts';
+import { askComment } from './ask.ts';
+import { answerOfComment, commentEventId, commentNotAnswer, createWebhookHandler, issueBugReport, issueRoute, issueTicketRequest } from './handler.ts';
+import { IssueCommentEvent, IssuesEvent } from './payloads.ts';
 
 /*
  * Issues → intake, without a bus: the handler with its intake requests captured, fed signed deliveries
@@ -41,6 +43,7 @@ function handler(labels: { issueLabel?: string; bugLabel?: string }, replies: { 
   const handle = createWebhookHandler({
     secret: SECRET,
     prs: {} as PullRequestStore,
+    tickets: { get: () => Promise.reject(new Error('issues read no ticket')) },
     hosts: ['github.com'],
     github: null,
     log: logSink().log,
@@ -180,5 +183,207 @@ describe('the webhook handler on issues', () => {
       ignored: 'issues do not become tickets (neither NIGHTSHIFT_GITHUB_ISSUE_LABEL nor NIGHTSHIFT_GITHUB_BUG_LABEL is set)',
     });
     for (const h of [both, bugOnly, none]) expect(h.posted).toEqual({ intake: [], bugIntake: [] });
+  });
+});
+
+// ---- answers from issue comments ------------------------------------------------------------------
+
+const ISSUE_ID = 'github:acme/widgets#7';
+const TICKET_ID = ticketIdForExternalId(ISSUE_ID);
+const ASKED_AT = new Date(Date.now() - 60_000).toISOString();
+
+/** A bug ticket of acme/widgets#7 in `state`, parked (when awaiting_human) with a question to octocat. */
+function issueTicket(state: Ticket['state'] = 'awaiting_human', questions: Question[] = [{ id: 'triage-1', text: 'Which version?', blocking: true, to: 'github:octocat' }]): Ticket {
+  const at = new Date().toISOString();
+  return Ticket.parse({
+    id: TICKET_ID,
+    v: 1,
+    title: 'Slugs keep trailing dashes',
+    body: 'Seen on /blog.',
+    type: 'bug',
+    repo: { url: 'https://github.com/acme/widgets' },
+    externalId: ISSUE_ID,
+    requester: 'github:octocat',
+    labels: [],
+    state,
+    work: null,
+    parked: state === 'awaiting_human' ? { from: 'triaging', questions, askedAt: ASKED_AT, deadline: new Date(Date.now() + 3_600_000).toISOString() } : null,
+    answers: [],
+    artifacts: {},
+    failure: null,
+    outbox: [],
+    applied: [],
+    timeline: [],
+    createdAt: at,
+    updatedAt: at,
+  });
+}
+
+/** The example `issue_comment.created` on acme/widgets#7, by `user` (author association `association`). */
+function commentPayload(opts: { user?: string | null; association?: string; body?: string | null; type?: string; id?: number; createdAt?: string; action?: string; number?: number; pullRequest?: boolean } = {}) {
+  const p = retarget(webhookExample('issue_comment', opts.action ?? 'created'), { owner: 'acme', name: 'widgets', number: 7, branch: '', headSha: '' });
+  const issue = p.issue as Record<string, unknown>;
+  p.issue = { ...issue, number: opts.number ?? 7, html_url: `https://github.com/acme/widgets/issues/${opts.number ?? 7}`, ...(opts.pullRequest && { pull_request: { url: 'https://api.github.com/repos/acme/widgets/pulls/7' } }) };
+  const comment = p.comment as Record<string, unknown>;
+  const user = opts.user === null ? null : { ...(comment.user as object), login: opts.user ?? 'octocat', type: opts.type ?? 'User' };
+  p.comment = {
+    ...comment,
+    id: opts.id ?? 1_234,
+    body: opts.body === undefined ? 'Version 2.3.1, on Firefox.' : opts.body,
+    user,
+    author_association: opts.association ?? 'NONE',
+    created_at: opts.createdAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+  if (user) p.sender = user;
+  return p;
+}
+
+const parseComment = (p: unknown) => IssueCommentEvent.parse(p);
+
+describe('issue comments as answers', () => {
+  it('take the comment of the person asked as the answer, by github:<login>', () => {
+    expect(commentNotAnswer(parseComment(commentPayload()))).toBeNull();
+    expect(answerOfComment(parseComment(commentPayload({ body: '  Version 2.3.1, on Firefox.\n' })), issueTicket())).toEqual({
+      ticketId: TICKET_ID,
+      text: 'Version 2.3.1, on Firefox.',
+      by: 'github:octocat',
+    });
+    // Logins are case-insensitive on GitHub.
+    expect(answerOfComment(parseComment(commentPayload({ user: 'OctoCat' })), issueTicket())).toMatchObject({ by: 'github:OctoCat' });
+  });
+
+  it.each(['OWNER', 'MEMBER', 'COLLABORATOR'])('take the comment of someone with write access (%s), though not asked', (association) => {
+    expect(answerOfComment(parseComment(commentPayload({ user: 'maintainer', association })), issueTicket())).toMatchObject({ by: 'github:maintainer' });
+  });
+
+  it.each(['NONE', 'CONTRIBUTOR', 'FIRST_TIME_CONTRIBUTOR', 'FIRST_TIMER', 'MANNEQUIN'])('refuse a stranger (%s)', (association) => {
+    expect(answerOfComment(parseComment(commentPayload({ user: 'mallory', association })), issueTicket())).toBe(
+      `github:mallory was not asked and has no write access (${association.toLowerCase()})`,
+    );
+  });
+
+  it('refuse a comment whose author is gone', () => {
+    expect(answerOfComment(parseComment(commentPayload({ user: null })), issueTicket())).toMatch(/^github:ghost was not asked/);
+  });
+
+  it('are ignored on bots, on nightshift\'s own comments, empty, edited or deleted, and on pull requests', () => {
+    const own = askComment({ ticketId: TICKET_ID, from: 'triaging', questions: issueTicket().parked!.questions, askedAt: ASKED_AT, deadline: ASKED_AT });
+    expect(
+      [
+        commentPayload({ user: 'nightshift[bot]', type: 'Bot' }),
+        commentPayload({ user: 'octocat', type: 'Bot' }),
+        // Posted with a token: a User, but nightshift's marker is in it.
+        commentPayload({ user: 'nightshift-bot', association: 'MEMBER', body: own }),
+        commentPayload({ body: '' }),
+        commentPayload({ body: ' \n\t' }),
+        commentPayload({ body: null }),
+        commentPayload({ action: 'edited' }),
+        commentPayload({ action: 'deleted' }),
+        commentPayload({ pullRequest: true }),
+      ].map((p) => commentNotAnswer(parseComment(p))),
+    ).toEqual([
+      'a comment by a bot',
+      'a comment by a bot',
+      "nightshift's own comment",
+      'an empty comment',
+      'an empty comment',
+      'an empty comment',
+      'issue_comment edited is not used',
+      'issue_comment deleted is not used',
+      "a comment on a pull request's conversation (submit a review to send work back)",
+    ]);
+  });
+
+  it("are ignored on issues that are no ticket's, and on tickets awaiting nobody", () => {
+    const p = parseComment(commentPayload());
+    expect(answerOfComment(p, null)).toBe("acme/widgets#7 is not a ticket's issue");
+    expect(answerOfComment(p, { ...issueTicket(), externalId: 'github:acme/widgets#8' })).toBe("acme/widgets#7 is not a ticket's issue");
+    for (const state of ['triaging', 'refining', 'pr_open', 'cancelled'] as const) {
+      expect(answerOfComment(p, issueTicket(state))).toBe(`ticket ${TICKET_ID} is ${state}, not awaiting an answer`);
+    }
+  });
+
+  it('do not answer questions asked after them (a redelivered old comment)', () => {
+    const old = parseComment(commentPayload({ createdAt: new Date(Date.parse(ASKED_AT) - 600_000).toISOString() }));
+    expect(answerOfComment(old, issueTicket())).toBe(`the comment predates the questions of ticket ${TICKET_ID}`);
+    // Clock skew between GitHub and nightshift is allowed for.
+    const skewed = parseComment(commentPayload({ createdAt: new Date(Date.parse(ASKED_AT) - 60_000).toISOString() }));
+    expect(answerOfComment(skewed, issueTicket())).toMatchObject({ by: 'github:octocat' });
+  });
+
+  it('cut an answer longer than a ticket takes, and say so', () => {
+    const answer = answerOfComment(parseComment(commentPayload({ body: 'y'.repeat(30_000) })), issueTicket());
+    expect(typeof answer === 'object' && answer.text.length).toBeLessThanOrEqual(20_000);
+    expect(typeof answer === 'object' && answer.text.endsWith(' … (cut)')).toBe(true);
+  });
+});
+
+describe('the webhook handler on issue comments', () => {
+  function commentHandler(ticket: Ticket | null) {
+    const published: { ticketId: string; ev: Envelope }[] = [];
+    const reads: string[] = [];
+    const handle = createWebhookHandler({
+      secret: SECRET,
+      prs: {} as PullRequestStore,
+      tickets: {
+        async get(id) {
+          reads.push(id);
+          return ticket && id === ticket.id ? { ticket } : null;
+        },
+      },
+      hosts: ['github.com'],
+      github: null,
+      log: logSink().log,
+      async publish(ticketId, ev) {
+        published.push({ ticketId, ev });
+      },
+      intake: () => Promise.reject(new Error('comments post no ticket')),
+      bugIntake: () => Promise.reject(new Error('comments post no report')),
+    });
+    return {
+      published,
+      reads,
+      async send(payload: unknown, id?: string) {
+        const d = await delivery(SECRET, 'issue_comment', payload, id);
+        return { id: d.id, ...(await handle({ headers: d.headers, body: Buffer.from(d.body) })) };
+      },
+    };
+  }
+
+  it("publishes the reporter's answer as human.answered under the comment's id, whichever delivery brings it", async () => {
+    const h = commentHandler(issueTicket());
+    const first = await h.send(commentPayload({ id: 99 }));
+    expect(first).toEqual({ id: first.id, status: 202, body: { ok: true, delivery: first.id, action: 'human.answered', ticketId: TICKET_ID } });
+    const again = await h.send(commentPayload({ id: 99 }));
+    expect(again.status).toBe(202);
+    expect(h.published).toHaveLength(2);
+    expect(h.published.map((x) => x.ev.id)).toEqual([commentEventId(99), commentEventId(99)]);
+    expect(h.published[0]).toMatchObject({ ticketId: TICKET_ID, ev: { type: 'human.answered', source: 'github', correlationId: TICKET_ID, data: { ticketId: TICKET_ID, text: 'Version 2.3.1, on Firefox.', by: 'github:octocat' } } });
+  });
+
+  it('answers 200 with the reason for what it ignores, and publishes nothing', async () => {
+    const h = commentHandler(issueTicket());
+    const answers = [
+      await h.send(commentPayload({ user: 'mallory' })),
+      await h.send(commentPayload({ user: 'nightshift[bot]', type: 'Bot', association: 'NONE' })),
+      await h.send(commentPayload({ number: 8 })),
+      await h.send(commentPayload({ body: '' })),
+    ];
+    expect(answers.map((a) => [a.status, a.body.ignored])).toEqual([
+      [200, 'github:mallory was not asked and has no write access (none)'],
+      [200, 'a comment by a bot'],
+      [200, "acme/widgets#8 is not a ticket's issue"],
+      [200, 'an empty comment'],
+    ]);
+    expect(h.published).toEqual([]);
+    // Bots and empty comments are turned away before any ticket is read.
+    expect(h.reads).toEqual([TICKET_ID, ticketIdForExternalId('github:acme/widgets#8')]);
+  });
+
+  it('refuses a signed payload that is not an issue comment with 400', async () => {
+    const h = commentHandler(issueTicket());
+    const bad = await h.send({ action: 'created', issue: { number: 7 }, comment: { id: 'x' } });
+    expect(bad).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_payload' } } });
+    expect(h.published).toEqual([]);
   });
 });

@@ -1,20 +1,24 @@
 import { Webhooks } from '@octokit/webhooks';
 import { z } from 'zod';
-import { envelope, PrChangesRequested, PrClosed, PrMerged, type Envelope, type MessageDef, type PrComment } from '../../bus/index.ts';
+import { envelope, HumanAnswered, PrChangesRequested, PrClosed, PrMerged, type Envelope, type MessageDef, type PrComment } from '../../bus/index.ts';
 import { isSummaryReview, parseGitHubUrl, type GitHubConnection, type GitHubRepo } from '../../shared/forge/index.ts';
 import {
   fieldIssues,
   ticketBranch,
   TicketId,
+  ticketIdForExternalId,
   type BugReport,
   type IntakeReply,
   type Logger,
   type PullRequest,
   type PullRequestStore,
+  type Ticket,
 } from '../../shared/index.ts';
+import { hasNightshiftMarker, issueExternalId } from './ask.ts';
 import {
   ApiReview,
   ApiReviewComment,
+  IssueCommentEvent,
   IssuesEvent,
   PullRequestEvent,
   PullRequestReviewCommentEvent,
@@ -39,6 +43,8 @@ export interface WebhookHandlerDeps {
   secret: string;
   /** Recorded pull requests: how a pull request is known to be a ticket's. */
   prs: PullRequestStore;
+  /** The tickets: how an issue comment is known to answer a parked ticket. */
+  tickets: { get(id: string): Promise<{ ticket: Ticket } | null> };
   /** Publishes a ticket event; resolves once the bus has stored it. */
   publish(ticketId: string, event: Envelope): Promise<void>;
   /** Posts an intake request and resolves with the reply. */
@@ -75,6 +81,9 @@ const MAX_COMMENTS = 100;
  * - `pull_request` closed: `pr.merged` or `pr.closed`;
  * - `issues` labeled (or opened) with the configured bug label: a bug report on bug intake; with the
  *   configured issue label (and not the bug label): an intake request;
+ * - `issue_comment` created on the issue of a ticket awaiting a human, by the person asked or by
+ *   someone with write access: `human.answered` with the comment, under an id derived from the
+ *   comment's (a comment answers once, however often it is delivered);
  * - anything else, or a pull request that is not a ticket's: acknowledged and ignored.
  */
 export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookRequest) => Promise<WebhookResponse> {
@@ -122,6 +131,8 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookReq
         return parsed(PullRequestReviewCommentEvent, payload, (p) => onReviewComment(ctx, p));
       case 'issues':
         return parsed(IssuesEvent, payload, (p) => onIssue(ctx, p));
+      case 'issue_comment':
+        return parsed(IssueCommentEvent, payload, (p) => onIssueComment(ctx, p));
       default:
         return ignored(ctx, `${event.data} events are not used`);
     }
@@ -236,6 +247,18 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookReq
     return { status: 202, body: { ok: true, delivery: ctx.id, action, ticketId: reply.id, duplicate: reply.duplicate } };
   }
 
+  async function onIssueComment(ctx: Delivery, p: IssueCommentPayload): Promise<WebhookResponse> {
+    const early = commentNotAnswer(p);
+    if (early) return ignored(ctx, early);
+    const ticketId = ticketIdForExternalId(issueExternalId(p.repository.full_name, p.issue.number));
+    const stored = await deps.tickets.get(ticketId);
+    const answer = answerOfComment(p, stored?.ticket ?? null);
+    if (typeof answer === 'string') return ignored(ctx, answer);
+    const type = await send(ctx, answer.ticketId, HumanAnswered, answer, commentEventId(p.comment.id));
+    ctx.log.info({ ticketId: answer.ticketId, by: answer.by, commentId: p.comment.id }, 'answer from a github issue comment published');
+    return accepted(ctx, answer.ticketId, type);
+  }
+
   /** The ticket a pull request belongs to: its branch names it and the store records this very pull request. */
   async function ticketOf(pr: PullRequestRef, fullName: string): Promise<Target | string> {
     const m = BRANCH.exec(pr.head.ref);
@@ -250,8 +273,9 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookReq
     return { ticketId: id.data, record, repo };
   }
 
-  async function send<S extends z.ZodType>(ctx: Delivery, ticketId: string, def: MessageDef<string, S>, data: z.input<S>): Promise<string> {
-    const ev = envelope(def, data, { id: ctx.id, source: GITHUB_SOURCE, correlationId: ticketId });
+  /** Publishes an event under the delivery's id, or under `id` when the event is keyed by something else. */
+  async function send<S extends z.ZodType>(ctx: Delivery, ticketId: string, def: MessageDef<string, S>, data: z.input<S>, id: string = ctx.id): Promise<string> {
+    const ev = envelope(def, data, { id, source: GITHUB_SOURCE, correlationId: ticketId });
     await deps.publish(ticketId, ev);
     return def.type;
   }
@@ -295,6 +319,63 @@ async function parsed<S extends z.ZodType>(schema: S, payload: unknown, then: (p
 }
 
 type IssuesPayload = z.infer<typeof IssuesEvent>;
+type IssueCommentPayload = z.infer<typeof IssueCommentEvent>;
+
+/** The envelope id of the answer an issue comment gives: the same for every delivery of the comment. */
+export function commentEventId(commentId: number): string {
+  return `github-issue-comment-${commentId}`;
+}
+
+/** Relations to a repository that come with write access, enough to answer any question on its issues. */
+const ANSWERING_ASSOCIATIONS: readonly string[] = ['OWNER', 'MEMBER', 'COLLABORATOR'];
+
+/** Longest answer a ticket takes (HumanAnswered.text). */
+const MAX_ANSWER = 20_000;
+
+/**
+ * Clock skew allowed between GitHub and nightshift: a comment written before its question (by more
+ * than this) does not answer it, so a redelivered old comment does not answer a later parking.
+ */
+const COMMENT_SKEW_MS = 300_000;
+
+/**
+ * Why an `issue_comment` delivery cannot be an answer, before any ticket is read: another action, a
+ * pull request's conversation, a bot (nightshift's App among them), a comment carrying nightshift's
+ * marker (its own, posted with a token, or a quote of it), an empty comment. Null: it may be one.
+ */
+export function commentNotAnswer(p: IssueCommentPayload): string | null {
+  if (p.action !== 'created') return `issue_comment ${p.action} is not used`;
+  if (p.issue.pull_request != null) return "a comment on a pull request's conversation (submit a review to send work back)";
+  if (p.comment.user?.type === 'Bot') return 'a comment by a bot';
+  if (hasNightshiftMarker(p.comment.body)) return "nightshift's own comment";
+  if (!p.comment.body?.trim()) return 'an empty comment';
+  return null;
+}
+
+/**
+ * The answer a comment gives `ticket` (the ticket of its issue's external id, if any), or why it gives
+ * none: the issue is not a ticket's, the ticket awaits no human, the comment predates the question, or
+ * the commenter is neither the person asked (a parked question's `to`, `github:<login>`) nor someone
+ * with write access (author association OWNER, MEMBER or COLLABORATOR).
+ */
+export function answerOfComment(p: IssueCommentPayload, ticket: Ticket | null): { ticketId: string; text: string; by: string } | string {
+  const issue = `${p.repository.full_name}#${p.issue.number}`;
+  const externalId = issueExternalId(p.repository.full_name, p.issue.number);
+  if (!ticket || ticket.externalId !== externalId) return `${issue} is not a ticket's issue`;
+  if (ticket.state !== 'awaiting_human' || !ticket.parked) return `ticket ${ticket.id} is ${ticket.state}, not awaiting an answer`;
+  const written = Date.parse(p.comment.created_at);
+  if (Number.isFinite(written) && written < Date.parse(ticket.parked.askedAt) - COMMENT_SKEW_MS) {
+    return `the comment predates the questions of ticket ${ticket.id}`;
+  }
+  const by = actor(p.comment.user);
+  const asked = ticket.parked.questions.some((q) => q.to !== undefined && q.to.toLowerCase() === by.toLowerCase());
+  if (!asked && !ANSWERING_ASSOCIATIONS.includes(p.comment.author_association)) {
+    return `${by} was not asked and has no write access (${p.comment.author_association.toLowerCase()})`;
+  }
+  const text = p.comment.body?.trim();
+  if (!text) return 'an empty comment';
+  return { ticketId: ticket.id, text: clip(text, MAX_ANSWER), by };
+}
 
 /**
  * What an `issues` delivery asks for, given the configured labels: 'bug' when it is opened with, or
@@ -316,7 +397,7 @@ function issueFields({ issue, repository }: IssuesPayload) {
     title: issue.title.trim().slice(0, 200) || `GitHub issue #${issue.number}`,
     repo: { url: repository.html_url },
     // The same issue is always the same ticket, whichever intake it went through.
-    externalId: `github:${repository.full_name}#${issue.number}`,
+    externalId: issueExternalId(repository.full_name, issue.number),
     labels: [...new Set((issue.labels ?? []).map((l) => l.name))].filter((l) => l.length >= 1 && l.length <= 50).slice(0, 20),
   };
 }

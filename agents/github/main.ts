@@ -1,6 +1,7 @@
-import { connectBus, createPullRequestStore, encodeEnvelope, isNoResponders, provision, requestIntake, type Bus } from '../../bus/index.ts';
+import { connectBus, createPullRequestStore, encodeEnvelope, isNoResponders, provision, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
 import { AgentError, untilAborted, UserInputError, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
+import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
 import { createWebhookHandler } from './handler.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
 
@@ -23,15 +24,31 @@ async function postIntake(bus: Bus, subject: string, payload: unknown): Promise<
   }
 }
 
-/** The webhook receiver on a connected bus: handler and HTTP server, with the bus as its outlet. */
-export async function startGitHubGateway({ bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<WebhookServer> {
+/** The webhook receiver's server, and the asker when questions are asked on issues. */
+export interface GitHubGateway extends WebhookServer {
+  readonly asker: IssueAsker | null;
+}
+
+/** Settings of the issue asker a test may shorten or name (the rest come from the configuration). */
+export interface GatewayOptions {
+  ask?: Partial<IssueAskerSettings> & { replica?: string };
+}
+
+/**
+ * The GitHub gateway on a connected bus: the webhook handler and its HTTP server, with the bus as its
+ * outlet, and, with GitHub credentials (and NIGHTSHIFT_GITHUB_ASK on), the asker that puts parked
+ * tickets' questions on their issues. Closing it stops both.
+ */
+export async function startGitHubGateway({ bus, config, log, options = {} }: { bus: Bus; config: Config; log: Logger; options?: GatewayOptions }): Promise<GitHubGateway> {
   const secret = webhookSecret(config);
   const github = connectGitHub(config, { log });
-  if (!github) log.warn('no GITHUB_TOKEN or GitHub App: a review is read from its webhook payloads only');
+  if (!github) log.warn('no GITHUB_TOKEN or GitHub App: a review is read from its webhook payloads only, and questions are not asked on issues');
+  const hosts = gitHubHosts(config);
   const handle = createWebhookHandler({
     secret,
     prs: await createPullRequestStore(bus),
-    hosts: gitHubHosts(config),
+    tickets: new TicketStore(await bus.tickets()),
+    hosts,
     github,
     issueLabel: config.NIGHTSHIFT_GITHUB_ISSUE_LABEL,
     bugLabel: config.NIGHTSHIFT_GITHUB_BUG_LABEL,
@@ -42,7 +59,36 @@ export async function startGitHubGateway({ bus, config, log }: { bus: Bus; confi
     intake: (payload) => postIntake(bus, bus.subjects.ticketIntake, payload),
     bugIntake: (payload) => postIntake(bus, bus.subjects.bugIntake, payload),
   });
-  return startWebhookServer({ handle, host: config.NIGHTSHIFT_GITHUB_HOST, port: config.NIGHTSHIFT_GITHUB_PORT, log });
+  let asker: IssueAsker | null = null;
+  if (github && config.NIGHTSHIFT_GITHUB_ASK === 'on') {
+    const { replica, ...settings } = options.ask ?? {};
+    asker = createIssueAsker({
+      bus,
+      github,
+      hosts,
+      log,
+      ...(replica !== undefined && { replica }),
+      settings: {
+        sweepIntervalMs: config.NIGHTSHIFT_SWEEP_INTERVAL,
+        retryMs: config.NIGHTSHIFT_RETRY_BACKOFF,
+        retryMaxMs: Math.max(config.NIGHTSHIFT_RETRY_BACKOFF_MAX, config.NIGHTSHIFT_RETRY_BACKOFF),
+        ...settings,
+      },
+    });
+    await asker.start();
+  }
+  let server: WebhookServer;
+  try {
+    server = await startWebhookServer({ handle, host: config.NIGHTSHIFT_GITHUB_HOST, port: config.NIGHTSHIFT_GITHUB_PORT, log });
+  } catch (err) {
+    await asker?.stop();
+    throw err;
+  }
+  const close = async () => {
+    await server.close();
+    await asker?.stop();
+  };
+  return { url: server.url, asker, close, [Symbol.asyncDispose]: close };
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import type { z } from 'zod';
-import { IssuesEvent, PullRequestEvent, PullRequestReviewCommentEvent, PullRequestReviewEvent } from './payloads.ts';
+import { IssueCommentEvent, IssuesEvent, PullRequestEvent, PullRequestReviewCommentEvent, PullRequestReviewEvent } from './payloads.ts';
 
 /** The receiver's payload schemas take every real example of the events it reads (@octokit/webhooks-examples). */
 
@@ -13,6 +13,7 @@ const SCHEMAS: [string, z.ZodType][] = [
   ['pull_request_review', PullRequestReviewEvent],
   ['pull_request_review_comment', PullRequestReviewCommentEvent],
   ['issues', IssuesEvent],
+  ['issue_comment', IssueCommentEvent],
 ];
 
 describe('webhook payload schemas', () => {

@@ -96,3 +96,37 @@ export const ApiReviewComment = z.object({
   html_url: z.string().optional(),
   user: User.optional(),
 });
+
+/** Who wrote a comment: `type` is `Bot` for apps (nightshift's own App among them). */
+const Commenter = z.object({ login: z.string().min(1), type: z.string().optional() }).nullable();
+
+/** `issue_comment`: a comment on an issue's conversation (or on a pull request's, with `issue.pull_request`). */
+export const IssueCommentEvent = z.object({
+  action: z.string(),
+  issue: z.object({
+    number: z.number().int().positive(),
+    html_url: z.string(),
+    /** Present when the "issue" is a pull request. */
+    pull_request: z.unknown().optional(),
+  }),
+  comment: z.object({
+    id: z.number().int().positive(),
+    body: z.string().nullable(),
+    html_url: z.string().optional(),
+    created_at: z.string(),
+    /** The commenter's relation to the repository: OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE… */
+    author_association: z.string(),
+    user: Commenter,
+  }),
+  repository: Repository,
+  sender: User,
+});
+
+/** An issue comment as the REST API returns it (`POST`/`GET …/issues/{number}/comments`). */
+export const ApiIssueComment = z.object({
+  id: z.number().int().positive(),
+  body: z.string().nullable().optional(),
+  html_url: z.string().optional(),
+  user: Commenter.optional(),
+});
+export type ApiIssueComment = z.infer<typeof ApiIssueComment>;

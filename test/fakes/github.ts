@@ -8,7 +8,8 @@ import { githubOpenApi, type Operation } from './openapi.ts';
 
 /**
  * A local GitHub, enough for nightshift: the REST endpoints it uses, with in-memory pull requests,
- * reviews and review comments, and git's smart HTTP protocol over bare repositories on disk.
+ * reviews and review comments, issues and their comments, and git's smart HTTP protocol over bare
+ * repositories on disk.
  *
  * Every REST request is routed by GitHub's OpenAPI description (`@octokit/openapi`): a path or method
  * the description does not have, a missing required parameter or body field, an unknown field or a
@@ -57,12 +58,33 @@ export interface FakePull {
   comments: FakeReviewComment[];
 }
 
+export interface FakeIssueComment {
+  id: number;
+  user: string;
+  /** `Bot` for an App (`name[bot]`), `User` for anyone else. */
+  userType: 'User' | 'Bot';
+  /** The commenter's relation to the repository, as GitHub reports it. */
+  association: 'OWNER' | 'MEMBER' | 'COLLABORATOR' | 'CONTRIBUTOR' | 'NONE';
+  body: string;
+  createdAt: string;
+}
+
+export interface FakeIssue {
+  number: number;
+  title: string;
+  body: string;
+  user: string;
+  createdAt: string;
+  comments: FakeIssueComment[];
+}
+
 export interface FakeRepo {
   owner: string;
   name: string;
   /** The bare repository behind it (git over HTTP, head and base commits), when there is one. */
   gitDir?: string;
   pulls: FakePull[];
+  issues: FakeIssue[];
 }
 
 export interface RecordedRequest {
@@ -112,8 +134,19 @@ export interface FakeGitHub extends AsyncDisposable {
   pull(owner: string, name: string, number: number): FakePull;
   /** Runs after the fake handled a request of `operationId` and before it answers. */
   after(operationId: string, hook: (req: RecordedRequest) => HookResult | Promise<HookResult>): void;
-  /** Answers the next request of `operationId` with `status`, doing nothing. */
-  failNext(operationId: string, status: number): void;
+  /** Answers the next `times` requests of `operationId` (default 1; 0 stops failing) with `status`, doing nothing. */
+  failNext(operationId: string, status: number, times?: number): void;
+  /** An issue (made on first use, opened by `opts.user`, default octocat). */
+  issue(owner: string, name: string, number: number, opts?: { user?: string; title?: string; body?: string }): FakeIssue;
+  /** A person comments on an issue: returns the comment as the REST API shows it (for webhook payloads). */
+  commentOnIssue(
+    owner: string,
+    name: string,
+    number: number,
+    comment: { user: string; body: string; association?: FakeIssueComment['association']; bot?: boolean },
+  ): Record<string, unknown>;
+  /** An issue comment as the REST API shows it. */
+  issueCommentJson(owner: string, name: string, number: number, id: number): Record<string, unknown>;
   /** A person reviews a pull request: returns the review and its comments as the REST API shows them. */
   submitReview(
     owner: string,
@@ -148,7 +181,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
   const gitRequests: RecordedGitRequest[] = [];
   const violations: string[] = [];
   const hooks = new Map<string, ((req: RecordedRequest) => HookResult | Promise<HookResult>)[]>();
-  const failures = new Map<string, number>();
+  const failures = new Map<string, { status: number; times: number }>();
   const installations = new Map<string, number>();
   const installationTokens = new Map<string, { installation: number; expiresAt: number }>();
   const appKey: KeyObject | null = opts.app ? createPublicKey(opts.app.publicKey) : null;
@@ -162,7 +195,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     let r = repos.get(key(owner, name));
     if (!r) {
       const gitDir = o.gitDir ?? (opts.gitRoot ? join(opts.gitRoot, owner, `${name}.git`) : undefined);
-      r = { owner, name, ...(gitDir && { gitDir }), pulls: [] };
+      r = { owner, name, ...(gitDir && { gitDir }), pulls: [], issues: [] };
       repos.set(key(owner, name), r);
     } else if (o.gitDir) r.gitDir = o.gitDir;
     return r;
@@ -171,6 +204,20 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     const r = repos.get(key(owner, name));
     if (!r) throw new HttpError(404, 'Not Found');
     return r;
+  }
+  function findIssue(r: FakeRepo, number: string | number): FakeIssue {
+    const i = r.issues.find((x) => x.number === Number(number));
+    if (!i) throw new HttpError(404, 'Not Found');
+    return i;
+  }
+  function issue(owner: string, name: string, number: number, o: { user?: string; title?: string; body?: string } = {}): FakeIssue {
+    const r = repo(owner, name);
+    let i = r.issues.find((x) => x.number === number);
+    if (!i) {
+      i = { number, title: o.title ?? `Issue ${number}`, body: o.body ?? '', user: o.user ?? 'octocat', createdAt: now(), comments: [] };
+      r.issues.push(i);
+    }
+    return i;
   }
   function findPull(r: FakeRepo, number: string | number): FakePull {
     const p = r.pulls.find((x) => x.number === Number(number));
@@ -273,6 +320,39 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     };
   }
 
+  function issueCommentJson(r: FakeRepo, i: FakeIssue, c: FakeIssueComment): Record<string, unknown> {
+    const t = api.example('issue-comment');
+    const apiBase = `${url}/repos/${r.owner}/${r.name}`;
+    return {
+      ...t,
+      id: c.id,
+      node_id: `IC_${c.id}`,
+      url: `${apiBase}/issues/comments/${c.id}`,
+      html_url: `https://github.com/${r.owner}/${r.name}/issues/${i.number}#issuecomment-${c.id}`,
+      issue_url: `${apiBase}/issues/${i.number}`,
+      body: c.body,
+      user: { ...userJson(c.user), type: c.userType },
+      author_association: c.association,
+      created_at: c.createdAt,
+      updated_at: c.createdAt,
+    };
+  }
+
+  /** A `Link` header for page `page` of `total` items, `perPage` a page, as GitHub sends it (absent for one page). */
+  function linkHeader(path: string, query: URLSearchParams, page: number, perPage: number, total: number): Record<string, string> {
+    const last = Math.max(1, Math.ceil(total / perPage));
+    const at = (n: number) => {
+      const q = new URLSearchParams(query);
+      q.set('page', String(n));
+      q.set('per_page', String(perPage));
+      return `<${url}${path}?${q.toString()}>`;
+    };
+    const links: string[] = [];
+    if (page < last) links.push(`${at(page + 1)}; rel="next"`, `${at(last)}; rel="last"`);
+    if (page > 1) links.push(`${at(1)}; rel="first"`, `${at(page - 1)}; rel="prev"`);
+    return links.length ? { link: links.join(', ') } : {};
+  }
+
   // ---- authentication -------------------------------------------------------------------------
 
   function whoIs(header: string | undefined): string | null {
@@ -303,8 +383,27 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
 
   // ---- operations -------------------------------------------------------------------------------
 
-  type Ctx = { op: Operation; query: URLSearchParams; body: Record<string, unknown>; as: string };
-  const operations: Record<string, (c: Ctx) => Promise<[number, unknown]>> = {
+  type Ctx = { op: Operation; path: string; query: URLSearchParams; body: Record<string, unknown>; as: string };
+  const operations: Record<string, (c: Ctx) => Promise<[number, unknown] | [number, unknown, Record<string, string>]>> = {
+    async 'issues/create-comment'({ op, body, as }) {
+      const r = findRepo(op.params.owner!, op.params.repo!);
+      const i = findIssue(r, op.params.issue_number!);
+      if (String(body.body ?? '').length > 65_536) throw new HttpError(422, 'Validation Failed', { errors: [{ resource: 'IssueComment', field: 'body', code: 'too_long' }] });
+      const c: FakeIssueComment = { id: 5_000 + nextId++, user: as, userType: as.endsWith('[bot]') ? 'Bot' : 'User', association: 'NONE', body: String(body.body), createdAt: now() };
+      i.comments.push(c);
+      return [201, issueCommentJson(r, i, c)];
+    },
+    async 'issues/list-comments'({ op, path, query }) {
+      const r = findRepo(op.params.owner!, op.params.repo!);
+      const i = findIssue(r, op.params.issue_number!);
+      const since = query.get('since');
+      // GitHub's `since` is on the last update; the fake's comments are never edited.
+      const found = since === null ? i.comments : i.comments.filter((c) => Date.parse(c.createdAt) >= Date.parse(since));
+      const perPage = Math.min(100, Number(query.get('per_page') ?? 30));
+      const page = Number(query.get('page') ?? 1);
+      const items = found.slice((page - 1) * perPage, page * perPage).map((c) => issueCommentJson(r, i, c));
+      return [200, items, linkHeader(path, query, page, perPage, found.length)];
+    },
     async 'pulls/list'({ op, query }) {
       const r = findRepo(op.params.owner!, op.params.repo!);
       const state = query.get('state') ?? 'open';
@@ -418,9 +517,9 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     const method = req.method ?? 'GET';
     const rec: RecordedRequest = { method, path: u.pathname, operationId: null, query: Object.fromEntries(u.searchParams), body: undefined, status: 0, as: null };
     requests.push(rec);
-    const send = (status: number, body: unknown) => {
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       rec.status = status;
-      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-github-request-id': randomBytes(4).toString('hex') });
+      res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'x-github-request-id': randomBytes(4).toString('hex'), ...headers });
       res.end(body === undefined ? '' : JSON.stringify(body));
     };
     const op = api.match(method, u.pathname);
@@ -450,8 +549,8 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     if (!as) return send(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' });
     const failing = failures.get(op.operationId);
     if (failing !== undefined) {
-      failures.delete(op.operationId);
-      return send(failing, { message: 'fake GitHub: failing on purpose' });
+      if (--failing.times <= 0) failures.delete(op.operationId);
+      return send(failing.status, { message: 'fake GitHub: failing on purpose' });
     }
     const impl = operations[op.operationId];
     if (!impl) {
@@ -460,8 +559,9 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     }
     let status: number;
     let out: unknown;
+    let headers: Record<string, string> = {};
     try {
-      [status, out] = await impl({ op, query: u.searchParams, body: (body ?? {}) as Record<string, unknown>, as });
+      [status, out, headers = {}] = await impl({ op, path: u.pathname, query: u.searchParams, body: (body ?? {}) as Record<string, unknown>, as });
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
       [status, out] = [err.status, err.body];
@@ -475,7 +575,7 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
         return;
       }
     }
-    send(status, out);
+    send(status, out, headers);
   }
 
   async function handleGit(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
@@ -576,8 +676,31 @@ export async function startFakeGitHub(opts: FakeGitHubOptions = {}): Promise<Fak
     after(operationId, hook) {
       hooks.set(operationId, [...(hooks.get(operationId) ?? []), hook]);
     },
-    failNext(operationId, status) {
-      failures.set(operationId, status);
+    failNext(operationId, status, times = 1) {
+      if (times <= 0) failures.delete(operationId);
+      else failures.set(operationId, { status, times });
+    },
+    issue,
+    commentOnIssue(owner, name, number, comment) {
+      const r = findRepo(owner, name);
+      const i = findIssue(r, number);
+      const c: FakeIssueComment = {
+        id: 5_000 + nextId++,
+        user: comment.user,
+        userType: comment.bot ? 'Bot' : 'User',
+        association: comment.association ?? 'NONE',
+        body: comment.body,
+        createdAt: now(),
+      };
+      i.comments.push(c);
+      return issueCommentJson(r, i, c);
+    },
+    issueCommentJson(owner, name, number, id) {
+      const r = findRepo(owner, name);
+      const i = findIssue(r, number);
+      const c = i.comments.find((x) => x.id === id);
+      if (!c) throw new Error(`no comment ${id} on ${owner}/${name}#${number}`);
+      return issueCommentJson(r, i, c);
     },
     submitReview(owner, name, number, review) {
       const r = findRepo(owner, name);
