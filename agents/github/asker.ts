@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { IssueAskStore, TicketStore, type Bus, type IssueAsk } from '../../bus/index.ts';
 import { gitHubError, type GitHubConnection } from '../../shared/forge/index.ts';
-import { ConflictError, delay, describeError, type Logger, type Ticket } from '../../shared/index.ts';
+import { ConflictError, describeError, type Logger, type Ticket } from '../../shared/index.ts';
+import { createTicketSteps } from '../kit/ticket-steps.ts';
 import { askComment, askMarker, issueOfTicket, retryDelay, type IssueRef } from './ask.ts';
 import { ApiIssueComment } from './payloads.ts';
 
@@ -67,53 +68,25 @@ export function createIssueAsker({
   const lease = settings.claimLeaseMs ?? CLAIM_LEASE_MS;
   const abort = new AbortController();
   const running: Promise<void>[] = [];
-  /** Work per ticket runs one step at a time, in order; a step reads everything afresh. */
-  const chains = new Map<string, Promise<void>>();
-  const queued = new Set<string>();
-  /** When each ticket next has something due (a retry, a claim expiring). */
-  const wakes = new Map<string, number>();
   let tickets: TicketStore;
   let asks: IssueAskStore;
 
   const now = () => clock().getTime();
   const iso = (ms: number) => new Date(ms).toISOString();
-
-  function enqueue(id: string): void {
-    if (queued.has(id) || abort.signal.aborted) return;
-    queued.add(id);
-    const next = (chains.get(id) ?? Promise.resolve()).then(() => {
-      queued.delete(id);
-      return step(id);
-    });
-    chains.set(id, next);
-    void next.finally(() => {
-      if (chains.get(id) === next) chains.delete(id);
-    });
-  }
-
-  function wake(id: string, at: number): void {
-    const cur = wakes.get(id);
-    if (cur === undefined || at < cur) wakes.set(id, at);
-  }
-
-  async function step(id: string): Promise<void> {
-    wakes.delete(id);
-    for (let i = 0; i < 10; i++) {
-      try {
-        const t = (await tickets.get(id))?.ticket ?? null;
-        if (t) await act(t);
-        log.debug({ ticketId: id, ticketState: t?.state ?? null, replica }, 'issue question step');
-        return;
-      } catch (err) {
-        if (err instanceof ConflictError) continue;
-        const retryAt = now() + settings.retryMs;
-        log.warn({ err, ticketId: id, retryAt: iso(retryAt) }, 'issue question step failed; will retry');
-        wake(id, retryAt);
-        return;
-      }
-    }
-    wake(id, now());
-  }
+  const steps = createTicketSteps({
+    step: async (id) => {
+      const t = (await tickets.get(id))?.ticket ?? null;
+      if (t) await act(t);
+      log.debug({ ticketId: id, ticketState: t?.state ?? null, replica }, 'issue question step');
+    },
+    sweepIntervalMs: settings.sweepIntervalMs,
+    retryMs: settings.retryMs,
+    signal: abort.signal,
+    log,
+    what: 'issue question',
+    now,
+  });
+  const wake = steps.wake;
 
   async function act(t: Ticket): Promise<void> {
     const parked = t.state === 'awaiting_human' && t.parked ? t.parked : null;
@@ -232,19 +205,7 @@ export function createIssueAsker({
   async function watchTickets(): Promise<void> {
     for await (const t of tickets.watch(abort.signal)) {
       // A ticket that parked once is looked at on every change: a pending retry ends when it moves on.
-      if (issueOfTicket(t, hosts) && (t.state === 'awaiting_human' || wakes.has(t.id))) enqueue(t.id);
-    }
-  }
-
-  async function sweep(): Promise<void> {
-    while (!abort.signal.aborted) {
-      await delay(settings.sweepIntervalMs, abort.signal);
-      const n = now();
-      for (const [id, at] of [...wakes]) {
-        if (at > n) continue;
-        wakes.delete(id);
-        enqueue(id);
-      }
+      if (issueOfTicket(t, hosts) && (t.state === 'awaiting_human' || steps.due().has(t.id))) steps.enqueue(t.id);
     }
   }
 
@@ -252,14 +213,14 @@ export function createIssueAsker({
     async start() {
       tickets = new TicketStore(await bus.tickets());
       asks = await IssueAskStore.open(bus);
-      running.push(watchTickets(), sweep());
+      running.push(watchTickets(), steps.sweep());
       log.info({ replica }, 'github gateway asking parked tickets on their issues');
     },
     async stop() {
       abort.abort();
       await Promise.allSettled(running);
-      await Promise.allSettled([...chains.values()]);
+      await steps.drain();
     },
-    due: () => new Map(wakes),
+    due: steps.due,
   };
 }

@@ -13,7 +13,8 @@ import {
   type PostedMessage,
   type StoredEscalation,
 } from '../../bus/index.ts';
-import { ConflictError, delay, describeError, type IntakeReply, type Logger, type Question, type RepoRef, type Ticket } from '../../shared/index.ts';
+import { ConflictError, describeError, type IntakeReply, type Logger, type Question, type RepoRef, type Ticket } from '../../shared/index.ts';
+import { createTicketSteps } from '../kit/ticket-steps.ts';
 import { bugReportOf, slackActor, type Inbound, type ReportInbound } from './payloads.ts';
 import {
   answerText,
@@ -129,11 +130,6 @@ export function createSlackGateway({
   const retryMs = settings.retryMs ?? RETRY_MS;
   const abort = new AbortController();
   const running: Promise<void>[] = [];
-  /** Work per ticket runs one step at a time, in order; a step reads everything afresh. */
-  const chains = new Map<string, Promise<void>>();
-  const queued = new Set<string>();
-  /** When each ticket next has something due (a reminder, a claim expiring, a retry). */
-  const wakes = new Map<string, number>();
   let tickets: TicketStore;
   let escalations: EscalationStore;
   /** Thread replies to reports on their way to Slack (not awaited by `handle`: Slack wants a quick ack). */
@@ -144,40 +140,22 @@ export function createSlackGateway({
   const refOf = (e: Escalation): EscalationRef => ({ ticketId: e.ticketId, askedAt: e.askedAt });
   const searchSince = (e: Escalation) => new Date(Date.parse(e.askedAt) - SKEW_MS);
 
-  function enqueue(id: string): void {
-    if (queued.has(id) || abort.signal.aborted) return;
-    queued.add(id);
-    const next = (chains.get(id) ?? Promise.resolve()).then(() => {
-      queued.delete(id);
-      return step(id);
-    });
-    chains.set(id, next);
-    void next.finally(() => {
-      if (chains.get(id) === next) chains.delete(id);
-    });
-  }
+  const steps = createTicketSteps({
+    step: async (id) => {
+      const state = await reconcile(id);
+      log.debug({ ticketId: id, ticketState: state, replica }, 'escalation step');
+    },
+    sweepIntervalMs: settings.sweepIntervalMs,
+    retryMs,
+    signal: abort.signal,
+    log,
+    what: 'escalation',
+    now,
+  });
 
+  /** Looks at the ticket again at `at`; null: nothing is due. */
   function wake(id: string, at: number | null): void {
-    if (at === null) return;
-    const cur = wakes.get(id);
-    if (cur === undefined || at < cur) wakes.set(id, at);
-  }
-
-  async function step(id: string): Promise<void> {
-    wakes.delete(id);
-    for (let i = 0; i < 10; i++) {
-      try {
-        const state = await reconcile(id);
-        log.debug({ ticketId: id, ticketState: state, replica }, 'escalation step');
-        return;
-      } catch (err) {
-        if (err instanceof ConflictError) continue;
-        log.warn({ err, ticketId: id }, 'escalation step failed; will retry');
-        wake(id, now() + retryMs);
-        return;
-      }
-    }
-    wake(id, now());
+    if (at !== null) steps.wake(id, at);
   }
 
   /** Brings the ticket's escalation in line with the ticket: post, remind, or resolve. Returns the ticket's state. */
@@ -436,19 +414,7 @@ export function createSlackGateway({
 
   async function watchTickets(): Promise<void> {
     for await (const t of tickets.watch(abort.signal)) {
-      if (t.state === 'awaiting_human' || t.timeline.some((e) => e.to === 'awaiting_human')) enqueue(t.id);
-    }
-  }
-
-  async function sweep(): Promise<void> {
-    while (!abort.signal.aborted) {
-      await delay(settings.sweepIntervalMs, abort.signal);
-      const n = now();
-      for (const [id, at] of [...wakes]) {
-        if (at > n) continue;
-        wakes.delete(id);
-        enqueue(id);
-      }
+      if (t.state === 'awaiting_human' || t.timeline.some((e) => e.to === 'awaiting_human')) steps.enqueue(t.id);
     }
   }
 
@@ -456,13 +422,13 @@ export function createSlackGateway({
     async start() {
       tickets = new TicketStore(await bus.tickets());
       escalations = await EscalationStore.open(bus);
-      running.push(watchTickets(), sweep());
+      running.push(watchTickets(), steps.sweep());
       log.info({ channel: settings.channel, triageChannel: settings.triageChannel, replica }, 'slack gateway following tickets');
     },
     async stop() {
       abort.abort();
       await Promise.allSettled(running);
-      await Promise.allSettled([...chains.values()]);
+      await steps.drain();
       await Promise.allSettled([...replies]);
     },
     handle,
