@@ -14,6 +14,7 @@ export {
   PrMerged,
   StageCompleted,
   StageFailed,
+  StageUsage,
   StageOutcome,
   TICKET_EVENTS,
 } from './messages/events.ts';

@@ -10,6 +10,7 @@ import {
   PrMerged,
   StageCompleted,
   StageFailed,
+  StageUsage,
   type PrComment,
   type StageOutcome,
 } from '../../bus/index.ts';
@@ -526,6 +527,23 @@ describe('stage.completed', () => {
     expect(t.state).toBe('failed');
     expect(t.failure).toEqual({ code: 'illegal_outcome', message: 'refining cannot mark a ticket duplicate', stage: 'refining' });
     expect(t.duplicateOf).toBeUndefined();
+  });
+});
+
+describe('stage.usage', () => {
+  it('counts the tokens of a delivery that ended without a result, and moves nothing', () => {
+    const d = reach('refining');
+    const before = d.t;
+    const ev = envelope(
+      StageUsage,
+      { ticketId: ID, stage: 'refining', attempt: 1, usage: { inputTokens: 100, outputTokens: 20, totalTokens: 120, calls: 2 }, deliveries: 1 },
+      { source: 'agent:refiner', correlationId: ID, id: 'usage-1' },
+    );
+    const t = applyEvent(before, { ...ev, type: StageUsage.type }, new Date(T0), policy)!;
+    expect(t.usage.refiner).toEqual({ inputTokens: 100, outputTokens: 20, totalTokens: 120, calls: 2 });
+    expect({ ...t, usage: before.usage, applied: before.applied, updatedAt: before.updatedAt }).toEqual(before);
+    // Delivered again, it counts once.
+    expect(applyEvent(t, { ...ev, type: StageUsage.type }, new Date(T0), policy)).toBeNull();
   });
 });
 

@@ -72,7 +72,7 @@ export function applyEvent(t: Ticket, ev: CoordinatorEvent, now: Date, policy: P
 
 /** Tokens reported with a result count whatever becomes of the result: they were spent. */
 function countUsage(t: Ticket, ev: CoordinatorEvent): Ticket {
-  if ((ev.type !== 'stage.completed' && ev.type !== 'stage.failed') || !ev.data.usage) return t;
+  if ((ev.type !== 'stage.completed' && ev.type !== 'stage.failed' && ev.type !== 'stage.usage') || !ev.data.usage) return t;
   const role = ROLE_OF_STAGE[ev.data.stage];
   const u = ev.data.usage;
   const cur = t.usage[role] ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
@@ -108,6 +108,9 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
       };
       return dispatch(answered, t.parked.from, 1, now, policy, { by: ev.data.by, reason: 'answered', cause: ev.id });
     }
+    case 'stage.usage':
+      // Tokens of a delivery that ended without a result (retried, or handed back): counted, nothing moves.
+      return { ...t, updatedAt: now.toISOString() };
     case 'pr.changes_requested':
       return changesRequested(t, ev, now, policy);
     case 'pr.merged': {

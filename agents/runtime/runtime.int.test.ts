@@ -148,6 +148,21 @@ describe('agent runtime', () => {
     expect(info.num_redelivered).toBe(0);
   });
 
+  it('counts the tokens of a delivery that failed and was retried, once each', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    const spent = { inputTokens: 1_000, outputTokens: 100, totalTokens: 1_100, calls: 1 };
+    await h.agent('refiner', async (work, ctx) => {
+      ctx.trackUsage(() => spent);
+      if (ctx.deliveries < 3) throw new AgentError('model_unavailable', `try ${ctx.deliveries} failed after a model call`, { retryable: true });
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    const t = await h.until(id, 'three deliveries counted', (c) => c.state === 'writing_tests' && c.usage.refiner?.calls === 3);
+    expect(t.usage.refiner).toEqual({ inputTokens: 3_000, outputTokens: 300, totalTokens: 3_300, calls: 3 });
+    expect(t.timeline.filter((e) => e.event === 'transition').map((e) => e.to)).toEqual(['refining', 'writing_tests']);
+  });
+
   it('fails the ticket at once on a non-retryable error', async () => {
     await using env = await setup();
     await using h = await Harness.start(env);

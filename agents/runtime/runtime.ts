@@ -6,6 +6,7 @@ import {
   envelope,
   StageCompleted,
   StageFailed,
+  StageUsage,
   WorkItem,
   type Bus,
   type Message,
@@ -100,6 +101,15 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       }
       return { usage: sum };
     };
+    /** Reports the tokens of a delivery that ends without a result, so that they count on the ticket. */
+    const reportSpent = async (why: string) => {
+      const spent = usage().usage;
+      if (!spent || spent.totalTokens === 0) return;
+      const ev = envelope(StageUsage, { ticketId: ticket.id, stage, attempt, usage: spent, deliveries }, { ...meta, id: `${item.id}.usage.${deliveries}` });
+      await bus.js
+        .publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id })
+        .catch((err: unknown) => itemLog.warn({ err, usage: spent }, `could not report the tokens of a delivery ${why}`));
+    };
     try {
       const outcome = await handler(item.data, {
         role,
@@ -109,13 +119,13 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
         log: itemLog,
         trackUsage: (read) => readers.push(read),
       });
-      if (handBack.signal.aborted) return;
+      if (handBack.signal.aborted) return reportSpent('handed back');
       const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome, ...usage() }, { ...meta, id: `${item.id}.completed` });
       await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
       await m.ackAck();
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
-      if (handBack.signal.aborted) return;
+      if (handBack.signal.aborted) return reportSpent('handed back');
       const error = describeError(err);
       if (error.retryable && deliveries < maxDeliver) {
         const backoff = Math.min(
@@ -123,6 +133,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
           config.NIGHTSHIFT_RETRY_BACKOFF_MAX,
         );
         itemLog.warn({ err, deliveries, retryInMs: backoff }, 'work failed; will retry');
+        await reportSpent('that will be retried');
         m.nak(backoff);
         return;
       }

@@ -43,6 +43,17 @@ export const StageFailed = defineMessage(
   }),
 );
 
+/**
+ * Agent → coordinator: a delivery of a stage attempt spent model tokens and ends without a result —
+ * it failed and will be retried, or was handed back at shutdown. Only the tokens count; the ticket
+ * does not move.
+ */
+export const StageUsage = defineMessage(
+  'stage.usage',
+  1,
+  z.object({ ticketId: TicketId, stage: Stage, attempt: z.number().int().positive(), usage: RoleUsage, deliveries: z.number().int().nonnegative() }),
+);
+
 /** A human (through the CLI, Slack…) answers the questions of a parked ticket. */
 export const HumanAnswered = defineMessage(
   'human.answered',
@@ -116,4 +127,4 @@ export type PrFeedback = z.infer<typeof PrFeedback>;
 export const PR_FEEDBACK = 'pr_feedback';
 
 /** Every message type on the events stream. */
-export const TICKET_EVENTS = [StageCompleted, StageFailed, HumanAnswered, CancelRequested, PrChangesRequested, PrMerged, PrClosed] as const;
+export const TICKET_EVENTS = [StageCompleted, StageFailed, StageUsage, HumanAnswered, CancelRequested, PrChangesRequested, PrMerged, PrClosed] as const;
