@@ -26,7 +26,7 @@ import {
   type State,
 } from '../../shared/index.ts';
 import type { CoordinatorEvent } from './events.ts';
-import { applyEvent, COORDINATOR, dispatchId, newTicket, nextWake, outboxSent, tick, type Policy } from './reducer.ts';
+import { applyEvent, COORDINATOR, dispatchId, MAX_IGNORED_ENTRIES, newTicket, nextWake, outboxSent, tick, type Policy } from './reducer.ts';
 
 type Stage = (typeof STAGES)[number];
 
@@ -527,6 +527,18 @@ describe('stage.completed', () => {
     expect(t.state).toBe('failed');
     expect(t.failure).toEqual({ code: 'illegal_outcome', message: 'refining cannot mark a ticket duplicate', stage: 'refining' });
     expect(t.duplicateOf).toBeUndefined();
+  });
+});
+
+describe('the timeline', () => {
+  it(`takes at most ${MAX_IGNORED_ENTRIES} ignored entries; later ignored events are still remembered`, () => {
+    let t = reach('pr_open').t;
+    for (let i = 0; i < MAX_IGNORED_ENTRIES + 30; i++) t = applyEvent(t, answered(`late answer ${i}`, 'human:ada', `late-${i}`), new Date(T0), policy)!;
+    const ignored = t.timeline.filter((e) => e.event === 'ignored');
+    expect(ignored).toHaveLength(MAX_IGNORED_ENTRIES);
+    expect(ignored.at(-1)!.cause).toBe(`late-${MAX_IGNORED_ENTRIES - 1}`);
+    expect(t.applied.at(-1)).toBe(`late-${MAX_IGNORED_ENTRIES + 29}`);
+    expect(applyEvent(t, answered('again', 'human:ada', `late-${MAX_IGNORED_ENTRIES + 29}`), new Date(T0), policy)).toBeNull();
   });
 });
 

@@ -355,7 +355,15 @@ function moveTo(t: Ticket, to: StateName, now: Date, why: Why): Ticket {
   };
 }
 
+/**
+ * How many `ignored` entries a timeline takes. Stale results and repeated webhooks are not bounded by
+ * anything nightshift controls; past this, an ignored event is still remembered (its id, so it is
+ * never applied) and logged by the coordinator, but the timeline — append-only — stays as it is.
+ */
+export const MAX_IGNORED_ENTRIES = 100;
+
 function ignore(t: Ticket, now: Date, ev: CoordinatorEvent, reason: string): Ticket {
+  if (t.timeline.filter((e) => e.event === 'ignored').length >= MAX_IGNORED_ENTRIES) return t;
   return { ...t, timeline: [...t.timeline, entry(now, ev.source, 'ignored', { reason: `${ev.type}: ${reason}`, cause: ev.id })], updatedAt: now.toISOString() };
 }
 
