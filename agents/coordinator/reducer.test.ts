@@ -877,16 +877,16 @@ describe('pull request events', () => {
   });
 
   it.each([
-    ['merged', merged, 'pull request #42 was merged while nightshift worked on feedback; that work is dropped'],
-    ['closed', closed, 'pull request #42 closed without merging'],
-  ] as const)('stops the feedback work in flight when the pull request is %s: cancelled, outbox emptied', (_what, make, reason) => {
+    ['merged', merged, 'done', 'pull request #42 was merged while nightshift worked on feedback; that work is dropped'],
+    ['closed', closed, 'cancelled', 'pull request #42 closed without merging'],
+  ] as const)('stops the feedback work in flight when the pull request is %s (%s), outbox emptied', (_what, make, state, reason) => {
     const { d } = sentBack();
     expect(d.t.outbox).toHaveLength(1);
     const t = d.later(1).must(make());
-    expect(t.state).toBe('cancelled');
+    expect(t.state).toBe(state);
     expect(t.outbox).toEqual([]);
     expect(t.work).toBeNull();
-    expect(t.timeline.at(-1)).toMatchObject({ event: 'transition', from: 'coding', to: 'cancelled', reason });
+    expect(t.timeline.at(-1)).toMatchObject({ event: 'transition', from: 'coding', to: state, reason });
   });
 
   it.each(['refining', 'coding', 'reviewing', 'awaiting_human'] as const)('ignores a merge or close while %s before any pull request', (state) => {

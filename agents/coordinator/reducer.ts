@@ -116,10 +116,9 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
     case 'pr.merged': {
       const why = { by: ev.data.by, cause: ev.id };
       if (t.state === 'pr_open') return moveTo(t, 'done', now, { ...why, reason: `pull request #${ev.data.number} merged` });
-      // Merged while the coder or reviewer works on feedback: done as far as people are concerned, but
-      // the state table only ends work in flight by cancelling it.
+      // Merged while the coder or reviewer works on feedback: people took the pull request as it was.
       if (!isTerminal(t.state) && onPullRequest(t, ev.data.number)) {
-        return moveTo({ ...t, outbox: [] }, 'cancelled', now, { ...why, reason: `pull request #${ev.data.number} was merged while nightshift worked on feedback; that work is dropped` });
+        return moveTo({ ...t, outbox: [] }, 'done', now, { ...why, reason: `pull request #${ev.data.number} was merged while nightshift worked on feedback; that work is dropped` });
       }
       return ignore(t, now, ev, `ticket is ${t.state}, not pr_open`);
     }

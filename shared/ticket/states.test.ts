@@ -40,6 +40,7 @@ const ALLOWED: readonly (readonly [State, State])[] = [
   ['awaiting_human', 'writing_tests'],
   ['awaiting_human', 'coding'],
   ['awaiting_human', 'reviewing'],
+  ['awaiting_human', 'done'],
   ['awaiting_human', 'cancelled'],
   ['awaiting_human', 'failed'],
 
@@ -50,12 +51,14 @@ const ALLOWED: readonly (readonly [State, State])[] = [
 
   ['coding', 'reviewing'],
   ['coding', 'awaiting_human'],
+  ['coding', 'done'],
   ['coding', 'cancelled'],
   ['coding', 'failed'],
 
   ['reviewing', 'coding'],
   ['reviewing', 'pr_open'],
   ['reviewing', 'awaiting_human'],
+  ['reviewing', 'done'],
   ['reviewing', 'cancelled'],
   ['reviewing', 'failed'],
 
@@ -147,13 +150,13 @@ describe('canTransition', () => {
     expect(STATES.filter((s) => canTransition(s, 'duplicate'))).toEqual(['triaging']);
   });
 
-  it('only reaches done from an open pull request', () => {
-    expect(STATES.filter((s) => canTransition(s, 'done'))).toEqual(['pr_open']);
+  it('only reaches done from an open pull request, or from work on feedback from it', () => {
+    expect(STATES.filter((s) => canTransition(s, 'done'))).toEqual(['awaiting_human', 'coding', 'reviewing', 'pr_open']);
   });
 
   it('resumes a parked ticket only into a stage or an end', () => {
     for (const to of TRANSITIONS.awaiting_human) {
-      expect(isStage(to) || to === 'cancelled' || to === 'failed', to).toBe(true);
+      expect(isStage(to) || isTerminal(to), to).toBe(true);
     }
   });
 });

@@ -44,10 +44,12 @@ export const TRANSITIONS: Readonly<Record<State, readonly State[]>> = {
   received: ['triaging', 'refining', ...ENDS],
   triaging: ['writing_tests', 'refining', 'duplicate', 'awaiting_human', ...ENDS],
   refining: ['writing_tests', 'awaiting_human', ...ENDS],
-  awaiting_human: [...STAGES, ...ENDS],
+  // `done` from awaiting_human, coding and reviewing: the pull request was merged while nightshift
+  // worked on feedback from it (the reducer allows it only then).
+  awaiting_human: [...STAGES, 'done', ...ENDS],
   writing_tests: ['coding', 'awaiting_human', ...ENDS],
-  coding: ['reviewing', 'awaiting_human', ...ENDS],
-  reviewing: ['coding', 'pr_open', 'awaiting_human', ...ENDS],
+  coding: ['reviewing', 'awaiting_human', 'done', ...ENDS],
+  reviewing: ['coding', 'pr_open', 'awaiting_human', 'done', ...ENDS],
   pr_open: ['coding', 'done', ...ENDS],
   done: [],
   failed: [],
