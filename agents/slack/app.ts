@@ -2,7 +2,6 @@ import type { AddressInfo } from 'node:net';
 import {
   App,
   HTTPReceiver,
-  SocketModeReceiver,
   type AllMiddlewareArgs,
   type AnyMiddlewareArgs,
   type Logger as SlackLogger,
@@ -13,6 +12,7 @@ import { NightshiftError, type Logger } from '../../shared/index.ts';
 import type { Handled, SlackGateway } from './gateway.ts';
 import { screen } from './payloads.ts';
 import { slackLogger } from './slack-api.ts';
+import { AckAfterSocketModeReceiver } from './socket-receiver.ts';
 
 export interface SlackAppSettings {
   mode: 'socket' | 'http';
@@ -67,12 +67,7 @@ export async function startSlackApp({
   };
   const receiver =
     settings.mode === 'socket'
-      ? new SocketModeReceiver({
-          appToken: settings.appToken ?? '',
-          logger,
-          installerOptions: { clientOptions },
-          processEventErrorHandler: async ({ error }) => !retryLater(error),
-        })
+      ? new AckAfterSocketModeReceiver({ appToken: settings.appToken ?? '', logger, clientOptions, retryLater })
       : new HTTPReceiver({
           signingSecret: settings.signingSecret ?? '',
           signatureVerification: true,
@@ -176,8 +171,8 @@ async function dispatch(
   try {
     result = await gateway.handle(screened.inbound);
   } catch (err) {
-    // Over HTTP Slack gets a 500 and sends it again; a click stays unacknowledged and Slack tells the
-    // user it failed. (A Socket Mode event was acknowledged by Bolt before it got here.)
+    // Slack gets no acknowledgement (over HTTP, a 500) and sends it again; a click stays
+    // unacknowledged and Slack tells the user it failed.
     const what = screened.inbound.kind === 'report' ? 'bug report' : 'answer';
     throw new AnswerNotTakenError(`the ${what} in ${screened.inbound.id} could not be taken`, { cause: err });
   }

@@ -192,8 +192,8 @@ export function refusedText(error: ErrorBody): string {
 /** The thread reply when no coordinator serves bug intake. */
 export function noCoordinatorText(subject: string): string {
   return (
-    `:warning: Not reported: no nightshift coordinator is serving bug intake (\`${escape(subject)}\`) right now. ` +
-    'Post the report again once nightshift is running.'
+    `:warning: Not reported yet: no nightshift coordinator is serving bug intake (\`${escape(subject)}\`) right now. ` +
+    'Slack sends the report again for a while; if no ticket id follows in this thread, post it again once nightshift is running.'
   );
 }
 

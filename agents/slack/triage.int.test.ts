@@ -1,8 +1,9 @@
-import { rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createCoordinator } from '../coordinator/coordinator.ts';
 import { sendToApp, signRequest } from '../../test/fakes/slack.ts';
 import { ADA, BOB, CHANNEL, SIGNING_SECRET, SlackWorld, TRIAGE } from '../../test/helpers/slack.ts';
+import { makeRepo } from '../../test/helpers/git.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { EVENTS_PATH } from './app.ts';
 
@@ -120,17 +121,30 @@ describe('slack triage channel (Socket Mode)', () => {
     expect(badRepo).toContain(`• \`repo.path\`: repo.path "${w.triageRepo}" is not a git repository`);
     await waitFor('both refusals kept for audit', async () => (await rejectedBugs(w)) === 2);
 
+    // No coordinator: the event stays unacknowledged, so that Slack sends it again, and the thread says so.
     await w.stopCoordinator();
-    const lost = w.fake.say({ channel: TRIAGE, user: BOB, text: 'Crash on exit' });
-    expect((await w.fake.deliver('events_api', lost)).acked).toBe(true);
-    const [none] = await w.threadReplies(TRIAGE, lost.event.ts);
-    expect(none).toBe(
-      `:warning: Not reported: no nightshift coordinator is serving bug intake (\`${w.bus.subjects.bugIntake}\`) right now. ` +
-        'Post the report again once nightshift is running.',
+    const late = w.fake.say({ channel: TRIAGE, user: BOB, text: 'Crash on exit' });
+    await expect(w.fake.deliver('events_api', late, { ackTimeoutMs: 1_500 })).rejects.toThrow('was not acknowledged');
+    const [notYet] = await w.threadReplies(TRIAGE, late.event.ts);
+    expect(notYet).toBe(
+      `:warning: Not reported yet: no nightshift coordinator is serving bug intake (\`${w.bus.subjects.bugIntake}\`) right now. ` +
+        'Slack sends the report again for a while; if no ticket id follows in this thread, post it again once nightshift is running.',
     );
-    expect(w.logs('no coordinator serves bug intake: the report from slack is not filed', { ts: lost.event.ts })).toHaveLength(1);
+    expect(w.logs('no coordinator serves bug intake: the report from slack is not filed', { ts: late.event.ts })).toHaveLength(1);
     expect(await w.tickets.list()).toEqual([]);
-    expect(w.fake.invalid).toEqual([]);
+
+    // Slack's retry, once the repository is back and a coordinator serves again, files it.
+    cpSync(makeRepo(), w.triageRepo!, { recursive: true });
+    const coordinator = createCoordinator({ bus: w.bus, config: w.env.config, log: w.env.sink.log });
+    await coordinator.start();
+    try {
+      expect((await w.fake.deliver('events_api', late, { retryAttempt: 1, retryReason: 'timeout' })).acked).toBe(true);
+      const replies = await w.threadReplies(TRIAGE, late.event.ts, 2);
+      expect(await w.ticket(ticketIdIn(replies[1]!))).toMatchObject({ type: 'bug', title: 'Crash on exit', requester: `slack:${BOB}` });
+      expect(w.fake.invalid).toEqual([]);
+    } finally {
+      await coordinator.stop();
+    }
   });
 });
 
