@@ -93,6 +93,11 @@ export class TicketStore {
         await delay(500, signal);
         continue;
       }
+      // Aborted while the watch was being set up: an abort listener added now would never fire.
+      if (signal.aborted) {
+        iter.stop();
+        break;
+      }
       const stop = () => iter.stop();
       signal.addEventListener('abort', stop, { once: true });
       try {

@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { delay, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { delay, untilAborted, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 
 export interface UpOptions {
   config: Config;
@@ -143,7 +143,7 @@ export async function up(opts: UpOptions): Promise<void> {
       })
       .finally(() => stopAll.abort());
   }
-  await new Promise<void>((r) => stopAll.signal.addEventListener('abort', () => r(), { once: true }));
+  await untilAborted(stopAll.signal);
   opts.report({ event: 'stopping' }, 'stopping…');
   await Promise.all(children.map((c) => stopChild(c.proc, config.NIGHTSHIFT_SHUTDOWN_GRACE + 5_000)));
   await stopChild(nats, 10_000);
