@@ -45,6 +45,7 @@ describe('loadConfig defaults', () => {
       NIGHTSHIFT_GITHUB_HOST: '0.0.0.0',
       NIGHTSHIFT_GITHUB_PORT: 3001,
       NIGHTSHIFT_GITHUB_ASK: 'on',
+      NIGHTSHIFT_GITHUB_MENTION: '@nightshift',
       OPENAI_BASE_URL: 'https://api.openai.com/v1',
       NIGHTSHIFT_MODEL: 'gpt-4o-mini',
       NIGHTSHIFT_MODEL_TIMEOUT: 120_000,
@@ -251,6 +252,12 @@ describe('slack triage channel', () => {
 });
 
 describe('asking on GitHub issues', () => {
+  it('takes an @handle or off as NIGHTSHIFT_GITHUB_MENTION, and refuses anything else', () => {
+    expect(loadConfig({ NIGHTSHIFT_GITHUB_MENTION: '@acme-nightshift' }).NIGHTSHIFT_GITHUB_MENTION).toBe('@acme-nightshift');
+    expect(loadConfig({ NIGHTSHIFT_GITHUB_MENTION: 'off' }).NIGHTSHIFT_GITHUB_MENTION).toBe('off');
+    expect(() => loadConfig({ NIGHTSHIFT_GITHUB_MENTION: 'nightshift' })).toThrow(/NIGHTSHIFT_GITHUB_MENTION/);
+  });
+
   it.each(['on', 'off'] as const)('takes NIGHTSHIFT_GITHUB_ASK=%s', (value) => {
     expect(loadConfig({ NIGHTSHIFT_GITHUB_ASK: value }).NIGHTSHIFT_GITHUB_ASK).toBe(value);
   });

@@ -138,6 +138,11 @@ export const ConfigSchema = z.object({
    * only. Answers given as issue comments are taken either way.
    */
   NIGHTSHIFT_GITHUB_ASK: z.enum(['on', 'off']).default('on'),
+  /**
+   * A comment on a nightshift pull request's conversation that mentions this, by someone with write
+   * access, sends the work back to the coder like a review does. `off`: such comments are not used.
+   */
+  NIGHTSHIFT_GITHUB_MENTION: z.union([z.literal('off'), z.string().regex(/^@[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$/, 'an @handle, e.g. @nightshift')]).default('@nightshift'),
 }).extend(LlmConfigSchema.shape).superRefine(
   (c, ctx) => {
     // The triage channel and its repository go together: a report without a repository cannot be filed.

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../bus/index.ts';
-import { BugReport, IntakeRequest, Ticket, ticketIdForExternalId, type IntakeReply, type PullRequestStore, type Question } from '../../shared/index.ts';
+import { BugReport, IntakeRequest, Ticket, ticketIdForExternalId, type IntakeReply, type PullRequest, type PullRequestStore, type Question } from '../../shared/index.ts';
 import { logSink } from '../../test/helpers/env.ts';
 import { delivery, retarget, webhookExample } from '../../test/helpers/github.ts';
 import { askComment } from './ask.ts';
-import { answerOfComment, commentEventId, commentNotAnswer, createWebhookHandler, issueBugReport, issueRoute, issueTicketRequest } from './handler.ts';
+import { answerOfComment, commentEventId, commentNotAnswer, createWebhookHandler, issueBugReport, issueRoute, issueTicketRequest, pullRequestCommentNotFeedback } from './handler.ts';
 import { IssueCommentEvent, IssuesEvent } from './payloads.ts';
 
 /*
@@ -385,5 +385,82 @@ describe('the webhook handler on issue comments', () => {
     const bad = await h.send({ action: 'created', issue: { number: 7 }, comment: { id: 'x' } });
     expect(bad).toMatchObject({ status: 400, body: { ok: false, error: { code: 'invalid_payload' } } });
     expect(h.published).toEqual([]);
+  });
+});
+
+describe('pull request comments that mention nightshift', () => {
+  const pr = (over: Parameters<typeof commentPayload>[0] = {}) => parseComment(commentPayload({ pullRequest: true, association: 'COLLABORATOR', body: '@nightshift please also trim leading dashes', ...over }));
+
+  it('are feedback when a collaborator mentions the handle as a word of its own, in any case', () => {
+    expect(pullRequestCommentNotFeedback(pr(), '@nightshift')).toBeNull();
+    expect(pullRequestCommentNotFeedback(pr({ body: 'Looks close. @NightShift: rename the option.' }), '@nightshift')).toBeNull();
+    expect(pullRequestCommentNotFeedback(pr({ association: 'OWNER' }), '@nightshift')).toBeNull();
+  });
+
+  it('are not feedback without the mention, from someone without write access, from a bot, or when turned off', () => {
+    expect(pullRequestCommentNotFeedback(pr({ body: 'LGTM, thanks!' }), '@nightshift')).toMatch(/does not mention @nightshift/);
+    expect(pullRequestCommentNotFeedback(pr({ body: 'ping @nightshifty and mail me@nightshift' }), '@nightshift')).toMatch(/does not mention/);
+    expect(pullRequestCommentNotFeedback(pr({ association: 'NONE', user: 'mallory' }), '@nightshift')).toBe(
+      'github:mallory has no write access (none); only collaborators send work back by comment',
+    );
+    expect(pullRequestCommentNotFeedback(pr({ type: 'Bot', user: 'ci[bot]' }), '@nightshift')).toBe('a comment by a bot');
+    expect(pullRequestCommentNotFeedback(pr(), undefined)).toMatch(/NIGHTSHIFT_GITHUB_MENTION is off/);
+    expect(pullRequestCommentNotFeedback(pr({ action: 'edited' }), '@nightshift')).toBe('issue_comment edited is not used');
+  });
+
+  it('send the ticket of the recorded pull request back with the comment, under the comment id', async () => {
+    const at = new Date().toISOString();
+    const record: PullRequest = {
+      ticketId: TICKET_ID,
+      forge: 'github',
+      number: 7,
+      url: 'https://github.com/acme/widgets/pull/7',
+      repo: 'https://github.com/acme/widgets',
+      branch: `nightshift/${TICKET_ID}`,
+      base: 'main',
+      baseSha: 'a'.repeat(40),
+      headSha: 'b'.repeat(40),
+      title: 't',
+      body: 'b',
+      state: 'open',
+      createdAt: at,
+      updatedAt: at,
+    };
+    const published: Envelope[] = [];
+    const handle = createWebhookHandler({
+      secret: SECRET,
+      prs: { list: async () => [record], get: async (id: string) => (id === TICKET_ID ? record : null) } as unknown as PullRequestStore,
+      tickets: { get: async () => null },
+      hosts: ['github.com'],
+      github: null,
+      mention: '@nightshift',
+      log: logSink().log,
+      async publish(_ticketId, ev) {
+        published.push(ev);
+      },
+      intake: () => Promise.reject(new Error('no intake')),
+      bugIntake: () => Promise.reject(new Error('no intake')),
+    });
+    const send = async (payload: unknown) => {
+      const d = await delivery(SECRET, 'issue_comment', payload);
+      return handle({ headers: d.headers, body: Buffer.from(d.body) });
+    };
+    expect(await send(commentPayload({ pullRequest: true, association: 'MEMBER', id: 555, body: '@nightshift please also trim leading dashes' }))).toMatchObject({
+      status: 202,
+      body: { action: 'pr.changes_requested', ticketId: TICKET_ID },
+    });
+    expect(published).toHaveLength(1);
+    expect(published[0]!.data).toMatchObject({
+      ticketId: TICKET_ID,
+      number: 7,
+      by: 'github:octocat',
+      comments: [{ by: 'github:octocat', text: '@nightshift please also trim leading dashes' }],
+      feedbackIds: ['issue-comment:555'],
+    });
+    expect(await send(commentPayload({ pullRequest: true, association: 'MEMBER', number: 9, body: '@nightshift go' }))).toMatchObject({
+      status: 200,
+      body: { ignored: 'no pull request acme/widgets#9 is recorded for a ticket' },
+    });
+    expect(published).toHaveLength(1);
   });
 });

@@ -23,7 +23,6 @@ import {
   PullRequestEvent,
   PullRequestReviewCommentEvent,
   PullRequestReviewEvent,
-  type PullRequestRef,
 } from './payloads.ts';
 
 /** One webhook delivery as the HTTP server got it. */
@@ -59,6 +58,8 @@ export interface WebhookHandlerDeps {
   issueLabel?: string | undefined;
   /** Issues given this label become bug reports; it wins over issueLabel on an issue carrying both. */
   bugLabel?: string | undefined;
+  /** A comment on a nightshift pull request's conversation that mentions this (e.g. `@nightshift`) sends work back. */
+  mention?: string | undefined;
   log: Logger;
 }
 
@@ -185,7 +186,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookReq
   async function requestChanges(
     ctx: Delivery,
     target: Target,
-    pr: PullRequestRef,
+    pr: { number: number; html_url: string },
     by: { login: string } | null,
     feedback: Feedback | 'own',
   ): Promise<WebhookResponse> {
@@ -248,6 +249,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookReq
   }
 
   async function onIssueComment(ctx: Delivery, p: IssueCommentPayload): Promise<WebhookResponse> {
+    if (p.issue.pull_request != null) return onPullRequestComment(ctx, p);
     const early = commentNotAnswer(p);
     if (early) return ignored(ctx, early);
     const ticketId = ticketIdForExternalId(issueExternalId(p.repository.full_name, p.issue.number));
@@ -259,8 +261,28 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): (req: WebhookReq
     return accepted(ctx, answer.ticketId, type);
   }
 
+  /**
+   * A comment on a pull request's conversation that mentions nightshift (`deps.mention`), by someone
+   * with write access: feedback like a review's, sending the ticket back to the coder.
+   */
+  async function onPullRequestComment(ctx: Delivery, p: IssueCommentPayload): Promise<WebhookResponse> {
+    const why = pullRequestCommentNotFeedback(p, deps.mention);
+    if (why) return ignored(ctx, why);
+    const fullName = p.repository.full_name;
+    const record = (await deps.prs.list()).find((r) => {
+      const repo = r.forge === 'github' ? parseGitHubUrl(r.repo, deps.hosts) : null;
+      return repo !== null && r.number === p.issue.number && `${repo.owner}/${repo.name}`.toLowerCase() === fullName.toLowerCase();
+    });
+    if (!record) return ignored(ctx, `no pull request ${fullName}#${p.issue.number} is recorded for a ticket`);
+    const target = await ticketOf({ number: record.number, head: { ref: record.branch } }, fullName);
+    if (typeof target === 'string') return ignored(ctx, target);
+    const c = p.comment;
+    const comments: PrComment[] = [{ by: actor(c.user), text: clip(c.body!.trim()), ...(c.html_url && c.html_url.length <= 2_000 && { url: c.html_url }) }];
+    return requestChanges(ctx, target, { number: record.number, html_url: p.issue.html_url }, c.user ?? p.sender, { comments, ids: [`issue-comment:${c.id}`] });
+  }
+
   /** The ticket a pull request belongs to: its branch names it and the store records this very pull request. */
-  async function ticketOf(pr: PullRequestRef, fullName: string): Promise<Target | string> {
+  async function ticketOf(pr: { number: number; head: { ref: string } }, fullName: string): Promise<Target | string> {
     const m = BRANCH.exec(pr.head.ref);
     const id = m ? TicketId.safeParse(m[1]) : null;
     if (!id?.success) return `${fullName}#${pr.number} is not from a nightshift branch`;
@@ -337,6 +359,26 @@ const MAX_ANSWER = 20_000;
  * than this) does not answer it, so a redelivered old comment does not answer a later parking.
  */
 const COMMENT_SKEW_MS = 300_000;
+
+/**
+ * Why a comment on a pull request's conversation is not feedback for nightshift, or null when it is: it
+ * must be new, by a person (not a bot, not nightshift's own), mention `mention` (e.g. `@nightshift`, as
+ * a word of its own, any case), and come from someone with write access — a plain "LGTM" or a drive-by
+ * comment starts no work.
+ */
+export function pullRequestCommentNotFeedback(p: IssueCommentPayload, mention: string | undefined): string | null {
+  if (p.action !== 'created') return `issue_comment ${p.action} is not used`;
+  if (!mention) return 'pull request comments are not used (NIGHTSHIFT_GITHUB_MENTION is off)';
+  if (p.comment.user?.type === 'Bot') return 'a comment by a bot';
+  if (hasNightshiftMarker(p.comment.body)) return "nightshift's own comment";
+  const body = p.comment.body?.trim() ?? '';
+  const named = new RegExp(`(^|[^\\w@/-])${mention.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`, 'i');
+  if (!named.test(body)) return `a pull request comment that does not mention ${mention} (submit a review, or mention ${mention}, to send work back)`;
+  if (!ANSWERING_ASSOCIATIONS.includes(p.comment.author_association)) {
+    return `${actor(p.comment.user)} has no write access (${p.comment.author_association.toLowerCase()}); only collaborators send work back by comment`;
+  }
+  return null;
+}
 
 /**
  * Why an `issue_comment` delivery cannot be an answer, before any ticket is read: another action, a

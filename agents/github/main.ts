@@ -52,6 +52,7 @@ export async function startGitHubGateway({ bus, config, log, options = {} }: { b
     github,
     issueLabel: config.NIGHTSHIFT_GITHUB_ISSUE_LABEL,
     bugLabel: config.NIGHTSHIFT_GITHUB_BUG_LABEL,
+    mention: config.NIGHTSHIFT_GITHUB_MENTION === 'off' ? undefined : config.NIGHTSHIFT_GITHUB_MENTION,
     log,
     async publish(ticketId, ev) {
       await bus.js.publish(bus.subjects.event(ticketId, ev.type), encodeEnvelope(ev), { msgID: ev.id });
