@@ -4,7 +4,6 @@ import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
-import { BUILT_IN_ROLES } from '../agents/roles.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
 import { connectBus, type Bus } from '../bus/index.ts';
 import { prettyLogLine } from '../cli/logview.ts';
@@ -312,7 +311,6 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
       signal,
       replicas,
       handlers,
-      builtIn: BUILT_IN_ROLES,
       port,
       self: { node: process.execPath, args: [...process.execArgv, SELF] },
       env: process.env,

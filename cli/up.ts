@@ -3,19 +3,17 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { delay, untilAborted, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { delay, ROLES, untilAborted, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 
 export interface UpOptions {
   config: Config;
   log: Logger;
   /** Aborted on Ctrl-C / SIGTERM: stop everything. */
   signal: AbortSignal;
-  /** Processes per role (`coordinator` included); roles without a handler get none. */
+  /** Processes per role (`coordinator` included); one unless told. */
   replicas: Partial<Record<Role | 'coordinator', number>>;
-  /** Handler module per role, passed to `nightshift agent <role> --handler`. */
+  /** Handler module per role, passed to `nightshift agent <role> --handler`; other roles run the built-in agent. */
   handlers: Partial<Record<Role, string>>;
-  /** Roles that have a built-in agent: they run without a handler module. */
-  builtIn: readonly Role[];
   /** Port of the embedded nats-server. */
   port: number;
   /** How to run the CLI itself in a child: the node binary and its arguments. */
@@ -66,13 +64,8 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', args: ['slack'], crashes: [] });
   if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', args: ['github'], crashes: [] });
-  const idle: Role[] = [];
-  for (const role of ['triager', 'refiner', 'test-author', 'coder', 'reviewer'] as const) {
+  for (const role of ROLES) {
     const handler = opts.handlers[role];
-    if (!handler && !opts.builtIn.includes(role)) {
-      idle.push(role);
-      continue;
-    }
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
     for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, args, crashes: [] });
   }
@@ -123,12 +116,10 @@ export async function up(opts: UpOptions): Promise<void> {
       nats: url,
       embedded: nats !== undefined,
       processes: children.map((c) => ({ name: c.name, pid: c.proc?.pid })),
-      idleRoles: idle,
     },
     [
       `nightshift is up · NATS ${url}${nats ? ` (embedded, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')})` : ''}`,
       ...children.map((c) => `  ${c.name.padEnd(16)} pid ${c.proc?.pid}`),
-      ...(idle.length ? [`  no agent process for: ${idle.join(', ')} (no built-in agent yet; pass --handler <role>=<module>)`] : []),
       `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
       'Ctrl-C stops everything.',
     ].join('\n'),
