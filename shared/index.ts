@@ -68,3 +68,4 @@ export type { GitRemote, OpenWorkspaceOptions, Workspace } from './workspace/wor
 export { PullRequest } from './forge/forge.ts';
 export type { Forge, ForgeRouter, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
 export { createLocalForge } from './forge/local.ts';
+export { BodyTooLargeError, readBody } from './http.ts';

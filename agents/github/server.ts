@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { describeError, type Logger } from '../../shared/index.ts';
+import { BodyTooLargeError, describeError, readBody, type Logger } from '../../shared/index.ts';
 import type { WebhookRequest, WebhookResponse } from './handler.ts';
 
 export interface WebhookServerOptions {
@@ -18,7 +18,6 @@ export interface WebhookServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-class TooLarge extends Error {}
 
 /**
  * The webhook receiver's HTTP server: POST (any path) → the handler; `GET /healthz` → 200. Bodies
@@ -38,7 +37,7 @@ export async function startWebhookServer({ handle, host, port, log, maxBytes = 5
       try {
         body = await readBody(req, maxBytes);
       } catch (err) {
-        if (err instanceof TooLarge) {
+        if (err instanceof BodyTooLargeError) {
           reply(413, { ok: false, error: { code: 'payload_too_large', message: `the limit is ${maxBytes} bytes` } });
           req.destroy();
         } else res.destroy();
@@ -75,19 +74,3 @@ export async function startWebhookServer({ handle, host, port, log, maxBytes = 5
   return { url, close, [Symbol.asyncDispose]: close };
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length'] ?? 0) > maxBytes) return reject(new TooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.removeAllListeners('data');
-        reject(new TooLarge());
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}

@@ -8,7 +8,7 @@ import { makeRepo } from '../../test/helpers/git.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createCoordinator } from '../coordinator/coordinator.ts';
 import { createAgentRuntime, type AgentHandler, type AgentRuntime, type HandlerContext } from './runtime.ts';
-import { postTicket, readTicket } from '../../test/helpers/tickets.ts';
+import { postTicket, readTicket, ticketWhen } from '../../test/helpers/tickets.ts';
 
 /** What a handler saw on one call. */
 interface Call {
@@ -95,11 +95,8 @@ class Harness implements AsyncDisposable {
   }
 
   /** Waits until the ticket passes `test`. */
-  until(id: string, what: string, test: (t: Ticket) => boolean, timeoutMs = 20_000): Promise<Ticket> {
-    return waitFor(what, async () => {
-      const t = await this.ticket(id);
-      return test(t) ? t : undefined;
-    }, { timeoutMs });
+  until(id: string, what: string, test: (t: Ticket) => boolean, timeoutMs?: number): Promise<Ticket> {
+    return ticketWhen(this.store, id, what, test, timeoutMs);
   }
 
   inState(id: string, state: Ticket['state'], timeoutMs?: number): Promise<Ticket> {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import type { Logger } from '../log.ts';
+import { readBody } from '../http.ts';
 import { ROLE_HEADER, TICKET_HEADER } from './headers.ts';
 import { entryContent, estimateTokens, parseMockScript, type MockScript, type MockScriptInput, type ScriptEntry } from './script.ts';
 
@@ -131,7 +132,7 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
       );
       return;
     }
-    const raw = await readBody(req);
+    const raw = (await readBody(req)).toString('utf8');
     let parsed: ChatRequest;
     try {
       parsed = ChatRequest.parse(JSON.parse(raw));
@@ -201,7 +202,7 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
 
   /** Embeddings, computed from the texts: they consume no scripted response. */
   async function embeddings(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const raw = await readBody(req);
+    const raw = (await readBody(req)).toString('utf8');
     let parsed: z.infer<typeof EmbeddingsRequest>;
     try {
       parsed = EmbeddingsRequest.parse(JSON.parse(raw));
@@ -478,14 +479,6 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return s ? s : undefined;
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function errorBody(type: string, message: string) {
   return { error: { message, type, code: null } };

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
+import { readBody } from '../../shared/index.ts';
 
 /**
  * A local Slack for tests, speaking the real protocols:
@@ -378,7 +379,7 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
       res.writeHead(404).end();
       return;
     }
-    const raw = await readBody(req);
+    const raw = (await readBody(req)).toString('utf8');
     const type = req.headers['content-type'] ?? '';
     let args: Record<string, unknown>;
     if (type.startsWith('application/json')) args = JSON.parse(raw || '{}') as Record<string, unknown>;
@@ -624,14 +625,6 @@ function safeJson(text: string): unknown {
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function slackEscape(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');

@@ -8,7 +8,7 @@ import { startFakeSlack, type ApiCall, type FakeSlack, type StoredMessage } from
 import { setup, type TestEnv } from './env.ts';
 import { makeRepo } from './git.ts';
 import { waitFor } from './wait.ts';
-import { postTicket, readTicket } from './tickets.ts';
+import { postTicket, readTicket, ticketWhen } from './tickets.ts';
 
 export const CHANNEL = 'C0ESCALATE';
 /** The triage channel: people's messages there become bug reports (when the world is started with `triage`). */
@@ -148,11 +148,8 @@ export class SlackWorld implements AsyncDisposable {
     return { state, parked, answers, timeline, applied };
   }
 
-  until(id: string, what: string, test: (t: Ticket) => boolean, timeoutMs = 20_000): Promise<Ticket> {
-    return waitFor(what, async () => {
-      const t = await this.ticket(id);
-      return test(t) ? t : undefined;
-    }, { timeoutMs });
+  until(id: string, what: string, test: (t: Ticket) => boolean, timeoutMs?: number): Promise<Ticket> {
+    return ticketWhen(this.tickets, id, what, test, timeoutMs);
   }
 
   inState(id: string, state: Ticket['state'], timeoutMs?: number): Promise<Ticket> {

@@ -1,5 +1,6 @@
 import { TicketStore, type Bus } from '../../bus/index.ts';
 import { IntakeReply, type Ticket } from '../../shared/index.ts';
+import { waitFor } from './wait.ts';
 
 /** Posts a ticket for `repo` on the intake subject and returns its id; a refusal throws. */
 export async function postTicket(bus: Bus, repo: string, title = 'Add a --verbose flag'): Promise<string> {
@@ -18,4 +19,16 @@ export async function readTicket(store: TicketStore, id: string): Promise<Ticket
   const stored = await store.get(id);
   if (!stored) throw new Error(`no ticket ${id}`);
   return stored.ticket;
+}
+
+/** Waits until the stored ticket passes `test`, and returns it. */
+export function ticketWhen(store: TicketStore, id: string, what: string, test: (t: Ticket) => boolean, timeoutMs = 20_000): Promise<Ticket> {
+  return waitFor(
+    what,
+    async () => {
+      const t = await readTicket(store, id);
+      return test(t) ? t : undefined;
+    },
+    { timeoutMs },
+  );
 }

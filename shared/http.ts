@@ -1,0 +1,32 @@
+import type { IncomingMessage } from 'node:http';
+
+/** A request body over the limit `readBody` was given. */
+export class BodyTooLargeError extends Error {
+  readonly maxBytes: number;
+  constructor(maxBytes: number) {
+    super(`the request body is over ${maxBytes} bytes`);
+    this.name = new.target.name;
+    this.maxBytes = maxBytes;
+  }
+}
+
+/**
+ * The whole body of an HTTP request. Over `maxBytes` (by its Content-Length, or as it streams in) it
+ * rejects with BodyTooLargeError and stops collecting.
+ */
+export function readBody(req: IncomingMessage, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    if (Number(req.headers['content-length'] ?? 0) > maxBytes) return reject(new BodyTooLargeError(maxBytes));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        req.removeAllListeners('data');
+        reject(new BodyTooLargeError(maxBytes));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
