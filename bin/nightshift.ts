@@ -396,83 +396,78 @@ async function cmdAgent(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function cmdCreate(ctx: Ctx, argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    file: { type: 'string' },
-    title: { type: 'string' },
-    body: { type: 'string' },
-    repo: { type: 'string' },
-    'base-branch': { type: 'string' },
-    type: { type: 'string' },
-    'external-id': { type: 'string' },
-    requester: { type: 'string' },
-    label: { type: 'string', multiple: true },
-  });
+/** Flags `ticket create` and `bug report` share. */
+const INTAKE_FLAGS = {
+  file: { type: 'string' },
+  title: { type: 'string' },
+  repo: { type: 'string' },
+  'base-branch': { type: 'string' },
+  'external-id': { type: 'string' },
+  label: { type: 'string', multiple: true },
+} as const;
+
+/**
+ * `ticket create` and `bug report`: the --file as it is (or stdin with `-`), or the payload `build`
+ * makes of the flags, posted with `post`; prints the id, or the refusal with its fields.
+ */
+async function postIntakeCommand<V extends { file?: string | undefined }>(
+  ctx: Ctx,
+  what: string,
+  { values, positionals }: { values: V; positionals: string[] },
+  build: (values: V) => unknown,
+  post: (bus: Bus, payload: unknown) => Promise<IntakeReply>,
+): Promise<number> {
+  if (positionals.length) throw new UsageError(`${what} takes options only (see nightshift --help)`);
   const config = configFrom(values, true);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL });
-  let payload: unknown;
-  if (values.file !== undefined) {
-    payload = new Uint8Array(readFileSync(values.file === '-' ? 0 : values.file));
-  } else {
-    if (!values.title || values.body === undefined || !values.repo) {
-      throw new UsageError('ticket create needs --title, --body and --repo (or --file)');
-    }
-    payload = {
-      title: values.title,
-      body: values.body,
-      repo: repoArg(values.repo, values['base-branch']),
-      ...(values.type && { type: values.type }),
-      ...(values['external-id'] && { externalId: values['external-id'] }),
-      ...(values.requester && { requester: values.requester }),
-      ...(values.label && { labels: values.label }),
-    };
-  }
-  const reply = await withBus(config, log, (bus) => createTicket(bus, payload));
-  return intakeResult(ctx, reply, 'ticket');
+  const payload = values.file !== undefined ? new Uint8Array(readFileSync(values.file === '-' ? 0 : values.file)) : build(values);
+  const reply = await withBus(config, log, (bus) => post(bus, payload));
+  return intakeResult(ctx, reply, what);
 }
 
-async function cmdBugReport(ctx: Ctx, argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, {
-    file: { type: 'string' },
-    title: { type: 'string' },
+function cmdCreate(ctx: Ctx, argv: string[]): Promise<number> {
+  const parsed = parse(argv, { ...INTAKE_FLAGS, body: { type: 'string' }, type: { type: 'string' }, requester: { type: 'string' } });
+  return postIntakeCommand(ctx, 'ticket create', parsed, (v) => {
+    if (!v.title || v.body === undefined || !v.repo) throw new UsageError('ticket create needs --title, --body and --repo (or --file)');
+    return {
+      title: v.title,
+      body: v.body,
+      repo: repoArg(v.repo, v['base-branch']),
+      ...(v.type && { type: v.type }),
+      ...(v['external-id'] && { externalId: v['external-id'] }),
+      ...(v.requester && { requester: v.requester }),
+      ...(v.label && { labels: v.label }),
+    };
+  }, createTicket);
+}
+
+function cmdBugReport(ctx: Ctx, argv: string[]): Promise<number> {
+  const parsed = parse(argv, {
+    ...INTAKE_FLAGS,
     description: { type: 'string' },
-    repo: { type: 'string' },
-    'base-branch': { type: 'string' },
     steps: { type: 'string' },
     expected: { type: 'string' },
     actual: { type: 'string' },
     logs: { type: 'string' },
     environment: { type: 'string' },
     reporter: { type: 'string' },
-    'external-id': { type: 'string' },
-    label: { type: 'string', multiple: true },
   });
-  if (positionals.length) throw new UsageError('bug report takes options only (see nightshift --help)');
-  const config = configFrom(values, true);
-  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL });
-  let payload: unknown;
-  if (values.file !== undefined) {
-    payload = new Uint8Array(readFileSync(values.file === '-' ? 0 : values.file));
-  } else {
-    if (!values.title || values.description === undefined || !values.repo) {
-      throw new UsageError('bug report needs --title, --description and --repo (or --file)');
-    }
-    payload = {
-      title: values.title,
-      description: values.description,
-      repo: repoArg(values.repo, values['base-branch']),
-      ...(values.steps && { steps: values.steps }),
-      ...(values.expected && { expected: values.expected }),
-      ...(values.actual && { actual: values.actual }),
-      ...(values.logs && { logs: readFileSync(values.logs === '-' ? 0 : values.logs, 'utf8') }),
-      ...(values.environment && { environment: values.environment }),
-      reporter: values.reporter ?? `cli:${userInfo().username}`,
-      ...(values['external-id'] && { externalId: values['external-id'] }),
-      ...(values.label && { labels: values.label }),
+  return postIntakeCommand(ctx, 'bug report', parsed, (v) => {
+    if (!v.title || v.description === undefined || !v.repo) throw new UsageError('bug report needs --title, --description and --repo (or --file)');
+    return {
+      title: v.title,
+      description: v.description,
+      repo: repoArg(v.repo, v['base-branch']),
+      ...(v.steps && { steps: v.steps }),
+      ...(v.expected && { expected: v.expected }),
+      ...(v.actual && { actual: v.actual }),
+      ...(v.logs && { logs: readFileSync(v.logs === '-' ? 0 : v.logs, 'utf8') }),
+      ...(v.environment && { environment: v.environment }),
+      reporter: v.reporter ?? `cli:${userInfo().username}`,
+      ...(v['external-id'] && { externalId: v['external-id'] }),
+      ...(v.label && { labels: v.label }),
     };
-  }
-  const reply = await withBus(config, log, (bus) => reportBug(bus, payload));
-  return intakeResult(ctx, reply, 'bug report');
+  }, reportBug);
 }
 
 /** A --repo argument as the intake's repo, with its base branch. */
