@@ -1,8 +1,8 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
-import { ConflictError, Question, TicketId } from '../shared/index.ts';
+import { Question, TicketId } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
-import { isWrongLastSequence } from './tickets.ts';
+import { CasRecords } from './records.ts';
 
 /** Where a posted chat message lives: its channel and its timestamp id (Slack's `ts`). */
 export const PostedMessage = z.object({
@@ -55,9 +55,11 @@ export interface StoredEscalation {
  */
 export class EscalationStore {
   readonly #kv: KV;
+  readonly #records: CasRecords<typeof Escalation>;
 
   constructor(kv: KV) {
     this.#kv = kv;
+    this.#records = new CasRecords(kv, Escalation, escKey, 'the escalation of ticket');
   }
 
   static async open(bus: Bus): Promise<EscalationStore> {
@@ -65,29 +67,18 @@ export class EscalationStore {
   }
 
   async get(ticketId: string): Promise<StoredEscalation | null> {
-    const e = await this.#kv.get(escKey(ticketId));
-    if (!e || e.operation !== 'PUT') return null;
-    return { escalation: Escalation.parse(e.json()), revision: e.revision };
+    const r = await this.#records.get(ticketId);
+    return r && { escalation: r.value, revision: r.revision };
   }
 
   /** Stores the first escalation of a ticket; returns its revision, or null when the ticket has one already. */
-  async create(e: Escalation): Promise<number | null> {
-    try {
-      return await this.#kv.create(escKey(e.ticketId), encode(Escalation.parse(e)));
-    } catch (err) {
-      if (isWrongLastSequence(err)) return null;
-      throw err;
-    }
+  create(e: Escalation): Promise<number | null> {
+    return this.#records.create(e.ticketId, e);
   }
 
   /** Writes `e` if its key is still at `revision`; throws ConflictError otherwise. */
-  async update(e: Escalation, revision: number): Promise<number> {
-    try {
-      return await this.#kv.update(escKey(e.ticketId), encode(Escalation.parse(e)), revision);
-    } catch (err) {
-      if (isWrongLastSequence(err)) throw new ConflictError(`escalation of ${e.ticketId} changed since revision ${revision}`);
-      throw err;
-    }
+  update(e: Escalation, revision: number): Promise<number> {
+    return this.#records.update(e.ticketId, e, revision);
   }
 
   async indexThread(message: PostedMessage, ref: ThreadRef): Promise<void> {

@@ -1,8 +1,8 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import { z } from 'zod';
-import { ConflictError, TicketId } from '../shared/index.ts';
+import { TicketId } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
-import { isWrongLastSequence } from './tickets.ts';
+import { CasRecords } from './records.ts';
 
 /**
  * One parking of a ticket asked on its GitHub issue: `claimed` (a gateway replica won the right to
@@ -37,37 +37,28 @@ interface StoredAsk {
 
 /** The `github.<ticketId>` records, written with compare-and-set on their revision like tickets. */
 export class IssueAskStore {
-  readonly #kv: KV;
+  readonly #records: CasRecords<typeof IssueAsk>;
+
   constructor(kv: KV) {
-    this.#kv = kv;
+    this.#records = new CasRecords(kv, IssueAsk, (ticketId) => `github.${TicketId.parse(ticketId)}`, 'the issue question of ticket');
   }
+
   static async open(bus: Bus): Promise<IssueAskStore> {
     return new IssueAskStore(await new Kvm(bus.js).open(bus.names.escalationsBucket));
   }
+
   async get(ticketId: string): Promise<StoredAsk | null> {
-    const e = await this.#kv.get(key(ticketId));
-    if (!e || e.operation !== 'PUT') return null;
-    return { ask: IssueAsk.parse(e.json()), revision: e.revision };
+    const r = await this.#records.get(ticketId);
+    return r && { ask: r.value, revision: r.revision };
   }
+
   /** Stores the first ask of a ticket; null when another replica stored one first. */
-  async create(a: IssueAsk): Promise<number | null> {
-    try {
-      return await this.#kv.create(key(a.ticketId), encode(IssueAsk.parse(a)));
-    } catch (err) {
-      if (isWrongLastSequence(err)) return null;
-      throw err;
-    }
+  create(a: IssueAsk): Promise<number | null> {
+    return this.#records.create(a.ticketId, a);
   }
+
   /** Writes `a` if its key is still at `revision`; throws ConflictError otherwise. */
-  async update(a: IssueAsk, revision: number): Promise<number> {
-    try {
-      return await this.#kv.update(key(a.ticketId), encode(IssueAsk.parse(a)), revision);
-    } catch (err) {
-      if (isWrongLastSequence(err)) throw new ConflictError(`the issue question of ${a.ticketId} changed since revision ${revision}`);
-      throw err;
-    }
+  update(a: IssueAsk, revision: number): Promise<number> {
+    return this.#records.update(a.ticketId, a, revision);
   }
 }
-
-const key = (ticketId: string) => `github.${TicketId.parse(ticketId)}`;
-const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));

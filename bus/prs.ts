@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Kvm, type KV } from '@nats-io/kv';
 import { PullRequest, type PullRequestStore } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
-import { isWrongLastSequence } from './tickets.ts';
+import { isWrongLastSequence } from './records.ts';
 
 /** Recorded pull requests in the `P-prs` KV bucket: `pr.<ticketId>`, and `seq.<repo hash>` counters. */
 export async function createPullRequestStore(bus: Bus): Promise<PullRequestStore> {

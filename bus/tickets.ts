@@ -1,6 +1,6 @@
-import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { ConflictError, delay, Ticket } from '../shared/index.ts';
+import { CasRecords } from './records.ts';
 
 /** A ticket record with the KV revision it was read at. */
 export interface StoredTicket {
@@ -8,45 +8,35 @@ export interface StoredTicket {
   revision: number;
 }
 
+/** Ticket reads `list` keeps in flight at once. */
+const LIST_CONCURRENCY = 32;
+
 /**
  * The tickets KV bucket. Every write is compare-and-set on the revision read, so concurrent writers
  * (several coordinators) never overwrite each other: the loser re-reads and decides again.
  */
-/** Ticket reads `list` keeps in flight at once. */
-const LIST_CONCURRENCY = 32;
-
 export class TicketStore {
   readonly #kv: KV;
+  readonly #records: CasRecords<typeof Ticket>;
 
   constructor(kv: KV) {
     this.#kv = kv;
+    this.#records = new CasRecords(kv, Ticket, (id) => id, 'ticket');
   }
 
   async get(id: string): Promise<StoredTicket | null> {
-    const e = await this.#kv.get(id);
-    if (!e || e.operation !== 'PUT') return null;
-    return { ticket: Ticket.parse(e.json()), revision: e.revision };
+    const r = await this.#records.get(id);
+    return r && { ticket: r.value, revision: r.revision };
   }
 
   /** Stores a new ticket; returns false when the id exists already. */
   async create(ticket: Ticket): Promise<boolean> {
-    try {
-      await this.#kv.create(ticket.id, encode(ticket));
-      return true;
-    } catch (err) {
-      if (isWrongLastSequence(err)) return false;
-      throw err;
-    }
+    return (await this.#records.create(ticket.id, ticket)) !== null;
   }
 
   /** Writes `ticket` if the key is still at `revision`; throws ConflictError otherwise. */
-  async update(ticket: Ticket, revision: number): Promise<number> {
-    try {
-      return await this.#kv.update(ticket.id, encode(Ticket.parse(ticket)), revision);
-    } catch (err) {
-      if (isWrongLastSequence(err)) throw new ConflictError(`ticket ${ticket.id} changed since revision ${revision}`);
-      throw err;
-    }
+  update(ticket: Ticket, revision: number): Promise<number> {
+    return this.#records.update(ticket.id, ticket, revision);
   }
 
   /**
@@ -113,16 +103,4 @@ export class TicketStore {
       if (!signal.aborted) await delay(250, signal);
     }
   }
-}
-
-function encode(t: Ticket): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(t));
-}
-
-export function isWrongLastSequence(err: unknown): boolean {
-  return (
-    err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
-      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-  );
 }
