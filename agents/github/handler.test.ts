@@ -279,7 +279,6 @@ describe('issue comments as answers', () => {
         commentPayload({ body: null }),
         commentPayload({ action: 'edited' }),
         commentPayload({ action: 'deleted' }),
-        commentPayload({ pullRequest: true }),
       ].map((p) => commentNotAnswer(parseComment(p))),
     ).toEqual([
       'a comment by a bot',
@@ -290,7 +289,6 @@ describe('issue comments as answers', () => {
       'an empty comment',
       'issue_comment edited is not used',
       'issue_comment deleted is not used',
-      "a comment on a pull request's conversation (submit a review to send work back)",
     ]);
   });
 

@@ -360,6 +360,14 @@ const MAX_ANSWER = 20_000;
  */
 const COMMENT_SKEW_MS = 300_000;
 
+/** Why a comment is not one a person just wrote: another action, a bot (nightshift's App among them), nightshift's own marker. */
+function notNewFromAPerson(p: IssueCommentPayload): string | null {
+  if (p.action !== 'created') return `issue_comment ${p.action} is not used`;
+  if (p.comment.user?.type === 'Bot') return 'a comment by a bot';
+  if (hasNightshiftMarker(p.comment.body)) return "nightshift's own comment";
+  return null;
+}
+
 /**
  * Why a comment on a pull request's conversation is not feedback for nightshift, or null when it is: it
  * must be new, by a person (not a bot, not nightshift's own), mention `mention` (e.g. `@nightshift`, as
@@ -367,10 +375,9 @@ const COMMENT_SKEW_MS = 300_000;
  * comment starts no work.
  */
 export function pullRequestCommentNotFeedback(p: IssueCommentPayload, mention: string | undefined): string | null {
-  if (p.action !== 'created') return `issue_comment ${p.action} is not used`;
+  const early = notNewFromAPerson(p);
+  if (early) return early;
   if (!mention) return 'pull request comments are not used (NIGHTSHIFT_GITHUB_MENTION is off)';
-  if (p.comment.user?.type === 'Bot') return 'a comment by a bot';
-  if (hasNightshiftMarker(p.comment.body)) return "nightshift's own comment";
   const body = p.comment.body?.trim() ?? '';
   const named = new RegExp(`(^|[^\\w@/-])${mention.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`, 'i');
   if (!named.test(body)) return `a pull request comment that does not mention ${mention} (submit a review, or mention ${mention}, to send work back)`;
@@ -381,17 +388,12 @@ export function pullRequestCommentNotFeedback(p: IssueCommentPayload, mention: s
 }
 
 /**
- * Why an `issue_comment` delivery cannot be an answer, before any ticket is read: another action, a
- * pull request's conversation, a bot (nightshift's App among them), a comment carrying nightshift's
- * marker (its own, posted with a token, or a quote of it), an empty comment. Null: it may be one.
+ * Why a comment on an issue cannot be an answer, before any ticket is read: it is not new from a
+ * person (`notNewFromAPerson`: a bot, a quote of nightshift's marker…), or it is empty. Null: it may be
+ * one. (Comments on a pull request's conversation are feedback, screened by pullRequestCommentNotFeedback.)
  */
 export function commentNotAnswer(p: IssueCommentPayload): string | null {
-  if (p.action !== 'created') return `issue_comment ${p.action} is not used`;
-  if (p.issue.pull_request != null) return "a comment on a pull request's conversation (submit a review to send work back)";
-  if (p.comment.user?.type === 'Bot') return 'a comment by a bot';
-  if (hasNightshiftMarker(p.comment.body)) return "nightshift's own comment";
-  if (!p.comment.body?.trim()) return 'an empty comment';
-  return null;
+  return notNewFromAPerson(p) ?? (p.comment.body?.trim() ? null : 'an empty comment');
 }
 
 /**
