@@ -70,7 +70,8 @@ export interface LlmDeps {
   now?: () => number;
 }
 
-type Failure =
+/** How a failed model request ends: timed out, worth another attempt, refused for good, or something else. */
+export type Failure =
   | { kind: 'timeout' }
   | { kind: 'retry'; status: number | undefined; retryAfterMs: number | undefined; err: unknown }
   | { kind: 'reject'; status: number; err: unknown }
@@ -220,7 +221,11 @@ export function createLlm(deps: LlmDeps): Llm {
   };
 }
 
-function classify(err: unknown, timedOut: boolean): Failure {
+/**
+ * Classifies an error of the OpenAI client (chat or embeddings): timeouts, 429, 5xx and lost
+ * connections are worth another attempt; other 4xx are not.
+ */
+export function classify(err: unknown, timedOut = false): Failure {
   if (timedOut) return { kind: 'timeout' };
   if (typeof err !== 'object' || err === null) return { kind: 'other', err };
   const e = err as { name?: unknown; status?: unknown; headers?: unknown };

@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import type { Role } from '../ticket/states.ts';
 import type { LlmConfig } from './config.ts';
 import { ModelBehaviorError, ModelRequestError, ModelTimeoutError, ModelUnavailableError } from './errors.ts';
+import { classify } from './client.ts';
 import { ROLE_HEADER, TICKET_HEADER } from './headers.ts';
 import type { TokenMeter, TokenUsage } from './usage.ts';
 
@@ -68,7 +69,7 @@ export function createEmbedder(config: LlmConfig, deps: EmbedderDeps): Embedder 
     if (err instanceof SyntaxError) {
       return new ModelBehaviorError('off_schema', `${source} answered with a body that is not JSON: ${firstLine(err)}`, { cause: err });
     }
-    const kind = classify(err);
+    const kind = classify(err).kind;
     const attempts = retries + 1;
     const status = (err as { status?: number }).status;
     switch (kind) {
@@ -101,7 +102,7 @@ export function createEmbedder(config: LlmConfig, deps: EmbedderDeps): Embedder 
       onFailedAttempt: (err: unknown) => {
         // Returning retries the attempt (after a backoff); throwing ends the call.
         if (signal?.aborted) throw err;
-        const kind = classify(err);
+        const kind = classify(err).kind;
         if (kind !== 'timeout' && kind !== 'retry') throw err;
         log.warn({ err: firstLine(err) }, 'embeddings call failed; retrying');
       },
@@ -243,20 +244,6 @@ function vectorsOf(body: unknown, expected: number, source: string): number[][] 
 
 function malformed(source: string, detail: string, issues: FieldIssue[]): ModelBehaviorError {
   return new ModelBehaviorError('off_schema', `${source} gave a malformed answer: ${detail}`, { issues });
-}
-
-type FailureKind = 'timeout' | 'retry' | 'reject' | 'other';
-
-/** Timeouts, 429, 5xx and lost connections are worth another attempt; other 4xx are not. */
-function classify(err: unknown): FailureKind {
-  if (typeof err !== 'object' || err === null) return 'other';
-  const e = err as { name?: unknown; status?: unknown };
-  // LangChain renames the OpenAI client's timeout error to TimeoutError.
-  if (e.name === 'TimeoutError') return 'timeout';
-  if (typeof e.status === 'number') return e.status === 429 || e.status >= 500 ? 'retry' : 'reject';
-  // The OpenAI client's connection errors carry a `status` that is undefined.
-  if ('status' in e) return 'retry';
-  return 'other';
 }
 
 /** `fetch` whose requests also end when `signal` aborts. */
