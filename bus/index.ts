@@ -20,10 +20,11 @@ export {
 } from './messages/events.ts';
 export { WorkItem, WorkTicket, workTicketOf } from './messages/work.ts';
 export type { WorkItemData } from './messages/work.ts';
+export { EVENTS_BY_ORIGIN, publishEvent, refuseEvent } from './events.ts';
 export { provision } from './provision.ts';
 export type { ProvisionOptions } from './provision.ts';
-export { createNames, createSubjects, Headers } from './subjects.ts';
-export type { Names, Subjects } from './subjects.ts';
+export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.ts';
+export type { EventOrigin, Names, RejectedSource, Subjects } from './subjects.ts';
 export { TicketStore } from './tickets.ts';
 export type { StoredTicket } from './tickets.ts';
 export { createPullRequestStore } from './prs.ts';

@@ -14,8 +14,10 @@ describe('createSubjects', () => {
     expect(s.work('test-author', 'tk-abcdefghij')).toBe('nightshift.work.test-author.tk-abcdefghij');
     expect(s.workOf('reviewer')).toBe('nightshift.work.reviewer.*');
     expect(s.workAll).toBe('nightshift.work.>');
-    expect(s.event('tk-0123456789', 'stage.completed')).toBe('nightshift.events.tk-0123456789.stage.completed');
+    expect(s.event('tk-0123456789', 'coder', 'stage.completed')).toBe('nightshift.events.tk-0123456789.coder.stage.completed');
+    expect(s.eventsFrom('slack')).toBe('nightshift.events.*.slack.>');
     expect(s.eventsAll).toBe('nightshift.events.>');
+    expect(s.rejected('events')).toBe('nightshift.rejected.events');
     expect(s.rejected('tickets')).toBe('nightshift.rejected.tickets');
     expect(s.rejected('bugs')).toBe('nightshift.rejected.bugs');
     expect(s.rejectedAll).toBe('nightshift.rejected.>');
@@ -35,7 +37,7 @@ describe('createSubjects', () => {
     expect(s.work('triager', 'tk-0123456789')).toBe('ns-staging_2.work.triager.tk-0123456789');
     expect(s.workOf('refiner')).toBe('ns-staging_2.work.refiner.*');
     expect(s.workAll).toBe('ns-staging_2.work.>');
-    expect(s.event('tk-0123456789', 'human.answered')).toBe('ns-staging_2.events.tk-0123456789.human.answered');
+    expect(s.event('tk-0123456789', 'cli', 'human.answered')).toBe('ns-staging_2.events.tk-0123456789.cli.human.answered');
     expect(s.eventsAll).toBe('ns-staging_2.events.>');
     expect(s.rejected('bugs')).toBe('ns-staging_2.rejected.bugs');
     expect(s.rejectedAll).toBe('ns-staging_2.rejected.>');
@@ -69,7 +71,23 @@ describe('createSubjects', () => {
   it.each(BAD_TOKENS)('refuses the ticket id %j in work and event subjects', (id) => {
     const s = createSubjects();
     expect(() => s.work('coder', id)).toThrow(/ticket id .* is not a single subject token/);
-    expect(() => s.event(id, 'stage.completed')).toThrow(/ticket id .* is not a single subject token/);
+    expect(() => s.event(id, 'refiner', 'stage.completed')).toThrow(/ticket id .* is not a single subject token/);
+  });
+
+  it.each(['', 'a..b', 'a.*', '>', 'a b'])('refuses the event type %j', (type) => {
+    expect(() => createSubjects().event('tk-0123456789', 'cli', type)).toThrow(/event type/);
+  });
+
+  it('parses an event subject back into ticket, origin and type, and nothing else', () => {
+    const s = createSubjects('p');
+    expect(s.parseEvent(s.event('tk-0123456789', 'test-author', 'stage.completed'))).toEqual({
+      ticketId: 'tk-0123456789',
+      origin: 'test-author',
+      type: 'stage.completed',
+    });
+    expect(s.parseEvent('p.events.tk-0123456789.stage')).toBeNull();
+    expect(s.parseEvent('q.events.tk-0123456789.cli.human.answered')).toBeNull();
+    expect(s.parseEvent('p.work.coder.tk-0123456789')).toBeNull();
   });
 
   it('refuses a role that is not a single token', () => {

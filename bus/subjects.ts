@@ -1,4 +1,11 @@
-import type { Role } from '../shared/index.ts';
+import { ROLES, type Role } from '../shared/index.ts';
+
+/** Who publishes a ticket event: an agent role, a gateway, or the CLI (a person). */
+export const EVENT_ORIGINS = [...ROLES, 'slack', 'github', 'cli'] as const;
+export type EventOrigin = (typeof EVENT_ORIGINS)[number];
+
+/** Where a refused input came from: the two intakes, or an event the coordinator refused. */
+export type RejectedSource = 'tickets' | 'bugs' | 'events';
 
 /**
  * The subject grammar, the only place subject strings are spelled. With prefix `P` (default
@@ -7,7 +14,10 @@ import type { Role } from '../shared/index.ts';
  *   P.tickets.intake                 request/reply (core NATS): post a ticket, get {ok,id,duplicate}
  *   P.bugs.intake                    request/reply (core NATS): post a bug report
  *   P.work.<role>.<ticketId>         stream P_WORK (work queue): one stage attempt for one agent role
- *   P.events.<ticketId>.<type>       stream P_EVENTS: what happened to a ticket, for the coordinator
+ *   P.events.<ticketId>.<origin>.<type>
+ *                                    stream P_EVENTS: what happened to a ticket, for the coordinator;
+ *                                    <origin> is who says so (an agent role, slack, github, cli), so
+ *                                    that NATS permissions decide who may say what (bus/permissions.ts)
  *   P.rejected.<source>              stream P_REJECTED: every refused input, kept for audit
  *   P.transcripts.<ticketId>.<role>  stream P_TRANSCRIPTS: every model exchange, for replay
  *
@@ -22,9 +32,13 @@ export interface Subjects {
   /** Filter of one role's work: the subject of its durable consumer. */
   workOf(role: Role): string;
   readonly workAll: string;
-  event(ticketId: string, type: string): string;
+  event(ticketId: string, origin: EventOrigin, type: string): string;
+  /** Filter of every event one origin may publish, for any ticket. */
+  eventsFrom(origin: EventOrigin): string;
   readonly eventsAll: string;
-  rejected(source: 'tickets' | 'bugs'): string;
+  /** Splits an event subject into its tokens; null when it is not one. */
+  parseEvent(subject: string): { ticketId: string; origin: string; type: string } | null;
+  rejected(source: RejectedSource): string;
   readonly rejectedAll: string;
   transcript(ticketId: string, role: Role): string;
   transcriptsOf(ticketId: string): string;
@@ -63,6 +77,11 @@ function token(value: string, what: string): string {
   return value;
 }
 
+function eventType(type: string): string {
+  if (!type.split('.').every((t) => TOKEN.test(t))) throw new Error(`event type "${type}" is not dot-separated subject tokens`);
+  return type;
+}
+
 export function createSubjects(prefix = 'nightshift'): Subjects {
   const p = token(prefix, 'prefix');
   const names = createNames(p);
@@ -73,8 +92,16 @@ export function createSubjects(prefix = 'nightshift'): Subjects {
     work: (role, ticketId) => `${p}.work.${token(role, 'role')}.${token(ticketId, 'ticket id')}`,
     workOf: (role) => `${p}.work.${token(role, 'role')}.*`,
     workAll: `${p}.work.>`,
-    event: (ticketId, type) => `${p}.events.${token(ticketId, 'ticket id')}.${type}`,
+    event: (ticketId, origin, type) => `${p}.events.${token(ticketId, 'ticket id')}.${token(origin, 'origin')}.${eventType(type)}`,
+    eventsFrom: (origin) => `${p}.events.*.${token(origin, 'origin')}.>`,
     eventsAll: `${p}.events.>`,
+    parseEvent: (subject) => {
+      const head = `${p}.events.`;
+      if (!subject.startsWith(head)) return null;
+      const [ticketId, origin, ...type] = subject.slice(head.length).split('.');
+      if (!ticketId || !origin || type.length === 0 || type.some((t) => !TOKEN.test(t))) return null;
+      return { ticketId, origin, type: type.join('.') };
+    },
     rejected: (source) => `${p}.rejected.${source}`,
     rejectedAll: `${p}.rejected.>`,
     transcript: (ticketId, role) => `${p}.transcripts.${token(ticketId, 'ticket id')}.${token(role, 'role')}`,

@@ -1,6 +1,6 @@
 import {
   CancelRequested,
-  encodeEnvelope,
+  publishEvent,
   envelope,
   HumanAnswered,
   isNoResponders,
@@ -143,7 +143,7 @@ export async function cancelTicket(bus: Bus, id: string, opts: { by: string; rea
   const t = await getTicket(bus, id);
   if (isTerminal(t.state)) throw new UserInputError('ticket_finished', `ticket ${id} is already ${t.state}`);
   const ev = envelope(CancelRequested, { ticketId: id, by: opts.by, ...(opts.reason && { reason: opts.reason }) }, { source: 'cli', correlationId: id });
-  await bus.js.publish(bus.subjects.event(id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+  await publishEvent(bus, 'cli', id, ev);
   return waitTicket(bus, id, { until: { test: (c) => isTerminal(c.state), what: 'cancellation' }, timeoutMs: opts.timeoutMs });
 }
 
@@ -155,7 +155,7 @@ export async function answerTicket(bus: Bus, id: string, text: string, opts: { b
   }
   if (text.trim() === '') throw new UserInputError('empty_answer', 'the answer is empty');
   const ev = envelope(HumanAnswered, { ticketId: id, text, by: opts.by }, { source: 'cli', correlationId: id });
-  await bus.js.publish(bus.subjects.event(id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+  await publishEvent(bus, 'cli', id, ev);
   const before = t.answers.length;
   return waitTicket(bus, id, {
     until: { test: (c) => c.answers.length > before || c.state !== 'awaiting_human', what: 'the answer to be taken' },

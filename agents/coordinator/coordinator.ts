@@ -7,12 +7,14 @@ import {
   encodeEnvelope,
   envelope,
   Headers,
+  refuseEvent,
   StageFailed,
   TICKET_EVENTS,
   TicketStore,
   WorkItem,
   workTicketOf,
   type Bus,
+  type RejectedSource,
   type StoredTicket,
 } from '../../bus/index.ts';
 import {
@@ -109,7 +111,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
 
   // ---- intake -------------------------------------------------------------------------------
 
-  async function keepRejected(source: 'tickets' | 'bugs', data: Uint8Array, error: ErrorBody): Promise<void> {
+  async function keepRejected(source: RejectedSource, data: Uint8Array, error: ErrorBody): Promise<void> {
     const limit = config.NIGHTSHIFT_INTAKE_MAX_BYTES;
     const h = natsHeaders();
     h.set(Headers.RejectCode, error.code);
@@ -169,6 +171,13 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       log.error({ err, subject: m.subject }, 'invalid event: terminated');
       // No reason text: nats-server 2.9 ignores a +TERM that carries one, and redelivers.
       m.term();
+      return;
+    }
+    const refused = refuseEvent(bus, m.subject, ev);
+    if (refused) {
+      log.error({ subject: m.subject, eventId: ev.id, event: ev.type, reason: refused }, 'event refused');
+      await keepRejected('events', m.data, { code: 'event_refused', message: `${m.subject}: ${refused}` });
+      await m.ackAck();
       return;
     }
     await applyAndPublish(ev);

@@ -57,13 +57,20 @@ function request(type: 'feature' | 'bug' | 'chore' = 'feature'): IntakeRequest {
 let counter = 0;
 const freshId = () => `ev-${++counter}`;
 
-function completed(stage: Stage, attempt: number, outcome: StageOutcome, id = freshId()): CoordinatorEvent {
-  const meta = { id, source: `agent:${ROLE_OF_STAGE[stage]}`, correlationId: ID };
+/** A stage result; by default it answers the first round's dispatch of that stage and attempt. */
+function completed(stage: Stage, attempt: number, outcome: StageOutcome, id = freshId(), causationId = dispatchId(ID, stage, attempt)): CoordinatorEvent {
+  const meta = { id, source: `agent:${ROLE_OF_STAGE[stage]}`, correlationId: ID, causationId };
   return { ...envelope(StageCompleted, { ticketId: ID, stage, attempt, outcome }, meta), type: StageCompleted.type };
 }
 
-function failed(stage: Stage, attempt: number, error: { code: string; message: string; retryable: boolean }, id = freshId()): CoordinatorEvent {
-  const meta = { id, source: `agent:${ROLE_OF_STAGE[stage]}`, correlationId: ID };
+function failed(
+  stage: Stage,
+  attempt: number,
+  error: { code: string; message: string; retryable: boolean },
+  id = freshId(),
+  causationId = dispatchId(ID, stage, attempt),
+): CoordinatorEvent {
+  const meta = { id, source: `agent:${ROLE_OF_STAGE[stage]}`, correlationId: ID, causationId };
   return { ...envelope(StageFailed, { ticketId: ID, stage, attempt, error, deliveries: 1 }, meta), type: StageFailed.type };
 }
 
@@ -215,7 +222,7 @@ class Driver {
   complete(outcome: StageOutcome = advance({ did: this.t.work?.stage })): Ticket {
     const work = this.t.work;
     if (!work) throw new Error(`no work in ${this.t.state}`);
-    return this.must(completed(work.stage, work.attempt, outcome));
+    return this.must(completed(work.stage, work.attempt, outcome, freshId(), work.dispatchId));
   }
 }
 
@@ -703,6 +710,19 @@ describe('stale results', () => {
     });
   });
 
+  it.each([
+    ['no causation', null],
+    ['another ticket\'s dispatch', dispatchId(OTHER, 'refining', 1)],
+    ['a made-up dispatch', 'forged'],
+  ])('ignores a result that answers %s', (_what, causationId) => {
+    const d = reach('refining');
+    const forged = { ...completed('refining', 1, advance()), causationId };
+    const t = d.later(1).must(forged);
+    expect(t.state).toBe('refining');
+    expect(t.timeline.at(-1)).toMatchObject({ event: 'ignored', cause: forged.id });
+    expect(d.later(1).must(failed('refining', 1, fatal, freshId(), 'forged')).state).toBe('refining');
+  });
+
   it('ignores a result caused by an earlier dispatch of the same stage and attempt (an older round)', () => {
     const d = reach('awaiting_human');
     d.later(1).must(answered('use --verbose'));
@@ -1078,10 +1098,10 @@ describe('any sequence of events and ticks', () => {
           else if (o < (work.stage === 'triaging' ? 0.85 : 0.93)) outcome = { kind: 'send_back', to: pick(STAGES), reason: `step ${step}` };
           else if (o < 0.97) outcome = { kind: 'duplicate', of: OTHER };
           else outcome = { kind: 'close', reason: `step ${step}` };
-          ev = completed(work.stage, work.attempt, outcome);
+          ev = completed(work.stage, work.attempt, outcome, freshId(), work.dispatchId);
           kind = `completed:${outcome.kind}`;
         } else if (work && e < 0.68) {
-          ev = failed(work.stage, work.attempt, rnd() < 0.85 ? retryable : fatal);
+          ev = failed(work.stage, work.attempt, rnd() < 0.85 ? retryable : fatal, freshId(), work.dispatchId);
           kind = 'failed';
         } else if ((t.state === 'pr_open' && e < 0.9) || (e >= 0.68 && e < 0.72)) {
           const p = rnd();

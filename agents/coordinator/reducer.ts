@@ -132,7 +132,8 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
     case 'stage.failed': {
       const { stage, attempt } = ev.data;
       const current = t.state === stage && t.work?.stage === stage && t.work.attempt === attempt;
-      const sameDispatch = !t.work?.dispatchId || !ev.causationId || ev.causationId === t.work.dispatchId;
+      // Only the dispatch it answers may settle a stage: a result without a causation is nobody's.
+      const sameDispatch = t.work?.dispatchId !== undefined && ev.causationId === t.work.dispatchId;
       if (!current || !sameDispatch) {
         return ignore(t, now, ev, `stale result for ${stage} attempt ${attempt} (ticket is ${describeWork(t)})`);
       }

@@ -1,4 +1,4 @@
-import { connectBus, createPullRequestStore, encodeEnvelope, isNoResponders, provision, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
+import { connectBus, createPullRequestStore, isNoResponders, provision, publishEvent, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
 import { AgentError, untilAborted, UserInputError, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
 import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
@@ -55,7 +55,7 @@ export async function startGitHubGateway({ bus, config, log, options = {} }: { b
     mention: config.NIGHTSHIFT_GITHUB_MENTION === 'off' ? undefined : config.NIGHTSHIFT_GITHUB_MENTION,
     log,
     async publish(ticketId, ev) {
-      await bus.js.publish(bus.subjects.event(ticketId, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+      await publishEvent(bus, 'github', ticketId, ev);
     },
     intake: (payload) => postIntake(bus, bus.subjects.ticketIntake, payload),
     bugIntake: (payload) => postIntake(bus, bus.subjects.bugIntake, payload),

@@ -2,7 +2,7 @@ import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { millis } from '@nats-io/transport-node';
 import {
   decodeEnvelope,
-  encodeEnvelope,
+  publishEvent,
   envelope,
   StageCompleted,
   StageFailed,
@@ -106,8 +106,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       const spent = usage().usage;
       if (!spent || spent.totalTokens === 0) return;
       const ev = envelope(StageUsage, { ticketId: ticket.id, stage, attempt, usage: spent, deliveries }, { ...meta, id: `${item.id}.usage.${deliveries}` });
-      await bus.js
-        .publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id })
+      await publishEvent(bus, role, ticket.id, ev)
         .catch((err: unknown) => itemLog.warn({ err, usage: spent }, `could not report the tokens of a delivery ${why}`));
     };
     try {
@@ -121,7 +120,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       });
       if (handBack.signal.aborted) return reportSpent('handed back');
       const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome, ...usage() }, { ...meta, id: `${item.id}.completed` });
-      await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+      await publishEvent(bus, role, ticket.id, ev);
       await m.ackAck();
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
@@ -144,7 +143,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
           { ticketId: ticket.id, stage, attempt, error: { ...error, message: error.message.slice(0, 4_000) }, deliveries, ...usage() },
           { ...meta, id: `${item.id}.failed` },
         );
-        await bus.js.publish(bus.subjects.event(ticket.id, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+        await publishEvent(bus, role, ticket.id, ev);
         m.term();
       } catch (reportErr) {
         itemLog.error({ err: reportErr }, 'could not report the failure; will be redelivered');

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
-  encodeEnvelope,
+  publishEvent,
   envelope,
   EscalationStore,
   HumanAnswered,
@@ -359,7 +359,7 @@ export function createSlackGateway({
     if (text.length > 20_000) return { status: 'ignored', reason: 'an answer over 20000 characters', ticketId };
     const by = slackActor(user);
     const msg = envelope(HumanAnswered, { ticketId, text, by }, { id, source: 'slack', correlationId: ticketId });
-    const ack = await bus.js.publish(bus.subjects.event(ticketId, msg.type), encodeEnvelope(msg), { msgID: msg.id });
+    const ack = await publishEvent(bus, 'slack', ticketId, msg);
     log.info({ ticketId, by, id, duplicate: ack.duplicate }, 'answer from slack published');
     return { status: 'published', ticketId, id, duplicate: ack.duplicate };
   }

@@ -216,7 +216,7 @@ export class SlackWorld implements AsyncDisposable {
 
   /** How many `human.answered` events for the ticket reached the events stream. */
   async answeredOnBus(id: string): Promise<number> {
-    const subject = this.bus.subjects.event(id, HumanAnswered.type);
+    const subject = this.bus.subjects.event(id, 'slack', HumanAnswered.type);
     const info = await this.bus.jsm.streams.info(this.bus.names.eventsStream, { subjects_filter: subject });
     return info.state.subjects?.[subject] ?? 0;
   }
