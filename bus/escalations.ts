@@ -91,13 +91,16 @@ export class EscalationStore {
   }
 }
 
+/** Key prefixes of the Slack gateway's records in the escalations bucket (permissions derive from them). */
+export const SLACK_KEY_PREFIXES = ['esc', 'thread'] as const;
+
 function escKey(ticketId: string): string {
-  return `esc.${TicketId.parse(ticketId)}`;
+  return `${SLACK_KEY_PREFIXES[0]}.${TicketId.parse(ticketId)}`;
 }
 
 function threadKey(m: PostedMessage): string {
   const { channel, ts } = PostedMessage.parse(m);
-  return `thread.${channel}.${ts.replace('.', '_')}`;
+  return `${SLACK_KEY_PREFIXES[1]}.${channel}.${ts.replace('.', '_')}`;
 }
 
 function encode(value: unknown): Uint8Array {

@@ -1,5 +1,5 @@
-export { connectBus, DEFAULT_NATS_URL } from './connection.ts';
-export type { Bus, ConnectOptions } from './connection.ts';
+export { BusConnectError, busOptionsOf, connectBus, DEFAULT_NATS_URL } from './connection.ts';
+export type { Bus, BusAuth, ConnectOptions } from './connection.ts';
 export { isNoResponders, requestIntake } from './intake.ts';
 export { decodeEnvelope, defineMessage, encodeEnvelope, envelope, Envelope, InvalidMessageError } from './envelope.ts';
 export type { EnvelopeMeta, Message, MessageDef, MessageOf } from './envelope.ts';
@@ -21,6 +21,10 @@ export {
 export { WorkItem, WorkTicket, workTicketOf } from './messages/work.ts';
 export type { WorkItemData } from './messages/work.ts';
 export { EVENTS_BY_ORIGIN, publishEvent, refuseEvent } from './events.ts';
+export { inboxPrefix, permissionsFor, PROCESS_KINDS } from './permissions.ts';
+export type { Permissions, ProcessKind } from './permissions.ts';
+export { seedFile, writeServerAuth } from './server-config.ts';
+export type { ServerAuth } from './server-config.ts';
 export { provision } from './provision.ts';
 export type { ProvisionOptions } from './provision.ts';
 export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.ts';

@@ -35,12 +35,15 @@ interface StoredAsk {
   revision: number;
 }
 
+/** Key prefix of the GitHub gateway's records in the escalations bucket (permissions derive from it). */
+export const ISSUE_ASK_KEY_PREFIX = 'github';
+
 /** The `github.<ticketId>` records, written with compare-and-set on their revision like tickets. */
 export class IssueAskStore {
   readonly #records: CasRecords<typeof IssueAsk>;
 
   constructor(kv: KV) {
-    this.#records = new CasRecords(kv, IssueAsk, (ticketId) => `github.${TicketId.parse(ticketId)}`, 'the issue question of ticket');
+    this.#records = new CasRecords(kv, IssueAsk, (ticketId) => `${ISSUE_ASK_KEY_PREFIX}.${TicketId.parse(ticketId)}`, 'the issue question of ticket');
   }
 
   static async open(bus: Bus): Promise<IssueAskStore> {

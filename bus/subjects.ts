@@ -42,6 +42,8 @@ export interface Subjects {
   readonly rejectedAll: string;
   transcript(ticketId: string, role: Role): string;
   transcriptsOf(ticketId: string): string;
+  /** Filter of every transcript one role writes. */
+  transcriptsBy(role: Role): string;
   readonly transcriptsAll: string;
   /** The server's advisory when a work item has been delivered max_deliver times. */
   readonly maxDeliveriesAdvisories: string;
@@ -106,6 +108,7 @@ export function createSubjects(prefix = 'nightshift'): Subjects {
     rejectedAll: `${p}.rejected.>`,
     transcript: (ticketId, role) => `${p}.transcripts.${token(ticketId, 'ticket id')}.${token(role, 'role')}`,
     transcriptsOf: (ticketId) => `${p}.transcripts.${token(ticketId, 'ticket id')}.*`,
+    transcriptsBy: (role) => `${p}.transcripts.*.${token(role, 'role')}`,
     transcriptsAll: `${p}.transcripts.>`,
     maxDeliveriesAdvisories: `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.workStream}.*`,
   };

@@ -3,8 +3,18 @@ import { ConfigError, fieldIssues } from './errors.ts';
 import { parseDuration } from './duration.ts';
 import { LlmConfigSchema } from './llm/config.ts';
 import { duration, positiveInt } from './zod.ts';
+import { redactUrl } from './redact.ts';
 import { STAGES, type Stage } from './ticket/states.ts';
 
+
+const natsUrls = z.string().superRefine((text, ctx) => {
+  const servers = text.split(',').map((u) => u.trim());
+  for (const server of servers) {
+    if (!z.url({ protocol: /^(nats|tls|wss?)$/ }).safeParse(server).success) {
+      ctx.addIssue({ code: 'custom', message: `"${redactUrl(server)}" is not a nats://, tls://, ws:// or wss:// URL (separate several with commas)` });
+    }
+  }
+});
 
 const stageTimeouts = z.string().transform((text, ctx) => {
   const out: Partial<Record<Stage, number>> = {};
@@ -28,8 +38,23 @@ const stageTimeouts = z.string().transform((text, ctx) => {
  * overrides of the same names before parsing, so a bad flag and a bad variable are reported alike.
  */
 export const ConfigSchema = z.object({
-  /** NATS server URL. Unset: `nightshift up` starts an embedded server; other commands use the default. */
-  NATS_URL: z.url({ protocol: /^(nats|tls|wss?)$/ }).optional(),
+  /**
+   * NATS server URL, or a comma-separated list of a cluster's servers. Unset: `nightshift up` starts
+   * an embedded server; other commands use the default.
+   */
+  NATS_URL: natsUrls.optional(),
+  /** A `.creds` file (decentralized JWT auth: the user's JWT and nkey seed). */
+  NATS_CREDS: z.string().min(1).optional(),
+  /** A file holding an nkey user seed (`SU…`), as `nightshift nats config` writes one per process kind. */
+  NATS_NKEY: z.string().min(1).optional(),
+  /** User and password, or a token: the simpler ways a server may ask a client to authenticate. */
+  NATS_USER: z.string().min(1).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
+  NATS_TOKEN: z.string().min(1).optional(),
+  /** TLS: the CA that signed the server's certificate, and the client's certificate and key (PEM files). */
+  NATS_CA: z.string().min(1).optional(),
+  NATS_CERT: z.string().min(1).optional(),
+  NATS_KEY: z.string().min(1).optional(),
   /** Prefix of every subject, stream, consumer and bucket; lets several installations share a server. */
   NIGHTSHIFT_PREFIX: z
     .string()
@@ -148,6 +173,16 @@ export const ConfigSchema = z.object({
     // The triage channel and its repository go together: a report without a repository cannot be filed.
     const channel = c.NIGHTSHIFT_SLACK_TRIAGE_CHANNEL !== undefined;
     const repo = c.NIGHTSHIFT_SLACK_TRIAGE_REPO !== undefined;
+    const methods = [c.NATS_CREDS && 'NATS_CREDS', c.NATS_NKEY && 'NATS_NKEY', (c.NATS_USER || c.NATS_PASSWORD) && 'NATS_USER', c.NATS_TOKEN && 'NATS_TOKEN'].filter(Boolean);
+    if (methods.length > 1) {
+      ctx.addIssue({ code: 'custom', path: [String(methods[1])], message: `give one way to authenticate to NATS, not ${methods.join(' and ')}` });
+    }
+    if (Boolean(c.NATS_USER) !== Boolean(c.NATS_PASSWORD)) {
+      ctx.addIssue({ code: 'custom', path: [c.NATS_USER ? 'NATS_PASSWORD' : 'NATS_USER'], message: 'NATS_USER and NATS_PASSWORD go together' });
+    }
+    if (Boolean(c.NATS_CERT) !== Boolean(c.NATS_KEY)) {
+      ctx.addIssue({ code: 'custom', path: [c.NATS_CERT ? 'NATS_KEY' : 'NATS_CERT'], message: 'a client certificate (NATS_CERT) needs its key (NATS_KEY), and the other way round' });
+    }
     if (channel && !repo) {
       ctx.addIssue({ code: 'custom', path: ['NIGHTSHIFT_SLACK_TRIAGE_REPO'], message: 'NIGHTSHIFT_SLACK_TRIAGE_CHANNEL is set: give the repository its bug reports are about' });
     } else if (repo && !channel) {

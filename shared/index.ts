@@ -11,6 +11,7 @@ export {
   UserInputError,
 } from './errors.ts';
 export type { FieldIssue } from './errors.ts';
+export { redactUrl } from './redact.ts';
 export { createLogger, REDACT_PATHS } from './log.ts';
 export type { Logger, LogOptions } from './log.ts';
 export {

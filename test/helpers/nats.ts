@@ -25,8 +25,11 @@ function requireNatsServer(): void {
   }
 }
 
-/** Starts nats-server on a free loopback port with JetStream under a fresh temporary directory. */
-export async function startNatsServer(): Promise<NatsServer> {
+/**
+ * Starts nats-server on a free loopback port with JetStream under a fresh temporary directory;
+ * `config` is a configuration file to start it with (e.g. the one `nightshift nats config` writes).
+ */
+export async function startNatsServer(opts: { config?: string } = {}): Promise<NatsServer> {
   requireNatsServer();
   const root = mkdtempSync(join(tmpdir(), 'nightshift-nats-'));
   const storeDir = join(root, 'js');
@@ -37,7 +40,7 @@ export async function startNatsServer(): Promise<NatsServer> {
   const launch = async (): Promise<void> => {
     rmSync(portsDir, { recursive: true, force: true });
     mkdirSync(portsDir, { recursive: true });
-    const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '--ports_file_dir', portsDir];
+    const args = [...(opts.config ? ['-c', opts.config] : []), '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '--ports_file_dir', portsDir];
     let stderr = '';
     proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr!.on('data', (d: Buffer) => {

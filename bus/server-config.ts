@@ -1,0 +1,81 @@
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { nkeys } from '@nats-io/transport-node';
+import { permissionsFor, PROCESS_KINDS, type ProcessKind } from './permissions.ts';
+
+/** What `writeServerAuth` wrote: the server's configuration and each process kind's nkey seed file. */
+export interface ServerAuth {
+  /** The nats-server configuration file (its `authorization` block). */
+  config: string;
+  /** Each process kind's seed file, to give as NATS_NKEY. */
+  seeds: Readonly<Record<ProcessKind, string>>;
+}
+
+/** The file a process kind's nkey seed is kept in, inside the credentials directory. */
+export function seedFile(dir: string, kind: ProcessKind): string {
+  return join(dir, `${kind}.nk`);
+}
+
+/**
+ * Writes into `dir` a nats-server configuration with one nkey user per process kind, each with only
+ * the permissions of its kind (bus/permissions.ts), and each kind's seed file (mode 0600). Seeds that
+ * exist are kept, so processes keep their credentials; the configuration is written anew every time,
+ * so that the permissions follow the code. The server holds public keys only.
+ */
+export async function writeServerAuth(dir: string, prefix = 'nightshift'): Promise<ServerAuth> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const users: string[] = [];
+  const seeds = {} as Record<ProcessKind, string>;
+  for (const kind of PROCESS_KINDS) {
+    const file = seedFile(dir, kind);
+    const pair = await readOrCreateSeed(file);
+    seeds[kind] = file;
+    const p = permissionsFor(kind, prefix);
+    users.push(
+      [
+        `    # ${kind}`,
+        `    { nkey: ${q(pair.getPublicKey())}, permissions: {`,
+        `        publish: { allow: ${list(p.publish)} }`,
+        `        subscribe: { allow: ${list(p.subscribe)} }`,
+        ...(p.allowResponses ? ['        allow_responses: true'] : []),
+        '    } }',
+      ].join('\n'),
+    );
+  }
+  const config = join(dir, 'nats-server.conf');
+  const text = [
+    `# Written by \`nightshift nats config\` for the subject prefix "${prefix}"; written anew each time, edits are lost.`,
+    '# One nkey user per kind of nightshift process, each allowed only what its kind needs (bus/permissions.ts).',
+    '# Start a server with it, e.g.: nats-server -c nats-server.conf -js -sd /var/lib/nats',
+    '# Every process gets its kind\'s seed file as NATS_NKEY (coordinator.nk, refiner.nk, …, operator.nk, viewer.nk).',
+    'authorization {',
+    '  users = [',
+    users.join('\n'),
+    '  ]',
+    '}',
+    '',
+  ].join('\n');
+  await writeFile(`${config}.tmp`, text, { mode: 0o600 });
+  await rename(`${config}.tmp`, config);
+  return { config, seeds };
+}
+
+async function readOrCreateSeed(file: string): Promise<ReturnType<typeof nkeys.fromSeed>> {
+  try {
+    return nkeys.fromSeed(new TextEncoder().encode((await readFile(file, 'utf8')).trim()));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} does not hold an nkey seed: ${(err as Error).message}`);
+  }
+  const pair = nkeys.createUser();
+  await writeFile(file, `${new TextDecoder().decode(pair.getSeed())}\n`, { mode: 0o600, flag: 'wx' });
+  return pair;
+}
+
+function q(s: string): string {
+  return JSON.stringify(s);
+}
+
+function list(items: readonly string[]): string {
+  return `[${items.map(q).join(', ')}]`;
+}
