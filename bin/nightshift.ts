@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
-import { connectBus, type Bus } from '../bus/index.ts';
+import { connectBus, DEFAULT_NATS_URL, writeServerAuth, type Bus, type BusAuth } from '../bus/index.ts';
+import { cliBusOptions, credentialsDir } from '../cli/bus.ts';
 import { prettyLogLine } from '../cli/logview.ts';
 import { renderEntry, renderList, renderTicket } from '../cli/render.ts';
 import {
@@ -25,12 +27,14 @@ import { up } from '../cli/up.ts';
 import { listPullRequests, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
 import {
+  AgentError,
   ConfigError,
   createLogger,
   describeError,
   loadConfig,
   NightshiftError,
   parseDuration,
+  redactUrl,
   repoRefOf,
   ROLES,
   State,
@@ -79,12 +83,17 @@ usage: nightshift <command> [options]   (the command first, then its options)
   pr show <ticket-id|number>     a pull request with its summary and diff
   github [--port <n>]            the GitHub webhook receiver: reviews send work back, merge/close
                                  finish tickets, labelled issues become tickets (docs/github.md)
+  nats config [--dir <dir>]      write a nats-server configuration with one nkey user per kind of
+                                 process, each allowed only its role, and each kind's seed file
+                                 (default dir: <data dir>/auth, which \`up\` uses; docs/security.md)
   mock-llm --script <file> [--port <n>] [--host 127.0.0.1]
                                  an OpenAI-compatible server answering from a script
                                  (shared/llm/SCRIPT.md); prints its base URL, runs until stopped
 
 options for every command:
-  --nats <url>        NATS server (env NATS_URL; default nats://127.0.0.1:4222)
+  --nats <url>        NATS server(s), comma-separated (env NATS_URL; default nats://127.0.0.1:4222);
+                      credentials: NATS_NKEY, NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN,
+                      TLS: NATS_CA, NATS_CERT/NATS_KEY (default: the seeds \`up\` wrote, if any)
   --prefix <p>        subject prefix (env NIGHTSHIFT_PREFIX; default nightshift)
   --log-level <l>     fatal|error|warn|info|debug|trace|silent (env NIGHTSHIFT_LOG_LEVEL)
   --json              machine-readable output
@@ -181,14 +190,19 @@ function shutdownSignal(log: Logger): AbortSignal {
   return ac.signal;
 }
 
-async function withBus<T>(config: Config, log: Logger, fn: (bus: Bus) => Promise<T>): Promise<T> {
-  const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: 'nightshift-cli', log, connectTimeoutMs: 5_000 }).catch(
-    (err: unknown) => {
-      throw new UserInputError('nats_unreachable', `cannot reach NATS at ${config.NATS_URL ?? 'nats://127.0.0.1:4222'}: ${(err as Error).message}`);
-    },
-  );
+/** Connects as the viewer (`read`) or the operator (`write`), runs `fn`, and drains. */
+async function withBus<T>(config: Config, log: Logger, access: 'read' | 'write', fn: (bus: Bus) => Promise<T>): Promise<T> {
+  const bus = await connectBus({ ...cliBusOptions(config, access), name: 'nightshift-cli', log, connectTimeoutMs: 5_000 }).catch((err: unknown) => {
+    if (err instanceof NightshiftError) throw err;
+    throw new UserInputError('nats_unreachable', `cannot reach NATS at ${redactUrl(config.NATS_URL ?? DEFAULT_NATS_URL)}: ${redactUrl((err as Error).message)}`);
+  });
   try {
     return await fn(bus);
+  } catch (err) {
+    if (err instanceof Error && /permissions violation/i.test(err.message)) {
+      throw new AgentError('nats_permission_denied', `${err.message}: the NATS credentials in use do not allow it (docs/security.md)`, { retryable: false, cause: err });
+    }
+    throw err;
   } finally {
     await bus.close();
   }
@@ -273,6 +287,9 @@ async function dispatch(ctx: Ctx): Promise<number> {
       if (sub === 'list') return cmdPrList(ctx, rest.slice(1));
       if (sub === 'show') return cmdPrShow(ctx, rest.slice(1));
       throw new UsageError('pr needs a subcommand: list or show');
+    case 'nats':
+      if (sub === 'config') return cmdNatsConfig(ctx, rest.slice(1));
+      throw new UsageError('nats needs a subcommand: config');
     case 'mock-llm':
       return cmdMockLlm(ctx, rest);
     case 'github':
@@ -319,9 +336,10 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
       childLine: (name, line) => process.stderr.write(`${ctx.json ? line : prettyLogLine(name, line)}\n`),
       ...(demo && {
         childEnv: { OPENAI_BASE_URL: demo.url, OPENAI_API_KEY: 'demo', NIGHTSHIFT_MODEL: 'nightshift-demo' },
-        then: async (natsUrl: string, stop: AbortSignal) =>
+        then: async (nats: { url: string; auth?: BusAuth }, stop: AbortSignal) =>
           (await import('../cli/demo.ts')).runDemo({
-            natsUrl,
+            natsUrl: nats.url,
+            auth: nats.auth ?? cliBusOptions(config, 'write').auth,
             prefix: config.NIGHTSHIFT_PREFIX,
             dataDir: config.NIGHTSHIFT_DATA_DIR,
             log,
@@ -350,6 +368,24 @@ async function startDemoModel(log: Logger) {
   if (!engine.ok) throw new UserInputError('sandbox_unavailable', `the demo runs code in Docker: ${engine.reason} (scripts/install starts it)`);
   await sandbox.ensureImage(DEFAULT_NODE_IMAGE);
   return startMockLlm({ script: await loadMockScript(DEMO_SCRIPT), log });
+}
+
+async function cmdNatsConfig(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { dir: { type: 'string' } });
+  if (positionals.length) throw new UsageError('nats config takes no arguments');
+  const config = configFrom(values, true);
+  const dir = values.dir ? resolve(values.dir) : credentialsDir(config);
+  const written = await writeServerAuth(dir, config.NIGHTSHIFT_PREFIX);
+  ctx.out(
+    { config: written.config, seeds: written.seeds },
+    [
+      `nats-server configuration: ${written.config}`,
+      `  start a server with it:  nats-server -c ${written.config} -js -sd <data dir>`,
+      'seed files (give each process its own as NATS_NKEY):',
+      ...Object.entries(written.seeds).map(([kind, file]) => `  ${kind.padEnd(12)} ${file}`),
+    ].join('\n'),
+  );
+  return 0;
 }
 
 async function cmdCoordinator(argv: string[]): Promise<number> {
@@ -421,7 +457,7 @@ async function postIntakeCommand<V extends { file?: string | undefined }>(
   const config = configFrom(values, true);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL });
   const payload = values.file !== undefined ? new Uint8Array(readFileSync(values.file === '-' ? 0 : values.file)) : build(values);
-  const reply = await withBus(config, log, (bus) => post(bus, payload));
+  const reply = await withBus(config, log, 'write', (bus) => post(bus, payload));
   return intakeResult(ctx, reply, what);
 }
 
@@ -498,7 +534,7 @@ async function cmdShow(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   const id = oneId(positionals, 'ticket show');
   const config = configFrom(values, true);
-  const { t, duplicates } = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), async (bus) => {
+  const { t, duplicates } = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', async (bus) => {
     const t = await getTicket(bus, id);
     return { t, duplicates: duplicatesOf(await listTickets(bus), id) };
   });
@@ -511,7 +547,7 @@ async function cmdList(ctx: Ctx, argv: string[]): Promise<number> {
   if (positionals.length) throw new UsageError('ticket list takes no arguments');
   const config = configFrom(values, true);
   const filter = states(values.state);
-  const tickets = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) => listTickets(bus, { states: filter }));
+  const tickets = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', (bus) => listTickets(bus, { states: filter }));
   const counts: Record<string, number> = {};
   for (const t of tickets) counts[t.state] = (counts[t.state] ?? 0) + 1;
   const summary = (t: (typeof tickets)[number]) => {
@@ -529,7 +565,7 @@ async function cmdWait(ctx: Ctx, argv: string[]): Promise<number> {
   const config = configFrom(values, true);
   const timeoutMs = duration(values.timeout, 30 * 60_000, '--timeout');
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL });
-  const t = await withBus(config, log, (bus) =>
+  const t = await withBus(config, log, 'read', (bus) =>
     waitTicket(bus, id, {
       states: states(values.state),
       timeoutMs,
@@ -549,7 +585,7 @@ async function cmdCancel(ctx: Ctx, argv: string[]): Promise<number> {
   const id = oneId(positionals, 'ticket cancel');
   const config = configFrom(values, true);
   const timeoutMs = duration(values.timeout, 30_000, '--timeout');
-  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) =>
+  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'write', (bus) =>
     cancelTicket(bus, id, { by: actor(values), ...(values.reason && { reason: values.reason }), timeoutMs }),
   );
   ctx.out(t, `${t.id} is ${t.state}`);
@@ -562,7 +598,7 @@ async function cmdAnswer(ctx: Ctx, argv: string[]): Promise<number> {
   if (!id || words.length === 0) throw new UsageError('answer takes a ticket id and the answer text');
   const config = configFrom(values, true);
   const timeoutMs = duration(values.timeout, 30_000, '--timeout');
-  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) =>
+  const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'write', (bus) =>
     answerTicket(bus, id, words.join(' '), { by: actor(values), timeoutMs }),
   );
   ctx.out(t, `${t.id} answered; now ${t.state}`);
@@ -597,7 +633,7 @@ async function cmdTranscript(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   const id = oneId(positionals, 'ticket transcript');
   const config = configFrom(values, true);
-  const script = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), async (bus) => {
+  const script = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', async (bus) => {
     const t = await getTicket(bus, id);
     const { toMockScript } = await import('../shared/llm/index.ts');
     return toMockScript(await readTranscript(bus, t.id), { description: `replay of ticket ${t.id}: ${t.title}` });
@@ -610,7 +646,7 @@ async function cmdPrList(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   if (positionals.length) throw new UsageError('pr list takes no arguments');
   const config = configFrom(values, true);
-  const prs = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), listPullRequests);
+  const prs = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', listPullRequests);
   ctx.out({ pullRequests: prs }, renderPullRequests(prs));
   return 0;
 }
@@ -619,7 +655,7 @@ async function cmdPrShow(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   if (positionals.length !== 1) throw new UsageError('pr show takes a ticket id or a pull request number');
   const config = configFrom(values, true);
-  const shown = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), (bus) => showPullRequest(bus, positionals[0]!));
+  const shown = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', (bus) => showPullRequest(bus, positionals[0]!));
   ctx.out(shown, renderPullRequest(shown));
   return 0;
 }

@@ -25,7 +25,7 @@ export { inboxPrefix, permissionsFor, PROCESS_KINDS } from './permissions.ts';
 export type { Permissions, ProcessKind } from './permissions.ts';
 export { seedFile, writeServerAuth } from './server-config.ts';
 export type { ServerAuth } from './server-config.ts';
-export { provision } from './provision.ts';
+export { awaitProvisioned, provision } from './provision.ts';
 export type { ProvisionOptions } from './provision.ts';
 export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.ts';
 export type { EventOrigin, Names, RejectedSource, Subjects } from './subjects.ts';

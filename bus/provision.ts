@@ -9,7 +9,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/transport-node';
-import { ROLES } from '../shared/index.ts';
+import { AgentError, delay, ROLES, type Logger } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
 
 export interface ProvisionOptions {
@@ -132,4 +132,45 @@ function isNotFound(err: unknown): boolean {
 
 function isAlreadyInUse(err: unknown): boolean {
   return err instanceof JetStreamApiError && (err.code === 10058 || err.code === 10013 || err.code === 10148);
+}
+
+/**
+ * Waits until the coordinator has provisioned what a process of another kind opens (processes other
+ * than the coordinator may not create streams): the KV buckets named, and a role's work consumer.
+ * Logs while it waits; fails after `timeoutMs` naming what is missing.
+ */
+export async function awaitProvisioned(
+  bus: Bus,
+  opts: { buckets: string[]; consumer?: { stream: string; name: string }; log: Logger; signal?: AbortSignal; timeoutMs?: number },
+): Promise<void> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 120_000);
+  let nextLog = Date.now() + 5_000;
+  for (;;) {
+    const missing: string[] = [];
+    for (const bucket of opts.buckets) {
+      if (!(await exists(() => bus.jsm.streams.info(`KV_${bucket}`)))) missing.push(`bucket ${bucket}`);
+    }
+    const c = opts.consumer;
+    if (c && !(await exists(() => bus.jsm.consumers.info(c.stream, c.name)))) missing.push(`consumer ${c.name} of ${c.stream}`);
+    if (missing.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new AgentError('not_provisioned', `${missing.join(', ')} not provisioned: is a coordinator running against this server and prefix?`, { retryable: true });
+    }
+    if (Date.now() >= nextLog) {
+      opts.log.info({ missing }, 'waiting for the coordinator to provision the bus');
+      nextLog = Date.now() + 15_000;
+    }
+    await delay(250, opts.signal);
+    if (opts.signal?.aborted) return;
+  }
+}
+
+async function exists(info: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await info();
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
 }

@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectBus, type Bus } from '../bus/index.ts';
+import { connectBus, type Bus, type BusAuth } from '../bus/index.ts';
 import { delay, git, UserInputError, type IntakeReply, type Logger } from '../shared/index.ts';
 import { renderPullRequest, showPullRequest } from './prs.ts';
 import { renderEntry } from './render.ts';
@@ -29,6 +29,8 @@ export async function createDemoRepo(dir: string): Promise<string> {
 
 export interface DemoOptions {
   natsUrl: string;
+  /** The operator's credentials. */
+  auth?: BusAuth;
   prefix: string;
   /** Where the demo repository is made (a fresh one per run). */
   dataDir: string;
@@ -46,7 +48,7 @@ export interface DemoOptions {
 export async function runDemo(opts: DemoOptions): Promise<void> {
   const stamp = new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15);
   const repo = await createDemoRepo(join(resolve(opts.dataDir), 'demo', `repo-${stamp}`));
-  const bus = await connectBus({ url: opts.natsUrl, prefix: opts.prefix, name: 'nightshift-demo', log: opts.log });
+  const bus = await connectBus({ url: opts.natsUrl, prefix: opts.prefix, kind: 'operator', ...(opts.auth && { auth: opts.auth }), name: 'nightshift-demo', log: opts.log });
   try {
     opts.report({ event: 'demo', repo }, `demo repository: ${repo}`);
     const reply = await waitForIntake(bus, { ...demoTicket(), externalId: `DEMO-${stamp}`, repo: { path: repo } }, opts.signal);

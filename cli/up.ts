@@ -3,7 +3,9 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { writeServerAuth, type BusAuth, type ProcessKind } from '../bus/index.ts';
 import { delay, ROLES, untilAborted, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { credentialsDir } from './bus.ts';
 
 export interface UpOptions {
   config: Config;
@@ -27,14 +29,16 @@ export interface UpOptions {
   /** Extra environment for every child (e.g. the model endpoint of the demo). */
   childEnv?: Record<string, string>;
   /**
-   * Runs once the stack is up, with its NATS URL; when it settles, the stack stops (the demo).
+   * Runs once the stack is up, with its NATS URL and the operator's credentials (the embedded
+   * server's, or none: the configured ones); when it settles, the stack stops (the demo).
    * Without it, the stack runs until `signal` aborts.
    */
-  then?: (natsUrl: string, signal: AbortSignal) => Promise<void>;
+  then?: (nats: { url: string; auth?: BusAuth }, signal: AbortSignal) => Promise<void>;
 }
 
 interface Supervised {
   name: string;
+  kind: ProcessKind;
   args: string[];
   proc?: ChildProcess;
   crashes: number[];
@@ -54,22 +58,29 @@ export async function up(opts: UpOptions): Promise<void> {
   const { config, log } = opts;
   let nats: ChildProcess | undefined;
   let url = config.NATS_URL;
+  let seeds: Readonly<Record<ProcessKind, string>> | undefined;
   if (url === undefined) {
-    nats = await startEmbeddedNats(opts);
+    // The embedded server is locked down too: one nkey user per process kind, each with its role only.
+    const auth = await writeServerAuth(credentialsDir(config, opts.cwd), config.NIGHTSHIFT_PREFIX);
+    seeds = auth.seeds;
+    nats = await startEmbeddedNats(opts, auth.config);
     url = `nats://127.0.0.1:${opts.port}`;
   }
   const children: Supervised[] = [];
   for (let i = 0; i < (opts.replicas.coordinator ?? 1); i++) {
-    children.push({ name: `coordinator-${i + 1}`, args: ['coordinator'], crashes: [] });
+    children.push({ name: `coordinator-${i + 1}`, kind: 'coordinator', args: ['coordinator'], crashes: [] });
   }
-  if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', args: ['slack'], crashes: [] });
-  if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', args: ['github'], crashes: [] });
+  if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', kind: 'slack', args: ['slack'], crashes: [] });
+  if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', kind: 'github', args: ['github'], crashes: [] });
   for (const role of ROLES) {
     const handler = opts.handlers[role];
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
-    for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, args, crashes: [] });
+    for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, kind: role, args, crashes: [] });
   }
   const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX };
+  // Against the embedded server each child gets its own kind's seed, and no other credentials.
+  const envOf = (c: Supervised) =>
+    seeds ? { ...env, NATS_CREDS: undefined, NATS_USER: undefined, NATS_PASSWORD: undefined, NATS_TOKEN: undefined, NATS_NKEY: seeds[c.kind] } : env;
   let failure: Error | undefined;
   const stopAll = new AbortController();
   opts.signal.addEventListener('abort', () => stopAll.abort(), { once: true });
@@ -77,7 +88,7 @@ export async function up(opts: UpOptions): Promise<void> {
   const launch = (c: Supervised) => {
     const proc = spawn(opts.self.node, [...opts.self.args, ...c.args], {
       cwd: opts.cwd,
-      env,
+      env: envOf(c),
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     c.proc = proc;
@@ -115,10 +126,11 @@ export async function up(opts: UpOptions): Promise<void> {
       event: 'up',
       nats: url,
       embedded: nats !== undefined,
+      ...(seeds && { credentials: credentialsDir(config, opts.cwd) }),
       processes: children.map((c) => ({ name: c.name, pid: c.proc?.pid })),
     },
     [
-      `nightshift is up · NATS ${url}${nats ? ` (embedded, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')})` : ''}`,
+      `nightshift is up · NATS ${url}${nats ? ` (embedded, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')}, credentials in ${join(config.NIGHTSHIFT_DATA_DIR, 'auth')})` : ''}`,
       ...children.map((c) => `  ${c.name.padEnd(16)} pid ${c.proc?.pid}`),
       `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
       'Ctrl-C stops everything.',
@@ -126,7 +138,7 @@ export async function up(opts: UpOptions): Promise<void> {
   );
 
   if (opts.then) {
-    const finish = url;
+    const finish = { url, ...(seeds && { auth: { nkey: seeds.operator } }) };
     void opts
       .then(finish, stopAll.signal)
       .catch((err: unknown) => {
@@ -142,7 +154,7 @@ export async function up(opts: UpOptions): Promise<void> {
   if (failure) throw failure;
 }
 
-async function startEmbeddedNats(opts: UpOptions): Promise<ChildProcess> {
+async function startEmbeddedNats(opts: UpOptions, configFile: string): Promise<ChildProcess> {
   if (spawnSync('nats-server', ['--version']).error) {
     throw new UserInputError('nats_server_missing', 'nats-server is not on PATH: install it (apt-get install nats-server) or pass --nats <url>');
   }
@@ -157,7 +169,7 @@ async function startEmbeddedNats(opts: UpOptions): Promise<ChildProcess> {
   const logFd = openSync(join(dir, 'nats-server.log'), 'a');
   const proc = spawn(
     'nats-server',
-    ['-a', '127.0.0.1', '-p', String(opts.port), '-js', '-sd', join(dir, 'nats'), '-n', 'nightshift-embedded'],
+    ['-c', configFile, '-a', '127.0.0.1', '-p', String(opts.port), '-js', '-sd', join(dir, 'nats'), '-n', 'nightshift-embedded'],
     { stdio: ['ignore', logFd, logFd] },
   );
   closeSync(logFd);

@@ -1,4 +1,4 @@
-import { connectBus, createPullRequestStore, isNoResponders, provision, publishEvent, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
+import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, isNoResponders, publishEvent, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
 import { AgentError, untilAborted, UserInputError, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
 import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
@@ -93,14 +93,14 @@ export async function startGitHubGateway({ bus, config, log, options = {} }: { b
 }
 
 /**
- * The GitHub webhook receiver process (`nightshift github`): connect, provision, serve deliveries until
+ * The GitHub webhook receiver process (`nightshift github`): connect, wait for the bus to be provisioned, serve deliveries until
  * `signal` aborts, then stop listening and drain the connection.
  */
 export async function runGitHubReceiver({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   webhookSecret(config);
-  const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: 'nightshift-github', log });
+  const bus = await connectBus({ ...busOptionsOf(config, 'github'), name: 'nightshift-github', log });
   try {
-    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.prsBucket, bus.names.escalationsBucket], log, signal });
     const server = await startGitHubGateway({ bus, config, log });
     await untilAborted(signal);
     await server.close();

@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { connectBus, provision, type Bus } from '../../bus/index.ts';
+import { awaitProvisioned, busOptionsOf, connectBus, type Bus } from '../../bus/index.ts';
 import { untilAborted, UserInputError, type Config, type Logger, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
@@ -37,7 +37,7 @@ export async function loadHandler(path: string, cwd: string, ctx: HandlerModuleC
 }
 
 /**
- * An agent process: connect, provision, build the handler (it may need the bus), take the role's
+ * An agent process: connect, wait for the coordinator to provision the bus, build the handler (it may need the bus), take the role's
  * work until `signal` aborts, then drain.
  */
 export async function runAgent({
@@ -53,9 +53,15 @@ export async function runAgent({
   log: Logger;
   signal: AbortSignal;
 }): Promise<void> {
-  const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: `nightshift-${role}`, log });
+  const bus = await connectBus({ ...busOptionsOf(config, role), name: `nightshift-${role}`, log });
   try {
-    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    const { names } = bus;
+    await awaitProvisioned(bus, {
+      buckets: [names.ticketsBucket, names.prsBucket],
+      consumer: { stream: names.workStream, name: names.roleConsumer(role) },
+      log,
+      signal,
+    });
     const handler = await makeHandler(bus);
     const runtime = createAgentRuntime({ bus, role, handler, config, log });
     await runtime.start();

@@ -1,16 +1,16 @@
-import { connectBus, provision } from '../../bus/index.ts';
+import { awaitProvisioned, busOptionsOf, connectBus } from '../../bus/index.ts';
 import { untilAborted, type Config, type Logger } from '../../shared/index.ts';
 import { createSlackService, slackSettings } from './service.ts';
 
 /**
- * The Slack gateway process: check the Slack settings, connect, provision, post and follow escalations
+ * The Slack gateway process: check the Slack settings, connect, wait for the bus to be provisioned, post and follow escalations
  * and take answers until `signal` aborts, then disconnect from Slack and drain.
  */
 export async function runSlackGateway({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   slackSettings(config);
-  const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: 'nightshift-slack', log });
+  const bus = await connectBus({ ...busOptionsOf(config, 'slack'), name: 'nightshift-slack', log });
   try {
-    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.escalationsBucket], log, signal });
     const service = createSlackService({ bus, config, log });
     await service.start(signal);
     await untilAborted(signal);

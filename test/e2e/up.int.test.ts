@@ -46,6 +46,8 @@ describe('nightshift up', () => {
     for (const role of ['refiner', 'test-author', 'coder', 'reviewer']) args.push('--handler', `${role}=${HANDLER}`);
 
     const nats = `nats://127.0.0.1:${port}`;
+    // The CLI finds the credentials `up` wrote under the same data directory.
+    const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
     let id = '';
     {
       await using stack = spawnCli(args, env);
@@ -57,11 +59,19 @@ describe('nightshift up', () => {
       );
 
       const created = await waitFor('intake served', async () => {
-        const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Up', '--body', 'b', '--repo', makeRepo()], {});
+        const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Up', '--body', 'b', '--repo', makeRepo()], cli);
         return r.code === 0 ? r.stdout.trim() : undefined;
       });
       id = created;
-      const waited = await runCli(['ticket', 'wait', id, '--nats', nats, '--state', 'pr_open', '--timeout', '60s'], {});
+
+      // Locked down by default: no credentials, no bus; the viewer's may read but not post or cancel.
+      const anonymous = await runCli(['ticket', 'list', '--nats', nats, '--json'], { NIGHTSHIFT_DATA_DIR: join(dataDir, 'elsewhere') });
+      expect(JSON.parse(anonymous.stdout)).toMatchObject({ ok: false, error: { code: 'nats_unreachable', message: expect.stringContaining('Authorization Violation') } });
+      const viewer = { NATS_NKEY: join(dataDir, 'auth', 'viewer.nk') };
+      expect((await runCli(['ticket', 'show', id, '--nats', nats, '--json'], viewer)).code).toBe(0);
+      const posted = await runCli(['ticket', 'create', '--nats', nats, '--json', '--title', 'No', '--body', 'b', '--repo', makeRepo()], viewer);
+      expect(JSON.parse(posted.stdout)).toMatchObject({ ok: false, error: { code: 'nats_permission_denied' } });
+      const waited = await runCli(['ticket', 'wait', id, '--nats', nats, '--state', 'pr_open', '--timeout', '60s'], cli);
       expect(waited.code).toBe(0);
       expect(waited.stdout.trim()).toBe(`${id} is pr_open`);
       expect(waited.stderr).toContain('reviewing → pr_open');
@@ -72,7 +82,7 @@ describe('nightshift up', () => {
       for (const p of upEvent.processes) {
         await waitFor(`${p.name} (pid ${p.pid}) to be gone`, () => !alive(p.pid));
       }
-      const refused = await runCli(['ticket', 'list', '--nats', nats, '--json'], {});
+      const refused = await runCli(['ticket', 'list', '--nats', nats, '--json'], cli);
       expect(refused.code).toBe(1);
       expect(JSON.parse(refused.stdout)).toMatchObject({ ok: false, error: { code: 'nats_unreachable' } });
     }
@@ -81,7 +91,7 @@ describe('nightshift up', () => {
     await using again = spawnCli(args, env);
     await waitFor('the second up event', () => again.stdout().includes('"event":"up"'));
     const shown = await waitFor('ticket show', async () => {
-      const r = await runCli(['ticket', 'show', id, '--nats', nats, '--json'], {});
+      const r = await runCli(['ticket', 'show', id, '--nats', nats, '--json'], cli);
       return r.code === 0 ? r.stdout : undefined;
     });
     expect(Ticket.parse(JSON.parse(shown)).state).toBe('pr_open');
