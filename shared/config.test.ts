@@ -308,3 +308,26 @@ describe('ConfigError', () => {
     expect(err.name).toBe('ConfigError');
   });
 });
+
+describe('NATS connection settings', () => {
+  it('takes a comma-separated list of servers', () => {
+    expect(loadConfig({ NATS_URL: 'nats://a:4222, tls://b:4222,nats://c' }).NATS_URL).toBe('nats://a:4222, tls://b:4222,nats://c');
+  });
+
+  it('names a bad server in the list without its password', () => {
+    const err = configError(() => loadConfig({ NATS_URL: 'nats://a:4222,http://u:hunter2@b' }));
+    expect(err.issues).toEqual([{ path: 'NATS_URL', message: expect.stringContaining('"http://u:***@b" is not a nats://') }]);
+    expect(err.message).not.toContain('hunter2');
+  });
+
+  it('takes one way to authenticate, and user and password together', () => {
+    expect(configError(() => loadConfig({ NATS_NKEY: '/k.nk', NATS_TOKEN: 't' })).issues).toEqual([
+      { path: 'NATS_TOKEN', message: 'give one way to authenticate to NATS, not NATS_NKEY and NATS_TOKEN' },
+    ]);
+    expect(configError(() => loadConfig({ NATS_USER: 'u' })).issues).toEqual([{ path: 'NATS_PASSWORD', message: 'NATS_USER and NATS_PASSWORD go together' }]);
+    expect(configError(() => loadConfig({ NATS_CERT: '/c.pem' })).issues).toEqual([
+      { path: 'NATS_KEY', message: expect.stringContaining('needs its key') },
+    ]);
+    expect(loadConfig({ NATS_USER: 'u', NATS_PASSWORD: 'p', NATS_CA: '/ca.pem' })).toMatchObject({ NATS_USER: 'u', NATS_PASSWORD: 'p', NATS_CA: '/ca.pem' });
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IntakeReply } from '../../shared/index.ts';
-import { TicketStore, type Bus } from '../../bus/index.ts';
+import { envelope, publishEvent, StageCompleted, TicketStore, type Bus } from '../../bus/index.ts';
 import { setup } from '../../test/helpers/env.ts';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
@@ -58,6 +58,40 @@ describe('coordinator', () => {
       'pr_open',
     ]);
     for (const a of agents) await a.stop();
+    await coordinator.stop();
+  });
+
+  it('refuses forged stage results: another role\'s stage, no causation, another dispatch', async () => {
+    await using env = await setup();
+    const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
+    await coordinator.start();
+    const reply = await post(env.bus, { title: 'x', body: 'y', repo: { path: makeRepo() } });
+    const id = reply.ok ? reply.id : '';
+    const store = new TicketStore(await env.bus.tickets());
+    const dispatched = await waitFor('dispatch to refining', async () => {
+      const s = await store.get(id);
+      return s?.ticket.state === 'refining' && s.ticket.work?.dispatchId ? s.ticket.work.dispatchId : undefined;
+    });
+    const result = (causationId: string | null) =>
+      envelope(StageCompleted, { ticketId: id, stage: 'refining', attempt: 1, outcome: { kind: 'advance', output: {} } }, { source: 'agent:coder', correlationId: id, causationId });
+    // The coder speaks for the refiner, with the right causation: refused by origin.
+    await publishEvent(env.bus, 'coder', id, result(dispatched));
+    // The refiner, without a causation, and with a made-up one: ignored as no dispatch's answer.
+    await publishEvent(env.bus, 'refiner', id, result(null));
+    await publishEvent(env.bus, 'refiner', id, result(`${dispatched}.forged`));
+    const rejected = await waitFor('the refused event kept', async () => {
+      const info = await env.bus.jsm.streams.info(env.bus.names.rejectedStream, { subjects_filter: env.bus.subjects.rejected('events') });
+      return info.state.messages === 1 ? info : undefined;
+    });
+    expect(rejected.state.messages).toBe(1);
+    const t = await waitFor('both stale results recorded', async () => {
+      const s = await store.get(id);
+      return s && s.ticket.timeline.filter((e) => e.event === 'ignored').length === 2 ? s.ticket : undefined;
+    });
+    expect(t.state).toBe('refining');
+    // The real answer still moves it on.
+    await publishEvent(env.bus, 'refiner', id, result(dispatched));
+    await waitFor('writing_tests', async () => (await store.get(id))?.ticket.state === 'writing_tests');
     await coordinator.stop();
   });
 });
