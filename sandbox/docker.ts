@@ -59,6 +59,8 @@ export interface DockerSandboxOptions {
   setupAllow?: readonly AllowRule[];
   /** The egress gate's image. Default `GATE_IMAGE`. */
   gateImage?: string;
+  /** Extra labels on every container this sandbox creates (gates included), e.g. to find its own. */
+  labels?: Record<string, string>;
 }
 
 /**
@@ -90,6 +92,7 @@ export class DockerSandbox implements Sandbox {
   readonly #setupNetwork: string;
   readonly #setupAllow: readonly AllowRule[];
   readonly #gateImage: string;
+  readonly #labels: Record<string, string>;
 
   constructor(options: DockerSandboxOptions = {}) {
     this.#docker = options.docker ?? new Docker();
@@ -98,6 +101,7 @@ export class DockerSandbox implements Sandbox {
     this.#setupNetwork = options.setupNetwork ?? 'bridge';
     this.#setupAllow = options.setupAllow ?? [];
     this.#gateImage = options.gateImage ?? GATE_IMAGE;
+    this.#labels = { ...options.labels };
   }
 
   async available(): Promise<Availability> {
@@ -125,6 +129,7 @@ export class DockerSandbox implements Sandbox {
     const user = await this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
     const runId = randomUUID();
     const labels = {
+      ...this.#labels,
       [SANDBOX_LABEL]: '1',
       [RUN_ID_LABEL]: runId,
       [DEADLINE_LABEL]: String(Date.now() + spec.timeoutMs + LEFTOVER_GRACE_MS),

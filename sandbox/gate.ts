@@ -36,13 +36,14 @@ export interface Gate {
 /**
  * Opens the egress gate of one dependency-setup run:
  *
- * 1. reads the engine host's own IPv4 addresses (a throwaway container of the gate image on the
- *    host's network reads /proc/net/fib_trie; this is the host the engine runs on, wherever
- *    nightshift itself runs);
+ * 1. reads the engine host's own IPv4 addresses and resolvers (a throwaway container of the gate
+ *    image on the host's network reads /proc/net/fib_trie and /etc/resolv.conf; this is the host the
+ *    engine runs on, wherever nightshift itself runs);
  * 2. reads the network's gateways and subnets (it must be a `bridge`-driver network);
  * 3. starts the gate container on that network as root with CAP_NET_ADMIN only, IPv6 disabled,
  *    a read-only root, and `sleep infinity` as its only process;
- * 4. reads the resolvers Docker gave it (/etc/resolv.conf) and loads the rules of `ipv4Rules` /
+ * 4. reads the resolvers Docker gave it (/etc/resolv.conf; when that is Docker's embedded DNS at
+ *    127.0.0.11, the host's resolvers it forwards to as well) and loads the rules of `ipv4Rules` /
  *    `ipv6Rules` with iptables-restore / ip6tables-restore.
  *
  * The setup container then joins the gate's namespace with no capabilities, so it cannot change the
@@ -53,7 +54,7 @@ export interface Gate {
 export async function openGate(docker: Docker, options: GateOptions): Promise<Gate> {
   const image = options.image ?? GATE_IMAGE;
   const subnets = await networkRanges(docker, options.network);
-  const hostAddresses = await engineHostAddresses(docker, image, options.labels);
+  const host = await engineHost(docker, image, options.labels);
 
   let container: Docker.Container;
   try {
@@ -86,8 +87,11 @@ export async function openGate(docker: Docker, options: GateOptions): Promise<Ga
     await container.start();
     const resolvConf = await execIn(docker, container, ['cat', '/etc/resolv.conf'], { timeoutMs: GATE_STEP_MS });
     if (resolvConf.exitCode !== 0) throw gateFailed(`could not read the gate's resolv.conf: ${resolvConf.stderr.trim()}`);
-    const resolvers = resolversOf(resolvConf.stdout);
-    const deny: Cidr[] = [...subnets, ...hostAddresses.map((a) => parseCidr(a)!)];
+    const own = resolversOf(resolvConf.stdout);
+    // On a user-defined network the container's resolver is Docker's embedded DNS at 127.0.0.11, which
+    // forwards to the host's resolvers from the container's namespace: those must pass too.
+    const resolvers = own.some((r) => r.startsWith('127.')) ? [...own, ...host.resolvers] : own;
+    const deny: Cidr[] = [...subnets, ...host.addresses.map((a) => parseCidr(a)!)];
     const v4 = ipv4Rules({ allow: options.allow, resolvers, deny });
     const applied = await execIn(
       docker,
@@ -141,16 +145,26 @@ async function networkRanges(docker: Docker, network: string): Promise<Cidr[]> {
   return out;
 }
 
-/** The engine host's own IPv4 addresses (and broadcast addresses), read on the host's network. */
-async function engineHostAddresses(docker: Docker, image: string, labels: Record<string, string>): Promise<string[]> {
+/** What the gate needs to know of the engine's host, read on the host's own network. */
+interface EngineHost {
+  /** The host's own IPv4 addresses (and broadcast addresses). */
+  addresses: string[];
+  /** The host's resolvers: where Docker's embedded DNS (127.0.0.11) forwards queries, from the gate's namespace. */
+  resolvers: string[];
+}
+
+const HOST_SPLIT = '--- nightshift resolv.conf ---';
+
+/** Reads the engine host's addresses and resolvers in a throwaway container on the host's network. */
+async function engineHost(docker: Docker, image: string, labels: Record<string, string>): Promise<EngineHost> {
   let run;
   try {
     run = await runToEnd(
       docker,
       {
         Image: image,
-        Entrypoint: ['cat'],
-        Cmd: ['/proc/net/fib_trie'],
+        Entrypoint: ['sh'],
+        Cmd: ['-c', `cat /proc/net/fib_trie && echo '${HOST_SPLIT}' && cat /etc/resolv.conf`],
         User: '65534:65534',
         Labels: { ...labels, [GATE_LABEL]: '1' },
         HostConfig: {
@@ -167,11 +181,14 @@ async function engineHostAddresses(docker: Docker, image: string, labels: Record
   } catch (err) {
     throw engineError(err, image, "read the engine host's addresses");
   }
-  const addresses = localAddressesOf(run.stdout);
+  const [fibTrie = '', resolvConf = ''] = run.stdout.split(HOST_SPLIT);
+  const addresses = localAddressesOf(fibTrie);
   if (run.exitCode !== 0 || addresses.length === 0) {
     throw gateFailed(`could not read the engine host's addresses (exit ${run.exitCode}): ${run.stderr.trim()}`);
   }
-  return addresses;
+  // Docker drops loopback resolvers of the host (they would be the container's own loopback).
+  const resolvers = resolversOf(resolvConf).filter((r) => !r.startsWith('127.'));
+  return { addresses, resolvers };
 }
 
 function gateFailed(message: string): SandboxError {
