@@ -109,11 +109,14 @@ describeDocker('security battery: the sandbox', () => {
     ];
     const r = await run({ command: probeCommand(ws, targets), timeoutMs: 60_000 });
     const outcomes = probeOutcomes(r.stdout);
-    for (const t of targets) {
-      const outcome = outcomes[t.label]!;
-      tally.record('network (run step)', `${t.label}: ${outcome}`, !/^(connected|resolved|http )/.test(outcome));
-      expect(outcome, t.label).not.toMatch(/^(connected|resolved|http )/);
-    }
+    const through = targets
+      .map((t) => `${t.label}: ${outcomes[t.label]}`)
+      .filter((line) => {
+        const open = /: (connected|resolved|http \d+)$/.test(line);
+        tally.record('network (run step)', line, !open);
+        return open;
+      });
+    expect(through, 'what the run step reached').toEqual([]);
     expect(blocked.peers.length + allowed.peers.length, 'connections the host accepted').toBe(0);
     const ifaces = await run({ command: 'ls /sys/class/net' });
     expect(ifaces.stdout.trim()).toBe('lo');
@@ -137,13 +140,15 @@ describeDocker('security battery: the sandbox', () => {
     ];
     const r = await run({ command: probeCommand(ws, [...refused, loopback, ...reachable]), network: 'bridge', timeoutMs: 60_000 });
     const outcomes = probeOutcomes(r.stdout);
-    for (const t of refused) {
-      const outcome = outcomes[t.label]!;
-      tally.record('network (setup step)', `${t.label}: ${outcome}`, outcome === 'refused');
-      expect(outcome, t.label).toBe('refused');
-    }
-    tally.record('network (setup step)', `${loopback.label}: ${outcomes[loopback.label]}`, outcomes[loopback.label] !== 'connected');
-    expect(outcomes[loopback.label], loopback.label).toBe('refused');
+    // Refused at once (a reset from the gate; on loopback, nothing listens), not merely slow.
+    const through = [...refused, loopback]
+      .map((t) => `${t.label}: ${outcomes[t.label]}`)
+      .filter((line) => {
+        const open = !line.endsWith(': refused');
+        tally.record('network (setup step)', line, !open);
+        return open;
+      });
+    expect(through, 'what the setup step reached or did not get refused by').toEqual([]);
     expect(blocked.peers.length, 'connections to the blocked listener').toBe(before.blocked);
     expect(outcomes[reachable[0]!.label]).toBe('connected');
     expect(outcomes[reachable[1]!.label]).toBe('resolved');
