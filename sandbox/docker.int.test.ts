@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +136,15 @@ describeDocker('DockerSandbox', () => {
     expect(r.stdout).toContain('dns-works');
     expect(r.stdout).toContain('connect-failed ECONNREFUSED');
     expect(server.connections()).toBe(0);
+  });
+
+  it('never runs a setup step without its egress gate: a missing gate image, a missing or non-bridge network fail the run', async () => {
+    const setup = (options: ConstructorParameters<typeof DockerSandbox>[0]) =>
+      new DockerSandbox({ docker, ...options }).run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'touch ran', network: 'bridge' });
+    await expect(setup({ gateImage: 'nightshift-no-such-gate:0' })).rejects.toMatchObject({ code: 'image_missing' });
+    await expect(setup({ setupNetwork: 'nightshift-no-such-network' })).rejects.toMatchObject({ code: 'invalid_spec', message: /does not exist/ });
+    await expect(setup({ setupNetwork: 'host' })).rejects.toMatchObject({ code: 'invalid_spec', message: /host driver/ });
+    expect(existsSync(join(ws, 'ran'))).toBe(false);
   });
 
   it('applies the CPU, memory and pids limits', async () => {
