@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
@@ -13,18 +14,20 @@ import { join } from 'node:path';
 /** One thing the probe tries from inside the sandbox. */
 export type Target =
   | { label: string; kind: 'tcp'; host: string; port: number }
+  | { label: string; kind: 'udp'; host: string; port: number }
   | { label: string; kind: 'dns'; name: string }
   | { label: string; kind: 'https'; url: string };
 
 /**
  * What became of a target: `connected` (TCP), `resolved` (DNS), `http <status>` (HTTPS), or how it
  * failed: `refused` (ECONNREFUSED: a reset, what the egress gate answers), `timeout`, `error <code>`.
+ * UDP gives `sent` whatever becomes of the datagram: the host's UDP listener tells whether it arrived.
  */
 export type Outcome = string;
 
 /** The probe, as a CommonJS script for the sandbox image's node: tries every target at once. */
 const PROBE = String.raw`
-const net = require('node:net'), dns = require('node:dns'), https = require('node:https');
+const net = require('node:net'), dns = require('node:dns'), https = require('node:https'), dgram = require('node:dgram');
 const targets = JSON.parse(process.argv[2]);
 const LIMIT = 4000;
 const fail = (e) => (e.code === 'ECONNREFUSED' ? 'refused' : 'error ' + (e.code || e.message));
@@ -34,6 +37,13 @@ function tcp(t) {
     s.setTimeout(LIMIT, () => { s.destroy(); done('timeout'); });
     s.on('connect', () => { s.destroy(); done('connected'); });
     s.on('error', (e) => done(fail(e)));
+  });
+}
+function udp(t) {
+  return new Promise((done) => {
+    const s = dgram.createSocket('udp4');
+    s.on('error', (e) => { s.close(); done(fail(e)); });
+    s.send('probe', t.port, t.host, (e) => { s.close(); done(e ? fail(e) : 'sent'); });
   });
 }
 function lookup(t) {
@@ -49,7 +59,7 @@ function get(t) {
     req.on('error', (e) => done(fail(e)));
   });
 }
-const run = { tcp, dns: lookup, https: get };
+const run = { tcp, udp, dns: lookup, https: get };
 Promise.all(targets.map((t) => run[t.kind](t).then((outcome) => [t.label, outcome]))).then((r) => {
   console.log('PROBE ' + JSON.stringify(Object.fromEntries(r)));
 });
@@ -73,6 +83,18 @@ export interface HostListener extends AsyncDisposable {
   port: number;
   /** Remote addresses of the connections it accepted, in order. */
   peers: string[];
+}
+
+/** A UDP socket of this machine on every address (0.0.0.0), on the same port number, recording senders. */
+export async function hostUdpListener(port: number): Promise<HostListener> {
+  const peers: string[] = [];
+  const socket = createSocket('udp4');
+  socket.on('message', (_msg, remote) => peers.push(remote.address));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, '0.0.0.0', () => resolve());
+  });
+  return { port, peers, [Symbol.asyncDispose]: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
 }
 
 export async function hostListener(): Promise<HostListener> {
