@@ -127,12 +127,14 @@ describeDocker('DockerSandbox', () => {
     await using server = await listenOnBridgeGateway(docker);
     const r = await run({
       command: [
+        'echo "hostname $(cat /proc/sys/kernel/hostname)"',
         'getent hosts registry.npmjs.org >/dev/null 2>&1 && echo dns-works || echo no-dns',
         `node -e "${connectScript(server.host, server.port)}"`,
       ].join('\n'),
       network: 'bridge',
       timeoutMs: 20_000,
     });
+    expect(r.stdout).toContain('hostname sandbox');
     expect(r.stdout).toContain('dns-works');
     expect(r.stdout).toContain('connect-failed ECONNREFUSED');
     expect(server.connections()).toBe(0);

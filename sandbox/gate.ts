@@ -63,6 +63,8 @@ export async function openGate(docker: Docker, options: GateOptions): Promise<Ga
       Entrypoint: ['sleep'],
       Cmd: ['infinity'],
       User: '0:0',
+      // The setup container shares this namespace, and with it this hostname.
+      Hostname: 'sandbox',
       Labels: { ...options.labels, [GATE_LABEL]: '1' },
       HostConfig: {
         NetworkMode: options.network,
