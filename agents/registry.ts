@@ -28,7 +28,7 @@ const BUILT_IN: Record<Role, (deps: BuiltInDeps) => AgentHandler> = {
  */
 export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<AgentHandler> {
   const make = BUILT_IN[role];
-  const sandbox = new DockerSandbox();
+  const sandbox = new DockerSandbox({ setupNetwork: config.NIGHTSHIFT_SETUP_NETWORK, setupAllow: config.NIGHTSHIFT_SETUP_ALLOW });
   let detail = 'not used';
   // The triager only reads the repository; every other role runs its code.
   if (role !== 'triager') {

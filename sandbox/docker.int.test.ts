@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { intToIpv4, ipv4ToInt, parseCidr } from '../shared/index.ts';
 import { sandboxContract } from '../test/contracts/sandbox.contract.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
 import {
@@ -122,11 +123,30 @@ describeDocker('DockerSandbox', () => {
     expect(server.connections()).toBe(0);
   });
 
-  it('gives a setup run with network "bridge" a network: it reaches a port the host opens', async () => {
+  it('gives a setup run with network "bridge" DNS but not the host: a port the host opens on the gateway is refused', async () => {
     await using server = await listenOnBridgeGateway(docker);
-    const r = await run({ command: ['node', '-e', connectScript(server.host, server.port)], network: 'bridge', timeoutMs: 20_000 });
-    expect(r.stdout).toContain('connected: hello from the host');
-    expect(server.connections()).toBe(1);
+    const r = await run({
+      command: [
+        'echo "hostname $(cat /proc/sys/kernel/hostname)"',
+        'getent hosts registry.npmjs.org >/dev/null 2>&1 && echo dns-works || echo no-dns',
+        `node -e "${connectScript(server.host, server.port)}"`,
+      ].join('\n'),
+      network: 'bridge',
+      timeoutMs: 20_000,
+    });
+    expect(r.stdout).toContain('hostname sandbox');
+    expect(r.stdout).toContain('dns-works');
+    expect(r.stdout).toContain('connect-failed ECONNREFUSED');
+    expect(server.connections()).toBe(0);
+  });
+
+  it('never runs a setup step without its egress gate: a missing gate image, a missing or non-bridge network fail the run', async () => {
+    const setup = (options: ConstructorParameters<typeof DockerSandbox>[0]) =>
+      new DockerSandbox({ docker, ...options }).run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'touch ran', network: 'bridge' });
+    await expect(setup({ gateImage: 'nightshift-no-such-gate:0' })).rejects.toMatchObject({ code: 'image_missing' });
+    await expect(setup({ setupNetwork: 'nightshift-no-such-network' })).rejects.toMatchObject({ code: 'invalid_spec', message: /does not exist/ });
+    await expect(setup({ setupNetwork: 'host' })).rejects.toMatchObject({ code: 'invalid_spec', message: /host driver/ });
+    expect(existsSync(join(ws, 'ran'))).toBe(false);
   });
 
   it('applies the CPU, memory and pids limits', async () => {
@@ -261,7 +281,10 @@ interface HostServer extends AsyncDisposable {
 /** A TCP server on the Docker bridge's gateway address (this machine), answering one line. */
 async function listenOnBridgeGateway(docker: Docker): Promise<HostServer> {
   const bridge = await docker.getNetwork('bridge').inspect();
-  const host = (bridge as { IPAM?: { Config?: { Gateway?: string }[] } }).IPAM?.Config?.[0]?.Gateway;
+  const config = (bridge as { IPAM?: { Config?: { Gateway?: string; Subnet?: string }[] } }).IPAM?.Config?.[0];
+  // The default bridge lists only its subnet on some engines; its gateway is then the subnet's first address.
+  const subnet = config?.Subnet === undefined ? undefined : parseCidr(config.Subnet);
+  const host = config?.Gateway ?? (subnet ? intToIpv4(ipv4ToInt(subnet.address)! + 1) : undefined);
   if (!host) throw new Error('the Docker bridge network has no gateway address');
   let count = 0;
   const server: Server = createServer((socket) => {

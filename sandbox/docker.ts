@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { delay } from '../shared/index.ts';
+import { delay, type AllowRule } from '../shared/index.ts';
+import { engineError, errorText, sinkOf, statusOf, withTimeout } from './engine.ts';
 import { SandboxError } from './errors.ts';
-import { imageMissingMessage, SANDBOX_UID } from './images.ts';
+import { openGate, type Gate } from './gate.ts';
+import { GATE_IMAGE, SANDBOX_UID } from './images.ts';
 import { OutputCapture } from './output.ts';
 import {
   argvOf,
@@ -48,13 +50,27 @@ export interface DockerSandboxOptions {
    * sandbox user could not change them. Host-side git then needs `-c safe.directory=<workspace>`.
    */
   chownWorkspace?: boolean;
+  /**
+   * The Docker network of setup runs (`network: 'bridge'` in the spec), a bridge-driver network.
+   * Default `bridge` (Docker's default network). NIGHTSHIFT_SETUP_NETWORK.
+   */
+  setupNetwork?: string;
+  /** TCP destinations a setup run may reach although private. Default none. NIGHTSHIFT_SETUP_ALLOW. */
+  setupAllow?: readonly AllowRule[];
+  /** The egress gate's image. Default `GATE_IMAGE`. */
+  gateImage?: string;
+  /** Extra labels on every container this sandbox creates (gates included), e.g. to find its own. */
+  labels?: Record<string, string>;
 }
 
 /**
  * The Docker implementation of `Sandbox`. Each run is a fresh container of `spec.image`:
  *
  * - the workspace bind-mounted read-write at /workspace, the working directory inside it;
- * - `NetworkMode: none` unless the spec says `bridge`;
+ * - `NetworkMode: none` unless the spec says `bridge`: then the container joins the network namespace
+ *   of an egress gate (sandbox/gate.ts) on `setupNetwork`, which lets it reach public addresses (package
+ *   registries), its DNS resolvers and the `setupAllow` list, and nothing on the engine's host or on
+ *   private, loopback, link-local, CGNAT or multicast ranges; IPv6 is off. No gate, no run;
  * - a non-root user: the workspace owner's uid:gid, or `sandboxUid` (10001) when root owns it; with
  *   `chownWorkspace` the tree is given to that user first, so that it can write everywhere in it;
  * - read-only root filesystem, a tmpfs at /tmp (HOME=/tmp), all capabilities dropped,
@@ -73,11 +89,19 @@ export class DockerSandbox implements Sandbox {
   readonly #docker: Docker;
   readonly #sandboxUid: number;
   readonly #chown: boolean;
+  readonly #setupNetwork: string;
+  readonly #setupAllow: readonly AllowRule[];
+  readonly #gateImage: string;
+  readonly #labels: Record<string, string>;
 
   constructor(options: DockerSandboxOptions = {}) {
     this.#docker = options.docker ?? new Docker();
     this.#sandboxUid = options.sandboxUid ?? SANDBOX_UID;
     this.#chown = options.chownWorkspace ?? process.getuid?.() === 0;
+    this.#setupNetwork = options.setupNetwork ?? 'bridge';
+    this.#setupAllow = options.setupAllow ?? [];
+    this.#gateImage = options.gateImage ?? GATE_IMAGE;
+    this.#labels = { ...options.labels };
   }
 
   async available(): Promise<Availability> {
@@ -104,11 +128,24 @@ export class DockerSandbox implements Sandbox {
     const ws = await resolveWorkspace(spec);
     const user = await this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
     const runId = randomUUID();
+    const labels = {
+      ...this.#labels,
+      [SANDBOX_LABEL]: '1',
+      [RUN_ID_LABEL]: runId,
+      [DEADLINE_LABEL]: String(Date.now() + spec.timeoutMs + LEFTOVER_GRACE_MS),
+    };
 
+    let gate: Gate | undefined;
     let container: Docker.Container;
     try {
-      container = await this.#docker.createContainer(this.#containerConfig(spec, ws.root, user, runId));
+      if (spec.network === 'bridge') {
+        await this.ensureImage(spec.image);
+        gate = await openGate(this.#docker, { network: this.#setupNetwork, allow: this.#setupAllow, labels, image: this.#gateImage });
+        throwIfAborted(signal);
+      }
+      container = await this.#docker.createContainer(this.#containerConfig(spec, ws.root, user, labels, gate));
     } catch (err) {
+      await gate?.close();
       throw engineError(err, spec.image, 'create the sandbox container');
     }
 
@@ -166,6 +203,7 @@ export class DockerSandbox implements Sandbox {
       signal?.removeEventListener('abort', onAbort);
       stream?.destroy();
       await container.remove({ force: true, v: true }).catch(() => undefined);
+      await gate?.close();
     }
   }
 
@@ -217,7 +255,13 @@ export class DockerSandbox implements Sandbox {
     return `${uid}:${gid}`;
   }
 
-  #containerConfig(spec: RunSpec, workspace: string, user: string, runId: string): Docker.ContainerCreateOptions {
+  #containerConfig(
+    spec: RunSpec,
+    workspace: string,
+    user: string,
+    labels: Record<string, string>,
+    gate: Gate | undefined,
+  ): Docker.ContainerCreateOptions {
     const [entrypoint, ...args] = argvOf(spec);
     const env = { HOME: '/tmp', ...spec.env };
     return {
@@ -227,20 +271,17 @@ export class DockerSandbox implements Sandbox {
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       WorkingDir: posix.join(WORKSPACE_DIR, spec.cwd),
       User: user,
-      Hostname: 'sandbox',
+      // A container sharing the gate's network namespace shares its hostname too.
+      ...(gate === undefined && { Hostname: 'sandbox' }),
       AttachStdin: false,
       AttachStdout: true,
       AttachStderr: true,
       OpenStdin: false,
       Tty: false,
-      Labels: {
-        [SANDBOX_LABEL]: '1',
-        [RUN_ID_LABEL]: runId,
-        [DEADLINE_LABEL]: String(Date.now() + spec.timeoutMs + LEFTOVER_GRACE_MS),
-      },
+      Labels: labels,
       HostConfig: {
         Mounts: [{ Type: 'bind', Source: workspace, Target: WORKSPACE_DIR, ReadOnly: false }],
-        NetworkMode: spec.network,
+        NetworkMode: gate === undefined ? 'none' : `container:${gate.id}`,
         ReadonlyRootfs: true,
         Tmpfs: { '/tmp': `rw,exec,nosuid,nodev,size=${spec.limits.tmpBytes},mode=1777` },
         CapDrop: ['ALL'],
@@ -259,49 +300,9 @@ export class DockerSandbox implements Sandbox {
 }
 
 function sink(stream: 'stdout' | 'stderr', capture: OutputCapture): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      capture.push(stream, chunk);
-      callback();
-    },
-  });
+  return sinkOf((chunk) => capture.push(stream, chunk));
 }
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new SandboxError('cancelled', 'the sandbox run was cancelled before it started');
-}
-
-function statusOf(err: unknown): number | undefined {
-  const status = (err as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
-
-function errorText(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/^\(HTTP code \d+\) [a-z ]+- /, '').trim();
-}
-
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOENT', 'EACCES', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
-
-/** Maps a dockerode failure to a SandboxError: missing image, engine down, or a failed operation. */
-function engineError(err: unknown, image: string, doing: string): SandboxError {
-  const status = statusOf(err);
-  const code = (err as { code?: unknown } | null)?.code;
-  if (status === 404 && image !== '' && /no such image|not found/i.test(errorText(err))) {
-    return new SandboxError('image_missing', imageMissingMessage(image), { cause: err });
-  }
-  if (typeof code === 'string' && UNREACHABLE.has(code)) {
-    return new SandboxError('engine_unavailable', `no Docker engine answers (${code}); start one with scripts/dockerd`, {
-      cause: err,
-    });
-  }
-  return new SandboxError('sandbox_failed', `could not ${doing}: ${errorText(err)}`, { cause: err });
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -1,6 +1,12 @@
 /** The default sandbox image, for Node.js repositories. Built from local files by `sandbox/image/build.sh`. */
 export const DEFAULT_NODE_IMAGE = 'nightshift-sandbox-node:24';
 
+/**
+ * The egress gate of dependency-setup steps (sandbox/gate.ts): a shell, iptables and sleep. Built
+ * from local files by `sandbox/image/build-gate.sh`; never runs repository code.
+ */
+export const GATE_IMAGE = 'nightshift-sandbox-gate:1';
+
 /** The image named for Python repositories. nightshift ships no recipe for it. */
 export const PYTHON_IMAGE = 'nightshift-sandbox-python:3.12';
 
@@ -13,6 +19,7 @@ export const SANDBOX_UID = 10001;
 /** The images nightshift can build itself, each with the command that builds it (from the repository root). */
 export const IMAGE_RECIPES: Readonly<Record<string, string>> = {
   [DEFAULT_NODE_IMAGE]: 'sandbox/image/build.sh',
+  [GATE_IMAGE]: 'sandbox/image/build-gate.sh',
 };
 
 /** Whether nightshift ships the recipe that builds `image`. */

@@ -8,10 +8,15 @@ export {
 } from './detect.ts';
 export { DEADLINE_LABEL, DockerSandbox, RUN_ID_LABEL, SANDBOX_LABEL } from './docker.ts';
 export type { DockerSandboxOptions } from './docker.ts';
+export { BLOCKED_RANGES, ipv4Rules, ipv6Rules, localAddressesOf, resolversOf } from './egress.ts';
+export type { EgressPolicy } from './egress.ts';
 export { ProfileError, SandboxError } from './errors.ts';
+export { GATE_LABEL, openGate } from './gate.ts';
+export type { Gate, GateOptions } from './gate.ts';
 export type { SandboxErrorCode } from './errors.ts';
 export {
   DEFAULT_NODE_IMAGE,
+  GATE_IMAGE,
   GO_IMAGE,
   hasRecipe,
   IMAGE_RECIPES,

@@ -56,8 +56,10 @@ export const RunSpec = z
      */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name'), z.string()).default({}),
     /**
-     * `none` (default): no network interface but loopback. `bridge`: the engine's default network,
-     * for an explicit dependency-installation setup step only, never for running repository code.
+     * `none` (default): no network interface but loopback. `bridge`: the setup network, for an
+     * explicit dependency-installation setup step only, never for running repository code. It reaches
+     * public addresses (package registries) and DNS, never the host or private networks (the Docker
+     * implementation's egress gate; docs/security-sandbox.md).
      */
     network: z.enum(['none', 'bridge']).default('none'),
     /** Wall-clock bound; the command is killed (SIGKILL) when it is reached. */

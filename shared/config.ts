@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError, fieldIssues } from './errors.ts';
 import { parseDuration } from './duration.ts';
 import { LlmConfigSchema } from './llm/config.ts';
+import { parseAllowList } from './net.ts';
 import { duration, positiveInt } from './zod.ts';
 import { redactUrl } from './redact.ts';
 import { STAGES, type Stage } from './ticket/states.ts';
@@ -86,6 +87,24 @@ export const ConfigSchema = z.object({
   NIGHTSHIFT_SHUTDOWN_GRACE: duration.default(30_000),
   /** Where agents clone repositories, one fresh clone per stage attempt. */
   NIGHTSHIFT_WORKSPACES_DIR: z.string().min(1).default('.nightshift/workspaces'),
+  /**
+   * The Docker network a dependency-setup step runs on (behind the egress gate, which lets it reach
+   * public addresses and nothing on the host or private networks). Default: Docker's `bridge`.
+   */
+  NIGHTSHIFT_SETUP_NETWORK: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/, 'a Docker network name').default('bridge'),
+  /**
+   * What a setup step may reach besides public addresses: `<IPv4 address or CIDR>:<port>,…`, e.g. a
+   * registry mirror or proxy on a private address (`10.0.0.5:4873`). TCP only. Default: nothing.
+   */
+  NIGHTSHIFT_SETUP_ALLOW: z
+    .string()
+    .transform((text, ctx) => {
+      const parsed = parseAllowList(text);
+      if (parsed.ok) return parsed.rules;
+      for (const message of parsed.errors) ctx.addIssue({ code: 'custom', message });
+      return z.NEVER;
+    })
+    .default([]),
   /** Tries the test author gets to write tests that fail for the right reason. */
   NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS: positiveInt.max(10).default(2),
   /** Tries the coder gets to turn the suite green, each fed the previous failure. */

@@ -1,6 +1,8 @@
 export { ConfigSchema, loadConfig, stageTimeout } from './config.ts';
 export type { Config } from './config.ts';
 export { formatDuration, parseDuration } from './duration.ts';
+export { cidrContains, formatAllowRule, formatCidr, intToIpv4, ipv4ToInt, parseAllowList, parseCidr } from './net.ts';
+export type { AllowRule, Cidr } from './net.ts';
 export {
   AgentError,
   ConfigError,
