@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { git } from './git.ts';
-import { changedFiles, commitAll, commitsSince, openWorkspace, pushBranch, ticketBranch } from './workspace.ts';
+import { pushBranch } from './push.ts';
+import { changedFiles, commitAll, commitsSince, openWorkspace, ticketBranch } from './workspace.ts';
 
 const ID = 'tk-0123456789';
 
@@ -29,7 +30,7 @@ describe('workspaces', () => {
 
     await using second = await openWorkspace({ repo: { path: origin }, ticketId: ID, root });
     expect(second.resumed).toBe(true);
-    const commits = await commitsSince(second.dir, second.baseSha);
+    const commits = await commitsSince(second, second.baseSha);
     expect(commits).toHaveLength(1);
     expect(commits[0]).toMatchObject({
       sha,
@@ -37,7 +38,7 @@ describe('workspaces', () => {
       author: 'nightshift test-author',
       trailers: { 'Nightshift-Ticket': ID, 'Nightshift-Stage': 'writing_tests' },
     });
-    expect(await changedFiles(second.dir, second.baseSha)).toEqual([{ status: 'A', path: 'a.test.js' }]);
+    expect(await changedFiles(second, second.baseSha)).toEqual([{ status: 'A', path: 'a.test.js' }]);
   });
 
   it('refuses to push anything but the ticket branch', async () => {
