@@ -49,7 +49,7 @@ export async function coderViolations(ws: WorkspaceRepo, since: string, profile:
     throw err;
   }
   try {
-    const out = await workspaceGit(ws, ['diff-index', '--cached', '--name-status', '--no-renames', '-z', since]);
+    const out = await workspaceGit(ws, ['diff-index', '--cached', '--name-status', '--no-renames', '--ignore-submodules=all', '-z', since]);
     return await violationsOf(ws, since, profile, out.split('\0').filter(Boolean));
   } finally {
     await workspaceGit(ws, ['reset', '--quiet']);

@@ -152,28 +152,28 @@ async function gitlinksInIndex(ws: WorkspaceRepo): Promise<string[]> {
 
 /**
  * Stages every change in the work tree (`git add --all`) as an agent's work, and refuses what an
- * agent may not commit: a nested repository or submodule (gitlink, mode 160000). Gitlinks already in
- * the index are left out of the pathspec: for them `git add` would otherwise run `git status` inside
- * the nested repository, whose configuration the sandbox wrote. Paths named `.git` are never staged.
- * Throws WorkspaceError `gitlink_refused`, with the index put back to HEAD.
+ * agent may not commit: a nested repository or submodule (gitlink, mode 160000), found before anything
+ * is staged. Gitlinks already in the index (the base branch's submodules) are frozen: they are left out
+ * of the pathspec, since for them `git add` would otherwise run `git status` inside the nested
+ * repository, whose configuration the sandbox wrote. Paths named `.git` are never staged.
+ * Throws WorkspaceError `gitlink_refused`, with nothing staged.
  */
 export async function stageAll(ws: WorkspaceRepo): Promise<void> {
+  const untracked = (await workspaceGit(ws, ['ls-files', '-z', '--others', '--exclude-standard'])).split('\0');
+  // ls-files names a nested repository as its directory (`dir/`) and never looks inside it.
+  const nested = untracked.filter((p) => p.endsWith('/'));
+  if (nested.length > 0) throw gitlinkRefused(nested);
   const frozen = await gitlinksInIndex(ws);
   await workspaceGit(ws, ['add', '--all', '--', '.', ...frozen.map((p) => `:(top,literal,exclude)${p}`)]);
-  const added = (await workspaceGit(ws, ['diff-index', '--cached', '--raw', '-z', '--no-renames', 'HEAD']))
-    .split('\0')
-    .reduce<{ meta: string | null; links: string[] }>(
-      (acc, part) => {
-        if (acc.meta === null) return { meta: part, links: acc.links };
-        const newMode = acc.meta.split(' ')[1];
-        return { meta: null, links: newMode === GITLINK_MODE ? [...acc.links, part] : acc.links };
-      },
-      { meta: null, links: [] },
-    ).links;
+  const added = (await gitlinksInIndex(ws)).filter((p) => !frozen.includes(p));
   if (added.length > 0) {
     await workspaceGit(ws, ['read-tree', 'HEAD']);
-    throw new WorkspaceError('gitlink_refused', `nested repositories and submodules are not committed: ${added.join(', ')}`);
+    throw gitlinkRefused(added);
   }
+}
+
+function gitlinkRefused(paths: readonly string[]): WorkspaceError {
+  return new WorkspaceError('gitlink_refused', `nested repositories and submodules are not committed: ${paths.join(', ')}`);
 }
 
 /**
@@ -185,7 +185,7 @@ export async function commitAll(
   opts: { role: string; message: string; trailers?: Record<string, string> },
 ): Promise<string | null> {
   await stageAll(ws);
-  const staged = (await workspaceGit(ws, ['diff-index', '--cached', '--name-only', 'HEAD'])).trim();
+  const staged = (await workspaceGit(ws, ['diff-index', '--cached', '--name-only', '--ignore-submodules=all', 'HEAD'])).trim();
   if (!staged) return null;
   const trailers = Object.entries({ 'Nightshift-Ticket': ws.ticketId, ...opts.trailers }).map(([k, v]) => `${k}: ${v}`);
   const message = `${opts.message.trim()}\n\n${trailers.join('\n')}\n`;
