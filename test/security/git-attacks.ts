@@ -40,6 +40,21 @@ const INIT = 'git init -q . >/dev/null 2>&1 || true';
 /** The host path of the work tree, as the sandbox can learn it from its own mount table. */
 const HOST_TREE = `HOST_TREE=$(awk '$5=="/workspace"{print $4}' /proc/self/mountinfo)`;
 
+/**
+ * Makes, in the current directory, a repository whose HEAD is always the same commit (fixed content,
+ * identity and dates): the base branch's submodule points at it, and the sandbox makes it again, so
+ * that for host git the submodule is checked out at the recorded commit and only "dirty" — the case in
+ * which `git add` runs `git status` inside it.
+ */
+export const SUBMODULE_COMMIT = [
+  'export GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x.invalid GIT_COMMITTER_NAME=x GIT_COMMITTER_EMAIL=x@x.invalid',
+  'export GIT_AUTHOR_DATE=2001-01-01T00:00:00Z GIT_COMMITTER_DATE=2001-01-01T00:00:00Z',
+  'git init -q -b main .',
+  'echo aaaa > f',
+  'git add f',
+  'git -c core.hooksPath=/dev/null -c core.fsmonitor=false commit -q -m sub',
+].join('; ');
+
 export const GIT_ATTACKS: readonly GitAttack[] = [
   {
     name: 'fsmonitor',
@@ -182,8 +197,8 @@ export const GIT_ATTACKS: readonly GitAttack[] = [
     path: 'a submodule already in the base branch, its directory made a repository with hostile config',
     origin: 'gitlink',
     script: [
-      'mkdir -p sub; cd sub; git init -q',
-      'echo aaaa > f; git add f; git -c user.name=x -c user.email=x@x.invalid -c core.hooksPath=/dev/null -c core.fsmonitor=false commit -qm x',
+      'mkdir -p sub; cd sub',
+      `(${SUBMODULE_COMMIT})`,
       'git config core.fsmonitor "$P"',
       `printf '* filter=evil\\n' > .gitattributes; git config filter.evil.clean "$P"; git config filter.evil.process "$P"`,
       hooksInto('.git/hooks'),

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +21,7 @@ import {
 } from '../../shared/index.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { makeRepo } from '../helpers/git.ts';
-import { GIT_ATTACKS, type GitAttack } from './git-attacks.ts';
+import { GIT_ATTACKS, SUBMODULE_COMMIT, type GitAttack } from './git-attacks.ts';
 
 const TICKET = 'tk-5ecur1ty00';
 const PROFILE = { testFilePatterns: ['**/*.test.*'] } as RepoProfile;
@@ -157,7 +158,9 @@ describeDocker('security: git', () => {
   /** Origin setups some attacks need: a submodule in the base branch, or tracked files under lib/. */
   async function prepareOrigin(origin: string, attack: GitAttack, payload: string): Promise<void> {
     if (attack.origin === 'gitlink') {
-      const sub = (await git(origin, ['rev-parse', 'HEAD'])).trim();
+      const subRepo = temp('ns-sub-');
+      execFileSync('sh', ['-c', SUBMODULE_COMMIT], { cwd: subRepo, env: { PATH: process.env.PATH!, HOME: subRepo, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+      const sub = (await git(subRepo, ['rev-parse', 'HEAD'])).trim();
       await git(origin, ['update-index', '--add', '--cacheinfo', `160000,${sub},sub`]);
       writeFileSync(join(origin, '.gitmodules'), '[submodule "sub"]\n\tpath = sub\n\turl = ./sub\n');
       await git(origin, ['add', '.gitmodules']);
