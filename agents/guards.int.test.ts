@@ -128,10 +128,10 @@ function hookedSink(): HookedSink {
   return { lines, log, on: (msg, hook) => void hooks.push({ msg, hook }) };
 }
 
-/** What the single workspace of `ticketId` holds right now: `path → content` of the files asked for (null when absent). */
+/** What the single workspace of `ticketId` holds right now (in its work tree, `tree/`): `path → content` of the files asked for (null when absent). */
 function workspaceFiles(w: World, ticketId: string, paths: string[]): Record<string, string | null>[] {
-  const dirs = readdirSync(w.workspaces).filter((d) => d.startsWith(`${ticketId}-`));
-  return dirs.map((d) => Object.fromEntries(paths.map((p) => [p, existsSync(join(w.workspaces, d, p)) ? readFileSync(join(w.workspaces, d, p), 'utf8') : null])));
+  const trees = readdirSync(w.workspaces).filter((d) => d.startsWith(`${ticketId}-`)).map((d) => join(w.workspaces, d, 'tree'));
+  return trees.map((t) => Object.fromEntries(paths.map((p) => [p, existsSync(join(t, p)) ? readFileSync(join(t, p), 'utf8') : null])));
 }
 
 /** One sandbox run as the handler asked for it. */
@@ -598,6 +598,8 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
         expect(feedback).toContain(`${sentinel}: absolute paths are refused`);
         // Nothing outside was written.
         expect(existsSync(join(w.workspaces, 'outside.js'))).toBe(false);
+        // The work tree's parent holds the git directory: `../` from the tree must not land there either.
+        for (const d of readdirSync(w.workspaces)) expect(existsSync(join(w.workspaces, d, 'outside.js'))).toBe(false);
         expect(existsSync(join(w.dir, 'outside.js'))).toBe(false);
         expect(existsSync(sentinel)).toBe(false);
         expect(readFileSync('/etc/passwd').equals(passwd)).toBe(true);

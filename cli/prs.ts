@@ -12,7 +12,7 @@ export async function showPullRequest(bus: Bus, ref: string): Promise<{ pr: Pull
   if (!pr) throw new UserInputError('pr_not_found', `no pull request for ${ref}`);
   let patch: string | null = null;
   if (pr.forge === 'local' && pr.repo.startsWith('/')) {
-    patch = await git(pr.repo, ['diff', '--no-color', `${pr.baseSha}...refs/heads/${pr.branch}`]).catch(() => null);
+    patch = await git(pr.repo, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', `${pr.baseSha}...refs/heads/${pr.branch}`]).catch(() => null);
   }
   return { pr, diff: patch };
 }

@@ -47,7 +47,8 @@ export interface DockerSandboxOptions {
   /**
    * Give the workspace tree to the run's user before each run (`chown -R -h`, never following
    * symlinks). Default: when this process runs as root, since files it writes are root-owned and the
-   * sandbox user could not change them. Host-side git then needs `-c safe.directory=<workspace>`.
+   * sandbox user could not change them. Host-side git on nightshift's workspaces is not affected: it is
+   * given the git directory (kept outside the mounted tree), so it never checks who owns the tree.
    */
   chownWorkspace?: boolean;
   /**

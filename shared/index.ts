@@ -53,21 +53,23 @@ export {
 export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
 export { delay, untilAborted } from './async.ts';
-export { git, GitError } from './workspace/git.ts';
-export type { GitIdentity } from './workspace/git.ts';
+export { git, GitError, localPathOf, protocolOf } from './workspace/git.ts';
+export type { GitIdentity, GitOptions, GitProtocol } from './workspace/git.ts';
+export { pushBranch } from './workspace/push.ts';
 export {
   changedFiles,
   commitAll,
   commitsSince,
   diff,
   openWorkspace,
-  pushBranch,
   resetWorktree,
   roleIdentity,
+  stageAll,
   ticketBranch,
   WorkspaceError,
+  workspaceGit,
 } from './workspace/workspace.ts';
-export type { GitRemote, OpenWorkspaceOptions, Workspace } from './workspace/workspace.ts';
+export type { GitRemote, OpenWorkspaceOptions, Workspace, WorkspaceRepo } from './workspace/workspace.ts';
 export { PullRequest } from './forge/forge.ts';
 export type { Forge, ForgeRouter, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
 export { createLocalForge } from './forge/local.ts';

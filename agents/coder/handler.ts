@@ -37,11 +37,11 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
 
-    const redelivered = (await commitsSince(ws.dir, tests.commit)).find((c) => c.trailers['Nightshift-Work'] === ctx.workId);
+    const redelivered = (await commitsSince(ws, tests.commit)).find((c) => c.trailers['Nightshift-Work'] === ctx.workId);
     if (redelivered) {
       const green = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
-      if (green.passed && (await coderViolations(ws.dir, tests.commit, profile)).length === 0) {
-        const files = (await changedFiles(ws.dir, tests.commit)).map((f) => f.path);
+      if (green.passed && (await coderViolations(ws, tests.commit, profile)).length === 0) {
+        const files = (await changedFiles(ws, tests.commit)).map((f) => f.path);
         return { kind: 'advance', output: { commit: redelivered.sha, files, green, attempts: 1, notes: redelivered.subject } satisfies CodingOutput };
       }
     }
@@ -63,7 +63,7 @@ export function createCoder(deps: AgentDeps): AgentHandler {
         ctx.log.warn({ attempt, problems: err.problems }, 'change refused before writing');
         continue;
       }
-      const violations = await coderViolations(ws.dir, tests.commit, profile);
+      const violations = await coderViolations(ws, tests.commit, profile);
       if (violations.length > 0) {
         feedback = `Change rejected: ${violations.map((v) => `${v.path}: ${v.reason}`).join('; ')}`;
         ctx.log.warn({ attempt, violations }, 'change rejected by the test guard');
@@ -93,8 +93,8 @@ export function createCoder(deps: AgentDeps): AgentHandler {
         feedback = 'Your answer changed nothing.';
         continue;
       }
-      await pushBranch(ws);
-      const files = (await changedFiles(ws.dir, tests.commit)).map((f) => f.path);
+      await pushBranch(ws, { log: ctx.log });
+      const files = (await changedFiles(ws, tests.commit)).map((f) => f.path);
       ctx.log.info({ commit, attempts: attempt }, 'suite green; change pushed');
       return { kind: 'advance', output: { commit, files, green, attempts: attempt, notes: change.notes } satisfies CodingOutput };
     }

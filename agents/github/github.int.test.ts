@@ -5,7 +5,7 @@ import { Webhooks } from '@octokit/webhooks';
 import { describe, expect, it } from 'vitest';
 import { createPullRequestStore, PR_FEEDBACK, TicketStore } from '../../bus/index.ts';
 import { forgesFromConfig } from '../../shared/forge/index.ts';
-import { commitAll, git, IntakeReply, loadConfig, openWorkspace, pushBranch, type Config, type ForgeRouter, type PullRequestStore, type Ticket } from '../../shared/index.ts';
+import { commitAll, git, IntakeReply, loadConfig, openWorkspace, pushBranch, workspaceGit, type Config, type ForgeRouter, type PullRequestStore, type Ticket } from '../../shared/index.ts';
 import { startFakeGitHub, type FakeGitHub } from '../../test/fakes/github.ts';
 import { runCli } from '../../test/helpers/cli.ts';
 import { setup, type TestEnv } from '../../test/helpers/env.ts';
@@ -97,7 +97,7 @@ async function world(settings: Record<string, string> = {}): Promise<World> {
     calls.reviewer++;
     const repo = work.ticket.repo;
     await using ws = await openWorkspace({ repo, ticketId: work.ticket.id, root: config.NIGHTSHIFT_WORKSPACES_DIR, remote: forges.forgeFor(repo).remote(repo) });
-    const head = (await git(ws.dir, ['rev-parse', 'HEAD'])).trim();
+    const head = (await workspaceGit(ws, ['rev-parse', 'HEAD'])).trim();
     const pr = await forges.forgeFor(repo).openPullRequest({
       ticketId: work.ticket.id,
       repo: repo.url!,

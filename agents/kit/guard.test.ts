@@ -1,36 +1,48 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { git } from '../../shared/index.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { git, openWorkspace, type Workspace } from '../../shared/index.ts';
 import { makeRepo } from '../../test/helpers/git.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import { coderViolations } from './guard.ts';
 
 const profile = { testFilePatterns: ['tests/**', '**/test_*.py', '**/*.test.*', 'test/**'] } as RepoProfile;
 
-async function committed(files: Record<string, string>): Promise<{ dir: string; sha: string }> {
-  const dir = makeRepo();
+const cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
+});
+
+/** A workspace of a repository whose last commit on main (`sha`) adds `files`. */
+async function committed(files: Record<string, string>): Promise<{ dir: string; sha: string; ws: Workspace }> {
+  const origin = makeRepo();
+  const root = mkdtempSync(join(tmpdir(), 'ns-guard-'));
+  cleanup.push(() => rmSync(origin, { recursive: true, force: true }), () => rmSync(root, { recursive: true, force: true }));
   for (const [path, content] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), content);
+    mkdirSync(join(origin, path, '..'), { recursive: true });
+    writeFileSync(join(origin, path), content);
   }
-  await git(dir, ['add', '--all']);
-  await git(dir, ['commit', '--quiet', '-m', 'tests'], { identity: { name: 't', email: 't@example.invalid' } });
-  return { dir, sha: (await git(dir, ['rev-parse', 'HEAD'])).trim() };
+  await git(origin, ['add', '--all']);
+  await git(origin, ['commit', '--quiet', '-m', 'tests'], { identity: { name: 't', email: 't@example.invalid' } });
+  const ws = await openWorkspace({ repo: { path: origin }, ticketId: 'tk-0123456789', root });
+  cleanup.push(() => ws.dispose());
+  return { dir: ws.dir, sha: ws.baseSha, ws };
 }
 
 const PYPROJECT = '[project]\nname = "x"\ndependencies = []\n\n[tool.pytest.ini_options]\naddopts = "-q"\n';
 
 describe('the coder guard', () => {
   it('accepts production changes, including unrelated manifest changes', async () => {
-    const { dir, sha } = await committed({ 'pyproject.toml': PYPROJECT, 'src/x.py': 'x = 1\n', 'tests/test_x.py': 'def test_x(): pass\n' });
+    const { dir, sha, ws } = await committed({ 'pyproject.toml': PYPROJECT, 'src/x.py': 'x = 1\n', 'tests/test_x.py': 'def test_x(): pass\n' });
     writeFileSync(join(dir, 'src/x.py'), 'x = 2\n');
     writeFileSync(join(dir, 'pyproject.toml'), PYPROJECT.replace('dependencies = []', 'dependencies = ["attrs"]'));
-    expect(await coderViolations(dir, sha, profile)).toEqual([]);
+    expect(await coderViolations(ws, sha, profile)).toEqual([]);
   });
 
   it('refuses test files, runner configuration, pytest options and test scripts', async () => {
-    const { dir, sha } = await committed({
+    const { dir, sha, ws } = await committed({
       'pyproject.toml': PYPROJECT,
       'package.json': '{"scripts":{"test":"node --test"}}',
       'tests/test_x.py': 'def test_x(): pass\n',
@@ -40,8 +52,35 @@ describe('the coder guard', () => {
     writeFileSync(join(dir, 'tests/test_x.py'), 'def test_x(): assert True\n');
     writeFileSync(join(dir, '.npmrc'), 'node-options=--test-skip-pattern=x\n');
     writeFileSync(join(dir, 'vitest.config.js'), 'export default {}\n');
-    const found = await coderViolations(dir, sha, profile);
+    const found = await coderViolations(ws, sha, profile);
     expect(found.map((v) => v.path).sort()).toEqual(['.npmrc', 'package.json', 'pyproject.toml', 'tests/test_x.py', 'vitest.config.js']);
     expect(found.find((v) => v.path === 'pyproject.toml')!.reason).toContain('pytest configuration');
+  });
+
+  it('reads manifests from what would be committed, never through a symlink in the work tree', async () => {
+    const { dir, sha, ws } = await committed({ 'package.json': '{"scripts":{"test":"node --test"}}' });
+    const outside = mkdtempSync(join(tmpdir(), 'ns-guard-outside-'));
+    cleanup.push(() => rmSync(outside, { recursive: true, force: true }));
+    // Outside the workspace, the same test script: read through the link, nothing would seem to change.
+    writeFileSync(join(outside, 'package.json'), '{"scripts":{"test":"node --test"}}');
+    unlinkSync(join(dir, 'package.json'));
+    symlinkSync(join(outside, 'package.json'), join(dir, 'package.json'));
+    const found = await coderViolations(ws, sha, profile);
+    expect(found.map((v) => v.path)).toEqual(['package.json']);
+  });
+
+  it('refuses a nested repository, and leaves the index as it was', async () => {
+    const { dir, sha, ws } = await committed({ 'src/x.js': 'x\n' });
+    mkdirSync(join(dir, 'vendor/lib'), { recursive: true });
+    const nested = (...args: string[]) =>
+      execFileSync('git', ['-C', join(dir, 'vendor/lib'), '-c', 'user.name=t', '-c', 'user.email=t@x.invalid', ...args], {
+        env: { PATH: process.env.PATH!, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: dir },
+      });
+    nested('init', '-q');
+    nested('commit', '-q', '--allow-empty', '-m', 'x');
+    const found = await coderViolations(ws, sha, profile);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.reason).toContain('vendor/lib');
+    expect(await git(ws.dir, ['diff-index', '--cached', '--name-only', 'HEAD'], { gitDir: ws.gitDir, workTree: ws.dir })).toBe('');
   });
 });

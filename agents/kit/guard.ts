@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { posix } from 'node:path';
 import { isTestFile, type RepoProfile } from '../../sandbox/index.ts';
-import { git } from '../../shared/index.ts';
+import { stageAll, WorkspaceError, workspaceGit, type WorkspaceRepo } from '../../shared/index.ts';
 
 /**
  * Files that decide which tests run and how: changing them could skip or weaken tests without
@@ -36,13 +35,29 @@ export interface Violation {
 /**
  * The coder's mechanical guard, on the diff (never on the model's word): every file changed since
  * the tests commit is checked. A test file added, changed, renamed or deleted, a test runner
- * configuration changed, or the `test` script of a package.json changed, is a violation.
+ * configuration changed, the `test` script of a package.json changed, or a nested repository
+ * (gitlink) added, is a violation. What is compared is what would be committed: the staged blobs, read
+ * from git's object store, never the work tree's files (a symlink there could lead anywhere).
  */
-export async function coderViolations(dir: string, since: string, profile: RepoProfile): Promise<Violation[]> {
-  await git(dir, ['add', '--all']);
-  const out = await git(dir, ['diff', '--cached', '--name-status', '--no-renames', '-z', since]);
-  await git(dir, ['reset', '--quiet']);
-  const parts = out.split('\0').filter(Boolean);
+export async function coderViolations(ws: WorkspaceRepo, since: string, profile: RepoProfile): Promise<Violation[]> {
+  try {
+    await stageAll(ws);
+  } catch (err) {
+    if (err instanceof WorkspaceError && err.code === 'gitlink_refused') {
+      return [{ path: '.', reason: `${err.message}: the change may not add repositories` }];
+    }
+    throw err;
+  }
+  try {
+    const out = await workspaceGit(ws, ['diff-index', '--cached', '--name-status', '--no-renames', '--ignore-submodules=all', '-z', since]);
+    return await violationsOf(ws, since, profile, out.split('\0').filter(Boolean));
+  } finally {
+    await workspaceGit(ws, ['reset', '--quiet']);
+  }
+}
+
+async function violationsOf(ws: WorkspaceRepo, since: string, profile: RepoProfile, parts: readonly string[]): Promise<Violation[]> {
+  const blob = (rev: string) => workspaceGit(ws, ['cat-file', 'blob', rev]).catch(() => '');
   const violations: Violation[] = [];
   for (let i = 0; i + 1 < parts.length; i += 2) {
     const status = parts[i]!;
@@ -53,15 +68,11 @@ export async function coderViolations(dir: string, since: string, profile: RepoP
     } else if (RUNNER_CONFIG.some((g) => posix.matchesGlob(path, g))) {
       violations.push({ path, reason: `test configuration ${what}: it could skip or weaken tests` });
     } else if (['pyproject.toml', 'setup.cfg'].includes(posix.basename(path))) {
-      const before = await git(dir, ['show', `${since}:${path}`]).catch(() => '');
-      const after = await readFile(join(dir, path), 'utf8').catch(() => '');
-      if (pytestSection(before) !== pytestSection(after)) {
+      if (pytestSection(await blob(`${since}:${path}`)) !== pytestSection(await blob(`:${path}`))) {
         violations.push({ path, reason: `the pytest configuration in ${posix.basename(path)} changed: it decides which tests run` });
       }
     } else if (posix.basename(path) === 'package.json' && status !== 'A') {
-      const before = await git(dir, ['show', `${since}:${path}`]).catch(() => '');
-      const after = await readFile(join(dir, path), 'utf8').catch(() => '');
-      if (testScripts(before) !== testScripts(after)) {
+      if (testScripts(await blob(`${since}:${path}`)) !== testScripts(await blob(`:${path}`))) {
         violations.push({ path, reason: 'the test scripts of package.json changed: they decide which tests run' });
       }
     }

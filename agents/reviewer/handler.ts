@@ -52,11 +52,11 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
 
     const problems: string[] = [];
     if (!fresh.passed) problems.push(`The suite fails in a fresh sandbox on a fresh clone (${fresh.failure}):\n${fresh.output}`);
-    const testsCommitFiles = await changedFiles(ws.dir, `${tests.commit}^`, tests.commit);
+    const testsCommitFiles = await changedFiles(ws, `${tests.commit}^`, tests.commit);
     const notTests = testsCommitFiles.filter((f) => !isTestFile(f.path, profile.testFilePatterns));
     if (notTests.length > 0) problems.push(`The tests commit also changes non-test files: ${notTests.map((f) => f.path).join(', ')}`);
-    for (const v of await coderViolations(ws.dir, tests.commit, profile)) problems.push(`${v.path}: ${v.reason}`);
-    const first = (await commitsSince(ws.dir, ws.baseSha))[0];
+    for (const v of await coderViolations(ws, tests.commit, profile)) problems.push(`${v.path}: ${v.reason}`);
+    const first = (await commitsSince(ws, ws.baseSha))[0];
     if (first?.sha !== tests.commit) problems.push('The branch does not start with the tests commit.');
 
     const tooManyRounds = round > deps.config.NIGHTSHIFT_REVIEW_ROUNDS;
@@ -69,7 +69,7 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     }
 
     const llm = stageLlm(deps, 'reviewer', work, ctx);
-    const full = await diff(ws.dir, ws.baseSha);
+    const full = await diff(ws, ws.baseSha);
     const shown = full.length > MAX_DIFF_CHARS ? `${full.slice(0, MAX_DIFF_CHARS)}\n… (diff cut; read the files with the tools)` : full;
     const { value: review } = await runToolLoop(
       llm,

@@ -8,9 +8,9 @@ import {
   changedFiles,
   commitAll,
   commitsSince,
-  git,
   pushBranch,
   resetWorktree,
+  workspaceGit,
   type Workspace,
 } from '../../shared/index.ts';
 import { Coverage, specOf, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
@@ -46,7 +46,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
 
-    const done = (await commitsSince(ws.dir, ws.baseSha)).find((c) => c.trailers['Nightshift-Stage'] === STAGE);
+    const done = (await commitsSince(ws, ws.baseSha)).find((c) => c.trailers['Nightshift-Stage'] === STAGE);
     if (done) return { kind: 'advance', output: await reprove(deps, ws, profile, done.sha, done.trailers, ctx) };
 
     const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
@@ -67,7 +67,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
           trailers: { 'Nightshift-Stage': STAGE, 'Nightshift-Work': ctx.workId, [PLAN_TRAILER]: encodePlan(verdict.plan) },
         });
         if (!commit) throw new AgentError('nothing_written', 'the tests changed nothing in the repository', { retryable: false });
-        await pushBranch(ws);
+        await pushBranch(ws, { log: ctx.log });
         const output: WritingTestsOutput = { commit, files: verdict.files, changedExisting: verdict.plan.changedExisting, coverage: verdict.plan.coverage, baseline, red: verdict.red, attempts: attempt };
         ctx.log.info({ commit, files: verdict.files, attempts: attempt }, 'tests proven red and pushed');
         return { kind: 'advance', output };
@@ -167,10 +167,10 @@ async function reprove(
   trailers: Record<string, string>,
   ctx: HandlerContext,
 ): Promise<WritingTestsOutput> {
-  const files = (await changedFiles(ws.dir, `${commit}^`, commit)).map((f) => f.path);
-  await git(ws.dir, ['checkout', '--quiet', '--detach', `${commit}^`]);
+  const files = (await changedFiles(ws, `${commit}^`, commit)).map((f) => f.path);
+  await workspaceGit(ws, ['checkout', '--quiet', '--detach', `${commit}^`]);
   const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
-  await git(ws.dir, ['checkout', '--quiet', ws.branch]);
+  await workspaceGit(ws, ['checkout', '--quiet', ws.branch]);
   const red = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
   if (!baseline.passed || red.passed) {
     throw new AgentError('tests_not_red', `the committed tests ${commit.slice(0, 12)} are no longer red against their base`, { retryable: false });

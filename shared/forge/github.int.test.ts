@@ -90,10 +90,10 @@ describe('the GitHub forge', () => {
       await commitAll(ws, { role: 'coder', message: 'first' });
       await pushBranch(ws);
       const basic = Buffer.from(`x-access-token:${TOKEN}`).toString('base64');
-      seen.push(filesContaining(ws.dir, TOKEN), filesContaining(ws.dir, basic));
-      expect(readFileSync(join(ws.dir, '.git', 'config'), 'utf8')).toContain(`url = ${w.fake.gitUrl}/acme/widgets.git`);
+      for (const d of [ws.dir, ws.gitDir]) seen.push(filesContaining(d, TOKEN), filesContaining(d, basic));
+      expect(readFileSync(join(ws.gitDir, 'config'), 'utf8')).toContain(`url = ${w.fake.gitUrl}/acme/widgets.git`);
     }
-    expect(seen).toEqual([[], []]);
+    expect(seen).toEqual([[], [], [], []]);
     expect(w.fake.gitRequests.length).toBeGreaterThan(3);
     expect(w.fake.gitRequests.filter((r) => !r.authorized)).toEqual([]);
     expect(w.fake.gitRequests.some((r) => r.service === 'git-receive-pack')).toBe(true);

@@ -1,9 +1,6 @@
-import { execFile } from 'node:child_process';
 import { isAbsolute, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import type { RepoRef } from '../ticket/schema.ts';
-
-const run = promisify(execFile);
+import { git, GitError } from './git.ts';
 
 /** Clone URL schemes nightshift accepts. `user@host:path` (scp-like ssh) is accepted too. */
 export const REPO_URL_SCHEMES = ['https:', 'ssh:', 'git:'] as const;
@@ -30,12 +27,10 @@ export async function repositoryProblem(repo: RepoRef): Promise<string | null> {
   const path = repo.path!;
   if (!isAbsolute(path)) return `repo.path must be an absolute path, got "${path}"`;
   try {
-    await run('git', ['-C', path, 'rev-parse', '--git-dir'], { timeout: 10_000 });
+    await git('/', ['-C', path, 'rev-parse', '--git-dir'], { timeoutMs: 10_000 });
     return null;
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'ENOENT') {
-      throw new Error('git is not installed on this host', { cause: err });
-    }
+    if (!(err instanceof GitError)) throw err;
     return `repo.path "${path}" is not a git repository`;
   }
 }

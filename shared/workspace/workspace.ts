@@ -1,8 +1,8 @@
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NightshiftError } from '../errors.ts';
 import type { RepoRef } from '../ticket/schema.ts';
-import { git, type GitIdentity } from './git.ts';
+import { git, protocolOf, type GitIdentity, type GitOptions } from './git.ts';
 
 /** The branch nightshift works on for a ticket. The base branch is never written. */
 export function ticketBranch(ticketId: string): string {
@@ -41,9 +41,16 @@ export interface GitRemote {
   env?: () => Promise<Record<string, string>>;
 }
 
-/** A private clone of the ticket's repository, checked out on the ticket's branch. */
-export interface Workspace extends AsyncDisposable {
+/** The two directories of a workspace: the work tree a sandbox may write, and its git directory. */
+export interface WorkspaceRepo {
+  /** The work tree: what a sandbox mounts and agents read and write files in. It has no `.git`. */
   readonly dir: string;
+  /** The git directory, outside `dir`: never mounted into a sandbox, so its configuration is ours. */
+  readonly gitDir: string;
+}
+
+/** A private clone of the ticket's repository, checked out on the ticket's branch. */
+export interface Workspace extends WorkspaceRepo, AsyncDisposable {
   readonly ticketId: string;
   readonly branch: string;
   readonly baseBranch: string;
@@ -67,46 +74,106 @@ export interface OpenWorkspaceOptions {
 }
 
 /**
- * Clones the repository into a fresh directory and checks out `nightshift/<ticketId>`: from the
- * origin when an earlier stage pushed it, else new from the base branch. Every stage works in its own
- * clone, so agents on different hosts hand work on through the origin.
+ * Git on a workspace: `GIT_DIR` and `GIT_WORK_TREE` always given, so a `.git` that a sandbox plants in
+ * the work tree (a directory, a file redirecting elsewhere, a symlink) is never looked at.
+ */
+export function workspaceGit(ws: WorkspaceRepo, args: readonly string[], opts: GitOptions = {}): Promise<string> {
+  return git(ws.dir, args, { ...opts, gitDir: ws.gitDir, workTree: ws.dir });
+}
+
+/** Options of a command that talks to the remote: its credentials and its transport only. */
+export async function remoteOptions(remote: GitRemote): Promise<GitOptions> {
+  if (remote.url.startsWith('-')) throw new WorkspaceError('invalid_remote', `refusing a remote that looks like an option: ${remote.url}`);
+  return { env: (await remote.env?.()) ?? {}, protocols: [protocolOf(remote.url)] };
+}
+
+/**
+ * Clones the repository and checks out `nightshift/<ticketId>`: from the origin when an earlier stage
+ * pushed it, else new from the base branch. Every stage works in its own clone, so agents on different
+ * hosts hand work on through the origin.
+ *
+ * The clone is `<root>/<ticketId>-XXXXXX/` holding `git/` (the git directory) and `tree/` (the work
+ * tree, `dir`). Only `tree/` is ever given to a sandbox; the git directory, its configuration, hooks,
+ * index and refs stay out of its reach, and the tree keeps no `.git` pointing at them.
  */
 export async function openWorkspace({ repo, ticketId, root: rootDir, remote: given }: OpenWorkspaceOptions): Promise<Workspace> {
   const root = resolve(rootDir);
   mkdirSync(root, { recursive: true });
-  const dir = mkdtempSync(join(root, `${ticketId}-`));
-  const dispose = async () => rmSync(dir, { recursive: true, force: true });
+  const home = mkdtempSync(join(root, `${ticketId}-`));
+  const dispose = async () => rmSync(home, { recursive: true, force: true });
   try {
     const remote: GitRemote = given ?? { url: repo.url ?? repo.path! };
-    const network = async () => ({ env: (await remote.env?.()) ?? {} });
-    await git(root, ['clone', '--quiet', '--no-tags', '--', remote.url, dir], await network());
-    const baseBranch = repo.baseBranch ?? (await defaultBranch(dir));
+    const gitDir = join(home, 'git');
+    const dir = join(home, 'tree');
+    const ws: WorkspaceRepo = { dir, gitDir };
+    await git(root, ['clone', '--quiet', '--no-tags', '--no-checkout', '--template=', `--separate-git-dir=${gitDir}`, '--', remote.url, dir], await remoteOptions(remote));
+    // The clone leaves a `.git` file naming the git directory: the tree must not know where it is.
+    rmSync(join(dir, '.git'), { force: true });
+    // The sandbox keeps its own files (dependency caches, a virtualenv) under .nightshift/: never commit them.
+    mkdirSync(join(gitDir, 'info'), { recursive: true });
+    writeFileSync(join(gitDir, 'info', 'exclude'), '/.nightshift/\n');
+    const baseBranch = repo.baseBranch ?? (await defaultBranch(ws));
     const branch = ticketBranch(ticketId);
-    const pushed = (await git(dir, ['ls-remote', '--heads', 'origin', `refs/heads/${branch}`], await network())).trim();
-    const baseSha = (await git(dir, ['rev-parse', '--verify', `refs/remotes/origin/${baseBranch}^{commit}`]).catch(() => {
+    const pushed = (await workspaceGit(ws, ['ls-remote', '--heads', remote.url, `refs/heads/${branch}`], await remoteOptions(remote))).trim();
+    const baseSha = (await workspaceGit(ws, ['rev-parse', '--verify', `refs/remotes/origin/${baseBranch}^{commit}`]).catch(() => {
       throw new WorkspaceError('base_branch_missing', `the repository has no branch "${baseBranch}"`);
     })).trim();
-    // The sandbox keeps its own files (dependency caches, a virtualenv) under .nightshift/: never commit them.
-    appendFileSync(join(dir, '.git', 'info', 'exclude'), '\n/.nightshift/\n');
     if (pushed) {
-      await git(dir, ['fetch', '--quiet', 'origin', `+refs/heads/${branch}:refs/remotes/origin/${branch}`], await network());
-      await git(dir, ['checkout', '--quiet', '-B', branch, `refs/remotes/origin/${branch}`]);
+      await workspaceGit(ws, ['fetch', '--quiet', '--no-tags', remote.url, `+refs/heads/${branch}:refs/remotes/origin/${branch}`], await remoteOptions(remote));
+      await workspaceGit(ws, ['checkout', '--quiet', '-B', branch, `refs/remotes/origin/${branch}`]);
     } else {
-      await git(dir, ['checkout', '--quiet', '-B', branch, baseSha]);
+      await workspaceGit(ws, ['checkout', '--quiet', '-B', branch, baseSha]);
     }
-    return { dir, ticketId, branch, baseBranch, baseSha, resumed: pushed !== '', remote, dispose, [Symbol.asyncDispose]: dispose };
+    return { dir, gitDir, ticketId, branch, baseBranch, baseSha, resumed: pushed !== '', remote, dispose, [Symbol.asyncDispose]: dispose };
   } catch (err) {
     await dispose();
     throw err;
   }
 }
 
-async function defaultBranch(dir: string): Promise<string> {
-  const ref = await git(dir, ['symbolic-ref', '--quiet', '--short', 'refs/remotes/origin/HEAD']).catch(() => '');
+async function defaultBranch(ws: WorkspaceRepo): Promise<string> {
+  const ref = await workspaceGit(ws, ['symbolic-ref', '--quiet', '--short', 'refs/remotes/origin/HEAD']).catch(() => '');
   if (ref.trim()) return ref.trim().replace(/^origin\//, '');
-  const branches = (await git(dir, ['branch', '-r', '--format=%(refname:short)'])).split('\n').map((b) => b.trim());
+  const branches = (await workspaceGit(ws, ['branch', '-r', '--format=%(refname:short)'])).split('\n').map((b) => b.trim());
   for (const b of ['origin/main', 'origin/master']) if (branches.includes(b)) return b.slice('origin/'.length);
   throw new WorkspaceError('base_branch_unknown', 'cannot tell the repository\'s default branch; give repo.baseBranch');
+}
+
+const GITLINK_MODE = '160000';
+
+/** Paths of the index entries that are gitlinks (submodules), which host git must never look into. */
+async function gitlinksInIndex(ws: WorkspaceRepo): Promise<string[]> {
+  const out = await workspaceGit(ws, ['ls-files', '-z', '--stage']);
+  return out
+    .split('\0')
+    .filter((e) => e.startsWith(`${GITLINK_MODE} `))
+    .map((e) => e.slice(e.indexOf('\t') + 1));
+}
+
+/**
+ * Stages every change in the work tree (`git add --all`) as an agent's work, and refuses what an
+ * agent may not commit: a nested repository or submodule (gitlink, mode 160000), found before anything
+ * is staged. Gitlinks already in the index (the base branch's submodules) are frozen: they are left out
+ * of the pathspec, since for them `git add` would otherwise run `git status` inside the nested
+ * repository, whose configuration the sandbox wrote. Paths named `.git` are never staged.
+ * Throws WorkspaceError `gitlink_refused`, with nothing staged.
+ */
+export async function stageAll(ws: WorkspaceRepo): Promise<void> {
+  const untracked = (await workspaceGit(ws, ['ls-files', '-z', '--others', '--exclude-standard'])).split('\0');
+  // ls-files names a nested repository as its directory (`dir/`) and never looks inside it.
+  const nested = untracked.filter((p) => p.endsWith('/'));
+  if (nested.length > 0) throw gitlinkRefused(nested);
+  const frozen = await gitlinksInIndex(ws);
+  await workspaceGit(ws, ['add', '--all', '--', '.', ...frozen.map((p) => `:(top,literal,exclude)${p}`)]);
+  const added = (await gitlinksInIndex(ws)).filter((p) => !frozen.includes(p));
+  if (added.length > 0) {
+    await workspaceGit(ws, ['read-tree', 'HEAD']);
+    throw gitlinkRefused(added);
+  }
+}
+
+function gitlinkRefused(paths: readonly string[]): WorkspaceError {
+  return new WorkspaceError('gitlink_refused', `nested repositories and submodules are not committed: ${paths.join(', ')}`);
 }
 
 /**
@@ -117,29 +184,18 @@ export async function commitAll(
   ws: Workspace,
   opts: { role: string; message: string; trailers?: Record<string, string> },
 ): Promise<string | null> {
-  await git(ws.dir, ['add', '--all']);
-  const staged = (await git(ws.dir, ['diff', '--cached', '--name-only'])).trim();
+  await stageAll(ws);
+  const staged = (await workspaceGit(ws, ['diff-index', '--cached', '--name-only', '--ignore-submodules=all', 'HEAD'])).trim();
   if (!staged) return null;
   const trailers = Object.entries({ 'Nightshift-Ticket': ws.ticketId, ...opts.trailers }).map(([k, v]) => `${k}: ${v}`);
   const message = `${opts.message.trim()}\n\n${trailers.join('\n')}\n`;
-  await git(ws.dir, ['commit', '--quiet', '--no-verify', '-F', '-'], { identity: roleIdentity(opts.role), input: message });
-  return (await git(ws.dir, ['rev-parse', 'HEAD'])).trim();
-}
-
-/**
- * Pushes the ticket branch, and only it, to the origin (fast-forward only). Refuses any other
- * branch, so the base branch is never written.
- */
-export async function pushBranch(ws: Workspace): Promise<void> {
-  if (ws.branch !== ticketBranch(ws.ticketId) || ws.branch === ws.baseBranch) {
-    throw new WorkspaceError('refused_push', `refusing to push ${ws.branch}: only ${ticketBranch(ws.ticketId)} may be written`);
-  }
-  await git(ws.dir, ['push', '--quiet', 'origin', `refs/heads/${ws.branch}:refs/heads/${ws.branch}`], { env: (await ws.remote.env?.()) ?? {} });
+  await workspaceGit(ws, ['commit', '--quiet', '--no-verify', '--no-gpg-sign', '-F', '-'], { identity: roleIdentity(opts.role), input: message });
+  return (await workspaceGit(ws, ['rev-parse', 'HEAD'])).trim();
 }
 
 /** Files changed between two commits, with git's status letter (A, M, D, R…). */
-export async function changedFiles(dir: string, from: string, to = 'HEAD'): Promise<{ status: string; path: string; oldPath?: string }[]> {
-  const out = await git(dir, ['diff', '--name-status', '-M', '-z', from, to]);
+export async function changedFiles(ws: WorkspaceRepo, from: string, to = 'HEAD'): Promise<{ status: string; path: string; oldPath?: string }[]> {
+  const out = await workspaceGit(ws, ['diff', '--no-ext-diff', '--no-textconv', '--name-status', '-M', '-z', from, to]);
   const parts = out.split('\0').filter((p) => p !== '');
   const files: { status: string; path: string; oldPath?: string }[] = [];
   for (let i = 0; i < parts.length; ) {
@@ -155,14 +211,14 @@ export async function changedFiles(dir: string, from: string, to = 'HEAD'): Prom
 }
 
 /** The unified diff between two commits. */
-export function diff(dir: string, from: string, to = 'HEAD', paths: readonly string[] = []): Promise<string> {
-  return git(dir, ['diff', '--no-color', '-M', from, to, '--', ...paths]);
+export function diff(ws: WorkspaceRepo, from: string, to = 'HEAD', paths: readonly string[] = []): Promise<string> {
+  return workspaceGit(ws, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', '-M', from, to, '--', ...paths]);
 }
 
 /** Commits on the branch since `from`, oldest first, with their trailers. */
-export async function commitsSince(dir: string, from: string, to = 'HEAD'): Promise<{ sha: string; subject: string; author: string; trailers: Record<string, string> }[]> {
+export async function commitsSince(ws: WorkspaceRepo, from: string, to = 'HEAD'): Promise<{ sha: string; subject: string; author: string; trailers: Record<string, string> }[]> {
   const sep = '\x1e';
-  const out = await git(dir, ['log', '--reverse', `--format=%H%x1f%s%x1f%an%x1f%(trailers:only,unfold)${sep}`, `${from}..${to}`]);
+  const out = await workspaceGit(ws, ['log', '--no-textconv', '--no-show-signature', '--reverse', `--format=%H%x1f%s%x1f%an%x1f%(trailers:only,unfold)${sep}`, `${from}..${to}`]);
   return out
     .split(sep)
     .map((r) => r.trim())
@@ -178,8 +234,11 @@ export async function commitsSince(dir: string, from: string, to = 'HEAD'): Prom
     });
 }
 
-/** Puts the worktree back to HEAD: every change and every untracked file (ignored ones stay). */
-export async function resetWorktree(ws: Workspace): Promise<void> {
-  await git(ws.dir, ['reset', '--quiet', '--hard', 'HEAD']);
-  await git(ws.dir, ['clean', '--quiet', '-fd']);
+/**
+ * Puts the worktree back to HEAD: every change and every untracked file, nested repositories
+ * included (ignored files stay).
+ */
+export async function resetWorktree(ws: WorkspaceRepo): Promise<void> {
+  await workspaceGit(ws, ['reset', '--quiet', '--hard', 'HEAD']);
+  await workspaceGit(ws, ['clean', '--quiet', '-ffd']);
 }
