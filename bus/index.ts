@@ -20,8 +20,8 @@ export {
 } from './messages/events.ts';
 export { WorkItem, WorkTicket, workTicketOf } from './messages/work.ts';
 export type { WorkItemData } from './messages/work.ts';
-export { provision } from './provision.ts';
-export type { ProvisionOptions } from './provision.ts';
+export { DEFAULT_LIMITS, limitsFromConfig, provision, provisionOptions } from './provision.ts';
+export type { Bound, Limits, ProvisionOptions } from './provision.ts';
 export { createNames, createSubjects, Headers } from './subjects.ts';
 export type { Names, Subjects } from './subjects.ts';
 export { TicketStore } from './tickets.ts';

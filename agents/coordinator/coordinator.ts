@@ -110,7 +110,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   // ---- intake -------------------------------------------------------------------------------
 
   async function keepRejected(source: 'tickets' | 'bugs', data: Uint8Array, error: ErrorBody): Promise<void> {
-    const limit = config.NIGHTSHIFT_INTAKE_MAX_BYTES;
+    // Kept for audit, bounded: the first bytes, with the whole payload's size and digest.
+    const limit = Math.min(config.NIGHTSHIFT_INTAKE_MAX_BYTES, config.NIGHTSHIFT_REJECTED_KEEP_BYTES);
     const h = natsHeaders();
     h.set(Headers.RejectCode, error.code);
     h.set(Headers.RejectMessage, error.message.replace(/[\r\n]+/g, ' ').slice(0, 1_000));

@@ -1,4 +1,4 @@
-import { connectBus, createPullRequestStore, encodeEnvelope, isNoResponders, provision, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
+import { connectBus, createPullRequestStore, encodeEnvelope, isNoResponders, provision, provisionOptions, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
 import { AgentError, untilAborted, UserInputError, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
 import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
@@ -100,7 +100,7 @@ export async function runGitHubReceiver({ config, log, signal }: { config: Confi
   webhookSecret(config);
   const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: 'nightshift-github', log });
   try {
-    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    await provision(bus, provisionOptions(config));
     const server = await startGitHubGateway({ bus, config, log });
     await untilAborted(signal);
     await server.close();

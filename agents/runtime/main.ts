@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { connectBus, provision, type Bus } from '../../bus/index.ts';
+import { connectBus, provision, provisionOptions, type Bus } from '../../bus/index.ts';
 import { untilAborted, UserInputError, type Config, type Logger, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
@@ -55,7 +55,7 @@ export async function runAgent({
 }): Promise<void> {
   const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: `nightshift-${role}`, log });
   try {
-    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    await provision(bus, provisionOptions(config));
     const handler = await makeHandler(bus);
     const runtime = createAgentRuntime({ bus, role, handler, config, log });
     await runtime.start();

@@ -1,4 +1,4 @@
-import { connectBus, provision } from '../../bus/index.ts';
+import { connectBus, provision, provisionOptions } from '../../bus/index.ts';
 import { untilAborted, type Config, type Logger } from '../../shared/index.ts';
 import { createSlackService, slackSettings } from './service.ts';
 
@@ -10,7 +10,7 @@ export async function runSlackGateway({ config, log, signal }: { config: Config;
   slackSettings(config);
   const bus = await connectBus({ url: config.NATS_URL, prefix: config.NIGHTSHIFT_PREFIX, name: 'nightshift-slack', log });
   try {
-    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    await provision(bus, provisionOptions(config));
     const service = createSlackService({ bus, config, log });
     await service.start(signal);
     await untilAborted(signal);
