@@ -36,6 +36,7 @@ export {
   IntakeErrorCode,
   IntakeReply,
   IntakeRequest,
+  LIMITS,
   OutboxItem,
   Question,
   RepoRef,
