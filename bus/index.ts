@@ -14,6 +14,7 @@ export {
   PrMerged,
   StageCompleted,
   StageFailed,
+  StageStarted,
   StageUsage,
   StageOutcome,
   TICKET_EVENTS,

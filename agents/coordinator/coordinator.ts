@@ -67,6 +67,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   const { subjects, names } = bus;
   const policy: Policy = {
     stageTimeoutMs: (stage) => stageTimeout(config, stage),
+    queueTimeoutMs: config.NIGHTSHIFT_QUEUE_TIMEOUT,
     stageAttempts: config.NIGHTSHIFT_STAGE_ATTEMPTS,
     humanTimeoutMs: config.NIGHTSHIFT_HUMAN_TIMEOUT,
   };
@@ -91,6 +92,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         {
           stage: item.stage,
           attempt: item.attempt,
+          ...(item.round !== undefined && { round: item.round }),
           ticket: workTicketOf(t),
         },
         { id: item.msgId, source: COORDINATOR, correlationId: t.id },
