@@ -42,9 +42,12 @@ async function postOk(bus: Bus, payload: unknown, timeoutMs?: number): Promise<{
   return reply;
 }
 
-/** The parts of a timeline that say what happened, without times and actors. */
+/**
+ * The parts of a timeline that say what happened, without times and actors, nor the `started`
+ * entries: one per delivery an agent started, so as many as the crashes made.
+ */
 function shape(t: Ticket) {
-  return t.timeline.map(({ event, from, to, stage, attempt }) => ({
+  return t.timeline.filter((e) => e.event !== 'started').map(({ event, from, to, stage, attempt }) => ({
     event,
     ...(from !== undefined && { from }),
     ...(to !== undefined && { to }),
