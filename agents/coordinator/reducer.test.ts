@@ -1215,27 +1215,28 @@ describe('stage deadlines: the queue timeout until an agent starts, then the sta
   it.each([
     ['another dispatch of the same stage and attempt', { causationId: 'tk-0123456789.refining.1.r7' }],
     ['no causation', { causationId: null }],
-  ] as const)('ignores a start naming %s', (_what, opts) => {
+  ] as const)('changes nothing for a start naming %s', (_what, opts) => {
     const d = reach('refining');
-    const before = d.t.work;
-    const t = d.later(10).must(startedEv(d.t, d.now, opts));
-    expect(t.work).toEqual(before);
-    expect(t.timeline.at(-1)).toMatchObject({ event: 'ignored', reason: expect.stringMatching(/^stage\.started: stale start of refining attempt 1/) });
+    expect(d.later(10).apply(startedEv(d.t, d.now, opts))).toBeNull();
+    expect(d.t.work?.startedAt).toBeUndefined();
   });
 
-  it('ignores the start of an earlier attempt, and any start once the ticket is cancelled', () => {
+  it('changes nothing for the start of an earlier attempt, nor for a start that comes after the result or the cancel', () => {
     const d = reach('refining');
     const first = d.t;
     d.later(10).must(failed('refining', 1, retryable));
-    const t = d.later(10).must(startedEv(first, d.now));
-    expect(t.work).toMatchObject({ attempt: 2 });
-    expect(t.work?.startedAt).toBeUndefined();
+    expect(d.later(10).apply(startedEv(first, d.now))).toBeNull();
+    expect(d.t.work).toMatchObject({ attempt: 2 });
+    expect(d.t.work?.startedAt).toBeUndefined();
+    // The start raced the result (two coordinators, or a fast handler): the completed attempt stays completed.
+    const second = d.t;
+    d.later(10).complete();
+    expect(d.later(10).apply(startedEv(second, d.now))).toBeNull();
+    expect(d.t.state).toBe('writing_tests');
     const running = d.t;
     d.later(10).must(cancel());
-    const c = d.later(10).must(startedEv(running, d.now));
-    expect(c.state).toBe('cancelled');
-    expect(c.work).toBeNull();
-    expect(c.timeline.at(-1)?.event).toBe('ignored');
+    expect(d.later(10).apply(startedEv(running, d.now))).toBeNull();
+    expect(d.t.timeline.filter((e) => e.event === 'ignored')).toEqual([]);
   });
 
   it('dispatches again an attempt nobody started in time, and fails with queue_timeout after the last', () => {

@@ -70,6 +70,9 @@ export type Decision = Ticket | null;
 /** Applies one bus event. Redeliveries (same message id) change nothing. */
 export function applyEvent(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Decision {
   if (t.applied.includes(ev.id)) return null;
+  // A start that is not the current dispatch's is routine (it races the result, or the ticket moved
+  // on): nothing to record, and applying it again changes nothing either.
+  if (ev.type === 'stage.started' && !startsCurrent(t, ev)) return null;
   return remember(decide(countUsage(t, ev), ev, now, policy), ev.id);
 }
 
@@ -154,8 +157,8 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
 function started(t: Ticket, ev: Extract<CoordinatorEvent, { type: 'stage.started' }>, now: Date, policy: Policy): Ticket {
   const { stage, attempt } = ev.data;
   const w = t.work;
-  const current = t.state === stage && w?.stage === stage && w.attempt === attempt && ev.causationId !== null && (w.dispatchId === undefined || ev.causationId === w.dispatchId);
-  if (!w || !current) return ignore(t, now, ev, `stale start of ${stage} attempt ${attempt} (ticket is ${describeWork(t)})`);
+  // applyEvent lets through only a start of the current dispatch.
+  if (!w || !startsCurrent(t, ev)) return t;
   const at = Math.min(Math.max(Date.parse(ev.data.startedAt), Date.parse(w.dispatchedAt)), now.getTime());
   return {
     ...t,
@@ -163,6 +166,13 @@ function started(t: Ticket, ev: Extract<CoordinatorEvent, { type: 'stage.started
     timeline: [...t.timeline, entry(now, ev.source, 'started', { stage, attempt, cause: ev.id })],
     updatedAt: now.toISOString(),
   };
+}
+
+/** Whether a `stage.started` is for the ticket's current dispatch (its causation is required). */
+function startsCurrent(t: Ticket, ev: Extract<CoordinatorEvent, { type: 'stage.started' }>): boolean {
+  const { stage, attempt } = ev.data;
+  const w = t.work;
+  return t.state === stage && w?.stage === stage && w.attempt === attempt && ev.causationId !== null && (w.dispatchId === undefined || ev.causationId === w.dispatchId);
 }
 
 function completed(
