@@ -7,6 +7,8 @@ export interface FencedWork {
   ticketId: string;
   stage: Stage;
   attempt: number;
+  /** When the coordinator published the item (its envelope's `ts`). */
+  publishedAt: string;
 }
 
 /**
@@ -17,10 +19,13 @@ export interface FencedWork {
 export function movedOn(t: Ticket | null, w: FencedWork): string | null {
   if (!t) return 'the ticket does not exist';
   if (isTerminal(t.state)) return `the ticket is ${t.state}`;
+  const current = t.state === w.stage && t.work !== null && (t.work.dispatchId !== undefined ? t.work.dispatchId === w.dispatchId : t.work.stage === w.stage && t.work.attempt === w.attempt);
+  if (current) return null;
+  // A record last changed before the item was published cannot have moved past it: it is an older
+  // revision (a KV read served by a lagging replica). The work goes on; the watch sees the newer one.
+  if (Date.parse(t.updatedAt) < Date.parse(w.publishedAt)) return null;
   if (t.state !== w.stage || !t.work) return `the ticket is ${t.state}, not ${w.stage}`;
-  const current = t.work.dispatchId !== undefined ? t.work.dispatchId === w.dispatchId : t.work.stage === w.stage && t.work.attempt === w.attempt;
-  if (!current) return `the ticket moved on to ${t.work.dispatchId ?? `${t.work.stage} attempt ${t.work.attempt}`}`;
-  return null;
+  return `the ticket moved on to ${t.work.dispatchId ?? `${t.work.stage} attempt ${t.work.attempt}`}`;
 }
 
 /** A running fence: aborts `signal` as soon as the ticket moves on, with the reason. */

@@ -99,7 +99,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     const { stage, attempt, ticket } = item.data;
     const deliveries = m.info.deliveryCount;
     const itemLog = log.child({ ticketId: ticket.id, stage, attempt, correlationId: item.correlationId });
-    const fenced: FencedWork = { dispatchId: item.id, ticketId: ticket.id, stage, attempt };
+    const fenced: FencedWork = { dispatchId: item.id, ticketId: ticket.id, stage, attempt, publishedAt: item.ts };
     const stale = await staleBeforeStart(fenced, itemLog);
     if (stale) {
       itemLog.info({ deliveries, reason: stale }, 'work dropped before it started: the ticket moved on');
