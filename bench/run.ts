@@ -84,7 +84,7 @@ async function triageBench(n: number): Promise<void> {
 }
 
 async function reducerBench(): Promise<void> {
-  const policy: Policy = { stageTimeoutMs: () => 60_000, stageAttempts: 3, humanTimeoutMs: 3_600_000 };
+  const policy: Policy = { stageTimeoutMs: () => 60_000, queueTimeoutMs: 3_600_000, stageAttempts: 3, humanTimeoutMs: 3_600_000 };
   const now = new Date('2030-01-01T00:00:00Z');
   const id = ticketIdForExternalId('bench-reducer');
   let t = newTicket(id, { title: 'bench', body: 'b', repo: { path: '/srv/repo' }, type: 'feature', labels: [] }, now, 'bench');

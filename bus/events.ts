@@ -10,12 +10,13 @@ import {
   PrMerged,
   StageCompleted,
   StageFailed,
+  StageStarted,
   StageUsage,
   type TICKET_EVENTS,
 } from './messages/events.ts';
 import type { EventOrigin } from './subjects.ts';
 
-const STAGE_RESULTS = [StageCompleted.type, StageFailed.type, StageUsage.type] as const;
+const STAGE_RESULTS = [StageStarted.type, StageCompleted.type, StageFailed.type, StageUsage.type] as const;
 
 /**
  * The event types each origin may publish. NATS permissions (bus/permissions.ts) let a process

@@ -14,6 +14,7 @@ export {
   PrMerged,
   StageCompleted,
   StageFailed,
+  StageStarted,
   StageUsage,
   StageOutcome,
   TICKET_EVENTS,
@@ -25,8 +26,8 @@ export { inboxPrefix, permissionsFor, PROCESS_KINDS } from './permissions.ts';
 export type { Permissions, ProcessKind } from './permissions.ts';
 export { seedFile, writeServerAuth } from './server-config.ts';
 export type { ServerAuth } from './server-config.ts';
-export { awaitProvisioned, provision } from './provision.ts';
-export type { ProvisionOptions } from './provision.ts';
+export { awaitProvisioned, DEFAULT_LIMITS, limitsFromConfig, provision, provisionOptions } from './provision.ts';
+export type { Bound, Limits, ProvisionOptions } from './provision.ts';
 export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.ts';
 export type { EventOrigin, Names, RejectedSource, Subjects } from './subjects.ts';
 export { TicketStore } from './tickets.ts';

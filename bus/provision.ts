@@ -1,6 +1,7 @@
 import {
   AckPolicy,
   DeliverPolicy,
+  DiscardPolicy,
   JetStreamApiError,
   RetentionPolicy,
   StorageType,
@@ -9,7 +10,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { nanos } from '@nats-io/transport-node';
-import { AgentError, delay, ROLES, type Logger } from '../shared/index.ts';
+import { AgentError, delay, ROLES, type Config, type Logger } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
 
 export interface ProvisionOptions {
@@ -17,9 +18,73 @@ export interface ProvisionOptions {
   ackWaitMs: number;
   /** Deliveries of one work item before the server gives up on it (and advises so). */
   maxDeliver: number;
+  /** Size bounds of the streams and buckets; DEFAULT_LIMITS for what is not given. */
+  limits?: Partial<Limits>;
+}
+
+/** Bounds on one stream or bucket: total bytes, message count (-1: none beyond bytes), one message. */
+export interface Bound {
+  maxBytes: number;
+  maxMsgs: number;
+  maxMsgSize: number;
+}
+
+/** Every stream and bucket nightshift provisions, bounded (docs/security-fencing.md has the table). */
+export interface Limits {
+  work: Bound;
+  events: Bound;
+  rejected: Bound;
+  advisories: Bound;
+  transcripts: Bound;
+  tickets: Bound;
+  prs: Bound;
+  escalations: Bound;
+}
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+/** Room for the headers a rejected payload is kept with (code, message, size, digest). */
+const REJECTED_HEADER_ROOM = 4 * KiB;
+
+export const DEFAULT_LIMITS: Limits = {
+  work: { maxBytes: 4 * GiB, maxMsgs: 100_000, maxMsgSize: MiB },
+  events: { maxBytes: GiB, maxMsgs: 1_000_000, maxMsgSize: MiB },
+  rejected: { maxBytes: 64 * MiB, maxMsgs: 100_000, maxMsgSize: 16 * KiB + REJECTED_HEADER_ROOM },
+  advisories: { maxBytes: 16 * MiB, maxMsgs: 10_000, maxMsgSize: 64 * KiB },
+  transcripts: { maxBytes: 2 * GiB, maxMsgs: -1, maxMsgSize: 4 * MiB },
+  tickets: { maxBytes: GiB, maxMsgs: -1, maxMsgSize: MiB },
+  prs: { maxBytes: 256 * MiB, maxMsgs: -1, maxMsgSize: MiB },
+  escalations: { maxBytes: 256 * MiB, maxMsgs: -1, maxMsgSize: 256 * KiB },
+};
+
+/** The limits an operator set (NIGHTSHIFT_*_MAX_* settings) over the defaults. */
+export function limitsFromConfig(config: Config): Limits {
+  const d = DEFAULT_LIMITS;
+  return {
+    ...d,
+    work: { ...d.work, maxMsgs: config.NIGHTSHIFT_WORK_MAX_MSGS },
+    events: { ...d.events, maxBytes: config.NIGHTSHIFT_EVENTS_MAX_BYTES },
+    rejected: {
+      maxBytes: config.NIGHTSHIFT_REJECTED_MAX_BYTES,
+      maxMsgs: config.NIGHTSHIFT_REJECTED_MAX_MSGS,
+      maxMsgSize: config.NIGHTSHIFT_REJECTED_KEEP_BYTES + REJECTED_HEADER_ROOM,
+    },
+    transcripts: { ...d.transcripts, maxBytes: config.NIGHTSHIFT_TRANSCRIPTS_MAX_BYTES },
+    tickets: { ...d.tickets, maxBytes: config.NIGHTSHIFT_TICKETS_MAX_BYTES },
+  };
+}
+
+/** What `provision` is given by a process that has a configuration. */
+export function provisionOptions(config: Config): ProvisionOptions {
+  return { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER, limits: limitsFromConfig(config) };
 }
 
 const DAY_MS = 86_400_000;
+
+function bounded(b: Bound, discard: DiscardPolicy): Partial<StreamConfig> {
+  return { max_bytes: b.maxBytes, max_msgs: b.maxMsgs, max_msg_size: b.maxMsgSize, discard };
+}
 
 /**
  * Creates or updates every stream, consumer and bucket nightshift uses. Idempotent and safe to run
@@ -27,12 +92,16 @@ const DAY_MS = 86_400_000;
  */
 export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void> {
   const { subjects, names } = bus;
+  const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  // Queued work is never dropped to make room: a full queue refuses the dispatch, which stays in the
+  // coordinator's outbox and is published again later. History streams drop their oldest instead.
   await ensureStream(bus, {
     name: names.workStream,
     subjects: [subjects.workAll],
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     duplicate_window: nanos(120_000),
+    ...bounded(limits.work, DiscardPolicy.New),
   });
   await ensureStream(bus, {
     name: names.eventsStream,
@@ -41,6 +110,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     storage: StorageType.File,
     max_age: nanos(14 * DAY_MS),
     duplicate_window: nanos(120_000),
+    ...bounded(limits.events, DiscardPolicy.Old),
   });
   await ensureStream(bus, {
     name: names.rejectedStream,
@@ -48,6 +118,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: nanos(30 * DAY_MS),
+    ...bounded(limits.rejected, DiscardPolicy.Old),
   });
   await ensureStream(bus, {
     name: names.advisoriesStream,
@@ -55,6 +126,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: nanos(14 * DAY_MS),
+    ...bounded(limits.advisories, DiscardPolicy.Old),
   });
   await ensureStream(bus, {
     name: names.transcriptsStream,
@@ -62,11 +134,11 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     max_age: nanos(30 * DAY_MS),
-    max_msg_size: 4 * 1024 * 1024,
+    ...bounded(limits.transcripts, DiscardPolicy.Old),
   });
-  await new Kvm(bus.js).create(names.ticketsBucket, { history: 5, storage: StorageType.File });
-  await new Kvm(bus.js).create(names.prsBucket, { history: 5, storage: StorageType.File });
-  await new Kvm(bus.js).create(names.escalationsBucket, { history: 5, storage: StorageType.File });
+  await ensureBucket(bus, names.ticketsBucket, limits.tickets);
+  await ensureBucket(bus, names.prsBucket, limits.prs);
+  await ensureBucket(bus, names.escalationsBucket, limits.escalations);
 
   for (const role of ROLES) {
     await ensureConsumer(bus, names.workStream, {
@@ -104,6 +176,18 @@ async function ensureStream(bus: Bus, cfg: Partial<StreamConfig> & { name: strin
     }
   }
   await bus.jsm.streams.update(cfg.name, cfg);
+}
+
+/**
+ * Creates a KV bucket with its bounds, or brings an existing one's bounds up to date (creating a
+ * bucket that exists leaves its configuration as it was). A full bucket refuses new keys.
+ */
+async function ensureBucket(bus: Bus, name: string, b: Bound): Promise<void> {
+  const kv = await new Kvm(bus.js).create(name, { history: 5, storage: StorageType.File, max_bytes: b.maxBytes, maxValueSize: b.maxMsgSize });
+  const stream = (await kv.status()).streamInfo.config;
+  if (stream.max_bytes !== b.maxBytes || stream.max_msg_size !== b.maxMsgSize) {
+    await bus.jsm.streams.update(stream.name, { max_bytes: b.maxBytes, max_msg_size: b.maxMsgSize });
+  }
 }
 
 async function ensureConsumer(

@@ -15,6 +15,9 @@ export function renderEntry(e: TimelineEntry): string {
     case 'dispatched':
       what = `dispatched ${e.stage} (attempt ${e.attempt})`;
       break;
+    case 'started':
+      what = `started ${e.stage} (attempt ${e.attempt})`;
+      break;
     case 'retry':
       what = `${e.stage} attempt ${e.attempt} failed; retrying`;
       break;
@@ -53,7 +56,8 @@ export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly s
   lines.push(`created ${t.createdAt} · updated ${t.updatedAt}`);
   if (t.work) {
     const left = Date.parse(t.work.deadline) - now.getTime();
-    lines.push(`working: ${t.work.stage}, attempt ${t.work.attempt}, ${left > 0 ? `times out in ${formatDuration(left)}` : 'timed out'}`);
+    const phase = t.work.startedAt ? 'started' : 'queued, not started yet';
+    lines.push(`working: ${t.work.stage}, attempt ${t.work.attempt}, ${phase}, ${left > 0 ? `times out in ${formatDuration(left)}` : 'timed out'}`);
   }
   const triage = triageOf(t);
   if (triage) {

@@ -28,6 +28,14 @@ describe('loadConfig defaults', () => {
       NIGHTSHIFT_STAGE_TIMEOUT: 1_800_000,
       NIGHTSHIFT_STAGE_TIMEOUTS: {},
       NIGHTSHIFT_STAGE_ATTEMPTS: 3,
+      NIGHTSHIFT_QUEUE_TIMEOUT: 3_600_000,
+      NIGHTSHIFT_REJECTED_MAX_BYTES: 64 * 1024 * 1024,
+      NIGHTSHIFT_REJECTED_MAX_MSGS: 100_000,
+      NIGHTSHIFT_REJECTED_KEEP_BYTES: 16 * 1024,
+      NIGHTSHIFT_EVENTS_MAX_BYTES: 1024 ** 3,
+      NIGHTSHIFT_TRANSCRIPTS_MAX_BYTES: 2 * 1024 ** 3,
+      NIGHTSHIFT_WORK_MAX_MSGS: 100_000,
+      NIGHTSHIFT_TICKETS_MAX_BYTES: 1024 ** 3,
       NIGHTSHIFT_HUMAN_TIMEOUT: 259_200_000,
       NIGHTSHIFT_SWEEP_INTERVAL: 1_000,
       NIGHTSHIFT_SHUTDOWN_GRACE: 30_000,
@@ -331,5 +339,24 @@ describe('NATS connection settings', () => {
       { path: 'NATS_KEY', message: expect.stringContaining('needs its key') },
     ]);
     expect(loadConfig({ NATS_USER: 'u', NATS_PASSWORD: 'p', NATS_CA: '/ca.pem' })).toMatchObject({ NATS_USER: 'u', NATS_PASSWORD: 'p', NATS_CA: '/ca.pem' });
+  });
+});
+
+describe('size settings', () => {
+  it.each([
+    ['65536', 65_536],
+    ['64KiB', 64 * 1024],
+    ['64 MiB', 64 * 1024 * 1024],
+    ['1gib', 1024 ** 3],
+  ])('reads %s as %d bytes', (text, bytes) => {
+    expect(loadConfig({ NIGHTSHIFT_REJECTED_MAX_BYTES: text }).NIGHTSHIFT_REJECTED_MAX_BYTES).toBe(bytes);
+  });
+
+  it.each(['64MB', '-1', '0', 'lots', '1.5GiB'])('refuses %s, naming the variable', (text) => {
+    expect(() => loadConfig({ NIGHTSHIFT_REJECTED_MAX_BYTES: text })).toThrow(/NIGHTSHIFT_REJECTED_MAX_BYTES: .* is not a size/);
+  });
+
+  it('refuses a rejected-payload keep size past the largest payload', () => {
+    expect(() => loadConfig({ NIGHTSHIFT_REJECTED_KEEP_BYTES: '1MiB' })).toThrow(/NIGHTSHIFT_REJECTED_KEEP_BYTES/);
   });
 });

@@ -3,7 +3,7 @@ import { ConfigError, fieldIssues } from './errors.ts';
 import { parseDuration } from './duration.ts';
 import { LlmConfigSchema } from './llm/config.ts';
 import { parseAllowList } from './net.ts';
-import { duration, positiveInt } from './zod.ts';
+import { byteSize, duration, positiveInt } from './zod.ts';
 import { redactUrl } from './redact.ts';
 import { STAGES, type Stage } from './ticket/states.ts';
 
@@ -79,6 +79,26 @@ export const ConfigSchema = z.object({
   /** Per-stage overrides, e.g. `coding=1h,refining=10m`. */
   NIGHTSHIFT_STAGE_TIMEOUTS: stageTimeouts.default({}),
   NIGHTSHIFT_STAGE_ATTEMPTS: positiveInt.max(20).default(3),
+  /**
+   * Bound on the wait between a dispatch and an agent starting it (the stage timeout runs from the
+   * start); an attempt nobody starts in time is dispatched again, up to the attempts, then fails.
+   */
+  NIGHTSHIFT_QUEUE_TIMEOUT: duration.default(3_600_000),
+
+  // Bounds on what the server keeps (docs/security-fencing.md has the full table).
+  /** The rejected-payload stream: total size and count; the oldest go first. */
+  NIGHTSHIFT_REJECTED_MAX_BYTES: byteSize.default(64 * 1024 ** 2),
+  NIGHTSHIFT_REJECTED_MAX_MSGS: positiveInt.default(100_000),
+  /** How much of each rejected payload is kept (its size and SHA-256 are kept whole). */
+  NIGHTSHIFT_REJECTED_KEEP_BYTES: byteSize.pipe(z.number().max(900_000)).default(16 * 1024),
+  /** The events stream's total size; the oldest (already applied) events go first. */
+  NIGHTSHIFT_EVENTS_MAX_BYTES: byteSize.default(1024 ** 3),
+  /** The transcripts stream's total size; the oldest exchanges go first. */
+  NIGHTSHIFT_TRANSCRIPTS_MAX_BYTES: byteSize.default(2 * 1024 ** 3),
+  /** Work items queued at once; past it, dispatches wait in the coordinator's outbox. */
+  NIGHTSHIFT_WORK_MAX_MSGS: positiveInt.default(100_000),
+  /** The tickets bucket's total size (history included); past it, intake refuses new tickets. */
+  NIGHTSHIFT_TICKETS_MAX_BYTES: byteSize.default(1024 ** 3),
   /** How long a ticket may wait in awaiting_human before it fails. */
   NIGHTSHIFT_HUMAN_TIMEOUT: duration.default(259_200_000),
   /** How often each coordinator looks for due timers and unsent dispatches. */

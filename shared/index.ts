@@ -39,6 +39,7 @@ export {
   IntakeErrorCode,
   IntakeReply,
   IntakeRequest,
+  LIMITS,
   OutboxItem,
   Question,
   RepoRef,

@@ -20,6 +20,18 @@ export const Change = z.object({
 });
 
 const STAGE = 'coding';
+/** The coding round a coder commit was made in (the work item's `round`). */
+const ROUND_TRAILER = 'Nightshift-Round';
+
+/**
+ * Whether a commit is this round's pushed work: made by any attempt of the same coding round (a
+ * redelivery, or a new attempt after a timeout or a failure that came after the push), or by this
+ * very dispatch. A commit of an earlier round (before a review sent the work back) is not.
+ */
+function isThisRound(trailers: Record<string, string>, round: number | undefined, workId: string): boolean {
+  if (trailers['Nightshift-Work'] === workId) return true;
+  return round !== undefined && trailers['Nightshift-Stage'] === STAGE && trailers[ROUND_TRAILER] === String(round);
+}
 
 /**
  * The coder: changes production code until the whole suite passes in the sandbox, in a bounded
@@ -37,7 +49,8 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
 
-    const redelivered = (await commitsSince(ws, tests.commit)).find((c) => c.trailers['Nightshift-Work'] === ctx.workId);
+    // Pushed by an earlier attempt of this round (then lost: a crash, a timeout): adopted if still green.
+    const redelivered = (await commitsSince(ws, tests.commit)).findLast((c) => isThisRound(c.trailers, work.round, ctx.workId));
     if (redelivered) {
       const green = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
       if (green.passed && (await coderViolations(ws, tests.commit, profile)).length === 0) {
@@ -87,7 +100,7 @@ export function createCoder(deps: AgentDeps): AgentHandler {
       const commit = await commitAll(ws, {
         role: 'coder',
         message: `Implement: ${work.ticket.title}\n\n${change.notes}`,
-        trailers: { 'Nightshift-Stage': STAGE, 'Nightshift-Work': ctx.workId },
+        trailers: { 'Nightshift-Stage': STAGE, 'Nightshift-Work': ctx.workId, ...(work.round !== undefined && { [ROUND_TRAILER]: String(work.round) }) },
       });
       if (!commit) {
         feedback = 'Your answer changed nothing.';

@@ -69,6 +69,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   const { subjects, names } = bus;
   const policy: Policy = {
     stageTimeoutMs: (stage) => stageTimeout(config, stage),
+    queueTimeoutMs: config.NIGHTSHIFT_QUEUE_TIMEOUT,
     stageAttempts: config.NIGHTSHIFT_STAGE_ATTEMPTS,
     humanTimeoutMs: config.NIGHTSHIFT_HUMAN_TIMEOUT,
   };
@@ -93,6 +94,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         {
           stage: item.stage,
           attempt: item.attempt,
+          ...(item.round !== undefined && { round: item.round }),
           ticket: workTicketOf(t),
         },
         { id: item.msgId, source: COORDINATOR, correlationId: t.id },
@@ -112,7 +114,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   // ---- intake -------------------------------------------------------------------------------
 
   async function keepRejected(source: RejectedSource, data: Uint8Array, error: ErrorBody): Promise<void> {
-    const limit = config.NIGHTSHIFT_INTAKE_MAX_BYTES;
+    // Kept for audit, bounded: the first bytes, with the whole payload's size and digest.
+    const limit = Math.min(config.NIGHTSHIFT_INTAKE_MAX_BYTES, config.NIGHTSHIFT_REJECTED_KEEP_BYTES);
     const h = natsHeaders();
     h.set(Headers.RejectCode, error.code);
     h.set(Headers.RejectMessage, error.message.replace(/[\r\n]+/g, ' ').slice(0, 1_000));

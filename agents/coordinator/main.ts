@@ -1,4 +1,4 @@
-import { busOptionsOf, connectBus, provision } from '../../bus/index.ts';
+import { busOptionsOf, connectBus, provision, provisionOptions } from '../../bus/index.ts';
 import { untilAborted, type Config, type Logger } from '../../shared/index.ts';
 import { createCoordinator } from './coordinator.ts';
 
@@ -9,7 +9,7 @@ import { createCoordinator } from './coordinator.ts';
 export async function runCoordinator({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   const bus = await connectBus({ ...busOptionsOf(config, 'coordinator'), name: 'nightshift-coordinator', log });
   try {
-    await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+    await provision(bus, provisionOptions(config));
     const coordinator = createCoordinator({ bus, config, log });
     await coordinator.start();
     await untilAborted(signal);

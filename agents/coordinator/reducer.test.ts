@@ -10,6 +10,7 @@ import {
   PrMerged,
   StageCompleted,
   StageFailed,
+  StageStarted,
   StageUsage,
   type PrComment,
   type StageOutcome,
@@ -40,7 +41,9 @@ const TIMEOUT: Readonly<Record<Stage, number>> = {
 };
 const HUMAN_TIMEOUT = 3_600_000;
 const ATTEMPTS = 3;
-const policy: Policy = { stageTimeoutMs: (s) => TIMEOUT[s], stageAttempts: ATTEMPTS, humanTimeoutMs: HUMAN_TIMEOUT };
+/** The queue timeout: the bound from a dispatch until an agent starts it. */
+const QUEUE = 90_000;
+const policy: Policy = { stageTimeoutMs: (s) => TIMEOUT[s], queueTimeoutMs: QUEUE, stageAttempts: ATTEMPTS, humanTimeoutMs: HUMAN_TIMEOUT };
 /** How many applied ids a ticket remembers (APPLIED_MEMORY in reducer.ts). */
 const APPLIED_BOUND = 200;
 
@@ -72,6 +75,15 @@ function failed(
 ): CoordinatorEvent {
   const meta = { id, source: `agent:${ROLE_OF_STAGE[stage]}`, correlationId: ID, causationId };
   return { ...envelope(StageFailed, { ticketId: ID, stage, attempt, error, deliveries: 1 }, meta), type: StageFailed.type };
+}
+
+/** An agent starting the ticket's current attempt at `at` (ms after T0); by default the dispatch it answers. */
+function startedEv(t: Ticket, at: number, opts: { deliveries?: number; causationId?: string | null; id?: string } = {}): CoordinatorEvent {
+  const w = t.work!;
+  const causationId = opts.causationId === undefined ? (w.dispatchId ?? null) : opts.causationId;
+  const meta = { id: opts.id ?? freshId(), source: `agent:${ROLE_OF_STAGE[w.stage]}`, correlationId: ID, causationId };
+  const data = { ticketId: ID, stage: w.stage, attempt: w.attempt, deliveries: opts.deliveries ?? 1, startedAt: iso(at) };
+  return { ...envelope(StageStarted, data, meta), type: StageStarted.type };
 }
 
 function answered(text: string, by = 'human:alice', id = freshId()): CoordinatorEvent {
@@ -137,7 +149,8 @@ function violations(t: Ticket, prev?: Ticket): string[] {
 
   if (isStage(t.state)) {
     if (t.work?.stage !== t.state) out.push(`in ${t.state} with work ${JSON.stringify(t.work)}`);
-    else if (Date.parse(t.work.deadline) !== Date.parse(t.work.dispatchedAt) + TIMEOUT[t.work.stage]) out.push('work deadline is not dispatch + timeout');
+    else if (t.work.startedAt === undefined && Date.parse(t.work.deadline) !== Date.parse(t.work.dispatchedAt) + QUEUE) out.push('work deadline is not dispatch + queue timeout');
+    else if (t.work.startedAt !== undefined && Date.parse(t.work.deadline) !== Date.parse(t.work.startedAt) + TIMEOUT[t.work.stage]) out.push('work deadline is not start + timeout');
     else if (t.work.attempt > ATTEMPTS) out.push(`attempt ${t.work.attempt} beyond ${ATTEMPTS}`);
   } else if (t.work !== null) out.push(`work set in ${t.state}`);
   if ((t.state === 'awaiting_human') !== (t.parked !== null)) out.push(`parked ${JSON.stringify(t.parked)} in ${t.state}`);
@@ -216,6 +229,11 @@ class Driver {
 
   sent(ids = this.t.outbox.map((o) => o.msgId)): Ticket | null {
     return this.#accept(outboxSent(this.t, ids));
+  }
+
+  /** An agent starts the current attempt now. */
+  start(): Ticket {
+    return this.must(startedEv(this.t, this.now));
   }
 
   /** Completes the current stage attempt with `outcome`. */
@@ -320,14 +338,14 @@ describe('tick', () => {
     d.later(5);
     const t = d.tick()!;
     expect(t.state).toBe(first);
-    expect(t.work).toEqual({ stage: first, attempt: 1, dispatchId: dispatchId(ID, first, 1), dispatchedAt: iso(5), deadline: iso(5 + TIMEOUT[first]) });
-    expect(t.outbox).toEqual([{ msgId: dispatchId(ID, first, 1), kind: 'dispatch', stage: first, attempt: 1 }]);
+    expect(t.work).toEqual({ stage: first, attempt: 1, dispatchId: dispatchId(ID, first, 1), dispatchedAt: iso(5), deadline: iso(5 + QUEUE), round: 1 });
+    expect(t.outbox).toEqual([{ msgId: dispatchId(ID, first, 1), kind: 'dispatch', stage: first, attempt: 1, round: 1 }]);
     expect(t.timeline.slice(1)).toEqual([
       { at: iso(5), by: COORDINATOR, event: 'transition', from: 'received', to: first, reason: 'received' },
       { at: iso(5), by: COORDINATOR, event: 'dispatched', stage: first, attempt: 1 },
     ]);
     expect(t.updatedAt).toBe(iso(5));
-    expect(nextWake(t)).toBe(T0 + 5 + TIMEOUT[first]);
+    expect(nextWake(t)).toBe(T0 + 5 + QUEUE);
   });
 
   it('does nothing before a deadline, and nothing in states only an event moves', () => {
@@ -349,12 +367,14 @@ describe('tick', () => {
     const d = reach('refining');
     const seen = new Set([d.t.outbox[0]!.msgId]);
     for (let attempt = 1; attempt < ATTEMPTS; attempt++) {
+      d.later(7).start();
       const deadline = Date.parse(d.t.work!.deadline) - T0;
+      expect(deadline).toBe(d.now + TIMEOUT.refining);
       d.now = deadline;
       const before = d.t.timeline.length;
       const t = d.tick()!;
       expect(t.state).toBe('refining');
-      expect(t.work).toEqual({ stage: 'refining', attempt: attempt + 1, dispatchId: dispatchId(ID, 'refining', attempt + 1), dispatchedAt: iso(deadline), deadline: iso(deadline + TIMEOUT.refining) });
+      expect(t.work).toEqual({ stage: 'refining', attempt: attempt + 1, dispatchId: dispatchId(ID, 'refining', attempt + 1), dispatchedAt: iso(deadline), deadline: iso(deadline + QUEUE), round: 1 });
       expect(t.timeline.slice(before)).toEqual([
         {
           at: iso(deadline),
@@ -367,11 +387,12 @@ describe('tick', () => {
         { at: iso(deadline), by: COORDINATOR, event: 'dispatched', stage: 'refining', attempt: attempt + 1 },
       ]);
       const item = t.outbox.at(-1)!;
-      expect(item).toEqual({ msgId: dispatchId(ID, 'refining', attempt + 1), kind: 'dispatch', stage: 'refining', attempt: attempt + 1 });
+      expect(item).toEqual({ msgId: dispatchId(ID, 'refining', attempt + 1), kind: 'dispatch', stage: 'refining', attempt: attempt + 1, round: 1 });
       expect(seen.has(item.msgId)).toBe(false);
       seen.add(item.msgId);
       d.sent();
     }
+    d.later(7).start();
     d.now = Date.parse(d.t.work!.deadline) - T0;
     const t = d.tick()!;
     expect(t.state).toBe('failed');
@@ -413,8 +434,8 @@ describe('stage.completed', () => {
       const newEntries = t.timeline.slice(before.timeline.length);
       if (next) {
         expect(t.state).toBe(next);
-        expect(t.work).toEqual({ stage: next, attempt: 1, dispatchId: dispatchId(ID, next, 1), dispatchedAt: iso(d.now), deadline: iso(d.now + TIMEOUT[next]) });
-        expect(t.outbox).toEqual([{ msgId: dispatchId(ID, next, 1), kind: 'dispatch', stage: next, attempt: 1 }]);
+        expect(t.work).toEqual({ stage: next, attempt: 1, dispatchId: dispatchId(ID, next, 1), dispatchedAt: iso(d.now), deadline: iso(d.now + QUEUE), round: 1 });
+        expect(t.outbox).toEqual([{ msgId: dispatchId(ID, next, 1), kind: 'dispatch', stage: next, attempt: 1, round: 1 }]);
         expect(newEntries).toEqual([
           { at: iso(d.now), by: `agent:${ROLE_OF_STAGE[stage]}`, event: 'transition', from: stage, to: next, reason: `${stage} done`, cause: ev.id },
           { at: iso(d.now), by: COORDINATOR, event: 'dispatched', stage: next, attempt: 1 },
@@ -437,7 +458,7 @@ describe('stage.completed', () => {
     const t = d.complete(advance({ severity: 'high' }));
     expect(t.state).toBe('writing_tests');
     expect(t.artifacts).toEqual({ triaging: { severity: 'high' } });
-    expect(t.outbox.at(-1)).toEqual({ msgId: dispatchId(ID, 'writing_tests', 1), kind: 'dispatch', stage: 'writing_tests', attempt: 1 });
+    expect(t.outbox.at(-1)).toEqual({ msgId: dispatchId(ID, 'writing_tests', 1), kind: 'dispatch', stage: 'writing_tests', attempt: 1, round: 1 });
   });
 
   it('records no artifact for an advance without output', () => {
@@ -473,7 +494,9 @@ describe('stage.completed', () => {
     // Not the id of the first coding dispatch: the server would drop it as a duplicate.
     expect(t.outbox).toHaveLength(1);
     expect(t.outbox[0]!.msgId).not.toBe(dispatchId(ID, 'coding', 1));
-    expect(t.outbox[0]).toMatchObject({ kind: 'dispatch', stage: 'coding', attempt: 1 });
+    // A new round of coding: its attempts must not adopt the first round's commit.
+    expect(t.outbox[0]).toMatchObject({ kind: 'dispatch', stage: 'coding', attempt: 1, round: 2 });
+    expect(t.work?.round).toBe(2);
   });
 
   it.each([
@@ -581,14 +604,14 @@ describe('human.answered', () => {
     expect(t.state).toBe('refining');
     expect(t.parked).toBeNull();
     expect(t.answers).toEqual([{ text: 'Both: -v and --verbose', by: 'human:alice', at: iso(d.now) }]);
-    expect(t.work).toEqual({ stage: 'refining', attempt: 1, dispatchId: expect.stringMatching(/^tk-0123456789\.refining\.1\.r\d+$/), dispatchedAt: iso(d.now), deadline: iso(d.now + TIMEOUT.refining) });
+    expect(t.work).toEqual({ stage: 'refining', attempt: 1, dispatchId: expect.stringMatching(/^tk-0123456789\.refining\.1\.r\d+$/), dispatchedAt: iso(d.now), deadline: iso(d.now + QUEUE), round: 2 });
     expect(t.timeline.slice(before)).toEqual([
       { at: iso(d.now), by: 'human:alice', event: 'answered', cause: ev.id },
       { at: iso(d.now), by: 'human:alice', event: 'transition', from: 'awaiting_human', to: 'refining', reason: 'answered', cause: ev.id },
       { at: iso(d.now), by: COORDINATOR, event: 'dispatched', stage: 'refining', attempt: 1 },
     ]);
     // A fresh Msg-Id: the first refining dispatch used dispatchId(ID, 'refining', 1).
-    expect(t.outbox).toEqual([{ msgId: dispatchId(ID, 'refining', 1, 2), kind: 'dispatch', stage: 'refining', attempt: 1 }]);
+    expect(t.outbox).toEqual([{ msgId: dispatchId(ID, 'refining', 1, 2), kind: 'dispatch', stage: 'refining', attempt: 1, round: 2 }]);
     expect(t.outbox[0]!.msgId).not.toBe(dispatchId(ID, 'refining', 1));
   });
 
@@ -631,8 +654,8 @@ describe('stage.failed', () => {
     const before = d.t.timeline.length;
     const t = d.must(ev);
     expect(t.state).toBe('coding');
-    expect(t.work).toEqual({ stage: 'coding', attempt: 2, dispatchId: dispatchId(ID, 'coding', 2), dispatchedAt: iso(d.now), deadline: iso(d.now + TIMEOUT.coding) });
-    expect(t.outbox.at(-1)).toEqual({ msgId: dispatchId(ID, 'coding', 2), kind: 'dispatch', stage: 'coding', attempt: 2 });
+    expect(t.work).toEqual({ stage: 'coding', attempt: 2, dispatchId: dispatchId(ID, 'coding', 2), dispatchedAt: iso(d.now), deadline: iso(d.now + QUEUE), round: 1 });
+    expect(t.outbox.at(-1)).toEqual({ msgId: dispatchId(ID, 'coding', 2), kind: 'dispatch', stage: 'coding', attempt: 2, round: 1 });
     expect(t.timeline.slice(before)).toEqual([
       { at: iso(d.now), by: 'agent:coder', event: 'retry', stage: 'coding', attempt: 1, reason: 'model_unavailable: the model did not answer', cause: ev.id },
       { at: iso(d.now), by: COORDINATOR, event: 'dispatched', stage: 'coding', attempt: 2 },
@@ -993,7 +1016,7 @@ describe('redeliveries', () => {
 describe('outboxSent', () => {
   it('keeps only the newest dispatch: superseded unsent work is dropped, not sent late', () => {
     const d = reach('coding');
-    expect(d.t.outbox).toEqual([{ msgId: dispatchId(ID, 'coding', 1), kind: 'dispatch', stage: 'coding', attempt: 1 }]);
+    expect(d.t.outbox).toEqual([{ msgId: dispatchId(ID, 'coding', 1), kind: 'dispatch', stage: 'coding', attempt: 1, round: 1 }]);
   });
 
   it('removes the items sent and keeps the others', () => {
@@ -1166,5 +1189,110 @@ describe('any sequence of events and ticks', () => {
       // Never the current refining attempt 1, so the ticket stays put and every event is stale.
       return STAGES.filter((s) => s !== 'refining')[Math.floor(rnd() * 4)]!;
     }
+  });
+});
+
+describe('stage deadlines: the queue timeout until an agent starts, then the stage timeout', () => {
+  it('bounds a dispatch nobody has started by the queue timeout', () => {
+    const d = reach('refining');
+    expect(d.t.work?.startedAt).toBeUndefined();
+    expect(nextWake(d.t)).toBe(Date.parse(d.t.work!.dispatchedAt) + QUEUE);
+  });
+
+  it('starts the stage timeout when an agent starts the current dispatch', () => {
+    const d = reach('refining');
+    const dispatched = Date.parse(d.t.work!.dispatchedAt) - T0;
+    d.later(50_000);
+    const ev = startedEv(d.t, d.now);
+    const t = d.must(ev);
+    expect(t.state).toBe('refining');
+    expect(t.work).toMatchObject({ startedAt: iso(d.now), deadline: iso(d.now + TIMEOUT.refining), dispatchedAt: iso(dispatched) });
+    expect(t.timeline.at(-1)).toEqual({ at: iso(d.now), by: 'agent:refiner', event: 'started', stage: 'refining', attempt: 1, cause: ev.id });
+    expect(nextWake(t)).toBe(T0 + d.now + TIMEOUT.refining);
+    // Queued for longer than the stage timeout, then started: not timed out.
+    d.now = dispatched + QUEUE - 1;
+    expect(d.tick()).toBeNull();
+  });
+
+  it('keeps the start between the dispatch and now, whatever the agent clock says', () => {
+    const early = reach('refining');
+    const dispatched = Date.parse(early.t.work!.dispatchedAt) - T0;
+    early.later(100);
+    expect(early.must(startedEv(early.t, dispatched - 60_000)).work?.startedAt).toBe(iso(dispatched));
+    const late = reach('refining');
+    late.later(100);
+    expect(late.must(startedEv(late.t, late.now + 3_600_000)).work?.startedAt).toBe(iso(late.now));
+  });
+
+  it('restarts the stage timeout on a redelivery that starts again', () => {
+    const d = reach('coding');
+    d.later(10).start();
+    d.later(TIMEOUT.coding - 1);
+    const t = d.must(startedEv(d.t, d.now, { deliveries: 2 }));
+    expect(t.work?.deadline).toBe(iso(d.now + TIMEOUT.coding));
+  });
+
+  it.each([
+    ['another dispatch of the same stage and attempt', { causationId: 'tk-0123456789.refining.1.r7' }],
+    ['no causation', { causationId: null }],
+  ] as const)('changes nothing for a start naming %s', (_what, opts) => {
+    const d = reach('refining');
+    expect(d.later(10).apply(startedEv(d.t, d.now, opts))).toBeNull();
+    expect(d.t.work?.startedAt).toBeUndefined();
+  });
+
+  it('changes nothing for the start of an earlier attempt, nor for a start that comes after the result or the cancel', () => {
+    const d = reach('refining');
+    const first = d.t;
+    d.later(10).must(failed('refining', 1, retryable));
+    expect(d.later(10).apply(startedEv(first, d.now))).toBeNull();
+    expect(d.t.work).toMatchObject({ attempt: 2 });
+    expect(d.t.work?.startedAt).toBeUndefined();
+    // The start raced the result (two coordinators, or a fast handler): the completed attempt stays completed.
+    const second = d.t;
+    d.later(10).complete();
+    expect(d.later(10).apply(startedEv(second, d.now))).toBeNull();
+    expect(d.t.state).toBe('writing_tests');
+    const running = d.t;
+    d.later(10).must(cancel());
+    expect(d.later(10).apply(startedEv(running, d.now))).toBeNull();
+    expect(d.t.timeline.filter((e) => e.event === 'ignored')).toEqual([]);
+  });
+
+  it('dispatches again an attempt nobody started in time, and fails with queue_timeout after the last', () => {
+    const d = reach('refining');
+    for (let attempt = 1; attempt < ATTEMPTS; attempt++) {
+      d.now = Date.parse(d.t.work!.deadline) - T0;
+      const t = d.tick()!;
+      expect(t.work).toMatchObject({ attempt: attempt + 1, deadline: iso(d.now + QUEUE), round: 1 });
+      expect(t.timeline.at(-2)).toMatchObject({
+        event: 'timeout',
+        attempt,
+        reason: `refining attempt ${attempt} was not started within the queue timeout of ${QUEUE}ms`,
+      });
+      d.sent();
+    }
+    d.now = Date.parse(d.t.work!.deadline) - T0;
+    const t = d.tick()!;
+    expect(t.state).toBe('failed');
+    expect(t.failure).toEqual({ code: 'queue_timeout', message: `refining attempt ${ATTEMPTS} was not started within the queue timeout of ${QUEUE}ms`, stage: 'refining' });
+  });
+});
+
+describe('stage rounds', () => {
+  it('keeps the round across retries of a stage and starts a new one when the stage is entered again', () => {
+    const d = reach('coding');
+    expect(d.t.work).toMatchObject({ stage: 'coding', attempt: 1, round: 1 });
+    d.later(10).must(failed('coding', 1, retryable));
+    expect(d.t.work).toMatchObject({ attempt: 2, round: 1 });
+    d.now = Date.parse(d.t.work!.deadline) - T0;
+    d.tick();
+    expect(d.t.work).toMatchObject({ attempt: 3, round: 1 });
+    d.later(10).complete();
+    d.later(10).complete({ kind: 'send_back', to: 'coding', reason: 'handle the empty input' });
+    expect(d.t.work).toMatchObject({ stage: 'coding', attempt: 1, round: 2 });
+    expect(d.t.outbox).toEqual([expect.objectContaining({ stage: 'coding', attempt: 1, round: 2 })]);
+    d.later(10).must(failed('coding', 1, retryable));
+    expect(d.t.work).toMatchObject({ attempt: 2, round: 2 });
   });
 });

@@ -21,7 +21,10 @@ import type { CoordinatorEvent } from './events.ts';
  * The caller writes the result with compare-and-set and publishes its outbox; nothing here does I/O.
  */
 export interface Policy {
+  /** Bound on one stage attempt once an agent has started it (from its `stage.started`). */
   stageTimeoutMs(stage: StageName): number;
+  /** Bound on the wait between a dispatch and an agent starting it. */
+  queueTimeoutMs: number;
   /** Attempts of one stage (first dispatch included) before the ticket fails. */
   stageAttempts: number;
   humanTimeoutMs: number;
@@ -67,6 +70,9 @@ export type Decision = Ticket | null;
 /** Applies one bus event. Redeliveries (same message id) change nothing. */
 export function applyEvent(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Decision {
   if (t.applied.includes(ev.id)) return null;
+  // A start that is not the current dispatch's is routine (it races the result, or the ticket moved
+  // on): nothing to record, and applying it again changes nothing either.
+  if (ev.type === 'stage.started' && !startsCurrent(t, ev)) return null;
   return remember(decide(countUsage(t, ev), ev, now, policy), ev.id);
 }
 
@@ -108,6 +114,8 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
       };
       return dispatch(answered, t.parked.from, 1, now, policy, { by: ev.data.by, reason: 'answered', cause: ev.id });
     }
+    case 'stage.started':
+      return started(t, ev, now, policy);
     case 'stage.usage':
       // Tokens of a delivery that ended without a result (retried, or handed back): counted, nothing moves.
       return { ...t, updatedAt: now.toISOString() };
@@ -140,6 +148,32 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
       return ev.type === 'stage.completed' ? completed(t, ev, now, policy) : failedAttempt(t, ev, now, policy);
     }
   }
+}
+
+/**
+ * An agent started the current attempt: its stage deadline now runs from the start (clamped between
+ * the dispatch and now, so a skewed agent clock can neither shorten the queue wait into the past nor
+ * push the deadline out). Each delivery that starts restarts it; max_deliver bounds how often.
+ */
+function started(t: Ticket, ev: Extract<CoordinatorEvent, { type: 'stage.started' }>, now: Date, policy: Policy): Ticket {
+  const { stage, attempt } = ev.data;
+  const w = t.work;
+  // applyEvent lets through only a start of the current dispatch.
+  if (!w || !startsCurrent(t, ev)) return t;
+  const at = Math.min(Math.max(Date.parse(ev.data.startedAt), Date.parse(w.dispatchedAt)), now.getTime());
+  return {
+    ...t,
+    work: { ...w, startedAt: new Date(at).toISOString(), deadline: new Date(at + policy.stageTimeoutMs(stage)).toISOString() },
+    timeline: [...t.timeline, entry(now, ev.source, 'started', { stage, attempt, cause: ev.id })],
+    updatedAt: now.toISOString(),
+  };
+}
+
+/** Whether a `stage.started` is for the ticket's current dispatch (its causation is required). */
+function startsCurrent(t: Ticket, ev: Extract<CoordinatorEvent, { type: 'stage.started' }>): boolean {
+  const { stage, attempt } = ev.data;
+  const w = t.work;
+  return t.state === stage && w?.stage === stage && w.attempt === attempt && ev.causationId !== null && (w.dispatchId === undefined || ev.causationId === w.dispatchId);
 }
 
 function completed(
@@ -258,13 +292,15 @@ export function tick(t: Ticket, now: Date, policy: Policy): Decision {
     return dispatch(t, first, 1, now, policy, { by: COORDINATOR, reason: 'received' });
   }
   if (t.work && isStage(t.state) && Date.parse(t.work.deadline) <= now.getTime()) {
-    const { stage, attempt } = t.work;
-    const reason = `${stage} attempt ${attempt} timed out after ${policy.stageTimeoutMs(stage)}ms`;
+    const { stage, attempt, startedAt } = t.work;
+    const reason = startedAt
+      ? `${stage} attempt ${attempt} timed out after ${policy.stageTimeoutMs(stage)}ms`
+      : `${stage} attempt ${attempt} was not started within the queue timeout of ${policy.queueTimeoutMs}ms`;
     const timedOut = { ...t, timeline: [...t.timeline, entry(now, COORDINATOR, 'timeout', { stage, attempt, reason })] };
     if (attempt < policy.stageAttempts) {
       return dispatch(timedOut, stage, attempt + 1, now, policy, { by: COORDINATOR, reason: 'retry after timeout' }, false);
     }
-    return fail(timedOut, now, { code: 'stage_timeout', message: reason, stage }, COORDINATOR);
+    return fail(timedOut, now, { code: startedAt ? 'stage_timeout' : 'queue_timeout', message: reason, stage }, COORDINATOR);
   }
   if (t.state === 'awaiting_human' && t.parked && Date.parse(t.parked.deadline) <= now.getTime()) {
     return fail(t, now, { code: 'human_timeout', message: `no answer within ${policy.humanTimeoutMs}ms`, stage: t.parked.from }, COORDINATOR);
@@ -301,11 +337,17 @@ interface Why {
   cause?: string | undefined;
 }
 
+/**
+ * Dispatches an attempt of `stage`. Entering the stage (`transition`) starts a new round of it; a
+ * retry stays in the round. Until an agent starts the attempt, the queue timeout bounds it.
+ */
 function dispatch(t: Ticket, stage: StageName, attempt: number, now: Date, policy: Policy, why: Why, transition = true): Ticket {
   const at = now.toISOString();
-  const round = 1 + t.timeline.filter((e) => e.event === 'dispatched' && e.stage === stage && e.attempt === attempt).length;
-  const item: OutboxItem = { msgId: dispatchId(t.id, stage, attempt, round), kind: 'dispatch', stage, attempt };
+  const sent = 1 + t.timeline.filter((e) => e.event === 'dispatched' && e.stage === stage && e.attempt === attempt).length;
   const moved = transition ? moveTo(t, stage, now, why) : t;
+  const entered = moved.timeline.filter((e) => e.event === 'transition' && e.to === stage).length;
+  const round = !transition && t.work?.stage === stage && t.work.round !== undefined ? t.work.round : Math.max(1, entered);
+  const item: OutboxItem = { msgId: dispatchId(t.id, stage, attempt, sent), kind: 'dispatch', stage, attempt, round };
   return {
     ...moved,
     parked: null,
@@ -314,7 +356,8 @@ function dispatch(t: Ticket, stage: StageName, attempt: number, now: Date, polic
       attempt,
       dispatchId: item.msgId,
       dispatchedAt: at,
-      deadline: new Date(now.getTime() + policy.stageTimeoutMs(stage)).toISOString(),
+      deadline: new Date(now.getTime() + policy.queueTimeoutMs).toISOString(),
+      round,
     },
     // One piece of work at a time: an unsent dispatch of superseded work is dropped, not sent late.
     outbox: [item],

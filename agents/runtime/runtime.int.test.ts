@@ -1,126 +1,10 @@
-import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { TicketStore, type Bus, type WorkItemData } from '../../bus/index.ts';
-import { AgentError, untilAborted, type Role, type Ticket } from '../../shared/index.ts';
-import { answerTicket, cancelTicket } from '../../cli/tickets.ts';
-import { setup, type TestEnv } from '../../test/helpers/env.ts';
-import { makeRepo } from '../../test/helpers/git.ts';
+import { AgentError } from '../../shared/index.ts';
+import { answerTicket } from '../../cli/tickets.ts';
+import { setup } from '../../test/helpers/env.ts';
+import { Harness } from '../../test/helpers/harness.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
-import { createCoordinator } from '../coordinator/coordinator.ts';
-import { createAgentRuntime, type AgentHandler, type AgentRuntime, type HandlerContext } from './runtime.ts';
-import { postTicket, readTicket, ticketWhen } from '../../test/helpers/tickets.ts';
-
-/** What a handler saw on one call. */
-interface Call {
-  stage: WorkItemData['stage'];
-  attempt: number;
-  deliveries: number;
-  answers: WorkItemData['ticket']['answers'];
-  ctx: HandlerContext;
-}
-
-/** A latch a handler can wait on; opened by the test (or at teardown). */
-interface Gate {
-  open(): void;
-  /** Resolves when the gate opens or `signal` aborts, whichever comes first. */
-  wait(signal: AbortSignal): Promise<void>;
-}
-
-function gate(): Gate {
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  return { open, wait: (signal) => Promise.race([opened, untilAborted(signal)]) };
-}
-
-/**
- * One test's world: a coordinator and the agents the test starts. Disposing it opens every gate, then
- * stops the agents and the coordinator (newest first), before the test's server goes away.
- */
-class Harness implements AsyncDisposable {
-  readonly env: TestEnv;
-  readonly store: TicketStore;
-  readonly calls: Call[] = [];
-  readonly #stack = new AsyncDisposableStack();
-  readonly #gates: Gate[] = [];
-
-  private constructor(env: TestEnv, store: TicketStore) {
-    this.env = env;
-    this.store = store;
-  }
-
-  static async start(env: TestEnv): Promise<Harness> {
-    const h = new Harness(env, new TicketStore(await env.bus.tickets()));
-    const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
-    await coordinator.start();
-    h.#stack.defer(() => coordinator.stop());
-    return h;
-  }
-
-  get bus(): Bus {
-    return this.env.bus;
-  }
-
-  /** Wraps `handler` so that every call is recorded in `calls`. */
-  recorded(handler: AgentHandler): AgentHandler {
-    return async (work, ctx) => {
-      this.calls.push({ stage: work.stage, attempt: work.attempt, deliveries: ctx.deliveries, answers: work.ticket.answers, ctx });
-      return handler(work, ctx);
-    };
-  }
-
-  /** Starts an agent of `role` running `handler` (recorded); it is stopped at teardown unless stopped before. */
-  async agent(role: Role, handler: AgentHandler): Promise<Pick<AgentRuntime, 'stop'>> {
-    const runtime = createAgentRuntime({ bus: this.bus, role, handler: this.recorded(handler), config: this.env.config, log: this.env.sink.log });
-    await runtime.start();
-    let stopped: Promise<void> | undefined;
-    const stop = () => (stopped ??= runtime.stop());
-    this.#stack.defer(stop);
-    return { stop };
-  }
-
-  gate(): Gate {
-    const g = gate();
-    this.#gates.push(g);
-    return g;
-  }
-
-  async post(title = 'Add a --verbose flag'): Promise<string> {
-    const repo = makeRepo();
-    this.#stack.defer(() => rmSync(repo, { recursive: true, force: true }));
-    return postTicket(this.bus, repo, title);
-  }
-
-  ticket(id: string): Promise<Ticket> {
-    return readTicket(this.store, id);
-  }
-
-  /** Waits until the ticket passes `test`. */
-  until(id: string, what: string, test: (t: Ticket) => boolean, timeoutMs?: number): Promise<Ticket> {
-    return ticketWhen(this.store, id, what, test, timeoutMs);
-  }
-
-  inState(id: string, state: Ticket['state'], timeoutMs?: number): Promise<Ticket> {
-    return this.until(id, `ticket ${id} in ${state}`, (t) => t.state === state, timeoutMs);
-  }
-
-  /** Waits until `n` handler calls have been made. */
-  callCount(n: number, timeoutMs?: number): Promise<Call[]> {
-    return waitFor(`${n} handler call(s)`, () => (this.calls.length >= n ? this.calls : undefined), { timeoutMs });
-  }
-
-  /** Waits until the role's durable consumer holds nothing: no pending, no unacknowledged item. */
-  async consumerIdle(role: Role) {
-    return waitFor(`${role} consumer idle`, async () => {
-      const info = await this.bus.jsm.consumers.info(this.bus.names.workStream, this.bus.names.roleConsumer(role));
-      return info.num_pending === 0 && info.num_ack_pending === 0 ? info : undefined;
-    });
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    for (const g of this.#gates) g.open();
-    await this.#stack.disposeAsync();
-  }
-}
+import type { AgentHandler } from './runtime.ts';
 
 const advance: AgentHandler = async (work) => ({ kind: 'advance', output: { did: work.stage } });
 
@@ -279,30 +163,6 @@ describe('agent runtime', () => {
       'refining',
       'writing_tests',
     ]);
-  });
-
-  it('cancels a ticket while an agent holds it and ignores the late result', async () => {
-    await using env = await setup();
-    await using h = await Harness.start(env);
-    const release = h.gate();
-    await h.agent('refiner', async (work, ctx) => {
-      await release.wait(ctx.signal);
-      return advance(work, ctx);
-    });
-    const id = await h.post();
-    await h.callCount(1);
-    const cancelled = await cancelTicket(h.bus, id, { by: 'cli:bob', reason: 'no longer needed', timeoutMs: 10_000 });
-    expect(cancelled.state).toBe('cancelled');
-    expect(cancelled.outbox).toEqual([]);
-    release.open();
-    const t = await h.until(id, 'the late result to be ignored', (c) => c.timeline.some((e) => e.event === 'ignored'));
-    expect(t.state).toBe('cancelled');
-    expect(t.artifacts).toEqual({});
-    expect(t.timeline.filter((e) => e.event === 'ignored')).toEqual([
-      expect.objectContaining({ by: 'agent:refiner', reason: expect.stringMatching(/^stage\.completed: stale result/) }),
-    ]);
-    await h.consumerIdle('refiner');
-    expect(h.calls).toHaveLength(1);
   });
 
   it('fails the ticket when the server gives up redelivering work that is never acknowledged', async () => {

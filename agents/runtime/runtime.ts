@@ -6,14 +6,18 @@ import {
   envelope,
   StageCompleted,
   StageFailed,
+  StageStarted,
   StageUsage,
+  TicketStore,
   WorkItem,
   type Bus,
+  type EnvelopeMeta,
   type Message,
   type StageOutcome,
   type WorkItemData,
 } from '../../bus/index.ts';
 import { delay, describeError, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
+import { movedOn, watchFence, type FencedWork } from './fence.ts';
 
 /** What a handler is told besides its work item. */
 export interface HandlerContext {
@@ -22,7 +26,11 @@ export interface HandlerContext {
   workId: string;
   /** 1 on the first delivery of this work item, 2 on the first redelivery, and so on. */
   deliveries: number;
-  /** Aborted when the process must hand the work back (shutdown past its grace period). */
+  /**
+   * Aborted when the process must hand the work back (shutdown past its grace period), or when the
+   * ticket moved on (cancelled, finished, or dispatched anew): the model client and the sandbox take
+   * it, so a fenced-off attempt stops spending at once.
+   */
   signal: AbortSignal;
   log: Logger;
   /**
@@ -63,11 +71,18 @@ export interface AgentRuntime {
  * reports the outcome as an event, and only then acks. A retryable failure is retried later with
  * exponential backoff; a fatal one, or the last allowed delivery, is reported and terminated. A
  * process killed mid-work loses nothing: the server redelivers the item after the ack wait.
+ *
+ * Work is fenced by the ticket's state: before the handler runs, an item whose ticket has moved on
+ * (terminal, or no longer at this dispatch) is acked and dropped without a model call; while it runs,
+ * a watch on the ticket aborts the handler the moment the ticket moves on, and the item is acked
+ * without a result (the tokens spent are still reported). An item that starts reports `stage.started`,
+ * from which the coordinator runs the stage's deadline.
  */
 export function createAgentRuntime({ bus, role, handler, config, log }: AgentRuntimeDeps): AgentRuntime {
   const stopping = new AbortController();
   const handBack = new AbortController();
   let loop: Promise<void> | undefined;
+  let tickets: TicketStore;
   let ackWaitMs = config.NIGHTSHIFT_ACK_WAIT;
   let maxDeliver = config.NIGHTSHIFT_MAX_DELIVER;
 
@@ -84,11 +99,27 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     const { stage, attempt, ticket } = item.data;
     const deliveries = m.info.deliveryCount;
     const itemLog = log.child({ ticketId: ticket.id, stage, attempt, correlationId: item.correlationId });
+    const fenced: FencedWork = { dispatchId: item.id, ticketId: ticket.id, stage, attempt, publishedAt: item.ts };
+    const stale = await staleBeforeStart(fenced, itemLog);
+    if (stale) {
+      itemLog.info({ deliveries, reason: stale }, 'work dropped before it started: the ticket moved on');
+      await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack dropped work; it will come back and be dropped again'));
+      return;
+    }
     const heartbeat = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
     const stopHeartbeat = () => clearInterval(heartbeat);
     handBack.signal.addEventListener('abort', stopHeartbeat, { once: true });
     const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
     itemLog.info({ deliveries }, 'work started');
+    await reportStarted(item.id, fenced, deliveries, meta, itemLog);
+    const fence = watchFence(tickets, fenced, itemLog);
+    const signal = AbortSignal.any([handBack.signal, fence.signal]);
+    /** Acks work whose ticket moved on while it ran: no result is reported, only the tokens spent. */
+    const dropFenced = async () => {
+      await reportSpent('fenced off');
+      await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack fenced-off work; it will come back and be dropped'));
+      itemLog.info({ deliveries, reason: fence.reason }, 'work aborted: the ticket moved on');
+    };
     const readers: (() => RoleUsage)[] = [];
     const usage = (): { usage?: RoleUsage } => {
       if (readers.length === 0) return {};
@@ -114,17 +145,19 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
         role,
         workId: item.id,
         deliveries,
-        signal: handBack.signal,
+        signal,
         log: itemLog,
         trackUsage: (read) => readers.push(read),
       });
       if (handBack.signal.aborted) return reportSpent('handed back');
+      if (fence.signal.aborted) return dropFenced();
       const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome, ...usage() }, { ...meta, id: `${item.id}.completed` });
       await publishEvent(bus, role, ticket.id, ev);
       await m.ackAck();
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
       if (handBack.signal.aborted) return reportSpent('handed back');
+      if (fence.signal.aborted) return dropFenced();
       const error = describeError(err);
       if (error.retryable && deliveries < maxDeliver) {
         const backoff = Math.min(
@@ -150,9 +183,33 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
         m.nak(config.NIGHTSHIFT_RETRY_BACKOFF);
       }
     } finally {
+      fence.stop();
       stopHeartbeat();
       handBack.signal.removeEventListener('abort', stopHeartbeat);
     }
+  }
+
+  /**
+   * Why the item should not start, or null. A ticket that cannot be read does not stop the work
+   * (fail open): the fence only saves cost, the coordinator refuses a stale result anyway.
+   */
+  async function staleBeforeStart(w: FencedWork, itemLog: Logger): Promise<string | null> {
+    try {
+      return movedOn((await tickets.get(w.ticketId))?.ticket ?? null, w);
+    } catch (err) {
+      itemLog.warn({ err }, 'could not read the ticket before starting; working unfenced');
+      return null;
+    }
+  }
+
+  /** Tells the coordinator the attempt started, so its stage deadline runs from now. */
+  async function reportStarted(dispatchId: string, w: FencedWork, deliveries: number, meta: EnvelopeMeta, itemLog: Logger): Promise<void> {
+    const ev = envelope(
+      StageStarted,
+      { ticketId: w.ticketId, stage: w.stage, attempt: w.attempt, deliveries, startedAt: new Date().toISOString() },
+      { ...meta, id: `${dispatchId}.started.${deliveries}` },
+    );
+    await publishEvent(bus, role, w.ticketId, ev).catch((err: unknown) => itemLog.warn({ err }, 'could not report the start; the queue timeout still bounds the attempt'));
   }
 
   async function run(consumer: Consumer): Promise<void> {
@@ -186,6 +243,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
 
   return {
     async start() {
+      tickets = new TicketStore(await bus.tickets());
       const consumer = await bus.js.consumers.get(bus.names.workStream, bus.names.roleConsumer(role));
       const info = await consumer.info();
       if (info.config.ack_wait) ackWaitMs = millis(info.config.ack_wait);

@@ -54,6 +54,23 @@ export const StageUsage = defineMessage(
   z.object({ ticketId: TicketId, stage: Stage, attempt: z.number().int().positive(), usage: RoleUsage, deliveries: z.number().int().nonnegative() }),
 );
 
+/**
+ * Agent → coordinator: an agent took up a stage attempt (one delivery of its work item) and starts
+ * work. Its causation id is the dispatch id; the coordinator starts the attempt's stage deadline at
+ * `startedAt` (until then only the queue timeout runs).
+ */
+export const StageStarted = defineMessage(
+  'stage.started',
+  1,
+  z.object({
+    ticketId: TicketId,
+    stage: Stage,
+    attempt: z.number().int().positive(),
+    deliveries: z.number().int().positive(),
+    startedAt: z.iso.datetime(),
+  }),
+);
+
 /** A human (through the CLI, Slack…) answers the questions of a parked ticket. */
 export const HumanAnswered = defineMessage(
   'human.answered',
@@ -127,4 +144,4 @@ export type PrFeedback = z.infer<typeof PrFeedback>;
 export const PR_FEEDBACK = 'pr_feedback';
 
 /** Every message type on the events stream. */
-export const TICKET_EVENTS = [StageCompleted, StageFailed, StageUsage, HumanAnswered, CancelRequested, PrChangesRequested, PrMerged, PrClosed] as const;
+export const TICKET_EVENTS = [StageStarted, StageCompleted, StageFailed, StageUsage, HumanAnswered, CancelRequested, PrChangesRequested, PrMerged, PrClosed] as const;

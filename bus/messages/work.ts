@@ -1,17 +1,17 @@
 import { z } from 'zod';
-import { Answer, BugDetails, RepoRef, RoleUsage, Stage, TicketId, TicketType, type Ticket } from '../../shared/index.ts';
+import { Answer, BugDetails, LIMITS, RepoRef, RoleUsage, Stage, TicketId, TicketType, type Ticket } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** What an agent is given about the ticket it works on. */
 export const WorkTicket = z.object({
   id: TicketId,
-  title: z.string(),
-  body: z.string(),
+  title: z.string().max(LIMITS.title),
+  body: z.string().max(LIMITS.body),
   type: TicketType,
   repo: RepoRef,
-  labels: z.array(z.string()),
+  labels: z.array(z.string().max(LIMITS.label)).max(LIMITS.labels),
   /** Who posted it (a bug's reporter). */
-  requester: z.string().optional(),
+  requester: z.string().max(LIMITS.requester).optional(),
   /** A bug report's details, when the ticket came from one. */
   report: BugDetails.optional(),
   answers: z.array(Answer),
@@ -45,6 +45,8 @@ export const WorkItem = defineMessage(
   z.object({
     stage: Stage,
     attempt: z.number().int().positive(),
+    /** The stage's round (Ticket.work.round): attempts of one round adopt each other's pushed work. */
+    round: z.number().int().positive().optional(),
     ticket: WorkTicket,
   }),
 );

@@ -12,17 +12,41 @@ export type TicketType = z.infer<typeof TicketType>;
 export const TicketId = z.string().regex(/^tk-[0-9a-z]{10}$/, 'not a ticket id (tk- and ten characters)');
 export type TicketId = z.infer<typeof TicketId>;
 
+/** C0 controls, DEL and C1 controls: never in a one-line field (a title, a label, an id, a name). */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** C0 controls but tab, line feed and carriage return, and DEL: never in free text (a body, logs). */
+const TEXT_CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+
+/** A one-line string of at most `max` characters with no control character at all. */
+export const line = (max: number) => z.string().max(max).refine((v) => !CONTROL.test(v), { message: 'control characters are not allowed' });
+/** Free text of at most `max` characters: tabs and line breaks, but no other control character. */
+export const text = (max: number) => z.string().max(max).refine((v) => !TEXT_CONTROL.test(v), { message: 'control characters other than tab and line breaks are not allowed' });
+
+/** Field limits of a ticket: what intake accepts and what reaches git and the models. */
+export const LIMITS = {
+  title: 200,
+  body: 100_000,
+  labels: 20,
+  label: 50,
+  externalId: 200,
+  requester: 200,
+  repoPath: 4096,
+  repoUrl: 2048,
+  baseBranch: 200,
+  answer: 20_000,
+} as const;
+
 const gitRef = z
   .string()
   .min(1)
-  .max(200)
+  .max(LIMITS.baseBranch)
   .regex(/^(?![-/.]|HEAD$|.*\/[.\/]|.*\.\.|.*@\{|.*\.lock\/|.*[\s~^:?*[\\])[^\0-\x1f\x7f]+(?<![/.]|\.lock)$/, 'not a valid branch name');
 
 /** Where the code lives: exactly one of a local path or a clone URL, and optionally the base branch. */
 export const RepoRef = z
   .object({
-    path: z.string().min(1).max(4096).optional(),
-    url: z.string().min(1).max(2048).optional(),
+    path: line(LIMITS.repoPath).min(1).optional(),
+    url: line(LIMITS.repoUrl).min(1).optional(),
     baseBranch: gitRef.optional(),
   })
   .strict()
@@ -34,18 +58,18 @@ export type RepoRef = z.infer<typeof RepoRef>;
 /** The body of a request on the intake subject (BRIEF §4). Unknown fields are refused. */
 export const IntakeRequest = z
   .object({
-    title: z.string().trim().min(1).max(200),
-    body: z.string().max(100_000),
+    title: line(LIMITS.title).trim().min(1),
+    body: text(LIMITS.body),
     repo: RepoRef,
     type: TicketType.default('feature'),
-    externalId: z.string().min(1).max(200).optional(),
-    requester: z.string().min(1).max(200).optional(),
-    labels: z.array(z.string().min(1).max(50)).max(20).default([]),
+    externalId: line(LIMITS.externalId).min(1).optional(),
+    requester: line(LIMITS.requester).min(1).optional(),
+    labels: z.array(line(LIMITS.label).min(1)).max(LIMITS.labels).default([]),
   })
   .strict();
 export type IntakeRequest = z.infer<typeof IntakeRequest>;
 
-const reportText = (max: number) => z.string().trim().min(1).max(max);
+const reportText = (max: number) => text(max).trim().min(1);
 
 /** What a bug report says beyond its title and description; kept on the bug's ticket as `report`. */
 export const BugDetails = z
@@ -55,7 +79,7 @@ export const BugDetails = z
     expected: reportText(10_000).optional(),
     actual: reportText(10_000).optional(),
     /** Logs or a stack trace, as pasted. */
-    logs: z.string().min(1).max(60_000).optional(),
+    logs: text(60_000).min(1).optional(),
     /** Versions, operating system, configuration: where it happens. */
     environment: reportText(4_000).optional(),
   })
@@ -65,14 +89,14 @@ export type BugDetails = z.infer<typeof BugDetails>;
 /** The body of a request on the bug intake subject. Unknown fields are refused. */
 export const BugReport = z
   .object({
-    title: z.string().trim().min(1).max(200),
+    title: line(LIMITS.title).trim().min(1),
     description: reportText(50_000),
     repo: RepoRef,
     ...BugDetails.shape,
     /** Who reported it: they are asked when the report lacks information. */
-    reporter: z.string().min(1).max(200).optional(),
-    externalId: z.string().min(1).max(200).optional(),
-    labels: z.array(z.string().min(1).max(50)).max(20).default([]),
+    reporter: line(LIMITS.requester).min(1).optional(),
+    externalId: line(LIMITS.externalId).min(1).optional(),
+    labels: z.array(line(LIMITS.label).min(1)).max(LIMITS.labels).default([]),
   })
   .strict();
 export type BugReport = z.infer<typeof BugReport>;
@@ -138,7 +162,7 @@ export const Question = z.object({
 export type Question = z.infer<typeof Question>;
 
 /** A human's answer to a parked ticket's questions. */
-export const Answer = z.object({ text: z.string(), by: Actor, at: z.iso.datetime() });
+export const Answer = z.object({ text: z.string().max(LIMITS.answer), by: Actor, at: z.iso.datetime() });
 export type Answer = z.infer<typeof Answer>;
 
 /** One entry of a ticket's history: who did what, when, and why. */
@@ -154,6 +178,7 @@ export const TimelineEntry = z.object({
     'answered',
     'cancel_requested',
     'ignored',
+    'started',
   ]),
   from: State.optional(),
   to: State.optional(),
@@ -172,6 +197,8 @@ export const OutboxItem = z.object({
   kind: z.literal('dispatch'),
   stage: Stage,
   attempt: z.number().int().positive(),
+  /** The stage's round (see Ticket.work.round). */
+  round: z.number().int().positive().optional(),
 });
 export type OutboxItem = z.infer<typeof OutboxItem>;
 
@@ -203,7 +230,17 @@ export const Ticket = z.object({
       /** The Msg-Id of the dispatched work item; results name it as their causation id. */
       dispatchId: z.string().optional(),
       dispatchedAt: z.iso.datetime(),
+      /**
+       * When an agent started this attempt (its latest delivery): from then the stage timeout runs;
+       * before, the queue timeout.
+       */
+      startedAt: z.iso.datetime().optional(),
       deadline: z.iso.datetime(),
+      /**
+       * How many times the ticket has entered this stage: retries of an attempt keep it, a ticket
+       * sent back or resumed starts a new round. Work pushed in a round is adopted by its later attempts.
+       */
+      round: z.number().int().positive().optional(),
     })
     .nullable(),
   /** While awaiting_human: where the ticket came from and what it asks. */

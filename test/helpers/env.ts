@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { connectBus, provision, type Bus } from '../../bus/index.ts';
+import { connectBus, provision, provisionOptions, type Bus } from '../../bus/index.ts';
 import { createLogger, loadConfig, type Config, type Logger } from '../../shared/index.ts';
 import { startNatsServer, type NatsServer } from './nats.ts';
 
@@ -69,7 +69,7 @@ export async function setup(overrides: Record<string, string> = {}): Promise<Tes
     return bus;
   };
   const bus = await connect();
-  await provision(bus, { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER });
+  await provision(bus, provisionOptions(config));
   return {
     nats,
     config,
