@@ -1292,7 +1292,7 @@ describe('stage rounds', () => {
     d.later(10).complete({ kind: 'send_back', to: 'coding', reason: 'handle the empty input' });
     expect(d.t.work).toMatchObject({ stage: 'coding', attempt: 1, round: 2 });
     expect(d.t.outbox).toEqual([expect.objectContaining({ stage: 'coding', attempt: 1, round: 2 })]);
-    d.later(10).must(failed('coding', 1, retryable));
+    d.later(10).must(failed('coding', 1, retryable, freshId(), d.t.work!.dispatchId));
     expect(d.t.work).toMatchObject({ attempt: 2, round: 2 });
   });
 });
