@@ -29,7 +29,7 @@ export interface Bound {
   maxMsgSize: number;
 }
 
-/** Every stream and bucket nightshift provisions, bounded (docs/security-fencing.md has the table). */
+/** Every stream and bucket nightshift provisions, bounded (docs/security.md has the table). */
 export interface Limits {
   work: Bound;
   events: Bound;

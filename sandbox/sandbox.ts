@@ -59,7 +59,7 @@ export const RunSpec = z
      * `none` (default): no network interface but loopback. `bridge`: the setup network, for an
      * explicit dependency-installation setup step only, never for running repository code. It reaches
      * public addresses (package registries) and DNS, never the host or private networks (the Docker
-     * implementation's egress gate; docs/security-sandbox.md).
+     * implementation's egress gate; docs/security.md).
      */
     network: z.enum(['none', 'bridge']).default('none'),
     /** Wall-clock bound; the command is killed (SIGKILL) when it is reached. */

@@ -85,7 +85,7 @@ export const ConfigSchema = z.object({
    */
   NIGHTSHIFT_QUEUE_TIMEOUT: duration.default(3_600_000),
 
-  // Bounds on what the server keeps (docs/security-fencing.md has the full table).
+  // Bounds on what the server keeps (docs/security.md has the full table).
   /** The rejected-payload stream: total size and count; the oldest go first. */
   NIGHTSHIFT_REJECTED_MAX_BYTES: byteSize.default(64 * 1024 ** 2),
   NIGHTSHIFT_REJECTED_MAX_MSGS: positiveInt.default(100_000),

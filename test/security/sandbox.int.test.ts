@@ -12,7 +12,7 @@ import { logSink } from '../helpers/env.ts';
 import { hostAddresses, hostListener, hostUdpListener, hostProcessesWith, probeCommand, probeOutcomes, Tally, type HostListener, type Target } from './probes.ts';
 
 /**
- * The sandbox part of the security battery (docs/security-sandbox.md), through the real DockerSandbox:
+ * The sandbox part of the security battery (docs/security.md), through the real DockerSandbox:
  * network from the run step, host access from the setup step, secrets of the host, writes outside the
  * workspace, and resource attacks. Every container, network and server it creates is removed, also on
  * failure; it prints one figure per class.
