@@ -139,6 +139,8 @@ export function permissionsFor(kind: ProcessKind, prefix = 'nightshift'): Permis
             s.eventsFrom('github'),
             ...kvReader(n.ticketsBucket),
             ...kvReader(n.prsBucket),
+            // A pull request merged or closed on GitHub is recorded as such.
+            ...kvWriter(n.prsBucket, ['pr.>']),
             ...kvReader(n.escalationsBucket),
             ...kvWriter(n.escalationsBucket, [`${ISSUE_ASK_KEY_PREFIX}.>`]),
           ],

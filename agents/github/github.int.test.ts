@@ -52,7 +52,8 @@ interface World extends AsyncDisposable {
 }
 
 async function world(settings: Record<string, string> = {}): Promise<World> {
-  const env = await setup();
+  // Every component on its own kind's credentials, as `nightshift up` runs them.
+  const env = await setup({}, { secure: true });
   const gitRoot = mkdtempSync(join(tmpdir(), 'ns-ghr-git-'));
   const bare = await bareDemoRepo(gitRoot, OWNER, NAME);
   const fake = await startFakeGitHub({ token: TOKEN, gitRoot });
@@ -74,9 +75,10 @@ async function world(settings: Record<string, string> = {}): Promise<World> {
   const log = env.sink.log;
   const prs = await createPullRequestStore(env.bus);
   const tickets = new TicketStore(await env.bus.tickets());
-  const forges = forgesFromConfig({ config, store: prs, log });
+  const reviewerBus = await env.connectAs('reviewer');
+  const forges = forgesFromConfig({ config, store: await createPullRequestStore(reviewerBus), log });
   const stack = new AsyncDisposableStack();
-  const coordinator = createCoordinator({ bus: env.bus, config, log });
+  const coordinator = createCoordinator({ bus: await env.connectAs('coordinator'), config, log });
   await coordinator.start();
   stack.defer(() => coordinator.stop());
   const calls = { coder: 0, reviewer: 0 };
@@ -110,13 +112,15 @@ async function world(settings: Record<string, string> = {}): Promise<World> {
     });
     return { kind: 'advance', output: { verdict: 'approve', pullRequest: { number: pr.number, url: pr.url, forge: pr.forge } } };
   };
-  const runtimes = (['refiner', 'test-author', 'coder', 'reviewer'] as const).map((role) =>
-    createAgentRuntime({ bus: env.bus, role, handler: { refiner: advance, 'test-author': advance, coder, reviewer }[role], config, log }),
+  const runtimes = await Promise.all(
+    (['refiner', 'test-author', 'coder', 'reviewer'] as const).map(async (role) =>
+      createAgentRuntime({ bus: role === 'reviewer' ? reviewerBus : await env.connectAs(role), role, handler: { refiner: advance, 'test-author': advance, coder, reviewer }[role], config, log }),
+    ),
   );
   for (const r of runtimes) await r.start();
   // Stopped together: each waits out its pending pull.
   stack.defer(async () => void (await Promise.all(runtimes.map((r) => r.stop()))));
-  const receiver = await startGitHubGateway({ bus: env.bus, config, log });
+  const receiver = await startGitHubGateway({ bus: await env.connectAs('github'), config, log });
   stack.defer(() => receiver.close());
 
   const ticket = async (id: string) => {

@@ -13,7 +13,7 @@
 #   3. tar | docker import, setting the image's PATH, HOME, user and a `nightshift.recipe` label.
 #   4. A smoke run: node, npm and git answer as the non-root user, with no network, read-only root.
 #
-# Idempotent: the label holds a hash of this file, the Node.js version and the extra CAs; when the
+# Idempotent: the label holds a hash of this file, lib.sh, the Node.js version and the extra CAs; when the
 # image already carries the same hash the script does nothing (under a second). `--force` rebuilds.
 # Needs root (debootstrap), debootstrap (apt-get install debootstrap) and a Docker engine
 # (scripts/dockerd). Usage: sandbox/image/build.sh [--force]
@@ -28,20 +28,10 @@ SANDBOX_UID=10001
 MIRROR=${NIGHTSHIFT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 EXTRA_CA_DIR=${NIGHTSHIFT_EXTRA_CA_DIR-/usr/local/share/ca-certificates}
 
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-root=$(CDPATH= cd -- "$here/../.." && pwd)
-cache=${NIGHTSHIFT_CACHE_DIR:-$root/.nightshift/cache}/sandbox-image
-force=0
-[ "${1:-}" = "--force" ] && force=1
-
 say() { echo "nightshift sandbox image: $*" >&2; }
-fail() { say "$*"; exit 1; }
-now() { date +%s; }
-started=$(now)
+. "$(dirname -- "$0")/lib.sh"
 
-[ "$(id -u)" = 0 ] || fail "must run as root (debootstrap needs it)"
-command -v docker >/dev/null 2>&1 || fail "the docker CLI is missing (apt-get install docker.io)"
-timeout 10 docker info >/dev/null 2>&1 || fail "no Docker engine answers; start one with scripts/dockerd"
+require_builder
 
 node_bin=$("$root/scripts/node24" node -p 'process.execPath')
 node_version=$("$node_bin" --version)
@@ -54,31 +44,9 @@ extra_cas=""
 if [ -n "$EXTRA_CA_DIR" ] && [ -d "$EXTRA_CA_DIR" ]; then
   extra_cas=$(find "$EXTRA_CA_DIR" -maxdepth 1 -type f -name '*.crt' | sort)
 fi
-recipe=$( { cat "$0"; echo "node=$node_version"; for ca in $extra_cas; do cat "$ca"; done; } | sha256sum | cut -c1-16)
-current=$(docker image inspect --format '{{ index .Config.Labels "nightshift.recipe" }}' "$IMAGE" 2>/dev/null || true)
-previous=$(docker image inspect --format '{{ .Id }}' "$IMAGE" 2>/dev/null || true)
-if [ "$force" = 0 ] && [ "$current" = "$recipe" ]; then
-  say "$IMAGE is up to date (recipe $recipe)"
-  exit 0
-fi
-
-mkdir -p "$cache"
-base_key=$(echo "$SUITE $VARIANT $INCLUDE $MIRROR" | sha256sum | cut -c1-12)
-base=$cache/$SUITE-$VARIANT-$base_key
-if [ ! -f "$base/.nightshift-complete" ]; then
-  command -v debootstrap >/dev/null 2>&1 || fail "debootstrap is missing (apt-get install debootstrap)"
-  say "debootstrap $SUITE ($VARIANT, +$INCLUDE) into $base"
-  rm -rf "$base" "$base.tmp"
-  t=$(now)
-  debootstrap --variant="$VARIANT" --include="$INCLUDE" "$SUITE" "$base.tmp" "$MIRROR" >"$cache/debootstrap.log" 2>&1 \
-    || { tail -n 30 "$cache/debootstrap.log" >&2; fail "debootstrap failed (full log: $cache/debootstrap.log)"; }
-  rm -rf "$base.tmp"/var/cache/apt/archives/*.deb "$base.tmp"/var/lib/apt/lists/* "$base.tmp"/var/log/*.log
-  touch "$base.tmp/.nightshift-complete"
-  mv "$base.tmp" "$base"
-  say "debootstrap took $(($(now) - t))s"
-else
-  say "reusing the debootstrap tree $base"
-fi
+recipe=$( { echo "node=$node_version"; for ca in $extra_cas; do cat "$ca"; done; } | recipe_hash)
+skip_if_current "$recipe"
+debootstrap_base
 
 stage=$cache/stage.$$
 trap 'rm -rf "$stage"' EXIT INT TERM
@@ -128,7 +96,5 @@ case "$smoke" in
   "uid=$SANDBOX_UID node=$node_version npm=$NPM_VERSION git version"*) ;;
   *) fail "unexpected smoke run output from $IMAGE: $smoke" ;;
 esac
-if [ -n "$previous" ] && [ "$previous" != "$(docker image inspect --format '{{ .Id }}' "$IMAGE")" ]; then
-  docker image rm "$previous" >/dev/null 2>&1 || say "the previous image $previous is still in use; left in place"
-fi
+drop_previous
 say "built $IMAGE in $(($(now) - started))s: $smoke"

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { connectBus, provision, provisionOptions, type Bus } from '../../bus/index.ts';
+import { connectBus, provision, provisionOptions, writeServerAuth, type Bus, type ProcessKind } from '../../bus/index.ts';
 import { createLogger, loadConfig, type Config, type Logger } from '../../shared/index.ts';
 import { startNatsServer, type NatsServer } from './nats.ts';
 
@@ -39,6 +43,12 @@ export interface TestEnv extends AsyncDisposable {
   /** A connected, provisioned bus; more can be made with `connect`. */
   bus: Bus;
   connect(name?: string): Promise<Bus>;
+  /**
+   * With `{ secure: true }`: a connection with one process kind's generated credentials, so the
+   * component under test runs with exactly the permissions it has in production. (The test's own
+   * `bus` and `connect` use an administrator the generated configuration is extended with.)
+   */
+  connectAs(kind: ProcessKind): Promise<Bus>;
   /** Environment variables for a child nightshift process pointed at this server and prefix. */
   childEnv: Record<string, string>;
 }
@@ -47,10 +57,12 @@ export interface TestEnv extends AsyncDisposable {
  * A private nats-server, a config with short timers for tests, and a provisioned bus.
  * `await using env = await setup({ NIGHTSHIFT_ACK_WAIT: '1s' })`.
  */
-export async function setup(overrides: Record<string, string> = {}): Promise<TestEnv> {
-  const nats = await startNatsServer();
+export async function setup(overrides: Record<string, string> = {}, opts: { secure?: boolean } = {}): Promise<TestEnv> {
+  const prefix = overrides.NIGHTSHIFT_PREFIX ?? uniquePrefix();
+  const secured = opts.secure ? await secureConfig(prefix) : undefined;
+  const nats = await startNatsServer(secured ? { config: secured.config } : {});
   const settings: Record<string, string> = {
-    NIGHTSHIFT_PREFIX: uniquePrefix(),
+    NIGHTSHIFT_PREFIX: prefix,
     NIGHTSHIFT_ACK_WAIT: '2s',
     NIGHTSHIFT_MAX_DELIVER: '5',
     NIGHTSHIFT_RETRY_BACKOFF: '100ms',
@@ -63,8 +75,15 @@ export async function setup(overrides: Record<string, string> = {}): Promise<Tes
   const config = loadConfig({}, settings);
   const sink = logSink();
   const buses: Bus[] = [];
+  const admin = secured ? { auth: { user: ADMIN, password: secured.password } } : {};
   const connect = async (name = 'test') => {
-    const bus = await connectBus({ url: nats.url, prefix: config.NIGHTSHIFT_PREFIX, name, log: sink.log });
+    const bus = await connectBus({ url: nats.url, prefix: config.NIGHTSHIFT_PREFIX, name, log: sink.log, ...admin });
+    buses.push(bus);
+    return bus;
+  };
+  const connectAs = async (kind: ProcessKind) => {
+    if (!secured) throw new Error('connectAs needs setup(…, { secure: true })');
+    const bus = await connectBus({ url: nats.url, prefix: config.NIGHTSHIFT_PREFIX, name: kind, kind, auth: { nkey: secured.seeds[kind] }, log: sink.log });
     buses.push(bus);
     return bus;
   };
@@ -76,10 +95,36 @@ export async function setup(overrides: Record<string, string> = {}): Promise<Tes
     sink,
     bus,
     connect,
-    childEnv: { ...settings, NATS_URL: nats.url, NIGHTSHIFT_LOG_LEVEL: 'debug' },
+    connectAs,
+    childEnv: {
+      ...settings,
+      NATS_URL: nats.url,
+      NIGHTSHIFT_LOG_LEVEL: 'debug',
+      ...(secured && { NATS_USER: ADMIN, NATS_PASSWORD: secured.password }),
+    },
     async [Symbol.asyncDispose]() {
       for (const b of buses.reverse()) await b.close().catch(() => undefined);
       await nats[Symbol.asyncDispose]();
+      if (secured) rmSync(secured.dir, { recursive: true, force: true });
     },
   };
 }
+
+const ADMIN = 'nightshift-test-admin';
+
+/**
+ * The configuration `nightshift nats config` writes for `prefix`, plus an administrator allowed
+ * everything, for the test's own scaffolding (posting, reading, provisioning).
+ */
+async function secureConfig(prefix: string): Promise<{ dir: string; config: string; seeds: Readonly<Record<ProcessKind, string>>; password: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'nightshift-test-auth-'));
+  const written = await writeServerAuth(join(dir, 'auth'), prefix);
+  const password = randomBytes(18).toString('base64url');
+  const text = readFileSync(written.config, 'utf8');
+  const at = text.lastIndexOf('  ]');
+  if (at < 0) throw new Error(`no users list in ${written.config}`);
+  const adminUser = `    { user: "${ADMIN}", password: "${password}", permissions: { publish: { allow: [">"] }, subscribe: { allow: [">"] } } }\n`;
+  writeFileSync(written.config, text.slice(0, at) + adminUser + text.slice(at));
+  return { dir, config: written.config, seeds: written.seeds, password };
+}
+

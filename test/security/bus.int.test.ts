@@ -114,7 +114,7 @@ const ALLOWED: Record<ProcessKind, string[]> = {
   reviewer: agent('reviewer', ['prs.write']),
   triager: agent('triager'),
   slack: ['intake.ticket', 'intake.bug', 'event.from.slack', 'tickets.read', 'tickets.watch', 'escalations.read', 'escalations.write.esc', 'escalations.write.thread'],
-  github: ['intake.ticket', 'intake.bug', 'event.from.github', 'tickets.read', 'tickets.watch', 'prs.read', 'escalations.read', 'escalations.write.github'],
+  github: ['intake.ticket', 'intake.bug', 'event.from.github', 'tickets.read', 'tickets.watch', 'prs.read', 'prs.write', 'escalations.read', 'escalations.write.github'],
   operator: ['intake.ticket', 'intake.bug', 'event.from.cli', 'tickets.read', 'tickets.watch', 'prs.read', 'transcripts.read'],
   viewer: ['tickets.read', 'tickets.watch', 'prs.read', 'transcripts.read'],
   intake: ['intake.ticket', 'intake.bug'],
