@@ -84,9 +84,9 @@ export class SlackWorld implements AsyncDisposable {
           NIGHTSHIFT_SLACK_PORT: '0',
           ...(triageRepo !== null && { NIGHTSHIFT_SLACK_TRIAGE_CHANNEL: TRIAGE, NIGHTSHIFT_SLACK_TRIAGE_REPO: triageRepo }),
           ...overrides,
-        }),
+        }, { secure: true }),
       );
-      const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
+      const coordinator = createCoordinator({ bus: await env.connectAs('coordinator'), config: env.config, log: env.sink.log });
       await coordinator.start();
       let stopping: Promise<void> | undefined;
       const stopCoordinator = () => (stopping ??= coordinator.stop());
@@ -116,14 +116,15 @@ export class SlackWorld implements AsyncDisposable {
         ? { kind: 'escalate', questions }
         : { kind: 'advance', output: { answers: work.ticket.answers } };
     };
-    const runtime = createAgentRuntime({ bus: this.bus, role: 'refiner', handler, config: this.env.config, log: this.env.sink.log });
+    const runtime = createAgentRuntime({ bus: await this.env.connectAs('refiner'), role: 'refiner', handler, config: this.env.config, log: this.env.sink.log });
     await runtime.start();
     this.#stack.defer(() => runtime.stop());
   }
 
   /** Starts a gateway replica named `replica` (its log lines carry `{ replica }`). */
   async gateway(replica = 'r1', settings: Partial<SlackSettings> = {}): Promise<Pick<SlackService, 'port' | 'stop'>> {
-    const bus = await this.env.connect(`slack-${replica}`);
+    // The gateway runs on the Slack gateway's own credentials, as in production.
+    const bus = await this.env.connectAs('slack');
     const service = createSlackService({ bus, config: this.env.config, log: this.env.sink.log.child({ replica }), settings, replica });
     await service.start();
     let stopping: Promise<void> | undefined;
