@@ -33,7 +33,7 @@ it(`drops the queued work of ${CANCELLED} cancelled tickets without a model call
       OPENAI_API_KEY: 'sk-test',
       NIGHTSHIFT_MODEL_RETRIES: '0',
       NIGHTSHIFT_WORKSPACES_DIR: join(dir, 'workspaces'),
-    });
+    }, { secure: true });
     await using h = await Harness.start(env);
     const origin = await createDemoRepo(join(dir, 'origin'));
     const { names, jsm } = h.bus;
@@ -55,12 +55,13 @@ it(`drops the queued work of ${CANCELLED} cancelled tickets without a model call
     const valid = reply.id;
     await waitFor('the valid ticket queued behind them', () => queued(CANCELLED + 1));
 
+    const refinerBus = await env.connectAs('refiner');
     const refiner = createRefiner({
       config: env.config,
       log: env.sink.log,
       sandbox: new DockerSandbox(),
-      forges: forgesFromConfig({ config: env.config, store: await createPullRequestStore(h.bus), log: env.sink.log }),
-      transcript: createTranscriptSink(h.bus, env.sink.log),
+      forges: forgesFromConfig({ config: env.config, store: await createPullRequestStore(refinerBus), log: env.sink.log }),
+      transcript: createTranscriptSink(refinerBus, env.sink.log),
       clock: () => new Date(),
     });
     const startedAt = Date.now();

@@ -42,6 +42,8 @@ export interface TestEnv extends AsyncDisposable {
   sink: LogSink;
   /** A connected, provisioned bus; more can be made with `connect`. */
   bus: Bus;
+  /** Whether the server takes only the generated credentials (`setup(…, { secure: true })`). */
+  secure: boolean;
   connect(name?: string): Promise<Bus>;
   /**
    * With `{ secure: true }`: a connection with one process kind's generated credentials, so the
@@ -96,6 +98,7 @@ export async function setup(overrides: Record<string, string> = {}, opts: { secu
     bus,
     connect,
     connectAs,
+    secure: secured !== undefined,
     childEnv: {
       ...settings,
       NATS_URL: nats.url,

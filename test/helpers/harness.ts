@@ -49,7 +49,8 @@ export class Harness implements AsyncDisposable {
 
   static async start(env: TestEnv): Promise<Harness> {
     const h = new Harness(env, new TicketStore(await env.bus.tickets()));
-    const coordinator = createCoordinator({ bus: env.bus, config: env.config, log: env.sink.log });
+    // On a secure server each component runs on its own kind's credentials.
+    const coordinator = createCoordinator({ bus: env.secure ? await env.connectAs('coordinator') : env.bus, config: env.config, log: env.sink.log });
     await coordinator.start();
     h.#stack.defer(() => coordinator.stop());
     return h;
@@ -69,7 +70,8 @@ export class Harness implements AsyncDisposable {
 
   /** Starts an agent of `role` running `handler` (recorded); it is stopped at teardown unless stopped before. */
   async agent(role: Role, handler: AgentHandler): Promise<Pick<AgentRuntime, 'stop'>> {
-    const runtime = createAgentRuntime({ bus: this.bus, role, handler: this.recorded(handler), config: this.env.config, log: this.env.sink.log });
+    const bus = this.env.secure ? await this.env.connectAs(role) : this.bus;
+    const runtime = createAgentRuntime({ bus, role, handler: this.recorded(handler), config: this.env.config, log: this.env.sink.log });
     await runtime.start();
     let stopped: Promise<void> | undefined;
     const stop = () => (stopped ??= runtime.stop());
