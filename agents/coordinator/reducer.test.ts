@@ -1170,7 +1170,7 @@ describe('any sequence of events and ticks', () => {
     for (const k of ['tick', 'redelivery', 'outboxSent', 'completed:advance', 'completed:escalate', 'completed:send_back', 'failed', 'maybe-stale', 'answered', 'cancel', 'pr.changes_requested', 'pr.merged', 'pr.closed']) {
       expect(kinds.get(k) ?? 0, k).toBeGreaterThan(0);
     }
-  });
+  }, 60_000);
 
   it('keeps the applied ids bounded on a ticket that lives long', () => {
     const rnd = prng(7);
@@ -1189,7 +1189,8 @@ describe('any sequence of events and ticks', () => {
       // Never the current refining attempt 1, so the ticket stays put and every event is stale.
       return STAGES.filter((s) => s !== 'refining')[Math.floor(rnd() * 4)]!;
     }
-  });
+    // A thousand steps take well under a second alone; a busy 2-core machine may take many times that.
+  }, 60_000);
 });
 
 describe('stage deadlines: the queue timeout until an agent starts, then the stage timeout', () => {
