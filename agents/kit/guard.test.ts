@@ -33,7 +33,7 @@ async function committed(files: Record<string, string>): Promise<{ dir: string; 
 
 const PYPROJECT = '[project]\nname = "x"\ndependencies = []\n\n[tool.pytest.ini_options]\naddopts = "-q"\n';
 
-describe('the coder guard', () => {
+describe('the coder guard', { timeout: 60_000 }, () => {
   it('accepts production changes, including unrelated manifest changes', async () => {
     const { dir, sha, ws } = await committed({ 'pyproject.toml': PYPROJECT, 'src/x.py': 'x = 1\n', 'tests/test_x.py': 'def test_x(): pass\n' });
     writeFileSync(join(dir, 'src/x.py'), 'x = 2\n');

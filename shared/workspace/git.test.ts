@@ -8,7 +8,7 @@ afterEach(() => {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-describe('git on the host', () => {
+describe('git on the host', { timeout: 60_000 }, () => {
   it("takes nothing from this process's environment: no GIT_* variable, no secret, no user configuration", async () => {
     const repo = makeRepo();
     made.push(repo);

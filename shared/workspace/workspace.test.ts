@@ -24,7 +24,8 @@ const tmp = () => {
   return d;
 };
 
-describe('workspaces', () => {
+// Real git processes: a busy 2-core machine can take seconds per clone, so waits are generous.
+describe('workspaces', { timeout: 60_000 }, () => {
   it('clones onto the ticket branch, commits as the role, pushes only the ticket branch, and resumes from it', async () => {
     const origin = repo();
     const mainBefore = (await git(origin, ['rev-parse', 'main'])).trim();
