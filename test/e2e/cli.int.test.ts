@@ -1,4 +1,8 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PROCESS_KINDS } from '../../bus/index.ts';
 import { Ticket } from '../../shared/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { setup } from '../helpers/env.ts';
@@ -21,6 +25,26 @@ describe('the CLI', () => {
     const flag = await runCli(['ticket', 'show', 'tk-0123456789', '--colour'], {});
     expect(flag.code).toBe(2);
     expect(flag.stderr).toContain('--colour');
+  });
+
+  it('writes a nats-server configuration and a private seed per process kind, keeping the seeds on a second run', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'ns-natsconf-')), 'auth');
+    try {
+      const first = await runCli(['nats', 'config', '--dir', dir, '--prefix', 'acme', '--json'], {});
+      expect(first.code).toBe(0);
+      const written = JSON.parse(first.stdout) as { config: string; seeds: Record<string, string> };
+      expect(Object.keys(written.seeds).sort()).toEqual([...PROCESS_KINDS].sort());
+      for (const file of [written.config, ...Object.values(written.seeds)]) expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      const conf = readFileSync(written.config, 'utf8');
+      expect(conf).toContain('"acme.tickets.intake"');
+      expect(conf).not.toMatch(/SU[A-Z2-7]{56}/);
+      const seeds = Object.fromEntries(Object.values(written.seeds).map((f) => [f, readFileSync(f, 'utf8')]));
+      expect((await runCli(['nats', 'config', '--dir', dir, '--prefix', 'acme', '--json'], {})).code).toBe(0);
+      for (const [f, seed] of Object.entries(seeds)) expect(readFileSync(f, 'utf8')).toBe(seed);
+    } finally {
+      rmSync(join(dir, '..'), { recursive: true, force: true });
+    }
   });
 
   it('cancels, refuses answers to tickets that ask nothing, and reports unknown ids, through the commands', async () => {
