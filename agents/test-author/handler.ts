@@ -18,7 +18,7 @@ import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { redProblem } from '../kit/counts.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
-import { prepareWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
+import { prepareWorkspace, runOutput, runSuite, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
@@ -147,7 +147,7 @@ async function unsoundFiles(deps: AgentDeps, ws: Workspace, profile: RepoProfile
     { signal: ctx.signal },
   );
   if (result.exitCode === 0) return null;
-  return `These test files do not parse, so they would fail for the wrong reason:\n${(result.stdout + result.stderr).slice(-3_000)}`;
+  return `These test files do not parse, so they would fail for the wrong reason:\n${runOutput(result).slice(-3_000)}`;
 }
 
 const CHECK = `const { spawnSync } = require('node:child_process');
