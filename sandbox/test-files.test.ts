@@ -26,6 +26,9 @@ describe('the Node.js default test file patterns', () => {
     ['spec/x.js', true],
     ['spec/support/jasmine.json', true],
     ['packages/cli/spec/x.js', true],
+    // Cypress's own directory
+    ['cypress/e2e/login.cy.ts', true],
+    ['locales/messages.cy.json', false],
     // what jest keeps next to the tests: snapshots, manual mocks, fixtures
     ['src/__snapshots__/a.test.ts.snap', true],
     ['__mocks__/fs.js', true],

@@ -19,9 +19,15 @@ import { parseFlatYaml } from './yaml.ts';
  * type tests (`*.test-d.ts`, `test-d/`), a root `test.js`/`test.ts`/`test.mjs`… (the single-file
  * packages of sindresorhus and others: `test.*` matches at the root only, so `src/test.js`, a module
  * named test, stays production code), the test directories of a package or of the packages of a
- * monorepo (`test/`, `tests/`, jasmine's `spec/`, at any depth), and jest's `__tests__`, with its
- * snapshots, manual mocks and fixtures (`__snapshots__`, `__mocks__`, `__fixtures__`): changing them
- * changes what the tests check. `src/test-utils.js` or `src/testing.ts` are not test files.
+ * monorepo (`test/`, `tests/`, jasmine's `spec/`, at any depth), Cypress's `cypress/`, and jest's
+ * `__tests__`, with its snapshots, manual mocks and fixtures (`__snapshots__`, `__mocks__`,
+ * `__fixtures__`): changing them changes what the tests check. `src/test-utils.js` or
+ * `src/testing.ts` are not test files.
+ *
+ * Left out on purpose: `e2e/` and `*.e2e.*` (Playwright and Nest keep those in `tests/`/`test/` or name
+ * them `*.spec.*`, both covered), Cypress's `*.cy.*` outside `cypress/` (a Welsh locale file is
+ * `messages.cy.json`), `fixtures/` outside test directories (often production data). A `spec/` that
+ * holds an API specification rather than tests is protected too: such a repository sets test_files.
  */
 export const NODE_TEST_FILES: readonly string[] = [
   '**/*.test.*',
@@ -32,6 +38,7 @@ export const NODE_TEST_FILES: readonly string[] = [
   '**/tests/**',
   '**/spec/**',
   'test-d/**',
+  'cypress/**',
   '**/__tests__/**',
   '**/__snapshots__/**',
   '**/__mocks__/**',
