@@ -414,7 +414,10 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
       if (outcome.kind !== 'escalate') return;
       expect(outcome.questions).toHaveLength(1);
       expect(outcome.questions[0]).toMatchObject({ id: 'tests-not-red', blocking: true });
-      expect(outcome.questions[0]!.text).toContain('src/slugify.js: not a test file');
+      // The refusal names the file, the patterns in force and the key that changes them, not the criteria.
+      expect(outcome.questions[0]!.text).toContain('src/slugify.js: not a test file under the patterns in force (**/*.test.*, ');
+      expect(outcome.questions[0]!.text).toContain('set test_files in .nightshift.yml on the base branch, then answer to resume');
+      expect(outcome.questions[0]!.text).not.toContain('acceptance criteria');
       // Refused before writing: at the refusal, neither file had been written (not even the test file)…
       expect(atRefusal).toEqual([[{ [TEST_FILE]: null, 'src/slugify.js': ORIGINAL_SOURCE }]]);
       // …and after the baseline, nothing ran in the sandbox (no parse check, no red run).

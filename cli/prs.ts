@@ -1,5 +1,5 @@
 import { createPullRequestStore, type Bus } from '../bus/index.ts';
-import { git, UserInputError, type PullRequest } from '../shared/index.ts';
+import { git, stripTerminalCodes, UserInputError, type PullRequest } from '../shared/index.ts';
 
 export async function listPullRequests(bus: Bus): Promise<PullRequest[]> {
   return (await createPullRequestStore(bus)).list();
@@ -19,16 +19,17 @@ export async function showPullRequest(bus: Bus, ref: string): Promise<{ pr: Pull
 
 export function renderPullRequests(prs: readonly PullRequest[]): string {
   if (prs.length === 0) return 'no pull requests';
-  return prs.map((p) => `#${String(p.number).padEnd(4)} ${p.ticketId}  ${p.state.padEnd(7)} ${p.branch} → ${p.base}  ${p.title}`).join('\n');
+  return stripTerminalCodes(prs.map((p) => `#${String(p.number).padEnd(4)} ${p.ticketId}  ${p.state.padEnd(7)} ${p.branch} → ${p.base}  ${p.title}`).join('\n'));
 }
 
+/** A pull request for a person's terminal: escape codes in its body or diff (a hostile repository's files) are not passed on. */
 export function renderPullRequest({ pr, diff }: { pr: PullRequest; diff: string | null }): string {
-  return [
+  return stripTerminalCodes([
     `#${pr.number} ${pr.title}  [${pr.state}]`,
     `${pr.branch} → ${pr.base} · ${pr.url} · ticket ${pr.ticketId}`,
     `head ${pr.headSha.slice(0, 12)} · base ${pr.baseSha.slice(0, 12)} · opened ${pr.createdAt}`,
     '',
     pr.body,
     ...(diff === null ? [] : ['', '--- diff ---', diff]),
-  ].join('\n');
+  ].join('\n'));
 }

@@ -1,4 +1,4 @@
-import { formatDuration, type Ticket, type TimelineEntry } from '../shared/index.ts';
+import { formatDuration, stripTerminalCodes, type Ticket, type TimelineEntry } from '../shared/index.ts';
 import { triageOf, triageOutcome } from './tickets.ts';
 
 /** One timeline entry as a line for a person. */
@@ -28,7 +28,7 @@ export function renderEntry(e: TimelineEntry): string {
       what = e.event.replace(/_/g, ' ');
   }
   const reason = e.reason && e.event !== 'transition' ? `  — ${e.reason}` : e.reason ? `  (${firstLine(e.reason)})` : '';
-  return `${time}  ${e.by.padEnd(22)} ${what}${reason}`;
+  return stripTerminalCodes(`${time}  ${e.by.padEnd(22)} ${what}${reason}`);
 }
 
 /** A ticket's triage in a few words for the list: `bug high · parser`, `dup of tk-…`, `needs info`. */
@@ -42,7 +42,11 @@ export function triageCell(t: Ticket): string {
   return `${what} ${triage.severity} · ${triage.component}`;
 }
 
-/** A ticket as `nightshift ticket show` prints it for a person; `duplicates` are the tickets marked duplicates of it. */
+/**
+ * A ticket as `nightshift ticket show` prints it for a person; `duplicates` are the tickets marked
+ * duplicates of it. Terminal escape codes in what it stores (runner output in a failure or a question,
+ * stored before runs were cleaned, or in what people posted) are not passed on to the terminal.
+ */
 export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly string[] = []): string {
   const lines = [`${t.id}  ${t.title}  [${t.state}]`];
   const repo = t.repo.path ?? t.repo.url ?? '';
@@ -85,7 +89,7 @@ export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly s
     }
   }
   lines.push('', 'timeline:', ...t.timeline.map((e) => `  ${renderEntry(e)}`));
-  return lines.join('\n');
+  return stripTerminalCodes(lines.join('\n'));
 }
 
 /** Tickets as a table, one line each. */
@@ -94,7 +98,7 @@ export function renderList(tickets: readonly Ticket[]): string {
   const rows = tickets.map((t) => [t.id, t.state, t.type, t.updatedAt.slice(0, 19).replace('T', ' '), triageCell(t), t.title]);
   const widths = [13, 14, 7, 19, Math.max(6, ...rows.map((r) => r[4]!.length))];
   const head = ['ID', 'STATE', 'TYPE', 'UPDATED', 'TRIAGE', 'TITLE'];
-  return [head, ...rows].map((r) => r.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join('  ')).join('\n');
+  return stripTerminalCodes([head, ...rows].map((r) => r.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join('  ')).join('\n'));
 }
 
 function firstLine(text: string): string {

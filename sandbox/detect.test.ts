@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseFlatYaml } from './internal.ts';
-import { DEFAULT_NODE_IMAGE, detectProfile, GO_IMAGE, isTestFile, ProfileError, PYTHON_IMAGE } from './index.ts';
+import { DEFAULT_NODE_IMAGE, detectProfile, GO_IMAGE, isTestFile, NODE_TEST_FILES, ProfileError, PYTHON_IMAGE } from './index.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -41,7 +41,7 @@ describe('detectProfile from package.json', () => {
       setupNetwork: 'bridge',
       test: 'npm test',
       env: {},
-      testFilePatterns: ['**/*.test.*', '**/*.spec.*', '**/__tests__/**', 'test/**', 'tests/**'],
+      testFilePatterns: NODE_TEST_FILES,
       timeouts: { setupMs: 900_000, testMs: 600_000 },
       notes: [],
     });
@@ -248,6 +248,55 @@ describe('parseFlatYaml', () => {
     const result = parseFlatYaml(text);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.issues[0]!.message).toMatch(message);
+  });
+});
+
+describe('test file patterns from the runner configuration', () => {
+  it('adds what package.json and .mocharc.json name to the defaults, and notes where they came from', async () => {
+    write({
+      'package.json': { scripts: { test: 'ava && mocha' }, ava: { files: ['src/**/*.check.js', '!src/fixtures/**'] }, tsd: { directory: 'types/' } },
+      '.mocharc.json': { spec: 'checks/unit', require: 'ts-node/register' },
+    });
+    const profile = await detectProfile(dir);
+    expect(profile.testFilePatterns).toEqual([...NODE_TEST_FILES, 'src/**/*.check.js', 'types', 'types/**', 'checks/unit', 'checks/unit/**']);
+    expect(isTestFile('src/math.check.js', profile.testFilePatterns)).toBe(true);
+    expect(isTestFile('checks/unit/math.js', profile.testFilePatterns)).toBe(true);
+    expect(isTestFile('src/math.js', profile.testFilePatterns)).toBe(false);
+    expect(profile.notes).toEqual([
+      'test files also from package.json "ava.files": src/**/*.check.js',
+      'test files also from package.json "tsd.directory": types, types/**',
+      'test files also from .mocharc.json "spec": checks/unit, checks/unit/**',
+    ]);
+  });
+
+  it('reads only the spec of a .mocharc.yml, and testMatch of jest.config.json', async () => {
+    write({
+      'package.json': { scripts: { test: 'mocha' } },
+      '.mocharc.yml': 'require: ts-node/register\nrecursive: true\nspec:\n  - "qa/**/*.ts"\n  - qa/smoke.js\ntimeout: 5000\n',
+      'jest.config.json': { testMatch: ['<rootDir>/qa/**/*.jest.[jt]s'], testRegex: 'x' },
+    });
+    const profile = await detectProfile(dir);
+    expect(profile.testFilePatterns.slice(NODE_TEST_FILES.length)).toEqual(['qa/**/*.ts', 'qa/smoke.js', 'qa/**/*.jest.[jt]s']);
+    expect(profile.notes.some((n) => n.includes('jest.config.json "testRegex" is a regular expression, not read'))).toBe(true);
+  });
+
+  it('uses test_files alone when .nightshift.yml sets it, without the runner notes', async () => {
+    write({ 'package.json': { scripts: { test: 'ava' }, ava: { files: ['src/**/*.check.js'] } }, '.nightshift.yml': 'test_files: "qa/**"\n' });
+    const profile = await detectProfile(dir);
+    expect(profile.testFilePatterns).toEqual(['qa/**']);
+    expect(profile.notes).toEqual([]);
+  });
+
+  it('notes a runner configuration it does not read instead of refusing the repository', async () => {
+    write({ 'package.json': { scripts: { test: 'mocha' } }, 'elsewhere.json': { spec: 'src' } });
+    symlinkSync(join(dir, 'elsewhere.json'), join(dir, '.mocharc.json'));
+    write({ 'jest.config.json': 'module.exports = {}' });
+    const profile = await detectProfile(dir);
+    expect(profile.testFilePatterns).toEqual(NODE_TEST_FILES);
+    expect(profile.notes).toEqual([
+      'test file patterns not read from .mocharc.json: .mocharc.json is a symbolic link; refusing to follow it',
+      'jest.config.json is not JSON: its "testMatch" was not read',
+    ]);
   });
 });
 

@@ -1,9 +1,10 @@
 import { lstat, readFile } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { fieldIssues, parseDuration } from '../shared/index.ts';
 import { ProfileError } from './errors.ts';
 import { DEFAULT_NODE_IMAGE, GO_IMAGE, hasRecipe, PYTHON_IMAGE } from './images.ts';
+import { GO_TEST_FILES, NODE_TEST_FILES, PYTHON_TEST_FILES, RUNNER_CONFIG_FILES, runnerTestFiles } from './test-files.ts';
 import { parseFlatYaml } from './yaml.ts';
 
 /** The repository configuration file. `.nightshift.yaml` is accepted too (not both). */
@@ -42,7 +43,11 @@ export const RepoProfile = z.object({
   test: z.string().min(1),
   /** Extra environment of setup and test runs. Never secrets: it comes from the repository. */
   env: z.record(z.string(), z.string()),
-  /** Globs (relative, `/`-separated, see `isTestFile`) matching the repository's test files. */
+  /**
+   * Globs (relative, `/`-separated, see `isTestFile`) matching the repository's test files: `test_files`
+   * of `.nightshift.yml`, or the language's defaults plus what the runner's static configuration names
+   * (`sandbox/test-files.ts`).
+   */
   testFilePatterns: z.array(z.string().min(1)).min(1),
   /** Wall-clock bounds of the setup step and of one test run. */
   timeouts: z.object({ setupMs: z.number().int().positive(), testMs: z.number().int().positive() }),
@@ -121,12 +126,11 @@ interface Detected {
   testProblem?: string;
   env: Record<string, string>;
   testFilePatterns: string[];
+  /** Where test file patterns beyond the defaults came from; moot when `test_files` is set. */
+  testFileNotes: string[];
   notes: string[];
 }
 
-const NODE_TEST_FILES = ['**/*.test.*', '**/*.spec.*', '**/__tests__/**', 'test/**', 'tests/**'];
-const PYTHON_TEST_FILES = ['**/test_*.py', '**/*_test.py', '**/tests/**', 'test/**', '**/conftest.py'];
-const GO_TEST_FILES = ['**/*_test.go', '**/testdata/**'];
 const NPM_PLACEHOLDER_TEST = /no test specified/;
 
 /**
@@ -176,21 +180,10 @@ export async function detectProfile(dir: string): Promise<RepoProfile> {
     setupNetwork: yml?.setup_network ?? 'bridge',
     test: test!,
     env,
-    testFilePatterns: yml?.test_files !== undefined ? [yml.test_files].flat() : (detected?.testFilePatterns ?? NODE_TEST_FILES),
+    testFilePatterns: yml?.test_files !== undefined ? [yml.test_files].flat() : (detected?.testFilePatterns ?? [...NODE_TEST_FILES]),
     timeouts: { setupMs: yml?.setup_timeout ?? 15 * MINUTE, testMs: yml?.test_timeout ?? 10 * MINUTE },
-    notes: detected?.notes ?? [],
+    notes: [...(detected?.notes ?? []), ...(yml?.test_files === undefined ? (detected?.testFileNotes ?? []) : [])],
   });
-}
-
-/**
- * Whether `path` (relative to the repository root, `/`-separated) is a test file under `patterns`
- * (`RepoProfile.testFilePatterns`, matched with `path.matchesGlob`). A path that is absolute or
- * leaves the repository is not a test file.
- */
-export function isTestFile(path: string, patterns: readonly string[]): boolean {
-  const p = posix.normalize(path.replaceAll('\\', '/')).replace(/^\.\//, '');
-  if (p.startsWith('/') || p === '..' || p.startsWith('../')) return false;
-  return patterns.some((pattern) => posix.matchesGlob(p, pattern));
 }
 
 async function readConfig(dir: string): Promise<{ file: '.nightshift.yml' | '.nightshift.yaml'; value: NightshiftYml } | null> {
@@ -251,6 +244,8 @@ async function detectNode(dir: string, text: string): Promise<Detected> {
   if (!npmLock && otherLocks.length > 0) {
     notes.push(`${otherLocks.join(', ')} ignored: the sandbox installs with npm (set setup: in ${CONFIG_FILE} to change it)`);
   }
+  const unread: string[] = [];
+  const runner = runnerTestFiles(pkg, await readRunnerConfig(dir, unread));
   const script = pkg.scripts?.test;
   const usable = script !== undefined && script.trim() !== '' && !NPM_PLACEHOLDER_TEST.test(script);
   return {
@@ -262,7 +257,8 @@ async function detectNode(dir: string, text: string): Promise<Detected> {
       ? {}
       : { testProblem: `package.json has no usable "scripts.test"; add one, or set test: in ${CONFIG_FILE}` }),
     env: {},
-    testFilePatterns: NODE_TEST_FILES,
+    testFilePatterns: [...new Set([...NODE_TEST_FILES, ...runner.patterns])],
+    testFileNotes: [...unread, ...runner.notes],
     notes,
   };
 }
@@ -275,7 +271,8 @@ function detectPython(): Detected {
     setup: [`python -m venv ${venv}`, `${venv}/bin/python -m pip install --no-input -e '.[test]' pytest`],
     test: `${venv}/bin/python -m pytest`,
     env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' },
-    testFilePatterns: PYTHON_TEST_FILES,
+    testFilePatterns: [...PYTHON_TEST_FILES],
+    testFileNotes: [],
     notes: [],
   };
 }
@@ -292,9 +289,28 @@ function detectGo(): Detected {
       GOFLAGS: '-modcacherw',
       GOTOOLCHAIN: 'local',
     },
-    testFilePatterns: GO_TEST_FILES,
+    testFilePatterns: [...GO_TEST_FILES],
+    testFileNotes: [],
     notes: [],
   };
+}
+
+/**
+ * The runners' JSON and YAML configuration files present (`RUNNER_CONFIG_FILES`), never executed. One
+ * that cannot be read safely (a symlink, too large) is left out with a note: it is the runner's
+ * configuration, not ours to refuse.
+ */
+async function readRunnerConfig(dir: string, notes: string[]): Promise<Partial<Record<(typeof RUNNER_CONFIG_FILES)[number], string>>> {
+  const files: Partial<Record<(typeof RUNNER_CONFIG_FILES)[number], string>> = {};
+  for (const name of RUNNER_CONFIG_FILES) {
+    try {
+      const text = await readSmall(dir, name);
+      if (text !== null) files[name] = text;
+    } catch (err) {
+      notes.push(`test file patterns not read from ${name}: ${(err as Error).message}`);
+    }
+  }
+  return files;
 }
 
 function listOrNull(value: string | string[] | null): string[] | null {

@@ -1,11 +1,12 @@
 export {
   CONFIG_FILE,
   detectProfile,
-  isTestFile,
   NightshiftYml,
   RepoProfile,
   SCRATCH_DIR,
 } from './detect.ts';
+export { GO_TEST_FILES, isTestFile, NODE_TEST_FILES, notATestFile, PYTHON_TEST_FILES, runnerTestFiles } from './test-files.ts';
+export type { RunnerTestFiles } from './test-files.ts';
 export { DEADLINE_LABEL, DockerSandbox, RUN_ID_LABEL, SANDBOX_LABEL } from './docker.ts';
 export type { DockerSandboxOptions } from './docker.ts';
 export { BLOCKED_RANGES, ipv4Rules, ipv6Rules, localAddressesOf, resolversOf } from './egress.ts';

@@ -14,6 +14,7 @@ export {
 } from './errors.ts';
 export type { FieldIssue } from './errors.ts';
 export { redactUrl } from './redact.ts';
+export { stripTerminalCodes } from './terminal.ts';
 export { createLogger, REDACT_PATHS } from './log.ts';
 export type { Logger, LogOptions } from './log.ts';
 export {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { runFailure, type RepoProfile, type RunResult, type Sandbox } from '../../sandbox/index.ts';
-import { AgentError, type Logger } from '../../shared/index.ts';
+import { AgentError, stripTerminalCodes, type Logger } from '../../shared/index.ts';
 import { parseTestCounts, TestCounts } from './counts.ts';
 
 /** Keep this much of a run's output as evidence and as feedback for a model. */
@@ -14,7 +14,7 @@ export const SuiteRun = z.object({
   /** Why it did not pass (timeout, OOM, runaway output, exit code), or null. */
   failure: z.string().nullable(),
   durationMs: z.number().int().min(0),
-  /** The end of stdout and stderr. */
+  /** The end of stdout and stderr, without terminal escape codes (see `runOutput`). */
   output: z.string(),
   command: z.string(),
   image: z.string(),
@@ -44,7 +44,7 @@ export async function prepareWorkspace(sandbox: Sandbox, dir: string, profile: R
     const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
     log.info({ command, exitCode: result.exitCode, durationMs: result.durationMs }, 'setup step ran');
     if (failure) {
-      throw new AgentError('setup_failed', `setup \`${command}\` failed: ${failure}\n${tail(result)}`, { retryable: false });
+      throw new AgentError('setup_failed', `setup \`${command}\` failed: ${failure}\n${tail(runOutput(result))}`, { retryable: false });
     }
   }
 }
@@ -54,20 +54,29 @@ export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfi
   const spec = { image: profile.image, workspace: dir, command: profile.test, env: profile.env, network: 'none' as const, timeoutMs: profile.timeouts.testMs };
   const result = await sandbox.run(spec, signal ? { signal } : {});
   const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
+  const output = runOutput(result);
   return {
     passed: failure === null,
     exitCode: result.exitCode,
     failure,
     durationMs: Math.round(result.durationMs),
-    output: tail(result),
+    output: tail(output),
     command: profile.test,
     image: profile.image,
     at: clock().toISOString(),
-    counts: parseTestCounts(`${result.stdout}\n${result.stderr}`),
+    counts: parseTestCounts(output),
   };
 }
 
-function tail(result: RunResult): string {
-  const text = [result.stdout, result.stderr].filter(Boolean).join('\n');
+/**
+ * What a run printed, stdout then stderr, as text: without the colours, cursor moves and other
+ * terminal escape codes runners print, so that evidence, feedback for a model, escalations and the
+ * pull request carry only what a person reads.
+ */
+export function runOutput(result: Pick<RunResult, 'stdout' | 'stderr'>): string {
+  return stripTerminalCodes([result.stdout, result.stderr].filter(Boolean).join('\n'));
+}
+
+function tail(text: string): string {
   return text.length > EVIDENCE_BYTES ? `…${text.slice(-EVIDENCE_BYTES)}` : text;
 }

@@ -1,5 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
-import { formatDuration, type RoleUsage } from '../../shared/index.ts';
+import { formatDuration, stripTerminalCodes, type RoleUsage } from '../../shared/index.ts';
 import { maybeArtifact, TriagingOutput, type CodingOutput, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import type { SuiteRun } from '../kit/suite.ts';
 
@@ -32,7 +32,10 @@ function bugLines(work: WorkItemData): string[] {
   return [`Bug (${by}severity ${triage.severity}, component \`${triage.component}\`): the first commit reproduces it with a test that failed on the unchanged code.`, ''];
 }
 
-/** The pull request description: what changed, criteria mapped to tests, red/green evidence, cost. */
+/**
+ * The pull request description: what changed, criteria mapped to tests, red/green evidence, cost.
+ * Free of terminal escape codes, also where they come from evidence stored before runs were cleaned.
+ */
 export function pullRequestBody(s: SummaryInput): string {
   const coverage = new Map<string, string[]>();
   for (const c of [...s.tests.coverage, ...s.review.coverage]) {
@@ -88,5 +91,5 @@ export function pullRequestBody(s: SummaryInput): string {
     '',
     `Review round ${s.round}. Opened by nightshift's reviewer agent.`,
   );
-  return lines.join('\n');
+  return stripTerminalCodes(lines.join('\n'));
 }

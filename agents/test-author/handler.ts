@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { detectProfile, isTestFile, type RepoProfile } from '../../sandbox/index.ts';
+import { CONFIG_FILE, detectProfile, isTestFile, notATestFile, type RepoProfile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage, type Llm, type RepoTools } from '../../shared/llm/index.ts';
 import {
   AgentError,
@@ -18,7 +18,7 @@ import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { redProblem } from '../kit/counts.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
-import { prepareWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
+import { prepareWorkspace, runOutput, runSuite, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
@@ -58,6 +58,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
     const llm = stageLlm(deps, 'test-author', work, ctx);
     const tools = await createRepoTools({ root: ws.dir, log: ctx.log });
     let feedback: string | null = null;
+    let notTestFiles = false;
     for (let attempt = 1; attempt <= deps.config.NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS; attempt++) {
       const verdict = await tryOnce(deps, ws, profile, spec, work, llm, tools, feedback, baseline, ctx);
       if (verdict.ok) {
@@ -74,22 +75,20 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
       }
       ctx.log.warn({ attempt, reason: verdict.reason }, 'tests sent back to the model');
       feedback = verdict.reason;
+      notTestFiles = verdict.notTestFiles === true;
       await resetWorktree(ws);
     }
-    return {
-      kind: 'escalate',
-      questions: [
-        {
-          id: 'tests-not-red',
-          text: `The test author could not write tests that fail for the right reason in ${deps.config.NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS} attempts. Last problem: ${feedback}\nClarify the acceptance criteria to resume, or cancel.`,
-          blocking: true,
-        },
-      ],
-    };
+    const attempts = deps.config.NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS;
+    // Refused paths are about the repository's configuration, not the ticket: say what changes it.
+    const what = notTestFiles
+      ? `The test author could not write tests in ${attempts} attempts: it wrote files that are not test files here. Last problem: ${feedback}\n` +
+        `If this repository keeps its tests elsewhere, set test_files in ${profile.configFile ?? CONFIG_FILE} on the base branch, then answer to resume; or cancel.`
+      : `The test author could not write tests that fail for the right reason in ${attempts} attempts. Last problem: ${feedback}\nClarify the acceptance criteria to resume, or cancel.`;
+    return { kind: 'escalate', questions: [{ id: 'tests-not-red', text: what, blocking: true }] };
   });
 }
 
-type Verdict = { ok: true; plan: TestPlan; files: string[]; red: SuiteRun } | { ok: false; reason: string };
+type Verdict = { ok: true; plan: TestPlan; files: string[]; red: SuiteRun } | { ok: false; reason: string; notTestFiles?: boolean };
 
 async function tryOnce(
   deps: AgentDeps,
@@ -110,14 +109,18 @@ async function tryOnce(
   );
   const declared = new Set(plan.changedExisting.map((c) => c.path.replace(/^\.\//, '')));
   let files: string[];
+  let notTestFiles = false;
   try {
     files = await writeFiles(ws.dir, plan.files, (rel) => {
-      if (!isTestFile(rel, profile.testFilePatterns)) return `not a test file (test files match ${profile.testFilePatterns.join(', ')})`;
+      if (!isTestFile(rel, profile.testFilePatterns)) {
+        notTestFiles = true;
+        return notATestFile(profile);
+      }
       if (existsSync(join(ws.dir, rel)) && !declared.has(rel)) return 'an existing test file: list it in changedExisting with the reason';
       return null;
     });
   } catch (err) {
-    if (err instanceof RefusedFilesError) return { ok: false, reason: err.message };
+    if (err instanceof RefusedFilesError) return { ok: false, reason: err.message, notTestFiles };
     throw err;
   }
   const broken = await unsoundFiles(deps, ws, profile, files, ctx);
@@ -144,7 +147,7 @@ async function unsoundFiles(deps: AgentDeps, ws: Workspace, profile: RepoProfile
     { signal: ctx.signal },
   );
   if (result.exitCode === 0) return null;
-  return `These test files do not parse, so they would fail for the wrong reason:\n${(result.stdout + result.stderr).slice(-3_000)}`;
+  return `These test files do not parse, so they would fail for the wrong reason:\n${runOutput(result).slice(-3_000)}`;
 }
 
 const CHECK = `const { spawnSync } = require('node:child_process');
