@@ -78,6 +78,17 @@ describe('the coder guard', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('refuses a change to a file the test script runs', async () => {
+    const pkg = '{"name":"x","scripts":{"test":"npm run unit","unit":"node scripts/run-tests.js"}}';
+    const { dir, sha, ws } = await committed({ 'package.json': pkg, 'scripts/run-tests.js': 'run()\n', 'scripts/build.js': 'build()\n' });
+    writeFileSync(join(dir, 'scripts/build.js'), 'build(1)\n');
+    expect(await coderViolations(ws, sha, profile)).toEqual([]);
+    writeFileSync(join(dir, 'scripts/run-tests.js'), 'process.exit(0)\n');
+    expect(await coderViolations(ws, sha, profile)).toEqual([
+      { path: 'scripts/run-tests.js', reason: 'test configuration changed: the test command runs or reads it; the coder may not change test configuration' },
+    ]);
+  });
+
   it('refuses a package.json that no longer parses, and allows a change outside test configuration', async () => {
     const pkg = '{"name":"x","version":"1.0.0","scripts":{"test":"ava"},"dependencies":{"lodash":"4.17.21"}}';
     const { dir, sha, ws } = await committed({ 'package.json': pkg, '.eslintrc.json': '{}' });

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { isTestFile, type RepoProfile } from '../../sandbox/index.ts';
 import { stageAll, WorkspaceError, workspaceGit, type WorkspaceRepo } from '../../shared/index.ts';
 import { testCommands, packageJsonReasons } from './test-config-package.ts';
-import { configFileReason, gateFileReason, isGateFile, sectionedKind, sectionReasons } from './test-config.ts';
+import { configFileReason, gateFileReason, isGateFile, namedFileReason, sectionedKind, sectionReasons } from './test-config.ts';
 
 /** One reason a change is refused. */
 export interface Violation {
@@ -40,7 +40,7 @@ export async function coderViolations(ws: WorkspaceRepo, since: string, profile:
 async function violationsOf(ws: WorkspaceRepo, since: string, profile: RepoProfile, parts: readonly string[]): Promise<Violation[]> {
   // A blob that is absent (a file added or deleted) reads as null.
   const blob = (rev: string) => workspaceGit(ws, ['cat-file', 'blob', rev]).catch(() => null);
-  // What the test command runs, through the root package.json before and after: lint gates in it.
+  // What the test command runs, through the root package.json before and after: the lint gates and files it names.
   let commands: string[] | undefined;
   const runByTests = async () => {
     if (commands) return commands;
@@ -68,7 +68,10 @@ async function violationsOf(ws: WorkspaceRepo, since: string, profile: RepoProfi
       violations.push({ path, reason: `test file ${what}: the coder may not touch tests` });
       continue;
     }
-    const byName = configFileReason(path, what) ?? (isGateFile(path) ? gateFileReason(path, what, await runByTests()) : null);
+    const byName =
+      configFileReason(path, what) ??
+      (isGateFile(path) ? gateFileReason(path, what, await runByTests()) : null) ??
+      namedFileReason(path, what, await runByTests());
     if (byName) {
       violations.push({ path, reason: byName });
     } else if (kind) {

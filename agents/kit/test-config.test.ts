@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTestPackage, packageJsonReasons, scriptsRunBy } from './test-config-package.ts';
-import { configFileReason, gateFileReason, sectionReasons } from './test-config.ts';
+import { configFileReason, filesNamedBy, gateFileReason, namedFileReason, sectionReasons } from './test-config.ts';
 
 const pkg = (o: Record<string, unknown>) => JSON.stringify(o, null, 2);
 const BASE = { name: 'x', version: '1.0.0', scripts: { test: 'ava' }, devDependencies: { ava: '6.0.0' }, dependencies: { lodash: '4.17.21' } };
@@ -137,6 +137,17 @@ describe('test configuration files', () => {
     expect(gateFileReason('.prettierrc', 'added', ['node_modules/.bin/prettier --check .'])).toContain('prettier');
     expect(gateFileReason('.eslintrc.json', 'changed', ['mocha'])).toBeNull();
     expect(gateFileReason('tsconfig.json', 'changed', ['vitest run', 'tsc-alias'])).toBeNull();
+    expect(gateFileReason('Makefile', 'changed', ['make test'])).toContain('it configures make, which the test command runs');
+    expect(gateFileReason('Makefile', 'changed', ['go test ./...'])).toBeNull();
+  });
+
+  it('a file the test command names is test configuration: a runner script, a --config, a -p, a --require=', () => {
+    const commands = ['npm test', 'node scripts/run-tests.js && mocha --config .mocharc.ci.yml', "tsc -p tsconfig.test.json --require=./test-setup/env.js 'lib/x.mjs'"];
+    expect([...filesNamedBy(commands)].sort()).toEqual(['.mocharc.ci.yml', 'lib/x.mjs', 'scripts/run-tests.js', 'test-setup/env.js', 'tsconfig.test.json']);
+    expect(namedFileReason('scripts/run-tests.js', 'changed', commands)).toBe('test configuration changed: the test command runs or reads it; the coder may not change test configuration');
+    expect(namedFileReason('scripts/build.js', 'changed', commands)).toBeNull();
+    // Globs, variables, URLs, options and paths outside the repository name no file.
+    expect([...filesNamedBy(['mocha "test/**/*.js" $FILE http://x.invalid/a.js --bail ../up.js /etc/passwd node'])]).toEqual([]);
   });
 });
 

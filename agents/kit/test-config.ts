@@ -67,6 +67,8 @@ export const GATE_TOOLS: readonly { bin: string; keys: readonly string[]; files:
   { bin: 'stylelint', keys: ['stylelint'], files: ['**/.stylelintrc*', '**/stylelint.config.*'] },
   // `tsc` in the test command: a looser tsconfig (`strict: false`, an `exclude`) passes the type check.
   { bin: 'tsc', keys: [], files: ['**/tsconfig*.json'] },
+  // `make test`: the Makefile's recipe is the test command.
+  { bin: 'make', keys: [], files: ['Makefile', 'makefile', 'GNUmakefile', '**/*.mk'] },
 ];
 
 /** Whether `commands` run the program `bin` (as a word of a command, possibly through a path). */
@@ -85,6 +87,32 @@ export function gateFileReason(path: string, what: 'added' | 'changed' | 'delete
   const tool = GATE_TOOLS.find((t) => t.files.some((g) => posix.matchesGlob(path, g)));
   if (!tool || !runsTool(commands, tool.bin)) return null;
   return `test configuration ${what}: it configures ${tool.bin}, which the test command runs; ${NOT_THE_CODERS}`;
+}
+
+/**
+ * The files the test commands name (`node scripts/run-tests.js`, `mocha --config .mocharc.ci.yml`,
+ * `tsc -p tsconfig.test.json`, `--require=./setup.js`): repository-relative, normalized paths. Globs,
+ * options, variables, URLs and paths leaving the repository are not files it names.
+ */
+export function filesNamedBy(commands: readonly string[]): Set<string> {
+  const named = new Set<string>();
+  for (const command of commands) {
+    for (let word of command.split(/\s+|&&|\|\||[;&|()]/)) {
+      word = word.replace(/^['"]|['"]$/g, '');
+      if (/^--?[A-Za-z0-9-]+=/.test(word)) word = word.slice(word.indexOf('=') + 1);
+      if (!word || word.startsWith('-') || word.includes('$') || /[*?{}[\]]/.test(word) || word.includes('://')) continue;
+      if (!word.includes('/') && !/\.[A-Za-z0-9]+$/.test(word)) continue;
+      const path = posix.normalize(word).replace(/^\.\//, '');
+      if (path.startsWith('/') || path === '..' || path.startsWith('../')) continue;
+      named.add(path);
+    }
+  }
+  return named;
+}
+
+/** Why `path` is test configuration when the test commands name it; null when they do not. */
+export function namedFileReason(path: string, what: 'added' | 'changed' | 'deleted', commands: readonly string[]): string | null {
+  return filesNamedBy(commands).has(path) ? `test configuration ${what}: the test command runs or reads it; ${NOT_THE_CODERS}` : null;
 }
 
 // ---------------------------------------------------------------------------------------------
