@@ -22,7 +22,7 @@ export const TEST_TOOL_KEYS: Readonly<Record<string, string>> = {
   // Coverage tools: their thresholds and include/exclude lists gate `c8 --check-coverage npm test`.
   c8: 'the coverage gate c8',
   nyc: 'the coverage gate nyc',
-  // Reporters that decide what the run writes (jest-junit's output is what results are read from).
+  // Reporters that read their options (where and what they write) from package.json.
   'jest-junit': 'the test reporter jest-junit',
   // Compilation of the tests (babel-jest reads it).
   babel: 'babel, which compiles the tests',
@@ -62,7 +62,7 @@ function parse(text: string | null): Parsed {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    return { ok: false, error: (err as Error).message };
+    return { ok: false, error: (err as Error).message.slice(0, 200) };
   }
   const parsed = PackageJson.safeParse(json);
   return parsed.success ? { ok: true, value: parsed.data } : { ok: false, error: 'it is not a JSON object' };

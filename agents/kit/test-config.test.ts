@@ -120,7 +120,7 @@ describe('package.json test configuration', () => {
 });
 
 describe('test configuration files', () => {
-  it.each(['.mocharc.json', 'packages/a/.mocharc.yml', 'jest.config.ts', 'ava.config.mjs', '.c8rc.json', '.nycrc', '.taprc', 'karma.conf.js', 'cypress.config.ts', 'babel.config.cjs', '.babelrc', 'vitest.workspace.ts', 'pytest.ini', 'sub/conftest.py', '.coveragerc', '.nightshift.yml', '.npmrc', 'spec/support/jasmine.json'])(
+  it.each(['.mocharc.json', 'packages/a/.mocharc.yml', 'jest.config.ts', 'ava.config.mjs', '.c8rc.json', '.nycrc', '.taprc', 'karma.conf.js', 'cypress.config.ts', 'babel.config.cjs', '.babelrc', 'vitest.workspace.ts', 'pytest.ini', 'pytest.toml', 'sub/conftest.py', 'node.config.json', '.coveragerc', '.nightshift.yml', '.npmrc', 'spec/support/jasmine.json'])(
     '%s is test configuration',
     (path) => {
       expect(configFileReason(path, 'added')).toMatch(/^test configuration added: it configures .+; the coder may not change test configuration$/);

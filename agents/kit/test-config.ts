@@ -43,7 +43,10 @@ export const CONFIG_FILES: readonly ConfigFile[] = [
   ...file('coverage.py', '**/.coveragerc'),
   // How test files are compiled before they run (jest transforms them with babel).
   ...file('babel, which compiles the tests', '**/.babelrc*', '**/babel.config.*'),
-  ...file('pytest', '**/pytest.ini', '**/conftest.py'),
+  // Node's own configuration file (`--experimental-config-file`): its `testRunner` options.
+  ...file("node's test runner", '**/node.config.json'),
+  ...file("bun's test runner", '**/bunfig.toml'),
+  ...file('pytest', '**/pytest.ini', '**/.pytest.ini', '**/pytest.toml', '**/.pytest.toml', '**/conftest.py'),
   ...file('nox sessions', '**/noxfile.py'),
   ...file('the CI checks', '**/.github/workflows/*'),
 ];
