@@ -168,6 +168,12 @@ describe('test sections of pyproject.toml, setup.cfg and tox.ini', () => {
   it('sees dotted keys that reach into a test table from a parent table, multi-line values included', () => {
     const viaTool = '[tool]\nruff.line-length = 100\n';
     expect(sectionReasons('pyproject.toml', viaTool, `${viaTool}pytest.ini_options.addopts = [\n  "--deselect=tests/test_x.py",\n]\n`)).toEqual([expect.stringContaining('[tool.pytest] added')]);
+    // Only a continuation line of the multi-line value changes: still the pytest table.
+    const multi = `${viaTool}pytest.ini_options.addopts = [\n  "--maxfail=1",\n]\n`;
+    expect(sectionReasons('pyproject.toml', multi, multi.replace('"--maxfail=1"', '"--deselect=tests/test_x.py"'))).toEqual([expect.stringContaining('[tool.pytest] changed')]);
+    // A bracket inside a string does not end the value early.
+    const tricky = `${viaTool}pytest.ini_options.addopts = [\n  "-k", "not x]", # ]\n  "--maxfail=1",\n]\n`;
+    expect(sectionReasons('pyproject.toml', tricky, tricky.replace('"--maxfail=1"', '"--deselect=tests/test_x.py"'))).toEqual([expect.stringContaining('[tool.pytest] changed')]);
     expect(sectionReasons('pyproject.toml', '[project]\nname = "x"\n', '[project]\nname = "x"\n')).toEqual([]);
     expect(sectionReasons('pyproject.toml', 'name = 1\n', 'name = 1\ntool.pytest.ini_options.addopts = "-k none"\n')).toEqual([expect.stringContaining('[tool.pytest] added')]);
     expect(sectionReasons('pyproject.toml', viaTool, viaTool.replace('100', '120'))).toEqual([]);

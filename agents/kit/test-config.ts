@@ -168,9 +168,10 @@ export function sectionReasons(kind: keyof typeof TEST_SECTIONS, before: string 
 }
 
 /**
- * Section name → its normalized text. In TOML, a key line outside a multi-line value (an open `[`
- * or a `"""`/`'''` string, counted roughly: brackets inside strings can mislead it) decides which
- * table it and its continuation lines belong to.
+ * Section name → its normalized text. In TOML, a key line outside a multi-line value (an open `[`,
+ * brackets in one-line strings and comments not counted, or a `"""`/`'''` string) decides which table
+ * it and its continuation lines belong to. A rough reading, not a TOML parser: where it errs, lines
+ * land in a test table too many, not too few, for the values seen in practice.
  */
 function sectionsOf(text: string, toml: boolean): Map<string, string> {
   const relevant = (name: string) => TEST_SECTIONS['pyproject.toml'].some((r) => r.section.test(name));
@@ -207,8 +208,10 @@ function sectionsOf(text: string, toml: boolean): Map<string, string> {
       }
     }
     if (toml) {
-      depth = Math.max(0, depth + (line.match(/\[/g)?.length ?? 0) - (line.match(/\]/g)?.length ?? 0));
       if ((line.match(/"""|'''/g)?.length ?? 0) % 2 === 1) inString = !inString;
+      // Brackets count outside one-line strings and comments.
+      const code = line.replace(/"(?:[^"\\]|\\.)*"|'[^']*'/g, '').replace(/#.*$/, '');
+      depth = Math.max(0, depth + (code.match(/\[/g)?.length ?? 0) - (code.match(/\]/g)?.length ?? 0));
     }
     add(target, line);
   }
