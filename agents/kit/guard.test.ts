@@ -89,6 +89,18 @@ describe('the coder guard', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it("refuses a test tool's lockfile entry changed, and allows other lockfile entries to change", async () => {
+    const lock = (vitest: string, lodash: string) =>
+      JSON.stringify({ lockfileVersion: 3, packages: { 'node_modules/vitest': { version: vitest }, 'node_modules/lodash': { version: lodash } } });
+    const { dir, sha, ws } = await committed({ 'package.json': '{"scripts":{"test":"vitest run"}}', 'package-lock.json': lock('3.0.0', '4.17.21') });
+    writeFileSync(join(dir, 'package-lock.json'), lock('3.0.0', '4.17.22'));
+    expect(await coderViolations(ws, sha, profile)).toEqual([]);
+    writeFileSync(join(dir, 'package-lock.json'), lock('0.0.1', '4.17.22'));
+    expect(await coderViolations(ws, sha, profile)).toEqual([
+      { path: 'package-lock.json', reason: '"node_modules/vitest" is a test tool\'s entry; the coder may not change test configuration' },
+    ]);
+  });
+
   it('refuses a package.json that no longer parses, and allows a change outside test configuration', async () => {
     const pkg = '{"name":"x","version":"1.0.0","scripts":{"test":"ava"},"dependencies":{"lodash":"4.17.21"}}';
     const { dir, sha, ws } = await committed({ 'package.json': pkg, '.eslintrc.json': '{}' });

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { isTestFile, type RepoProfile } from '../../sandbox/index.ts';
 import { stageAll, WorkspaceError, workspaceGit, type WorkspaceRepo } from '../../shared/index.ts';
-import { testCommands, packageJsonReasons } from './test-config-package.ts';
+import { LOCKFILES, lockfileReasons, packageJsonReasons, testCommands } from './test-config-package.ts';
 import { configFileReason, gateFileReason, isGateFile, namedFileReason, sectionedKind, sectionReasons } from './test-config.ts';
 
 /** One reason a change is refused. */
@@ -78,6 +78,8 @@ async function violationsOf(ws: WorkspaceRepo, since: string, profile: RepoProfi
       for (const reason of sectionReasons(kind, await before(), await after())) violations.push({ path, reason });
     } else if (posix.basename(path) === 'package.json') {
       for (const reason of packageJsonReasons(await before(), await after(), profile.test)) violations.push({ path, reason });
+    } else if ((LOCKFILES as readonly string[]).includes(posix.basename(path))) {
+      for (const reason of lockfileReasons(await before(), await after())) violations.push({ path, reason });
     }
   }
   return violations;

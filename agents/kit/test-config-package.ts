@@ -221,3 +221,42 @@ function overridesTestPackage(spec: string, ...values: unknown[]): boolean {
   if (candidates.some((c) => isTestPackage(withoutVersion(c)))) return true;
   return values.some((v) => Object.entries(record(v)).some(([k, nested]) => overridesTestPackage(k, nested)));
 }
+
+/** npm's lockfiles, which `npm ci` installs from: `package-lock.json` and `npm-shrinkwrap.json`. */
+export const LOCKFILES = ['package-lock.json', 'npm-shrinkwrap.json'] as const;
+
+/**
+ * Why a change of an npm lockfile changes what runs the tests: an entry of a test tool (`packages`
+ * of lockfile v2/v3, `dependencies` of v1, at any depth) added, changed or removed — a changed
+ * `resolved` or `version` installs another test runner than the tests were proven red with.
+ */
+export function lockfileReasons(before: string | null, after: string | null): string[] {
+  const a = parse(before);
+  const b = parse(after);
+  if (!b.ok) return [`does not parse after the change (${b.error}): its test tools cannot be checked; ${NOT_THE_CODERS}`];
+  if (!a.ok) return [`did not parse before the change (${a.error}): its test tools cannot be compared; ${NOT_THE_CODERS}`];
+  const was = testEntries(a.value);
+  const now = testEntries(b.value);
+  return [...new Set([...was.keys(), ...now.keys()])]
+    .sort()
+    .filter((k) => was.get(k) !== now.get(k))
+    .map((k) => `"${k}" is a test tool's entry; ${NOT_THE_CODERS}`);
+}
+
+/** A lockfile's entries of test tools: their key (`node_modules/vitest`, v1 `dependencies/vitest`) → stable text. */
+function testEntries(lock: PackageJson): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const [key, value] of Object.entries(record(lock.packages))) {
+    const name = key.slice(key.lastIndexOf('node_modules/') + 'node_modules/'.length);
+    if (key.includes('node_modules/') && isTestPackage(name)) entries.set(key, stable(value));
+  }
+  const v1 = (deps: unknown, at: string) => {
+    for (const [name, value] of Object.entries(record(deps))) {
+      const key = `${at}dependencies/${name}`;
+      if (isTestPackage(name)) entries.set(key, stable(value));
+      v1(record(value).dependencies, `${key}/`);
+    }
+  };
+  v1(lock.dependencies, '');
+  return entries;
+}

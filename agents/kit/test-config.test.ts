@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isTestPackage, packageJsonReasons, scriptsRunBy } from './test-config-package.ts';
+import { isTestPackage, lockfileReasons, packageJsonReasons, scriptsRunBy } from './test-config-package.ts';
 import { configFileReason, filesNamedBy, gateFileReason, namedFileReason, sectionReasons } from './test-config.ts';
 
 const pkg = (o: Record<string, unknown>) => JSON.stringify(o, null, 2);
@@ -116,6 +116,39 @@ describe('package.json test configuration', () => {
     expect(packageJsonReasons(pkg(BASE), null, 'npm test')).toEqual(
       expect.arrayContaining(['scripts "test" is a test script; the coder may not change test configuration']),
     );
+  });
+});
+
+describe('npm lockfiles', () => {
+  const LOCK = {
+    lockfileVersion: 3,
+    packages: {
+      '': { devDependencies: { vitest: '3.0.0' } },
+      'node_modules/vitest': { version: '3.0.0', resolved: 'https://registry.npmjs.org/vitest/-/vitest-3.0.0.tgz' },
+      'node_modules/a/node_modules/@vitest/runner': { version: '3.0.0' },
+      'node_modules/lodash': { version: '4.17.21' },
+    },
+  };
+  const change = (edit: (l: any) => void, lock: object = LOCK) => {
+    const after = structuredClone(lock) as any;
+    edit(after);
+    return lockfileReasons(JSON.stringify(lock), JSON.stringify(after));
+  };
+
+  it('refuses a test tool entry changed, added or removed, at any depth, in lockfile v3 and v1', () => {
+    expect(change((l) => (l.packages['node_modules/vitest'].resolved = 'file:../fake-vitest'))).toEqual([
+      '"node_modules/vitest" is a test tool\'s entry; the coder may not change test configuration',
+    ]);
+    expect(change((l) => delete l.packages['node_modules/a/node_modules/@vitest/runner'])).toHaveLength(1);
+    expect(change((l) => (l.packages['node_modules/jest'] = { version: '1.0.0' }))).toHaveLength(1);
+    const v1 = { lockfileVersion: 1, dependencies: { a: { version: '1.0.0', dependencies: { mocha: { version: '10.0.0' } } } } };
+    expect(change((l) => (l.dependencies.a.dependencies.mocha.version = '1.0.0'), v1)).toEqual([expect.stringContaining('"dependencies/a/dependencies/mocha"')]);
+  });
+
+  it('allows other entries to change, and refuses a lockfile that does not parse', () => {
+    expect(change((l) => (l.packages['node_modules/lodash'].version = '4.17.22'))).toEqual([]);
+    expect(change((l) => (l.packages['node_modules/zod'] = { version: '4.0.0' }))).toEqual([]);
+    expect(lockfileReasons(JSON.stringify(LOCK), '{')).toEqual([expect.stringMatching(/^does not parse after the change/)]);
   });
 });
 
