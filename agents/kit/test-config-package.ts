@@ -87,7 +87,7 @@ function stable(v: unknown): string {
 
 /**
  * The scripts that `commands` run, transitively: `npm test`/`npm t`, `npm run X`, `npm run-script X`,
- * `pnpm [run] X`, `yarn [run] X`, `bun run X`, `npm-run-all`/`run-s`/`run-p` patterns and
+ * `pnpm [run] X`, `yarn [run] X`, `bun run X`, `node --run X`, `npm-run-all`/`run-s`/`run-p` patterns and
  * `concurrently "npm:X"`, each with its `preX`/`postX`. Only names that are scripts count.
  */
 export function scriptsRunBy(commands: readonly string[], scripts: Readonly<Record<string, string>>): string[] {
@@ -120,6 +120,10 @@ function scriptReferences(command: string, names: readonly string[]): string[] {
       else if (sub === 'run' || sub === 'run-script' || sub === 'rum' || sub === 'urn') refs.push(...(name ? [name] : []));
       else if (tool !== 'npm' && sub) refs.push(sub);
       else if (sub === 'start' || sub === 'stop' || sub === 'restart') refs.push(sub);
+    } else if (tool === 'node') {
+      const run = words.indexOf('--run');
+      if (run > 0 && words[run + 1]) refs.push(words[run + 1]!);
+      for (const w of words) if (w.startsWith('--run=')) refs.push(w.slice('--run='.length));
     } else if (tool === 'npm-run-all' || tool === 'run-s' || tool === 'run-p') {
       for (const pattern of args) refs.push(...names.filter((n) => runAllGlob(pattern).test(n)));
     } else if (tool === 'concurrently') {

@@ -74,10 +74,9 @@ describe('package.json test configuration', () => {
   });
 
   it('lists the scripts reached through npm, pnpm, yarn, bun, npm-run-all and concurrently', () => {
-    const scripts = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f:1', 'f:2', 'g', 'h', 'prea', 'posta', 'z'].map((n) => [n, 'true']));
-    expect(scriptsRunBy(['npm run a', 'pnpm b', 'yarn run c', 'bun run d', 'FOO=1 npm -s run-script e', 'run-p f:*', 'concurrently "npm:g" \'npm:h\''], scripts)).toEqual(
-      ['a', 'b', 'c', 'd', 'e', 'f:1', 'f:2', 'g', 'h', 'posta', 'prea'],
-    );
+    const scripts = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f:1', 'f:2', 'g', 'h', 'i', 'j', 'prea', 'posta', 'z'].map((n) => [n, 'true']));
+    const commands = ['npm run a', 'pnpm b', 'yarn run c', 'bun run d', 'FOO=1 npm -s run-script e', 'run-p f:*', 'concurrently "npm:g" \'npm:h\'', 'node --run i', 'node --run=j'];
+    expect(scriptsRunBy(commands, scripts)).toEqual(['a', 'b', 'c', 'd', 'e', 'f:1', 'f:2', 'g', 'h', 'i', 'j', 'posta', 'prea']);
     expect(scriptsRunBy(['npm t'], { test: 'npm run test', pretest: 'true' })).toEqual(['pretest', 'test']);
   });
 
