@@ -461,10 +461,11 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
   );
 
   it(
-    'rejects a coder that edits a test, changes the test script, adds test configuration or npm node-options; accepts the honest change',
+    'rejects a coder that edits a test, changes the test script, adds test configuration (files, package.json keys) or npm node-options; accepts the honest change',
     async () => {
       const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../examples/demo/repo/package.json'), 'utf8')) as { scripts: Record<string, string> };
-      const narrowed = `${JSON.stringify({ ...pkg, scripts: { ...pkg.scripts, test: 'node --test test/slugify.test.js' } }, null, 2)}\n`;
+      const manifest = (over: Record<string, unknown>) => `${JSON.stringify({ ...pkg, ...over }, null, 2)}\n`;
+      const narrowed = manifest({ scripts: { ...pkg.scripts, test: 'node --test test/slugify.test.js' } });
       await using w = await world(
         {
           'test-author': [answer(GOOD_TESTS)],
@@ -490,10 +491,14 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
             ),
             // npm hands node-options to node: this skips every new test, and the suite would pass.
             answer(change([{ path: '.npmrc', content: 'node-options=--test-skip-pattern=maxLength --test-skip-pattern=dash\n' }])),
+            // Issue 11: test tools read their configuration from package.json keys; `"ts-scripts": { "test": [] }` ran no test.
+            answer(change([{ path: 'src/slugify.js', content: goodSource }, { path: 'package.json', content: manifest({ 'ts-scripts': { test: [] } }) }])),
+            answer(change([{ path: 'src/slugify.js', content: goodSource }, { path: 'package.json', content: manifest({ version: '1.0.1', ava: { files: [] } }) }])),
+            answer(change([{ path: 'src/slugify.js', content: goodSource }, { path: '.mocharc.json', content: '{ "spec": [] }\n' }])),
             answer(GOOD_CHANGE),
           ],
         },
-        { NIGHTSHIFT_CODER_ATTEMPTS: '7' },
+        { NIGHTSHIFT_CODER_ATTEMPTS: '10' },
       );
       const tests = await writeTests(w);
       const testsRuns = w.sandbox.runs.length;
@@ -503,14 +508,17 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
       const { outcome } = await run(w, createCoder, 'coder', workItem(w, 'coder', { artifacts: { refining: { spec: SPEC }, writing_tests: tests } }));
 
       const out = advanced<CodingOutput>(outcome);
-      expect(out).toMatchObject({ attempts: 6, files: ['src/slugify.js'], green: { passed: true, exitCode: 0 } });
+      expect(out).toMatchObject({ attempts: 9, files: ['src/slugify.js'], green: { passed: true, exitCode: 0 } });
       const calls = callsOf(w, 'coder');
-      expect(calls).toHaveLength(6);
+      expect(calls).toHaveLength(9);
       expect(told(calls[1])).toContain(`refused: ${TEST_FILE}: a test file: the coder may not touch tests`);
-      expect(told(calls[2])).toContain('package.json: the test scripts of package.json changed');
-      expect(told(calls[3])).toContain('vitest.config.js: test configuration added');
-      expect(told(calls[4])).toContain('.nightshift.yml: test configuration added');
+      expect(told(calls[2])).toContain('package.json: scripts "test" is a test script; the coder may not change test configuration');
+      expect(told(calls[3])).toContain('vitest.config.js: test configuration added: it configures vitest');
+      expect(told(calls[4])).toContain(".nightshift.yml: test configuration added: it configures nightshift's test command");
       expect(told(calls[5])).toContain('.npmrc: test configuration added');
+      expect(told(calls[6])).toContain('package.json: "ts-scripts" configures the test runner wrapper ts-scripts; the coder may not change test configuration');
+      expect(told(calls[7])).toContain('package.json: "ava" configures the test runner ava; the coder may not change test configuration');
+      expect(told(calls[8])).toContain('.mocharc.json: test configuration added: it configures mocha; the coder may not change test configuration');
       for (const c of calls.slice(1)) expect(told(c)).toContain('Your previous attempt was not accepted');
       // The test edit was refused before anything of that answer was written (its source file neither).
       expect(atRefusal).toEqual([[{ [TEST_FILE]: goodTestContent, 'src/slugify.js': ORIGINAL_SOURCE }]]);

@@ -8,7 +8,7 @@ import { makeRepo } from '../../test/helpers/git.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import { coderViolations } from './guard.ts';
 
-const profile = { testFilePatterns: ['tests/**', '**/test_*.py', '**/*.test.*', 'test/**'] } as RepoProfile;
+const profile = { test: 'npm test', testFilePatterns: ['tests/**', '**/test_*.py', '**/*.test.*', 'test/**'] } as RepoProfile;
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -54,7 +54,62 @@ describe('the coder guard', { timeout: 60_000 }, () => {
     writeFileSync(join(dir, 'vitest.config.js'), 'export default {}\n');
     const found = await coderViolations(ws, sha, profile);
     expect(found.map((v) => v.path).sort()).toEqual(['.npmrc', 'package.json', 'pyproject.toml', 'tests/test_x.py', 'vitest.config.js']);
-    expect(found.find((v) => v.path === 'pyproject.toml')!.reason).toContain('pytest configuration');
+    expect(found.find((v) => v.path === 'pyproject.toml')!.reason).toBe(
+      '[tool.pytest.ini_options] changed: it configures pytest; the coder may not change test configuration',
+    );
+  });
+
+  // Issue 11: the guard compared only scripts.*test*, and `"ts-scripts": { "test": [] }` ran no test at all.
+  it('refuses test tool keys in package.json, a runner configuration file added, and a lint gate the test script runs', async () => {
+    const pkg = { name: 'x', version: '1.0.0', scripts: { test: 'xo && ts-scripts test' }, 'ts-scripts': { test: ['test/**'] }, devDependencies: { ava: '6.0.0' } };
+    const { dir, sha, ws } = await committed({ 'package.json': JSON.stringify(pkg, null, 2), 'src/x.js': 'x\n', 'tox.ini': '[pytest]\ntestpaths = tests\n' });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ ...pkg, version: '1.0.1', 'ts-scripts': { test: [] }, ava: { files: [] } }, null, 2));
+    writeFileSync(join(dir, '.mocharc.json'), '{"spec": "nothing"}\n');
+    writeFileSync(join(dir, '.xo-config.json'), '{"rules": {}}\n');
+    writeFileSync(join(dir, 'tox.ini'), '[pytest]\ntestpaths = nothing\n');
+    writeFileSync(join(dir, 'src/x.js'), 'y\n');
+    const found = await coderViolations(ws, sha, profile);
+    expect(found.map((v) => `${v.path}: ${v.reason}`).sort()).toEqual([
+      '.mocharc.json: test configuration added: it configures mocha; the coder may not change test configuration',
+      '.xo-config.json: test configuration added: it configures xo, which the test command runs; the coder may not change test configuration',
+      'package.json: "ava" configures the test runner ava; the coder may not change test configuration',
+      'package.json: "ts-scripts" configures the test runner wrapper ts-scripts; the coder may not change test configuration',
+      'tox.ini: [pytest] changed: it configures pytest; the coder may not change test configuration',
+    ]);
+  });
+
+  it('refuses a change to a file the test script runs', async () => {
+    const pkg = '{"name":"x","scripts":{"test":"npm run unit","unit":"node scripts/run-tests.js"}}';
+    const { dir, sha, ws } = await committed({ 'package.json': pkg, 'scripts/run-tests.js': 'run()\n', 'scripts/build.js': 'build()\n' });
+    writeFileSync(join(dir, 'scripts/build.js'), 'build(1)\n');
+    expect(await coderViolations(ws, sha, profile)).toEqual([]);
+    writeFileSync(join(dir, 'scripts/run-tests.js'), 'process.exit(0)\n');
+    expect(await coderViolations(ws, sha, profile)).toEqual([
+      { path: 'scripts/run-tests.js', reason: 'test configuration changed: the test command runs or reads it; the coder may not change test configuration' },
+    ]);
+  });
+
+  it("refuses a test tool's lockfile entry changed, and allows other lockfile entries to change", async () => {
+    const lock = (vitest: string, lodash: string) =>
+      JSON.stringify({ lockfileVersion: 3, packages: { 'node_modules/vitest': { version: vitest }, 'node_modules/lodash': { version: lodash } } });
+    const { dir, sha, ws } = await committed({ 'package.json': '{"scripts":{"test":"vitest run"}}', 'package-lock.json': lock('3.0.0', '4.17.21') });
+    writeFileSync(join(dir, 'package-lock.json'), lock('3.0.0', '4.17.22'));
+    expect(await coderViolations(ws, sha, profile)).toEqual([]);
+    writeFileSync(join(dir, 'package-lock.json'), lock('0.0.1', '4.17.22'));
+    expect(await coderViolations(ws, sha, profile)).toEqual([
+      { path: 'package-lock.json', reason: '"node_modules/vitest" is a test tool\'s entry; the coder may not change test configuration' },
+    ]);
+  });
+
+  it('refuses a package.json that no longer parses, and allows a change outside test configuration', async () => {
+    const pkg = '{"name":"x","version":"1.0.0","scripts":{"test":"ava"},"dependencies":{"lodash":"4.17.21"}}';
+    const { dir, sha, ws } = await committed({ 'package.json': pkg, '.eslintrc.json': '{}' });
+    writeFileSync(join(dir, 'package.json'), pkg.replace('4.17.21', '4.17.22').replace('1.0.0', '1.1.0'));
+    writeFileSync(join(dir, '.eslintrc.json'), '{"root": true}');
+    expect(await coderViolations(ws, sha, profile)).toEqual([]);
+    writeFileSync(join(dir, 'package.json'), pkg.slice(0, -1));
+    const found = await coderViolations(ws, sha, profile);
+    expect(found).toEqual([{ path: 'package.json', reason: expect.stringMatching(/^does not parse after the change/) }]);
   });
 
   it('reads manifests from what would be committed, never through a symlink in the work tree', async () => {

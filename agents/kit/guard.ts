@@ -1,30 +1,8 @@
 import { posix } from 'node:path';
 import { isTestFile, type RepoProfile } from '../../sandbox/index.ts';
 import { stageAll, WorkspaceError, workspaceGit, type WorkspaceRepo } from '../../shared/index.ts';
-
-/**
- * Files that decide which tests run and how: changing them could skip or weaken tests without
- * touching a test file. The coder may not change them.
- */
-export const RUNNER_CONFIG = [
-  '.nightshift.yml',
-  '.nightshift.yaml',
-  // npm passes its `node-options` to every node it starts: `--test-skip-pattern=…` there skips tests.
-  '**/.npmrc',
-  '**/vitest.config.*',
-  '**/vitest.workspace.*',
-  '**/vite.config.*',
-  '**/jest.config.*',
-  '**/jest.setup.*',
-  '**/.mocharc*',
-  '**/karma.conf.*',
-  '**/playwright.config.*',
-  '**/pytest.ini',
-  '**/conftest.py',
-  '**/tox.ini',
-  '**/noxfile.py',
-  '**/.github/workflows/*',
-];
+import { LOCKFILES, lockfileReasons, packageJsonReasons, testCommands } from './test-config-package.ts';
+import { configFileReason, gateFileReason, isGateFile, namedFileReason, sectionedKind, sectionReasons } from './test-config.ts';
 
 /** One reason a change is refused. */
 export interface Violation {
@@ -34,10 +12,13 @@ export interface Violation {
 
 /**
  * The coder's mechanical guard, on the diff (never on the model's word): every file changed since
- * the tests commit is checked. A test file added, changed, renamed or deleted, a test runner
- * configuration changed, the `test` script of a package.json changed, or a nested repository
- * (gitlink) added, is a violation. What is compared is what would be committed: the staged blobs, read
- * from git's object store, never the work tree's files (a symlink there could lead anywhere).
+ * the tests commit is checked. A test file added, changed, renamed or deleted, any change to test
+ * configuration wherever it lives (`test-config.ts`: configuration files by name, lint gates the test
+ * command runs, test sections of pyproject.toml, setup.cfg and tox.ini; `test-config-package.ts`:
+ * test tool keys, test scripts and the scripts the test command reaches, test tool dependencies of a
+ * package.json), or a nested repository (gitlink) added, is a violation. What is compared is what
+ * would be committed: the staged blobs, read from git's object store, never the work tree's files (a
+ * symlink there could lead anywhere).
  */
 export async function coderViolations(ws: WorkspaceRepo, since: string, profile: RepoProfile): Promise<Violation[]> {
   try {
@@ -57,44 +38,49 @@ export async function coderViolations(ws: WorkspaceRepo, since: string, profile:
 }
 
 async function violationsOf(ws: WorkspaceRepo, since: string, profile: RepoProfile, parts: readonly string[]): Promise<Violation[]> {
-  const blob = (rev: string) => workspaceGit(ws, ['cat-file', 'blob', rev]).catch(() => '');
+  // A blob that is absent (a file added or deleted) reads as null.
+  const blob = (rev: string) => workspaceGit(ws, ['cat-file', 'blob', rev]).catch(() => null);
+  // What the test command runs, through the root package.json before and after: the lint gates and files it names.
+  let commands: string[] | undefined;
+  const runByTests = async () => {
+    if (commands) return commands;
+    commands = [profile.test];
+    for (const text of [await blob(`${since}:package.json`), await blob(':package.json')]) {
+      let pkg: unknown;
+      try {
+        pkg = JSON.parse(text ?? '{}');
+      } catch {
+        continue; // a package.json that does not parse is refused by its own rule
+      }
+      commands.push(...testCommands(pkg, profile.test));
+    }
+    return commands;
+  };
   const violations: Violation[] = [];
   for (let i = 0; i + 1 < parts.length; i += 2) {
     const status = parts[i]!;
     const path = parts[i + 1]!;
     const what = status === 'A' ? 'added' : status === 'D' ? 'deleted' : 'changed';
+    const before = () => (status === 'A' ? Promise.resolve(null) : blob(`${since}:${path}`));
+    const after = () => (status === 'D' ? Promise.resolve(null) : blob(`:${path}`));
+    const kind = sectionedKind(path);
     if (isTestFile(path, profile.testFilePatterns)) {
       violations.push({ path, reason: `test file ${what}: the coder may not touch tests` });
-    } else if (RUNNER_CONFIG.some((g) => posix.matchesGlob(path, g))) {
-      violations.push({ path, reason: `test configuration ${what}: it could skip or weaken tests` });
-    } else if (['pyproject.toml', 'setup.cfg'].includes(posix.basename(path))) {
-      if (pytestSection(await blob(`${since}:${path}`)) !== pytestSection(await blob(`:${path}`))) {
-        violations.push({ path, reason: `the pytest configuration in ${posix.basename(path)} changed: it decides which tests run` });
-      }
-    } else if (posix.basename(path) === 'package.json' && status !== 'A') {
-      if (testScripts(await blob(`${since}:${path}`)) !== testScripts(await blob(`:${path}`))) {
-        violations.push({ path, reason: 'the test scripts of package.json changed: they decide which tests run' });
-      }
+      continue;
+    }
+    const byName =
+      configFileReason(path, what) ??
+      (isGateFile(path) ? gateFileReason(path, what, await runByTests()) : null) ??
+      namedFileReason(path, what, await runByTests());
+    if (byName) {
+      violations.push({ path, reason: byName });
+    } else if (kind) {
+      for (const reason of sectionReasons(kind, await before(), await after())) violations.push({ path, reason });
+    } else if (posix.basename(path) === 'package.json') {
+      for (const reason of packageJsonReasons(await before(), await after(), profile.test)) violations.push({ path, reason });
+    } else if ((LOCKFILES as readonly string[]).includes(posix.basename(path))) {
+      for (const reason of lockfileReasons(await before(), await after())) violations.push({ path, reason });
     }
   }
   return violations;
-}
-
-function testScripts(json: string): string {
-  try {
-    const scripts = (JSON.parse(json) as { scripts?: Record<string, string> }).scripts ?? {};
-    return JSON.stringify(Object.entries(scripts).filter(([k]) => /test/i.test(k)).sort());
-  } catch {
-    return json;
-  }
-}
-
-/** The pytest section of a pyproject.toml (`[tool.pytest.ini_options]`) or setup.cfg (`[tool:pytest]`). */
-function pytestSection(text: string): string {
-  const lines = text.split(/\r?\n/);
-  const start = lines.findIndex((l) => /^\s*\[(tool\.pytest\.ini_options|tool:pytest)\]\s*$/.test(l));
-  if (start < 0) return '';
-  const rest = lines.slice(start + 1);
-  const end = rest.findIndex((l) => /^\s*\[/.test(l));
-  return (end < 0 ? rest : rest.slice(0, end)).map((l) => l.trim()).filter(Boolean).join('\n');
 }

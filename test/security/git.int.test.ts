@@ -24,7 +24,7 @@ import { makeRepo } from '../helpers/git.ts';
 import { GIT_ATTACKS, SUBMODULE_COMMIT, type GitAttack } from './git-attacks.ts';
 
 const TICKET = 'tk-5ecur1ty00';
-const PROFILE = { testFilePatterns: ['**/*.test.*'] } as RepoProfile;
+const PROFILE = { test: 'npm test', testFilePatterns: ['**/*.test.*'] } as RepoProfile;
 const IDENTITY = { name: 'test', email: 'test@example.invalid' };
 
 /**
