@@ -59,7 +59,7 @@ describeDocker('the chain, end to end', () => {
       let transcript: MockScript;
       let first: ChainRun;
       {
-        await using env = await setup();
+        await using env = await setup({}, { secure: true });
         await using mock = await startMockLlm({ script });
         await using run = await runChain(env, mock, 'E2E-1');
         first = run;
@@ -113,7 +113,7 @@ describeDocker('the chain, end to end', () => {
       }
 
       // The exported transcript, served by a fresh mock-llm, drives a fresh stack to the same result.
-      await using env = await setup();
+      await using env = await setup({}, { secure: true });
       await using replayMock = await startMockLlm({ script: transcript });
       await using replay = await runChain(env, replayMock, 'E2E-REPLAY');
       expect(replayMock.failures).toEqual([]);

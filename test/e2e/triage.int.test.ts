@@ -163,7 +163,7 @@ describeDocker('triage, end to end', () => {
   it(
     'takes an accepted bug to a pull request whose first commit is its red reproduction test, links a duplicate in other words to it, and asks the reporter of a thin report',
     async () => {
-      await using env = await setup();
+      await using env = await setup({}, { secure: true });
       await using mock = await startMockLlm({ script: chainScript() });
       await using stack = await startStack(env, mock, ['triager', 'test-author', 'coder', 'reviewer']);
       const origin = await createDemoRepo(mkdtempSync(join(tmpdir(), 'ns-origin-')));

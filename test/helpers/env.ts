@@ -51,6 +51,8 @@ export interface TestEnv extends AsyncDisposable {
    * `bus` and `connect` use an administrator the generated configuration is extended with.)
    */
   connectAs(kind: ProcessKind): Promise<Bus>;
+  /** With `{ secure: true }`: the nkey seed file of one process kind, for a child process's NATS_NKEY. */
+  seedOf(kind: ProcessKind): string;
   /** Environment variables for a child nightshift process pointed at this server and prefix. */
   childEnv: Record<string, string>;
 }
@@ -98,6 +100,10 @@ export async function setup(overrides: Record<string, string> = {}, opts: { secu
     bus,
     connect,
     connectAs,
+    seedOf: (kind) => {
+      if (!secured) throw new Error('seedOf needs setup(…, { secure: true })');
+      return secured.seeds[kind];
+    },
     secure: secured !== undefined,
     childEnv: {
       ...settings,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Role } from '../../shared/index.ts';
 import type { MockLlm } from '../../shared/llm/index.ts';
 import { spawnCli, type CliProcess } from './cli.ts';
+import type { ProcessKind } from '../../bus/index.ts';
 import type { TestEnv } from './env.ts';
 
 export interface Stack extends AsyncDisposable {
@@ -12,9 +13,12 @@ export interface Stack extends AsyncDisposable {
   procs: CliProcess[];
 }
 
-/** A coordinator and one built-in agent process per role, pointed at `env` and the mock model. */
+/**
+ * A coordinator and one built-in agent process per role, pointed at `env` and the mock model; on a
+ * secure `env`, each on its own kind's credentials, as `nightshift up` runs them.
+ */
 export async function startStack(env: TestEnv, mock: MockLlm, roles: readonly Role[], extra: Record<string, string> = {}): Promise<Stack> {
-  const childEnv = {
+  const childEnv: Record<string, string> = {
     ...env.childEnv,
     OPENAI_BASE_URL: mock.url,
     OPENAI_API_KEY: 'sk-test-secret-never-in-a-sandbox',
@@ -24,9 +28,15 @@ export async function startStack(env: TestEnv, mock: MockLlm, roles: readonly Ro
     NIGHTSHIFT_MODEL_RETRIES: '0',
     ...extra,
   };
-  const procs: CliProcess[] = [spawnCli(['coordinator'], childEnv), ...roles.map((r) => spawnCli(['agent', r], childEnv))];
+  // On a secure server each process runs on its own kind's seed, and the CLI on the operator's.
+  const as = (kind: ProcessKind): Record<string, string> => {
+    if (!env.secure) return childEnv;
+    const { NATS_USER: _user, NATS_PASSWORD: _password, ...rest } = childEnv;
+    return { ...rest, NATS_NKEY: env.seedOf(kind) };
+  };
+  const procs: CliProcess[] = [spawnCli(['coordinator'], as('coordinator')), ...roles.map((r) => spawnCli(['agent', r], as(r)))];
   const stack: Stack = {
-    childEnv,
+    childEnv: as('operator'),
     procs,
     async [Symbol.asyncDispose]() {
       for (const p of procs) await p[Symbol.asyncDispose]();
