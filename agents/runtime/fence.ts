@@ -49,6 +49,7 @@ export function watchFence(store: TicketStore, w: FencedWork, log: Logger): Fenc
   void (async () => {
     try {
       for await (const t of store.watch(watching.signal, w.ticketId)) {
+        if (watching.signal.aborted) break;
         const why = movedOn(t, w);
         if (why) {
           reason = why;

@@ -141,14 +141,18 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
         .catch((err: unknown) => itemLog.warn({ err, usage: spent }, `could not report the tokens of a delivery ${why}`));
     };
     try {
-      const outcome = await handler(item.data, {
-        role,
-        workId: item.id,
-        deliveries,
-        signal,
-        log: itemLog,
-        trackUsage: (read) => readers.push(read),
-      });
+      // The fence guards the handler's work only: once it has settled, the ticket moving on (say, on
+      // this very result) must not abort a signal the handler was given.
+      const outcome = await Promise.resolve(
+        handler(item.data, {
+          role,
+          workId: item.id,
+          deliveries,
+          signal,
+          log: itemLog,
+          trackUsage: (read) => readers.push(read),
+        }),
+      ).finally(() => fence.stop());
       if (handBack.signal.aborted) return reportSpent('handed back');
       if (fence.signal.aborted) return dropFenced();
       const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome, ...usage() }, { ...meta, id: `${item.id}.completed` });
