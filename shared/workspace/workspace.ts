@@ -92,7 +92,7 @@ export async function remoteOptions(remote: GitRemote): Promise<GitOptions> {
  * pushed it, else new from the base branch. Every stage works in its own clone, so agents on different
  * hosts hand work on through the origin.
  *
- * The clone is `<root>/<ticketId>-XXXXXX/` holding `git/` (the git directory) and `tree/` (the work
+ * The clone is `<root>/<ticketId>-<random suffix>/` (a fresh mkdtemp directory) holding `git/` (the git directory) and `tree/` (the work
  * tree, `dir`). Only `tree/` is ever given to a sandbox; the git directory, its configuration, hooks,
  * index and refs stay out of its reach, and the tree keeps no `.git` pointing at them.
  */
