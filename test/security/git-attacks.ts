@@ -31,6 +31,10 @@ const HOOKS = 'pre-commit prepare-commit-msg commit-msg post-commit pre-push ref
 const hooksInto = (dir: string) =>
   `mkdir -p ${dir}; for h in ${HOOKS}; do printf '%s\\n' "$PF" > ${dir}/$h; chmod +x ${dir}/$h; done`;
 
+/** A git directory the sandbox makes at `dir`: not bare, its fsmonitor and every hook the payload. */
+const hostileGitDir = (dir: string) =>
+  [`git init -q --bare ${dir}`, `git --git-dir=${dir} config core.bare false`, `git --git-dir=${dir} config core.fsmonitor "$P"`, hooksInto(`${dir}/hooks`)].join('; ');
+
 /** A change to a tracked file, so that add, diff and commit have work to do. */
 const TOUCH = 'echo "changed by the suite" >> README.md';
 
@@ -142,11 +146,8 @@ export const GIT_ATTACKS: readonly GitAttack[] = [
     name: 'gitfile-redirect',
     path: 'a .git file at the top of the tree naming a git directory the sandbox made',
     script: [
-      'git init -q --bare .evil',
-      'git --git-dir=.evil config core.bare false',
-      'git --git-dir=.evil config core.fsmonitor "$P"',
+      hostileGitDir('.evil'),
       `git --git-dir=.evil config filter.evil.clean "$P"; printf '* filter=evil\\n' > .gitattributes`,
-      hooksInto('.evil/hooks'),
       `rm -rf .git; printf 'gitdir: .evil\\n' > .git`,
       TOUCH,
     ].join('; '),
@@ -155,11 +156,8 @@ export const GIT_ATTACKS: readonly GitAttack[] = [
     name: 'nested-gitfile',
     path: 'a .git file in a subdirectory redirecting to a hostile git directory',
     script: [
-      'git init -q --bare .evil',
-      'git --git-dir=.evil config core.bare false',
-      'git --git-dir=.evil config core.fsmonitor "$P"',
+      hostileGitDir('.evil'),
       `git --git-dir=.evil config filter.evil.clean "$P"; printf '* filter=evil\\n' > .gitattributes`,
-      hooksInto('.evil/hooks'),
       `mkdir -p sub; printf 'gitdir: ../.evil\\n' > sub/.git; echo x > sub/file.txt`,
       TOUCH,
     ].join('; '),
@@ -169,10 +167,7 @@ export const GIT_ATTACKS: readonly GitAttack[] = [
     name: 'symlinked-git',
     path: '.git as a symlink to a git directory the sandbox made',
     script: [
-      'git init -q --bare .evil2',
-      'git --git-dir=.evil2 config core.bare false',
-      'git --git-dir=.evil2 config core.fsmonitor "$P"',
-      hooksInto('.evil2/hooks'),
+      hostileGitDir('.evil2'),
       'rm -rf .git; ln -s .evil2 .git',
       TOUCH,
     ].join('; '),
