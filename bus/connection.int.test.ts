@@ -50,6 +50,28 @@ describe('connecting to the bus', () => {
     expect(JSON.stringify(sink.lines)).not.toContain('s3cret-pw');
   });
 
+  it.each([
+    ['user and password', 'authorization { user: "ana", password: "pw-s3cret" }', { user: 'ana', password: 'pw-s3cret' }, { user: 'ana', password: 'wrong' }],
+    ['a token', 'authorization { token: "tok-s3cret" }', { token: 'tok-s3cret' }, { token: 'wrong' }],
+  ])('authenticates with %s, and is refused with a wrong one', async (_what, conf, good, bad) => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-auth-'));
+    try {
+      writeFileSync(join(dir, 'auth.conf'), `${conf}\n`);
+      await using nats = await startNatsServer({ config: join(dir, 'auth.conf') });
+      const bus = await connectBus({ url: nats.url, name: 'good', auth: good, log: sink.log });
+      await bus.nc.flush();
+      await bus.close();
+      const err = await connectBus({ url: nats.url, name: 'bad', auth: bad, log: sink.log, connectTimeoutMs: 5_000 }).then(
+        () => new Error('connected with a wrong secret'),
+        (e: unknown) => e as Error,
+      );
+      expect(err.message).toMatch(/Authorization Violation/);
+      expect(JSON.stringify(sink.lines)).not.toMatch(/pw-s3cret|tok-s3cret/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('over TLS with a client certificate', () => {
     let dir: string;
     beforeAll(() => {
