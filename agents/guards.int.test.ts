@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { StageOutcome, WorkItemData } from '../bus/index.ts';
 import { createDemoRepo, DEMO_SCRIPT } from '../cli/demo.ts';
-import { DEFAULT_NODE_IMAGE, DockerSandbox, type RunOptions, type RunResult, type RunSpecInput, type Sandbox } from '../sandbox/index.ts';
+import { DEFAULT_NODE_IMAGE, DockerSandbox, type RunOptions, type RunResult, type RunSpecInput, type Sandbox, type TestCase } from '../sandbox/index.ts';
 import {
   createLocalForge,
   createLogger,
@@ -28,6 +28,7 @@ import { mockLlm, type TestMockLlm } from '../test/helpers/mockllm.ts';
 import { createCoder } from './coder/handler.ts';
 import type { CodingOutput, ReviewingOutput, Spec, WritingTestsOutput } from './kit/artifacts.ts';
 import type { AgentDeps } from './kit/deps.ts';
+import { evidenceOf } from './kit/proof.ts';
 import type { SuiteRun } from './kit/suite.ts';
 import { createRefiner } from './refiner/handler.ts';
 import { createReviewer } from './reviewer/handler.ts';
@@ -150,6 +151,7 @@ function recordingSandbox(inner: Sandbox): Sandbox & { runs: RecordedRun[] } {
     runs,
     available: () => inner.available(),
     ensureImage: (image) => inner.ensureImage(image),
+    mountPoint: (workspace) => inner.mountPoint(workspace),
     async run(spec: RunSpecInput, options?: RunOptions) {
       const result = await inner.run(spec, options);
       const command = Array.isArray(spec.command) ? spec.command.join(' ') : String(spec.command);
@@ -320,8 +322,10 @@ async function craftBranch(w: World, id: string, commits: { role: string; files:
   return shas;
 }
 
-function suiteRun(passed: boolean): SuiteRun {
+/** A run as stored, with the per-test evidence of the demo's suite when `tests` is given (red: with an index). */
+function suiteRun(passed: boolean, tests?: TestCase[]): SuiteRun {
   return {
+    ...(tests && { tests: evidenceOf({ runners: ['node:test'], tests, errors: [] }, { index: !passed }) }),
     passed,
     exitCode: passed ? 0 : 1,
     failure: passed ? null : 'exit code 1',
@@ -734,7 +738,7 @@ describeDocker('the guards of the chain agents (in-process handlers, Docker sand
       expect(pr1).toMatchObject({ ticketId: w.ticketId, number: 1, branch: branchOf(w.ticketId), base: 'main', headSha: coding.commit, state: 'open' });
       expect(pr2).toMatchObject({ number: 1, createdAt: pr1!.createdAt, headSha: coding.commit });
       expect(Date.parse(pr2!.updatedAt)).toBeGreaterThan(Date.parse(pr1!.updatedAt));
-      for (const part of ['## Acceptance criteria', '**AC1**', '`cuts the slug at maxLength`', 'red as required', 'fresh sandbox']) {
+      for (const part of ['## Acceptance criteria', '**AC1**', '| `test/slugify-max-length.test.js › cuts the slug at maxLength` | ❌ failed | ✅ passed |', 'red as required', 'fresh sandbox']) {
         expect(pr2!.body).toContain(part);
       }
       expect(callsOf(w, 'reviewer')).toHaveLength(2);
@@ -800,7 +804,8 @@ test('cuts the slug at maxLength', () => {
   assert.equal(slugify('Hello big world', { maxLength: 9 }), 'hello-big');
 });
 `;
-        await using w = await world({ 'test-author': [answer(testPlan([{ path: TEST_FILE, content: dumping }]))] }, { OPENAI_API_KEY: SECRET });
+        const plan = { ...testPlan([{ path: TEST_FILE, content: dumping }]), coverage: [{ criterion: 'AC1', tests: ['cuts the slug at maxLength'] }] };
+        await using w = await world({ 'test-author': [answer(plan)] }, { OPENAI_API_KEY: SECRET });
         expect(w.deps.config.OPENAI_API_KEY).toBe(SECRET);
 
         const { outcome } = await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'));
@@ -813,7 +818,8 @@ test('cuts the slug at maxLength', () => {
         expect(env.HOME).toBe('/tmp');
         expect(Object.keys(env)).not.toContain('OPENAI_API_KEY');
         expect(Object.keys(env)).not.toContain('NIGHTSHIFT_GUARDS_HOST_MARKER');
-        expect(Object.keys(env).filter((k) => /^(OPENAI|NIGHTSHIFT|NATS)_/.test(k))).toEqual([]);
+        // Only where the runners write their per-test reports, which is no secret.
+        expect(Object.keys(env).filter((k) => /^(OPENAI|NIGHTSHIFT|NATS)_/.test(k))).toEqual(['NIGHTSHIFT_RESULTS_DIR']);
         for (const text of [out.red.output, out.baseline.output, ...w.sandbox.runs.flatMap((r) => [r.result.stdout, r.result.stderr])]) {
           expect(text).not.toContain(SECRET);
           expect(text).not.toContain(MARKER);

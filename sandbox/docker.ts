@@ -114,6 +114,10 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
+  mountPoint(_workspace: string): string {
+    return WORKSPACE_DIR;
+  }
+
   async ensureImage(image: string): Promise<void> {
     try {
       await this.#docker.getImage(image).inspect();

@@ -36,3 +36,20 @@ export {
   WORKSPACE_DIR,
 } from './sandbox.ts';
 export type { Availability, RunOptions, RunResult, RunSpecInput, Sandbox } from './sandbox.ts';
+export { prepareResults } from './results/collect.ts';
+export type { ResultsRun } from './results/collect.ts';
+export { parseJestJson, parseJunit, parseMochaJson, parseTap } from './results/parse.ts';
+export {
+  indexOf,
+  keyHash,
+  readIndex,
+  RunError,
+  Runner,
+  TestCase,
+  testKey,
+  testLabel,
+  TestStatus,
+  Totals,
+  totalsOf,
+} from './results/report.ts';
+export type { TestReport } from './results/report.ts';

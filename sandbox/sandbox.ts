@@ -132,6 +132,12 @@ export interface Sandbox {
   ensureImage(image: string): Promise<void>;
 
   /**
+   * Where a run sees `workspace` (the host path of a spec's workspace): `/workspace` in a container.
+   * Paths a run writes into files (a test runner's report) start with it.
+   */
+  mountPoint(workspace: string): string;
+
+  /**
    * Runs one command to completion and resolves with its `RunResult`, whatever the command did: a
    * non-zero exit, a timeout, an OOM kill or too much output are results, not rejections.
    * Rejects with SandboxError only when the command could not run or was cancelled:

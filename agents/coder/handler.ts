@@ -1,12 +1,12 @@
 import { z } from 'zod';
 import { detectProfile, isTestFile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { changedFiles, commitAll, commitsSince, pushBranch, resetWorktree } from '../../shared/index.ts';
+import { AgentError, changedFiles, commitAll, commitsSince, pushBranch, resetWorktree } from '../../shared/index.ts';
 import { artifact, maybeArtifact, pendingFeedback, ReviewingOutput, specOf, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
-import { fewerTestsThanRed } from '../kit/counts.ts';
+import { greenProblem } from '../kit/proof.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { prepareWorkspace, runSuite } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
@@ -45,6 +45,10 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     const review = maybeArtifact(work, 'reviewing', ReviewingOutput);
     const reviewText = review?.verdict === 'changes_requested' ? review.comments.map((c) => `- ${c.path ? `${c.path}: ` : ''}${c.text}`).join('\n') : null;
     const people = pendingFeedback(work);
+    const redEvidence = tests.red.tests;
+    if (!redEvidence?.index) {
+      throw new AgentError('no_test_results', `the tests stage of ticket ${work.ticket.id} kept no per-test results of its red run, so no green run can be proven against it`, { retryable: false });
+    }
     await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
@@ -53,9 +57,9 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     const redelivered = (await commitsSince(ws, tests.commit)).findLast((c) => isThisRound(c.trailers, work.round, ctx.workId));
     if (redelivered) {
       const green = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
-      if (green.passed && (await coderViolations(ws, tests.commit, profile)).length === 0) {
+      if (green.run.passed && greenProblem(redEvidence, green.report) === null && (await coderViolations(ws, tests.commit, profile)).length === 0) {
         const files = (await changedFiles(ws, tests.commit)).map((f) => f.path);
-        return { kind: 'advance', output: { commit: redelivered.sha, files, green, attempts: 1, notes: redelivered.subject } satisfies CodingOutput };
+        return { kind: 'advance', output: { commit: redelivered.sha, files, green: green.run, attempts: 1, notes: redelivered.subject } satisfies CodingOutput };
       }
     }
 
@@ -84,16 +88,16 @@ export function createCoder(deps: AgentDeps): AgentHandler {
         continue;
       }
       const green = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
-      if (!green.passed) {
-        feedback = `The suite still fails (${green.failure}):\n${green.output}`;
-        ctx.log.warn({ attempt, failure: green.failure }, 'suite still red');
+      if (!green.run.passed) {
+        feedback = `The suite still fails (${green.run.failure}):\n${green.run.output}`;
+        ctx.log.warn({ attempt, failure: green.run.failure }, 'suite still red');
         await resetWorktree(ws);
         continue;
       }
-      const missing = fewerTestsThanRed(tests.red.counts ?? null, green.counts ?? null);
+      const missing = greenProblem(redEvidence, green.report);
       if (missing) {
-        feedback = `The suite passes, but ${missing}: every test must run and pass.`;
-        ctx.log.warn({ attempt, red: tests.red.counts, green: green.counts }, 'green run skipped tests');
+        feedback = `The suite exits 0, but it is not green: ${missing}. Every test that ran red must run and pass.`;
+        ctx.log.warn({ attempt, red: redEvidence.totals, green: green.run.tests?.totals ?? null, problem: missing }, 'green run does not cover the red run');
         await resetWorktree(ws);
         continue;
       }
@@ -109,7 +113,7 @@ export function createCoder(deps: AgentDeps): AgentHandler {
       await pushBranch(ws, { log: ctx.log });
       const files = (await changedFiles(ws, tests.commit)).map((f) => f.path);
       ctx.log.info({ commit, attempts: attempt }, 'suite green; change pushed');
-      return { kind: 'advance', output: { commit, files, green, attempts: attempt, notes: change.notes } satisfies CodingOutput };
+      return { kind: 'advance', output: { commit, files, green: green.run, attempts: attempt, notes: change.notes } satisfies CodingOutput };
     }
     return {
       kind: 'escalate',

@@ -70,8 +70,10 @@ export const WritingTestsOutput = z.object({
   coverage: Coverage,
   /** The suite on the unchanged code: green. */
   baseline: SuiteRun,
-  /** The suite with the new tests on the unchanged code: red. */
+  /** The suite with the new tests on the unchanged code: red, with every test indexed (`TestEvidence.index`). */
   red: SuiteRun,
+  /** The new tests by name, and those of them that already passed on the unchanged code. */
+  proof: z.object({ newTests: z.array(z.string()).max(300), alreadyPassing: z.array(z.string()).max(300) }).optional(),
   attempts: z.number().int().positive(),
 });
 export type WritingTestsOutput = z.infer<typeof WritingTestsOutput>;

@@ -1,7 +1,9 @@
+import { lstat, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { z } from 'zod';
-import { runFailure, type RepoProfile, type RunResult, type Sandbox } from '../../sandbox/index.ts';
+import { parseTap, prepareResults, runFailure, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
 import { AgentError, stripTerminalCodes, type Logger } from '../../shared/index.ts';
-import { parseTestCounts, TestCounts } from './counts.ts';
+import { evidenceOf, TestEvidence } from './proof.ts';
 
 /** Keep this much of a run's output as evidence and as feedback for a model. */
 const EVIDENCE_BYTES = 6_000;
@@ -19,10 +21,19 @@ export const SuiteRun = z.object({
   command: z.string(),
   image: z.string(),
   at: z.iso.datetime(),
-  /** The test counts the runner printed, when nightshift knows its summary format. */
-  counts: TestCounts.nullable().optional(),
+  /**
+   * Per-test results from the runners' own reports (`sandbox/results`); null when no runner
+   * reported, which proves nothing. Absent on runs recorded before per-test evidence existed.
+   */
+  tests: TestEvidence.nullable().optional(),
 });
 export type SuiteRun = z.infer<typeof SuiteRun>;
+
+/** A run of the suite: its evidence, and every test the runners reported (for the stage's proofs). */
+export interface SuiteResult {
+  run: SuiteRun;
+  report: TestReport | null;
+}
 
 /**
  * Makes the workspace ready to test: checks the image and runs the profile's dependency setup (with
@@ -49,23 +60,50 @@ export async function prepareWorkspace(sandbox: Sandbox, dir: string, profile: R
   }
 }
 
-/** Runs the whole test suite in a fresh sandbox, with no network. */
-export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfile, clock: () => Date, signal?: AbortSignal): Promise<SuiteRun> {
-  const spec = { image: profile.image, workspace: dir, command: profile.test, env: profile.env, network: 'none' as const, timeoutMs: profile.timeouts.testMs };
+/**
+ * Runs the whole test suite in a fresh sandbox, with no network, asking the runners for their own
+ * per-test reports (`prepareResults`). Where none reported but the output is a TAP stream (a runner
+ * told to print TAP by the repository), the TAP is read instead.
+ */
+export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfile, clock: () => Date, signal?: AbortSignal): Promise<SuiteResult> {
+  await using results = await prepareResults(dir, sandbox.mountPoint(dir), profile.env, `${profile.test}\n${await packageScripts(dir)}`);
+  const env = { ...profile.env, ...results.env };
+  const spec = { image: profile.image, workspace: dir, command: profile.test, env, network: 'none' as const, timeoutMs: profile.timeouts.testMs };
   const result = await sandbox.run(spec, signal ? { signal } : {});
   const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
   const output = runOutput(result);
+  let report = await results.read();
+  if (!report && /^TAP version \d+$/m.test(result.stdout)) {
+    const tap = parseTap(stripTerminalCodes(result.stdout));
+    if (tap.tests.length > 0) report = { runners: ['tap'], ...tap };
+  }
   return {
-    passed: failure === null,
-    exitCode: result.exitCode,
-    failure,
-    durationMs: Math.round(result.durationMs),
-    output: tail(output),
-    command: profile.test,
-    image: profile.image,
-    at: clock().toISOString(),
-    counts: parseTestCounts(output),
+    run: {
+      passed: failure === null,
+      exitCode: result.exitCode,
+      failure,
+      durationMs: Math.round(result.durationMs),
+      output: tail(output),
+      command: profile.test,
+      image: profile.image,
+      at: clock().toISOString(),
+      tests: report ? evidenceOf(report) : null,
+    },
+    report,
   };
+}
+
+/** The scripts of the repository's package.json as text (they say how the tests are run), or ''. */
+async function packageScripts(dir: string): Promise<string> {
+  try {
+    const path = join(dir, 'package.json');
+    const s = await lstat(path);
+    if (!s.isFile() || s.size > 256 * 1024) return '';
+    const scripts = (JSON.parse(await readFile(path, 'utf8')) as { scripts?: unknown }).scripts;
+    return typeof scripts === 'object' && scripts !== null ? Object.values(scripts).join('\n') : '';
+  } catch {
+    return '';
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { detectProfile, isTestFile } from '../../sandbox/index.ts';
+import { detectProfile, isTestFile, testKey, testLabel } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
 import { changedFiles, commitsSince, diff, type RoleUsage } from '../../shared/index.ts';
 import {
@@ -16,7 +16,8 @@ import {
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { coderViolations } from '../kit/guard.ts';
-import { prepareWorkspace, runSuite } from '../kit/suite.ts';
+import { evidenceOf, greenProblem, resolveCoverage } from '../kit/proof.ts';
+import { prepareWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REVIEWER_SYSTEM, reviewerRequest } from './prompt.ts';
@@ -48,10 +49,17 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
     await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
-    const fresh = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+    const result = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
+    const covered = (names: readonly { tests: readonly string[] }[]) => new Set(names.flatMap((c) => c.tests));
+    const keepOf = (labels: Set<string>) => (result.report?.tests ?? []).filter((t) => labels.has(testLabel(t))).map(testKey);
+    let fresh: SuiteRun = { ...result.run, tests: result.report ? evidenceOf(result.report, { keep: keepOf(covered(tests.coverage)) }) : null };
 
     const problems: string[] = [];
     if (!fresh.passed) problems.push(`The suite fails in a fresh sandbox on a fresh clone (${fresh.failure}):\n${fresh.output}`);
+    else {
+      const notGreen = tests.red.tests ? greenProblem(tests.red.tests, result.report) : 'the tests stage kept no per-test results of its red run';
+      if (notGreen) problems.push(`The suite exits 0 in a fresh sandbox, but it is not green per test: ${notGreen}.`);
+    }
     const testsCommitFiles = await changedFiles(ws, `${tests.commit}^`, tests.commit);
     const notTests = testsCommitFiles.filter((f) => !isTestFile(f.path, profile.testFilePatterns));
     if (notTests.length > 0) problems.push(`The tests commit also changes non-test files: ${notTests.map((f) => f.path).join(', ')}`);
@@ -93,7 +101,10 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
       totalTokens: before.totalTokens + mine.totalTokens,
       calls: before.calls + mine.calls,
     };
-    const body = pullRequestBody({ work, spec, tests, coding, fresh, review, usage, round });
+    // The reviewer's mapping counts only for tests the runner reported; other names are said, not shown as tests.
+    const reviewed = resolveCoverage(review.coverage, result.report?.tests ?? []);
+    fresh = { ...fresh, tests: result.report ? evidenceOf(result.report, { keep: keepOf(covered([...tests.coverage, ...reviewed.coverage])) }) : null };
+    const body = pullRequestBody({ work, spec, tests, coding, fresh, review: { ...review, coverage: reviewed.coverage, unknownTests: reviewed.unknown }, usage, round });
     const pr = await deps.forges.forgeFor(work.ticket.repo).openPullRequest({
       ticketId: work.ticket.id,
       repo: work.ticket.repo.url ?? work.ticket.repo.path!,

@@ -65,14 +65,39 @@ const green = (output: string): SuiteRun => ({
   command: 'npm test',
   image: 'nightshift-sandbox-node:24',
   at: '2026-12-02T08:00:00.000Z',
-  counts: { total: 2, passed: 2, failed: 0, from: 'vitest' },
+  tests: {
+    runners: ['vitest'],
+    totals: { total: 2, passed: 2, failed: 0, skipped: 0 },
+    tests: [{ file: 'src/slug.test.ts', name: 'slug › cuts at maxLength', status: 'passed' }],
+    errors: [],
+  },
 });
+
+const RED_TESTS: SuiteRun['tests'] = {
+  runners: ['vitest'],
+  totals: { total: 3, passed: 2, failed: 1, skipped: 0 },
+  tests: [
+    { file: 'src/slug.test.ts', name: 'slug › cuts at maxLength', status: 'failed', message: "expected 'a-long-title' to be 'a-long'" },
+    { file: 'src/slug.test.ts', name: 'slug › keeps short slugs', status: 'passed' },
+  ],
+  errors: [],
+  index: 'x'.repeat(27),
+};
 
 function summary(red: SuiteRun, fresh = green('')): SummaryInput {
   return {
     work,
     spec,
-    tests: { commit: 'a'.repeat(40), files: ['src/slug.test.ts'], changedExisting: [], coverage: [{ criterion: 'AC1', tests: ['cuts at maxLength'] }], baseline: green(''), red, attempts: 1 },
+    tests: {
+      commit: 'a'.repeat(40),
+      files: ['src/slug.test.ts'],
+      changedExisting: [],
+      coverage: [{ criterion: 'AC1', tests: ['src/slug.test.ts › slug › cuts at maxLength', 'src/slug.test.ts › slug › keeps short slugs'] }],
+      baseline: green(''),
+      red,
+      proof: { newTests: ['src/slug.test.ts › slug › cuts at maxLength', 'src/slug.test.ts › slug › keeps short slugs'], alreadyPassing: ['src/slug.test.ts › slug › keeps short slugs'] },
+      attempts: 1,
+    },
     coding: { commit: 'b'.repeat(40), files: ['src/slug.js'], green: green(''), attempts: 1, notes: 'cut it' },
     fresh,
     review: { summary: `Looks right ${ESC}[32mto me${ESC}[39m.`, coverage: [], comments: [] },
@@ -86,13 +111,15 @@ describe('the pull request summary of a run with coloured output', () => {
     writeFileSync(join(dir, 'red.js'), `process.stdout.write(${JSON.stringify(COLOURED_RED)}); process.exit(1);\n`);
     const red = await runSuite(new ProcessSandbox(), dir, profile('node red.js'), () => new Date('2026-12-02T08:00:00Z'));
 
-    expect(red.passed).toBe(false);
-    expect(red.output).not.toContain(ESC);
-    expect(red.output).toContain("AssertionError: expected 'a-long-title' to be 'a-long'");
-    expect(red.output).toContain(' ❯ src/slug.test.ts (2 tests | 1 failed)');
-    expect(red.counts).toEqual({ total: 2, passed: 1, failed: 1, from: 'vitest' });
+    expect(red.run.passed).toBe(false);
+    expect(red.run.output).not.toContain(ESC);
+    expect(red.run.output).toContain("AssertionError: expected 'a-long-title' to be 'a-long'");
+    expect(red.run.output).toContain(' ❯ src/slug.test.ts (2 tests | 1 failed)');
+    // Printed like vitest, but no runner reported: the summary a runner prints is no per-test result.
+    expect(red.run.tests).toBeNull();
+    expect(red.report).toBeNull();
 
-    const body = pullRequestBody(summary(red));
+    const body = pullRequestBody(summary(red.run));
     expect(body).not.toContain(ESC);
     expect(body).toContain('      Tests  1 failed | 1 passed (2)');
     expect(body).toContain('Looks right to me.');
@@ -103,5 +130,39 @@ describe('the pull request summary of a run with coloured output', () => {
     const body = pullRequestBody(summary(stored, green(`${ESC}[32m✓${ESC}[39m 2 passed`)));
     expect(body).not.toMatch(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/);
     expect(body).toContain(" FAIL  src/slug.test.ts > cuts at maxLength\nAssertionError: expected 'a-long-title' to be 'a-long'");
+  });
+});
+
+describe('the acceptance criteria table', () => {
+  it('shows each criterion with its tests by name, red and green, and marks a test that already passed on the base', () => {
+    const red: SuiteRun = { ...green('red output'), passed: false, exitCode: 1, failure: 'exit code 1', tests: RED_TESTS };
+    const fresh: SuiteRun = {
+      ...green(''),
+      tests: {
+        runners: ['vitest'],
+        totals: { total: 3, passed: 3, failed: 0, skipped: 0 },
+        tests: [
+          { file: 'src/slug.test.ts', name: 'slug › cuts at maxLength', status: 'passed' },
+          { file: 'src/slug.test.ts', name: 'slug › keeps short slugs', status: 'passed' },
+        ],
+        errors: [],
+      },
+    };
+    const input = summary(red, fresh);
+    input.review.unknownTests = ['it works'];
+    const body = pullRequestBody(input);
+    expect(body).toContain('| **AC1** slugify cuts at maxLength | `src/slug.test.ts › slug › cuts at maxLength` | ❌ failed | ✅ passed |');
+    expect(body).toContain('|  | `src/slug.test.ts › slug › keeps short slugs` | ✅ passed (already passed on the base) | ✅ passed |');
+    expect(body).toContain('2. With the new tests (commit `aaaaaaaaaaaa`), unchanged code — red as required: `npm test` failed (exit code 1) in 900ms: 3 tests (vitest), 2 passed, 1 failed.');
+    expect(body).toContain('New tests: 2, of which 1 failed and 1 already passed on the base');
+    expect(body).toContain('Named by the reviewer but no test the runner reported, so left out: `it works`.');
+  });
+
+  it('says when a criterion has no test and when a run had no per-test results', () => {
+    const input = summary({ ...green(''), passed: false, exitCode: 1, failure: 'exit code 1', tests: null });
+    input.tests.coverage = [];
+    const body = pullRequestBody(input);
+    expect(body).toContain('| **AC1** slugify cuts at maxLength | (no test named) | | |');
+    expect(body).toContain('failed (exit code 1) in 900ms: no per-test results.');
   });
 });

@@ -1,4 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
+import { testLabel } from '../../sandbox/index.ts';
 import { formatDuration, stripTerminalCodes, type RoleUsage } from '../../shared/index.ts';
 import { maybeArtifact, TriagingOutput, type CodingOutput, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import type { SuiteRun } from '../kit/suite.ts';
@@ -9,16 +10,50 @@ export interface SummaryInput {
   tests: WritingTestsOutput;
   coding: CodingOutput;
   fresh: SuiteRun;
-  review: { summary: string; coverage: { criterion: string; tests: string[] }[]; comments: { path?: string | undefined; text: string }[] };
+  /** The reviewer's coverage, already resolved against the fresh run's tests, and the names it gave that are no test. */
+  review: { summary: string; coverage: { criterion: string; tests: string[] }[]; comments: { path?: string | undefined; text: string }[]; unknownTests?: string[] };
   /** Tokens by role, this review included. */
   usage: Record<string, RoleUsage>;
   round: number;
 }
 
 const run = (r: SuiteRun) => {
-  const counts = r.counts ? `, ${r.counts.passed} of ${r.counts.total} tests passing${r.counts.failed ? `, ${r.counts.failed} failing` : ''}` : '';
-  return `\`${r.command}\`: ${r.passed ? 'passed' : `failed (${r.failure})`} in ${formatDuration(r.durationMs)}${counts}`;
+  const t = r.tests?.totals;
+  const runners = r.tests?.runners.join(', ');
+  const counts = t
+    ? `: ${t.total} tests (${runners}), ${t.passed} passed, ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ''}`
+    : r.tests === null
+      ? ': no per-test results'
+      : '';
+  return `\`${r.command}\` ${r.passed ? 'passed' : `failed (${r.failure})`} in ${formatDuration(r.durationMs)}${counts}`;
 };
+
+const STATUS = { passed: '✅ passed', failed: '❌ failed', skipped: '⏭️ skipped' } as const;
+
+/** A test's status in a run's evidence, by its label: named there, or (a test not named) passed when the run says every other test did. */
+function statusIn(r: SuiteRun, label: string): string {
+  const named = r.tests?.tests.find((t) => testLabel(t) === label);
+  if (named) return STATUS[named.status];
+  return r.tests ? 'not reported' : 'no per-test results';
+}
+
+/** Rows of the criteria table: one per criterion and test, with the test's red and green results. */
+function coverageRows(s: SummaryInput, coverage: Map<string, string[]>): string[] {
+  const newTests = new Set(s.tests.proof?.newTests ?? []);
+  const already = new Set(s.tests.proof?.alreadyPassing ?? []);
+  const rows: string[] = [];
+  for (const c of s.spec.acceptanceCriteria) {
+    const criterion = `**${c.id}** ${c.text.replaceAll('|', '\\|')}`;
+    const tests = coverage.get(c.id) ?? [];
+    if (tests.length === 0) rows.push(`| ${criterion} | (no test named) | | |`);
+    for (const [i, label] of tests.entries()) {
+      const red = statusIn(s.tests.red, label);
+      const base = already.has(label) ? ' (already passed on the base)' : s.tests.proof && !newTests.has(label) ? ' (existing test)' : '';
+      rows.push(`| ${i === 0 ? criterion : ''} | \`${label.replaceAll('|', '\\|').replaceAll('`', "'")}\` | ${red}${base} | ${statusIn(s.fresh, label)} |`);
+    }
+  }
+  return rows;
+}
 
 function fence(text: string): string {
   return `\`\`\`\n${text.replaceAll('```', "'''").trim()}\n\`\`\``;
@@ -60,16 +95,20 @@ export function pullRequestBody(s: SummaryInput): string {
     '',
     `## Acceptance criteria and the tests that cover them`,
     '',
-    '| Criterion | Tests |',
-    '| --- | --- |',
-    ...s.spec.acceptanceCriteria.map((c) => `| **${c.id}** ${c.text.replaceAll('|', '\\|')} | ${(coverage.get(c.id) ?? ['(none named)']).map((t) => `\`${t}\``).join(', ')} |`),
+    'Each test as its runner reported it: red is the run with the new tests on the unchanged code, green the reviewer\'s fresh run with the change.',
+    '',
+    '| Criterion | Test | Red (unchanged code) | Green (with the change) |',
+    '| --- | --- | --- | --- |',
+    ...coverageRows(s, coverage),
+    ...(s.review.unknownTests?.length ? ['', `Named by the reviewer but no test the runner reported, so left out: ${s.review.unknownTests.map((n) => `\`${n}\``).join(', ')}.`] : []),
     '',
     `## Test-first evidence`,
     '',
     `1. Unchanged code, before any test was added: ${run(s.tests.baseline)}.`,
     `2. With the new tests (commit \`${s.tests.commit.slice(0, 12)}\`), unchanged code — red as required: ${run(s.tests.red)}.`,
+    ...(s.tests.proof ? [`   New tests: ${s.tests.proof.newTests.length}, of which ${s.tests.proof.newTests.length - s.tests.proof.alreadyPassing.length} failed${s.tests.proof.alreadyPassing.length ? ` and ${s.tests.proof.alreadyPassing.length} already passed on the base` : ''}; every test that passed before still passed.`] : []),
     `3. With the change (commit \`${s.coding.commit.slice(0, 12)}\`): ${run(s.coding.green)}.`,
-    `4. Re-run by the reviewer in a fresh sandbox on a fresh clone: ${run(s.fresh)}.`,
+    `4. Re-run by the reviewer in a fresh sandbox on a fresh clone: ${run(s.fresh)}; every test that ran red passed.`,
     '',
     '<details><summary>Red run output (step 2)</summary>',
     '',

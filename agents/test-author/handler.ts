@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { CONFIG_FILE, detectProfile, isTestFile, notATestFile, type RepoProfile } from '../../sandbox/index.ts';
+import { CONFIG_FILE, detectProfile, isTestFile, notATestFile, testKey, testLabel, type RepoProfile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage, type Llm, type RepoTools } from '../../shared/llm/index.ts';
 import {
   AgentError,
@@ -16,9 +16,9 @@ import {
 import { Coverage, specOf, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
-import { redProblem } from '../kit/counts.ts';
+import { evidenceOf, listTests, proveRed, resolveCoverage, type RedProof } from '../kit/proof.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
-import { prepareWorkspace, runOutput, runSuite, type SuiteRun } from '../kit/suite.ts';
+import { prepareWorkspace, runOutput, runSuite, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
@@ -50,11 +50,12 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
     if (done) return { kind: 'advance', output: await reprove(deps, ws, profile, done.sha, done.trailers, ctx) };
 
     const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
-    if (!baseline.passed) {
-      throw new AgentError('baseline_red', `the suite already fails on the unchanged code, so new tests cannot be proven red: ${baseline.failure}\n${baseline.output}`, {
+    if (!baseline.run.passed) {
+      throw new AgentError('baseline_red', `the suite already fails on the unchanged code, so new tests cannot be proven red: ${baseline.run.failure}\n${baseline.run.output}`, {
         retryable: false,
       });
     }
+    if (!baseline.report) return { kind: 'escalate', questions: [{ id: 'no-test-results', text: noResults(profile, baseline.run), blocking: true }] };
     const llm = stageLlm(deps, 'test-author', work, ctx);
     const tools = await createRepoTools({ root: ws.dir, log: ctx.log });
     let feedback: string | null = null;
@@ -69,7 +70,16 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
         });
         if (!commit) throw new AgentError('nothing_written', 'the tests changed nothing in the repository', { retryable: false });
         await pushBranch(ws, { log: ctx.log });
-        const output: WritingTestsOutput = { commit, files: verdict.files, changedExisting: verdict.plan.changedExisting, coverage: verdict.plan.coverage, baseline, red: verdict.red, attempts: attempt };
+        const output: WritingTestsOutput = {
+          commit,
+          files: verdict.files,
+          changedExisting: verdict.plan.changedExisting,
+          coverage: verdict.plan.coverage,
+          baseline: baseline.run,
+          red: verdict.red,
+          proof: proofSummary(verdict.proof),
+          attempts: attempt,
+        };
         ctx.log.info({ commit, files: verdict.files, attempts: attempt }, 'tests proven red and pushed');
         return { kind: 'advance', output };
       }
@@ -88,7 +98,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
   });
 }
 
-type Verdict = { ok: true; plan: TestPlan; files: string[]; red: SuiteRun } | { ok: false; reason: string; notTestFiles?: boolean };
+type Verdict = { ok: true; plan: TestPlan; files: string[]; red: SuiteRun; proof: RedProof } | { ok: false; reason: string; notTestFiles?: boolean };
 
 async function tryOnce(
   deps: AgentDeps,
@@ -99,7 +109,7 @@ async function tryOnce(
   llm: Llm,
   tools: RepoTools,
   feedback: string | null,
-  baseline: SuiteRun,
+  baseline: SuiteResult,
   ctx: HandlerContext,
 ): Promise<Verdict> {
   const { value: plan } = await runToolLoop(
@@ -126,13 +136,63 @@ async function tryOnce(
   const broken = await unsoundFiles(deps, ws, profile, files, ctx);
   if (broken) return { ok: false, reason: broken };
   const red = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
-  if (red.passed) {
-    return { ok: false, reason: `Your tests PASS on the unchanged code, so they do not test the new behaviour. They must fail until the feature exists.\n${red.output}` };
+  if (red.run.exitCode === null) {
+    return { ok: false, reason: `The suite did not finish normally with your tests: ${red.run.failure}. Tests must fail by assertion, not hang or flood the output.` };
   }
-  if (red.exitCode === null) return { ok: false, reason: `The suite did not finish normally with your tests: ${red.failure}. Tests must fail by assertion, not hang or flood the output.` };
-  const wrongReason = redProblem(baseline.counts ?? null, red.counts ?? null, plan.changedExisting.length);
-  if (wrongReason) return { ok: false, reason: `The suite fails with your tests, but not for the right reason: ${wrongReason}.\n${red.output}` };
-  return { ok: true, plan, files, red };
+  const proven = judgeRed(baseline, red, files, plan);
+  if (!proven.ok) return proven;
+  return { ok: true, plan: proven.plan, files, red: proven.red, proof: proven.proof };
+}
+
+/**
+ * The red run judged per test (`proveRed`), and the plan's coverage checked against the tests that ran:
+ * a test named there must be one the runner reported. On success, the plan with the runner's names and
+ * the red run's evidence, which names the new and covered tests and indexes every test.
+ */
+function judgeRed(
+  baseline: SuiteResult,
+  red: SuiteResult,
+  files: readonly string[],
+  plan: Pick<TestPlan, 'changedExisting' | 'coverage'>,
+): { ok: true; plan: TestPlan; red: SuiteRun; proof: RedProof } | { ok: false; reason: string } {
+  const proven = proveRed(baseline.report!, red.report, files, plan.changedExisting.map((c) => c.path));
+  if (!proven.ok) {
+    const passing = proven.reason.includes('PASS on the unchanged code') ? 'Your tests PASS on the unchanged code, so they do not test the new behaviour. ' : '';
+    return { ok: false, reason: `${passing}The suite does not prove your tests red: ${proven.reason}.\n${red.run.output}` };
+  }
+  if (red.run.passed) return { ok: false, reason: `The suite passes with your tests (exit code 0), so nothing is proven red.\n${red.run.output}` };
+  const coverage = resolveCoverage(plan.coverage, red.report!.tests);
+  if (coverage.unknown.length > 0) {
+    return {
+      ok: false,
+      reason:
+        `Your coverage names tests that are not in the runner's results: ${coverage.unknown.map((n) => `"${n}"`).join(', ')}. ` +
+        `Name each test as the runner reports it; your new tests are: ${listTests(proven.proof.newTests)}.`,
+    };
+  }
+  const keep = new Set([...proven.proof.newTests, ...red.report!.tests.filter((t) => coverage.coverage.some((c) => c.tests.includes(testLabel(t))))].map(testKey));
+  return {
+    ok: true,
+    plan: { ...(plan as TestPlan), coverage: coverage.coverage },
+    red: { ...red.run, tests: evidenceOf(red.report!, { keep, index: true }) },
+    proof: proven.proof,
+  };
+}
+
+/** What the red proof says about the new tests, by name, for the summary. */
+function proofSummary(proof: RedProof): NonNullable<WritingTestsOutput['proof']> {
+  return { newTests: proof.newTests.slice(0, 300).map(testLabel), alreadyPassing: proof.alreadyPassing.slice(0, 300).map(testLabel) };
+}
+
+/** The question for a person when the baseline run reported no per-test results: nothing can be proven without them. */
+function noResults(profile: RepoProfile, run: SuiteRun): string {
+  return (
+    `The suite passes on the unchanged code, but no test runner reported per-test results, so nightshift cannot prove tests red or green. ` +
+    `It reads the reports of vitest, jest, mocha and ava (added through NODE_OPTIONS), node:test (its junit reporter) and pytest (PYTEST_ADDOPTS), ` +
+    `or TAP printed by the test command. \`${profile.test}\` gave none of them (a test script that sets NODE_OPTIONS itself, a runner nightshift does not read, or no test at all). ` +
+    `Set test: in ${profile.configFile ?? CONFIG_FILE} on the base branch to a command that runs the tests with one of these runners, then answer to resume; or cancel.\n` +
+    `Output of the run:\n${run.output.slice(-1_500)}`
+  );
 }
 
 /**
@@ -175,12 +235,25 @@ async function reprove(
   const baseline = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
   await workspaceGit(ws, ['checkout', '--quiet', ws.branch]);
   const red = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
-  if (!baseline.passed || red.passed) {
-    throw new AgentError('tests_not_red', `the committed tests ${commit.slice(0, 12)} are no longer red against their base`, { retryable: false });
+  const plan = decodePlan(trailers[PLAN_TRAILER]);
+  if (!baseline.run.passed || !baseline.report) {
+    throw new AgentError('tests_not_red', `the suite no longer passes with per-test results on the parent of the committed tests ${commit.slice(0, 12)}`, { retryable: false });
+  }
+  const proven = judgeRed(baseline, red, files, { changedExisting: plan.changedExisting, coverage: plan.coverage });
+  if (!proven.ok) {
+    throw new AgentError('tests_not_red', `the committed tests ${commit.slice(0, 12)} are no longer proven red against their base: ${proven.reason.slice(0, 2_000)}`, { retryable: false });
   }
   ctx.log.info({ commit }, 'tests already committed: proven again');
-  const plan = decodePlan(trailers[PLAN_TRAILER]);
-  return { commit, files, changedExisting: plan.changedExisting, coverage: plan.coverage, baseline, red, attempts: 1 };
+  return {
+    commit,
+    files,
+    changedExisting: plan.changedExisting,
+    coverage: proven.plan.coverage,
+    baseline: baseline.run,
+    red: proven.red,
+    proof: proofSummary(proven.proof),
+    attempts: 1,
+  };
 }
 
 /** The tests commit carries what its tests cover, so a redelivery can report it without the model. */

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -31,7 +31,7 @@ export function sandboxContract(init: SandboxContractInit): void {
       if (sandbox) await init.destroy?.(sandbox);
     });
     beforeEach(() => {
-      ws = mkdtempSync(join(tmpdir(), 'nightshift-contract-'));
+      ws = mkdtempSync(join(realpathSync(tmpdir()), 'nightshift-contract-'));
     });
     afterEach(() => {
       rmSync(ws, { recursive: true, force: true });
@@ -84,6 +84,11 @@ export function sandboxContract(init: SandboxContractInit): void {
       expect(first).toMatchObject({ exitCode: 0, stdout: 'from the host\n' });
       expect(readFileSync(join(ws, 'out/made.txt'), 'utf8')).toBe('from the sandbox\n');
       expect((await run({ command: 'cat out/made.txt' })).stdout).toBe('from the sandbox\n');
+    });
+
+    it('runs with the workspace at its mount point', async () => {
+      const r = await run({ command: 'pwd' });
+      expect(r.stdout.trim()).toBe(sandbox.mountPoint(ws));
     });
 
     it('runs in the cwd, relative to the workspace', async () => {

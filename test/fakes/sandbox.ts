@@ -52,6 +52,11 @@ export class ProcessSandbox implements Sandbox {
     return { ok: true, detail: 'local processes (no isolation: unit tests only)' };
   }
 
+  /** The workspace itself: commands run on the host, in it. */
+  mountPoint(workspace: string): string {
+    return workspace;
+  }
+
   async ensureImage(image: string): Promise<void> {
     if (this.#images && !this.#images.has(image)) throw new SandboxError('image_missing', imageMissingMessage(image));
   }

@@ -184,7 +184,7 @@ describeDocker('security battery: the sandbox', () => {
     await prepareWorkspace(sandbox, ws, profile, logSink().log);
     const suite = await runSuite(sandbox, ws, profile, () => new Date());
     const setupEnv = readFileSync(join(ws, 'setup-env.txt'), 'utf8');
-    for (const [where, text] of [['setup step', setupEnv], ['suite run', suite.output]] as const) {
+    for (const [where, text] of [['setup step', setupEnv], ['suite run', suite.run.output]] as const) {
       expect(text, where).toContain('TZ=UTC');
       for (const [name, value] of [['NIGHTSHIFT_CANARY', canary.env], ['OPENAI_API_KEY', canary.key]]) {
         const leaked = text.includes(value!) || text.includes(`${name}=`);

@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { chmod, lstat, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { constants } from 'node:fs';
+import { parseJestJson, parseJunit, parseMochaJson, parseTap, type Parsed } from './parse.ts';
+import type { Runner, RunError, TestReport } from './report.ts';
+
+/** The workspace directory the sandbox uses for its own files (`SCRATCH_DIR` of detect.ts). */
+const SCRATCH = '.nightshift';
+const PRELOAD = readFileSync(new URL('./preload.cjs', import.meta.url), 'utf8');
+/** A report file larger than this is not read. */
+const MAX_REPORT_BYTES = 32 * 1024 * 1024;
+
+/** One test run's way of getting per-test results out of the sandbox. */
+export interface ResultsRun {
+  /** Environment to add to the run's (NODE_OPTIONS and the others merged with what `env` already had). */
+  env: Record<string, string>;
+  /**
+   * Reads what the runners wrote, after the run has ended; null when no runner reported. Rejects only
+   * when the results directory was tampered with (replaced by a link or another kind of file).
+   */
+  read(): Promise<TestReport | null>;
+  /** Removes the results directory. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** How the run's reports are named, by runner. */
+const FILES: { re: RegExp; runner: Runner; parse: (text: string, mount: string) => Parsed }[] = [
+  { re: /^vitest-\d+\.json$/, runner: 'vitest', parse: parseJestJson },
+  { re: /^jest-\d+\.json$/, runner: 'jest', parse: parseJestJson },
+  { re: /^mocha-\d+\.json$/, runner: 'mocha', parse: parseMochaJson },
+  { re: /^ava-\d+\.tap$/, runner: 'ava', parse: (t) => parseTap(t) },
+  { re: /^node-test\.xml$/, runner: 'node:test', parse: (t, m) => parseJunit(t, m, 'node:test') },
+  { re: /^pytest\.xml$/, runner: 'pytest', parse: (t, m) => parseJunit(t, m, 'pytest') },
+];
+
+/**
+ * Prepares a run of the suite to report per test, without changing a file of the repository: a fresh
+ * results directory in the workspace's scratch directory (`.nightshift/results-<random>`, which git
+ * ignores), the in-sandbox preload that adds the reporters of vitest, jest, mocha and ava, node's own
+ * test reporters and pytest's JUnit report through the environment.
+ *
+ * `hostDir` is the workspace on the host, `mount` where the run sees it (`Sandbox.mountPoint`), `env`
+ * the profile's environment and `testConfig` the text that configures the test command (a
+ * repository that picks node's test reporters itself is left to them: nightshift's would clash).
+ */
+export async function prepareResults(hostDir: string, mount: string, env: Record<string, string>, testConfig: string): Promise<ResultsRun> {
+  const name = `results-${randomBytes(8).toString('hex')}`;
+  const scratch = join(hostDir, SCRATCH);
+  await mkdir(scratch, { recursive: true });
+  const s = await lstat(scratch);
+  if (!s.isDirectory()) throw new Error(`${SCRATCH} in the workspace is not a directory`);
+  const host = join(scratch, name);
+  await mkdir(host);
+  await chmod(host, 0o777);
+  await writeFile(join(host, 'preload.cjs'), PRELOAD, { mode: 0o444 });
+  const inside = posix.join(mount, SCRATCH, name);
+  const nodeOptions = [env.NODE_OPTIONS, `--require=${quote(posix.join(inside, 'preload.cjs'))}`];
+  if (!testConfig.includes('--test-reporter')) {
+    nodeOptions.push('--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=junit', `--test-reporter-destination=${quote(posix.join(inside, 'node-test.xml'))}`);
+  }
+  const added: Record<string, string> = {
+    NIGHTSHIFT_RESULTS_DIR: inside,
+    NODE_OPTIONS: nodeOptions.filter(Boolean).join(' '),
+    PYTEST_ADDOPTS: [env.PYTEST_ADDOPTS, `--junitxml=${posix.join(inside, 'pytest.xml')}`, '-o', 'junit_family=xunit1'].filter(Boolean).join(' '),
+  };
+  return {
+    env: added,
+    read: () => readReports(host, mount),
+    [Symbol.asyncDispose]: () => rm(host, { recursive: true, force: true }),
+  };
+}
+
+function quote(path: string): string {
+  return /[\s"\\]/.test(path) ? `"${path.replace(/(["\\])/g, '\\$1')}"` : path;
+}
+
+async function readReports(host: string, mount: string): Promise<TestReport | null> {
+  const s = await lstat(host);
+  if (!s.isDirectory()) throw new Error('the results directory was replaced during the run');
+  const report: TestReport = { runners: [], tests: [], errors: [] };
+  let found = false;
+  for (const entry of (await readdir(host)).sort()) {
+    const kind = FILES.find((f) => f.re.test(entry));
+    if (!kind) continue;
+    const text = await readRegular(join(host, entry));
+    if (text === null) continue;
+    found = true;
+    let parsed: Parsed;
+    try {
+      parsed = kind.parse(text, mount);
+    } catch (err) {
+      report.errors.push(unreadable(entry, err));
+      continue;
+    }
+    if (!report.runners.includes(kind.runner)) report.runners.push(kind.runner);
+    report.tests.push(...parsed.tests);
+    report.errors.push(...parsed.errors);
+  }
+  return found ? report : null;
+}
+
+function unreadable(entry: string, err: unknown): RunError {
+  return { file: null, message: `the report ${entry} could not be read: ${(err as Error).message.slice(0, 300)}` };
+}
+
+/** A regular file's text, never through a link; null for anything else or a file too large. */
+async function readRegular(path: string): Promise<string | null> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return null;
+  }
+  try {
+    const s = await handle.stat();
+    if (!s.isFile() || s.size > MAX_REPORT_BYTES) return null;
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
