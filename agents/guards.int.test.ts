@@ -1,38 +1,36 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import type { StageOutcome, WorkItemData } from '../bus/index.ts';
-import { createDemoRepo, DEMO_SCRIPT } from '../cli/demo.ts';
-import { DEFAULT_NODE_IMAGE, DockerSandbox, type RunOptions, type RunResult, type RunSpecInput, type Sandbox, type TestCase } from '../sandbox/index.ts';
+import { DEFAULT_NODE_IMAGE, type TestCase } from '../sandbox/index.ts';
+import { git, randomTicketId } from '../shared/index.ts';
 import {
-  createLocalForge,
-  createLogger,
-  git,
-  loadConfig,
-  PullRequest,
-  randomTicketId,
-  roleIdentity,
-  type Logger,
-  type Role,
-  type RoleUsage,
-  type Stage,
-} from '../shared/index.ts';
-import type { PullRequestStore } from '../shared/forge/forge.ts';
-import { createForgeRouter } from '../shared/forge/index.ts';
-import { loadMockScript, memoryTranscript, type MemoryTranscript, type MockCall, type MockScriptInput, type ScriptEntryInput } from '../shared/llm/index.ts';
+  advanced,
+  answer,
+  branchCommits,
+  branchExists,
+  branchOf,
+  callsOf,
+  craftBranch,
+  demoAnswer,
+  expectScriptUsed,
+  run,
+  told,
+  tool,
+  workItem,
+  workspaceFiles,
+  world,
+  type Args,
+  type World,
+} from '../test/helpers/agents.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
-import { mockLlm, type TestMockLlm } from '../test/helpers/mockllm.ts';
 import { createCoder } from './coder/handler.ts';
 import type { CodingOutput, ReviewingOutput, Spec, WritingTestsOutput } from './kit/artifacts.ts';
-import type { AgentDeps } from './kit/deps.ts';
 import { evidenceOf } from './kit/proof.ts';
 import type { SuiteRun } from './kit/suite.ts';
 import { createRefiner } from './refiner/handler.ts';
 import { createReviewer } from './reviewer/handler.ts';
-import type { AgentHandler, HandlerContext } from './runtime/runtime.ts';
 import { createTestAuthor } from './test-author/handler.ts';
 
 /*
@@ -45,13 +43,7 @@ import { createTestAuthor } from './test-author/handler.ts';
 // ---------------------------------------------------------------------------------------------
 // The demo's answers, reused as the "good" answers of each role.
 
-type Args = Record<string, unknown>;
-const demo = await loadMockScript(DEMO_SCRIPT);
-const answerArgs = (role: string, index: number): Args => {
-  const call = demo.roles[role]?.[index]?.toolCalls?.find((c) => c.name === 'answer');
-  if (!call || typeof call.arguments === 'string') throw new Error(`the demo script has no answer for ${role} at ${index}`);
-  return call.arguments;
-};
+const answerArgs = demoAnswer;
 const SPEC = answerArgs('refiner', 1) as Spec;
 const GOOD_TESTS = answerArgs('test-author', 1);
 const GOOD_CHANGE = answerArgs('coder', 0);
@@ -61,202 +53,8 @@ const goodTestContent = (GOOD_TESTS.files as { path: string; content: string }[]
 const ORIGINAL_SOURCE = readFileSync(join(import.meta.dirname, '../examples/demo/repo/src/slugify.js'), 'utf8');
 const goodSource = (GOOD_CHANGE.files as { path: string; content: string }[])[0]!.content;
 
-const answer = (args: Args, usage?: { prompt_tokens: number; completion_tokens: number }): ScriptEntryInput => ({
-  toolCalls: [{ name: 'answer', arguments: args }],
-  ...(usage && { usage }),
-});
-const tool = (name: string, args: Args, usage?: { prompt_tokens: number; completion_tokens: number }): ScriptEntryInput => ({
-  toolCalls: [{ name, arguments: args }],
-  ...(usage && { usage }),
-});
 const testPlan = (files: { path: string; content: string }[]): Args => ({ ...GOOD_TESTS, files });
 const change = (files: { path: string; content: string }[], notes = 'a change'): Args => ({ files, notes });
-
-// ---------------------------------------------------------------------------------------------
-// One test's world.
-
-/** Pull requests in memory, one per ticket, numbered per repository. */
-function memoryPrStore(): PullRequestStore & { prs: Map<string, PullRequest> } {
-  const prs = new Map<string, PullRequest>();
-  const seq = new Map<string, number>();
-  return {
-    prs,
-    get: async (ticketId) => prs.get(ticketId) ?? null,
-    async create(pr) {
-      if (prs.has(pr.ticketId)) return false;
-      prs.set(pr.ticketId, PullRequest.parse(pr));
-      return true;
-    },
-    async put(pr) {
-      prs.set(pr.ticketId, PullRequest.parse(pr));
-    },
-    list: async () => [...prs.values()],
-    async nextNumber(repo) {
-      const n = (seq.get(repo) ?? 0) + 1;
-      seq.set(repo, n);
-      return n;
-    },
-  };
-}
-
-/**
- * Log lines of one test, parsed; a hook runs synchronously when a line with its message is logged,
- * so a test can look at a workspace at that very moment (e.g. right after a refusal).
- */
-interface HookedSink {
-  lines: Record<string, unknown>[];
-  log: Logger;
-  on(msg: string, hook: (line: Record<string, unknown>) => void): void;
-}
-
-function hookedSink(): HookedSink {
-  const lines: Record<string, unknown>[] = [];
-  const hooks: { msg: string; hook: (line: Record<string, unknown>) => void }[] = [];
-  const log = createLogger(
-    { level: 'debug' },
-    {
-      write(chunk: string) {
-        for (const text of chunk.split('\n')) {
-          if (!text) continue;
-          const line = JSON.parse(text) as Record<string, unknown>;
-          lines.push(line);
-          if (process.env.NIGHTSHIFT_TEST_LOGS === '1') process.stderr.write(`${text}\n`);
-          for (const h of hooks) if (h.msg === line.msg) h.hook(line);
-        }
-      },
-    },
-  );
-  return { lines, log, on: (msg, hook) => void hooks.push({ msg, hook }) };
-}
-
-/** What the single workspace of `ticketId` holds right now (in its work tree, `tree/`): `path → content` of the files asked for (null when absent). */
-function workspaceFiles(w: World, ticketId: string, paths: string[]): Record<string, string | null>[] {
-  const trees = readdirSync(w.workspaces).filter((d) => d.startsWith(`${ticketId}-`)).map((d) => join(w.workspaces, d, 'tree'));
-  return trees.map((t) => Object.fromEntries(paths.map((p) => [p, existsSync(join(t, p)) ? readFileSync(join(t, p), 'utf8') : null])));
-}
-
-/** One sandbox run as the handler asked for it. */
-interface RecordedRun {
-  command: string;
-  workspace: string;
-  env: Record<string, string>;
-  result: RunResult;
-}
-
-/** The real Docker sandbox, recording every run. */
-function recordingSandbox(inner: Sandbox): Sandbox & { runs: RecordedRun[] } {
-  const runs: RecordedRun[] = [];
-  return {
-    kind: inner.kind,
-    runs,
-    available: () => inner.available(),
-    ensureImage: (image) => inner.ensureImage(image),
-    mountPoint: (workspace) => inner.mountPoint(workspace),
-    async run(spec: RunSpecInput, options?: RunOptions) {
-      const result = await inner.run(spec, options);
-      const command = Array.isArray(spec.command) ? spec.command.join(' ') : String(spec.command);
-      runs.push({ command, workspace: spec.workspace, env: { ...(spec.env ?? {}) }, result });
-      return result;
-    },
-  };
-}
-
-interface World extends AsyncDisposable {
-  dir: string;
-  origin: string;
-  workspaces: string;
-  mock: TestMockLlm;
-  deps: AgentDeps;
-  sandbox: ReturnType<typeof recordingSandbox>;
-  store: ReturnType<typeof memoryPrStore>;
-  transcript: MemoryTranscript;
-  sink: HookedSink;
-  /** A fresh ticket id. */
-  ticketId: string;
-}
-
-async function world(script: MockScriptInput['roles'], settings: Record<string, string> = {}): Promise<World> {
-  const dir = mkdtempSync(join(tmpdir(), 'ns-guards-'));
-  const origin = await createDemoRepo(join(dir, 'origin'));
-  const workspaces = join(dir, 'workspaces');
-  const mock = await mockLlm({ version: 1, roles: script });
-  const config = loadConfig(
-    {},
-    {
-      NIGHTSHIFT_WORKSPACES_DIR: workspaces,
-      OPENAI_BASE_URL: mock.server.url,
-      NIGHTSHIFT_MODEL_RETRIES: '0',
-      NIGHTSHIFT_MODEL_TIMEOUT: '30s',
-      ...settings,
-    },
-  );
-  const sink = hookedSink();
-  const sandbox = recordingSandbox(new DockerSandbox());
-  const store = memoryPrStore();
-  const transcript = memoryTranscript();
-  let now = Date.parse('2030-01-01T00:00:00.000Z');
-  const clock = () => new Date((now += 1_000));
-  const deps: AgentDeps = { config, log: sink.log, sandbox, forges: createForgeRouter([], createLocalForge({ store, clock })), transcript, clock };
-  return {
-    dir,
-    origin,
-    workspaces,
-    mock,
-    deps,
-    sandbox,
-    store,
-    transcript,
-    sink,
-    ticketId: randomTicketId(),
-    async [Symbol.asyncDispose]() {
-      try {
-        await mock[Symbol.asyncDispose]();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
-}
-
-const STAGE_OF: Partial<Record<Role, Stage>> = { refiner: 'refining', 'test-author': 'writing_tests', coder: 'coding', reviewer: 'reviewing' };
-
-function workItem(w: World, role: Role, over: { ticketId?: string; artifacts?: Record<string, unknown>; answers?: WorkItemData['ticket']['answers']; usage?: Record<string, RoleUsage> } = {}): WorkItemData {
-  return {
-    stage: STAGE_OF[role]!,
-    attempt: 1,
-    ticket: {
-      id: over.ticketId ?? w.ticketId,
-      title: 'slugify: add a maxLength option',
-      body: 'Long titles make long URLs. slugify(text, { maxLength }) should cut the slug to at most maxLength characters, never ending it with a dash.',
-      type: 'feature',
-      repo: { path: w.origin },
-      labels: ['demo'],
-      answers: over.answers ?? [],
-      artifacts: over.artifacts ?? { refining: { spec: SPEC } },
-      usage: over.usage ?? {},
-    },
-  };
-}
-
-/** Runs a handler in-process the way the runtime would, collecting the usage it reports. */
-async function run(w: World, make: (deps: AgentDeps) => AgentHandler, role: Role, work: WorkItemData): Promise<{ outcome: StageOutcome; usage: RoleUsage[] }> {
-  const readers: (() => RoleUsage)[] = [];
-  const ctx: HandlerContext = {
-    role,
-    workId: `w-${randomUUID()}`,
-    deliveries: 1,
-    signal: new AbortController().signal,
-    log: w.sink.log.child({ role, ticketId: work.ticket.id }),
-    trackUsage: (read) => void readers.push(read),
-  };
-  const outcome = await make(w.deps)(work, ctx);
-  return { outcome, usage: readers.map((r) => r()) };
-}
-
-function advanced<T>(outcome: StageOutcome): T {
-  if (outcome.kind !== 'advance') throw new Error(`expected advance, got ${JSON.stringify(outcome).slice(0, 3_000)}`);
-  return outcome.output as T;
-}
 
 /** Runs the test author with the demo's tests: the tests commit every coder and reviewer test starts from. */
 async function writeTests(w: World, ticketId = w.ticketId): Promise<WritingTestsOutput> {
@@ -264,65 +62,6 @@ async function writeTests(w: World, ticketId = w.ticketId): Promise<WritingTests
   return advanced<WritingTestsOutput>(outcome);
 }
 
-// ---------------------------------------------------------------------------------------------
-// What the model was told, and what the origin holds.
-
-function textOf(m: MockCall['request']['messages'][number]): string {
-  if (typeof m.content === 'string') return m.content;
-  if (Array.isArray(m.content)) return m.content.map((p) => p.text ?? '').join('');
-  return '';
-}
-function callsOf(w: World, role: string, ticketId?: string): MockCall[] {
-  return w.mock.server.calls.filter((c) => c.role === role && (ticketId === undefined || c.ticket === ticketId));
-}
-/** The last user or tool message of a request: what the model was just told. */
-function told(call: MockCall | undefined): string {
-  if (!call) throw new Error('no such model call');
-  const last = [...call.request.messages].reverse().find((m) => m.role === 'user' || m.role === 'tool');
-  return last ? textOf(last) : '';
-}
-function expectScriptUsed(w: World): void {
-  expect(w.mock.server.failures).toEqual([]);
-  expect(w.mock.server.unused()).toEqual([]);
-}
-
-const branchOf = (id: string) => `nightshift/${id}`;
-async function branchExists(repo: string, branch: string): Promise<boolean> {
-  return (await git(repo, ['branch', '--list', branch])).trim() !== '';
-}
-/** Commits on the ticket branch of the origin, oldest first: sha, author, files. */
-async function branchCommits(origin: string, id: string): Promise<{ sha: string; author: string; files: string[] }[]> {
-  const out = (await git(origin, ['log', '--reverse', '--format=%H %an', `main..${branchOf(id)}`])).trim();
-  if (!out) return [];
-  return Promise.all(
-    out.split('\n').map(async (line) => {
-      const [sha, ...name] = line.split(' ');
-      const files = (await git(origin, ['diff-tree', '--no-commit-id', '--name-only', '-r', sha!])).trim().split('\n').filter(Boolean);
-      return { sha: sha!, author: name.join(' '), files };
-    }),
-  );
-}
-
-/** Commits `commits` on the ticket branch of `origin` by hand (as the given roles) and pushes it. */
-async function craftBranch(w: World, id: string, commits: { role: string; files: Record<string, string> }[]): Promise<string[]> {
-  const clone = join(w.dir, `craft-${id}`);
-  await git(w.dir, ['clone', '--quiet', w.origin, clone]);
-  await git(clone, ['checkout', '--quiet', '-b', branchOf(id)]);
-  const shas: string[] = [];
-  for (const c of commits) {
-    for (const [path, content] of Object.entries(c.files)) {
-      await mkdir(dirname(join(clone, path)), { recursive: true });
-      await writeFile(join(clone, path), content);
-    }
-    await git(clone, ['add', '--all']);
-    await git(clone, ['commit', '--quiet', '-m', `${c.role} commit`], { identity: roleIdentity(c.role) });
-    shas.push((await git(clone, ['rev-parse', 'HEAD'])).trim());
-  }
-  await git(clone, ['push', '--quiet', 'origin', branchOf(id)]);
-  return shas;
-}
-
-/** A run as stored, with the per-test evidence of the demo's suite when `tests` is given (red: with an index). */
 function suiteRun(passed: boolean, tests?: TestCase[]): SuiteRun {
   return {
     ...(tests && { tests: evidenceOf({ runners: ['node:test'], tests, errors: [] }, { index: !passed }) }),
