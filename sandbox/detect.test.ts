@@ -82,10 +82,10 @@ describe('detectProfile from package.json', () => {
 });
 
 describe('detectProfile from pyproject.toml and go.mod', () => {
-  it('names the Python image (not shipped), a venv in .nightshift and pytest', async () => {
+  it('names the Python image (shipped), a venv in .nightshift and pytest', async () => {
     write({ 'pyproject.toml': '[project]\nname = "x"\n' });
     const profile = await detectProfile(dir);
-    expect(profile).toMatchObject({ detectedFrom: 'pyproject.toml', image: PYTHON_IMAGE, imageShipped: false });
+    expect(profile).toMatchObject({ detectedFrom: 'pyproject.toml', image: PYTHON_IMAGE, imageShipped: true });
     expect(profile.setup?.[0]).toBe('python -m venv .nightshift/venv');
     expect(profile.test).toBe('.nightshift/venv/bin/python -m pytest');
     expect(isTestFile('pkg/tests/test_api.py', profile.testFilePatterns)).toBe(true);

@@ -140,7 +140,7 @@ const NPM_PLACEHOLDER_TEST = /no test specified/;
  * - `package.json`: the default Node image; setup `npm ci` with a package-lock.json or
  *   npm-shrinkwrap.json, `npm install` with none, nothing without dependencies; test `npm test`
  *   (a `scripts.test` is required).
- * - `pyproject.toml`: `PYTHON_IMAGE` (not shipped); a venv in `.nightshift/venv` with the project
+ * - `pyproject.toml`: `PYTHON_IMAGE`; a venv in `.nightshift/venv` with the project
  *   and pytest installed; test `python -m pytest` from the venv.
  * - `go.mod`: `GO_IMAGE` (not shipped); setup `go mod download` into `.nightshift/go/mod`; test
  *   `go test ./...`.
