@@ -3,7 +3,17 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseFlatYaml } from './internal.ts';
-import { DEFAULT_NODE_IMAGE, detectProfile, GO_IMAGE, isTestFile, NODE_TEST_FILES, ProfileError, PYTHON_IMAGE } from './index.ts';
+import {
+  DEFAULT_NODE_IMAGE,
+  detectProfile,
+  GO_IMAGE,
+  isTestFile,
+  NODE_TEST_FILES,
+  ProfileError,
+  PYTHON_IMAGE,
+  PYTHON_MANIFESTS,
+  PYTHON_TEST_FILES,
+} from './index.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -81,17 +91,117 @@ describe('detectProfile from package.json', () => {
   });
 });
 
-describe('detectProfile from pyproject.toml and go.mod', () => {
-  it('names the Python image (not shipped), a venv in .nightshift and pytest', async () => {
-    write({ 'pyproject.toml': '[project]\nname = "x"\n' });
+const VENV = 'python3 -m venv --system-site-packages .nightshift/venv';
+const PIP = '.nightshift/venv/bin/python -m pip install --no-input';
+const editable = (target: string) =>
+  `${PIP} --no-build-isolation --check-build-dependencies -e ${target} || ` +
+  `{ echo 'nightshift: the image cannot build this project offline; retrying with an isolated build (needs PyPI)' >&2; ${PIP} -e ${target}; }`;
+const PYTEST_IF_MISSING = `.nightshift/venv/bin/python -c 'import pytest' 2>/dev/null || ${PIP} pytest`;
+const SETUPTOOLS_PROJECT = '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n[project]\nname = "x"\nversion = "0.1.0"\n';
+
+describe('detectProfile for Python', () => {
+  it('uses the shipped Python image, a venv that sees its packages, the project installed editable, pytest from the venv', async () => {
+    write({ 'pyproject.toml': SETUPTOOLS_PROJECT });
+    expect(await detectProfile(dir)).toEqual({
+      detectedFrom: 'pyproject.toml',
+      configFile: null,
+      image: PYTHON_IMAGE,
+      imageShipped: true,
+      setup: [VENV, editable('.'), PYTEST_IF_MISSING],
+      setupNetwork: 'bridge',
+      test: '.nightshift/venv/bin/python -m pytest',
+      env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' },
+      testFilePatterns: PYTHON_TEST_FILES,
+      timeouts: { setupMs: 900_000, testMs: 600_000 },
+      notes: [],
+    });
+    expect(PYTHON_IMAGE).toBe('nightshift-sandbox-python:3.11');
     const profile = await detectProfile(dir);
-    expect(profile).toMatchObject({ detectedFrom: 'pyproject.toml', image: PYTHON_IMAGE, imageShipped: false });
-    expect(profile.setup?.[0]).toBe('python -m venv .nightshift/venv');
-    expect(profile.test).toBe('.nightshift/venv/bin/python -m pytest');
     expect(isTestFile('pkg/tests/test_api.py', profile.testFilePatterns)).toBe(true);
     expect(isTestFile('pkg/api.py', profile.testFilePatterns)).toBe(false);
   });
 
+  it('never installs pytest from PyPI unless the venv cannot import it', async () => {
+    write({ 'pyproject.toml': SETUPTOOLS_PROJECT, 'requirements.txt': 'attrs\n' });
+    const setup = (await detectProfile(dir)).setup!;
+    const installsPytest = setup.filter((c) => /\bpytest\b/.test(c));
+    expect(installsPytest).toEqual([PYTEST_IF_MISSING]);
+    expect(setup.at(-1)).toBe(PYTEST_IF_MISSING);
+  });
+
+  it('installs the project with its test extra only when pyproject.toml declares one', async () => {
+    write({ 'pyproject.toml': `${SETUPTOOLS_PROJECT}\n[project.optional-dependencies]\ndocs = ["sphinx"]\ntest = [\n  "pytest",\n]\n` });
+    expect((await detectProfile(dir)).setup).toEqual([VENV, editable("'.[test]'"), PYTEST_IF_MISSING]);
+    write({ 'pyproject.toml': `${SETUPTOOLS_PROJECT}\n[ project.optional-dependencies ]  # extras\n"test" = ["pytest"]\n` });
+    expect((await detectProfile(dir)).setup![1]).toBe(editable("'.[test]'"));
+    write({ 'pyproject.toml': `${SETUPTOOLS_PROJECT}\n[project.optional-dependencies]\ndocs = ["sphinx"]\ntesting = ["pytest"]\n\n[tool.x]\ntest = 1\n` });
+    expect((await detectProfile(dir)).setup![1]).toBe(editable('.'));
+  });
+
+  it('installs the project when pyproject.toml has only [project] or only [build-system], and not when it has neither', async () => {
+    write({ 'pyproject.toml': '[project]\nname = "x"\nversion = "1"\n' });
+    expect((await detectProfile(dir)).setup).toEqual([VENV, editable('.'), PYTEST_IF_MISSING]);
+    write({ 'pyproject.toml': '[build-system] # setuptools\nrequires = ["setuptools"]\n' });
+    expect((await detectProfile(dir)).setup).toEqual([VENV, editable('.'), PYTEST_IF_MISSING]);
+    write({ 'pyproject.toml': '[tool.pytest.ini_options]\naddopts = "-q"\n# [project]\nx = "[build-system]"\n' });
+    const profile = await detectProfile(dir);
+    expect(profile).toMatchObject({ detectedFrom: 'pyproject.toml', setup: [VENV, PYTEST_IF_MISSING] });
+    expect(profile.notes).toEqual(['pyproject.toml declares no [project] or [build-system]: the project itself is not installed']);
+  });
+
+  it('installs requirements files with pip install -r, before the project, and notes the ones it leaves out', async () => {
+    write({
+      'pyproject.toml': SETUPTOOLS_PROJECT,
+      'requirements.txt': 'attrs\n',
+      'requirements-test.txt': '-r requirements.txt\npytest\n',
+      'requirements-docs.txt': 'sphinx\n',
+    });
+    const profile = await detectProfile(dir);
+    expect(profile.detectedFrom).toBe('pyproject.toml');
+    expect(profile.setup).toEqual([VENV, `${PIP} -r requirements.txt -r requirements-test.txt`, editable('.'), PYTEST_IF_MISSING]);
+    expect(profile.notes).toEqual([expect.stringMatching(/^requirements-docs.txt not installed: the setup step installs requirements.txt, /)]);
+  });
+
+  it('detects a project from setup.py, setup.cfg, a requirements file or tox.ini alone', async () => {
+    write({ 'setup.py': 'from setuptools import setup\nsetup()\n', 'setup.cfg': '[metadata]\nname = x\n\n[options.extras_require]\ntest =\n    pytest\n' });
+    expect(await detectProfile(dir)).toMatchObject({ detectedFrom: 'setup.py', image: PYTHON_IMAGE, setup: [VENV, editable("'.[test]'"), PYTEST_IF_MISSING] });
+    rmSync(join(dir, 'setup.py'));
+    // setup.cfg alone is no installable project: pip needs setup.py or pyproject.toml.
+    expect(await detectProfile(dir)).toMatchObject({ detectedFrom: 'setup.cfg', setup: [VENV, PYTEST_IF_MISSING] });
+    rmSync(join(dir, 'setup.cfg'));
+    write({ 'requirements_dev.txt': 'attrs\n' });
+    expect(await detectProfile(dir)).toMatchObject({ detectedFrom: 'requirements_dev.txt', setup: [VENV, `${PIP} -r requirements_dev.txt`, PYTEST_IF_MISSING] });
+    rmSync(join(dir, 'requirements_dev.txt'));
+    write({ 'tox.ini': '[tox]\nenvlist = py311\n' });
+    expect(await detectProfile(dir)).toMatchObject({
+      detectedFrom: 'tox.ini',
+      setup: [VENV, PYTEST_IF_MISSING],
+      test: '.nightshift/venv/bin/python -m pytest',
+    });
+  });
+
+  it('prefers pyproject.toml over the other Python manifests, which all stay in use', async () => {
+    write({ 'tox.ini': '', 'requirements.txt': '', 'setup.cfg': '', 'setup.py': '', 'pyproject.toml': '[tool.black]\n' });
+    const profile = await detectProfile(dir);
+    expect(profile.detectedFrom).toBe('pyproject.toml');
+    expect(profile.setup).toEqual([VENV, `${PIP} -r requirements.txt`, editable('.'), PYTEST_IF_MISSING]);
+    expect(PYTHON_MANIFESTS[0]).toBe('pyproject.toml');
+  });
+
+  it('follows no symlinked Python manifest', async () => {
+    write({ 'elsewhere/pyproject.toml': SETUPTOOLS_PROJECT, 'requirements.txt': 'attrs\n' });
+    symlinkSync(join(dir, 'elsewhere/pyproject.toml'), join(dir, 'pyproject.toml'));
+    symlinkSync('/etc/hostname', join(dir, 'requirements-dev.txt'));
+    expect(await detectProfile(dir)).toMatchObject({ detectedFrom: 'requirements.txt', setup: [VENV, `${PIP} -r requirements.txt`, PYTEST_IF_MISSING] });
+  });
+
+  it('says which Python manifest it also found when package.json wins', async () => {
+    write({ 'package.json': { scripts: { test: 'node --test' } }, 'requirements.txt': 'attrs\n' });
+    expect((await detectProfile(dir)).notes).toEqual([expect.stringMatching(/also found requirements.txt; used package.json/)]);
+  });
+});
+
+describe('detectProfile from go.mod and several manifests', () => {
   it('names the Go image (not shipped), a module cache in the workspace and go test', async () => {
     write({ 'go.mod': 'module example.com/x\n\ngo 1.24\n' });
     const profile = await detectProfile(dir);

@@ -1,4 +1,4 @@
-import { lstat, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { fieldIssues, parseDuration } from '../shared/index.ts';
@@ -16,13 +16,30 @@ export const CONFIG_FILE = '.nightshift.yml';
  */
 export const SCRATCH_DIR = '.nightshift';
 
+/**
+ * The files that make a repository a Python one, in the order `detectedFrom` prefers them: the project
+ * manifests, the requirements files installed with `pip install -r` (requirements.txt and its usual
+ * development and test companions), and tox.ini (which alone means: run pytest).
+ */
+export const PYTHON_MANIFESTS = [
+  'pyproject.toml',
+  'setup.py',
+  'setup.cfg',
+  'requirements.txt',
+  'requirements-dev.txt',
+  'requirements-test.txt',
+  'requirements_dev.txt',
+  'requirements_test.txt',
+  'tox.ini',
+] as const;
+
 const MAX_FILE_BYTES = 256 * 1024;
 const MINUTE = 60_000;
 
 /** How to run a repository's code in the sandbox: chosen by `detectProfile`. */
 export const RepoProfile = z.object({
   /** The manifest the defaults were detected from, if any. */
-  detectedFrom: z.enum(['package.json', 'pyproject.toml', 'go.mod']).nullable(),
+  detectedFrom: z.enum(['package.json', ...PYTHON_MANIFESTS, 'go.mod']).nullable(),
   /** The configuration file that overrode them, if any. */
   configFile: z.enum(['.nightshift.yml', '.nightshift.yaml']).nullable(),
   /** Sandbox image for setup and tests. */
@@ -140,8 +157,11 @@ const NPM_PLACEHOLDER_TEST = /no test specified/;
  * - `package.json`: the default Node image; setup `npm ci` with a package-lock.json or
  *   npm-shrinkwrap.json, `npm install` with none, nothing without dependencies; test `npm test`
  *   (a `scripts.test` is required).
- * - `pyproject.toml`: `PYTHON_IMAGE` (not shipped); a venv in `.nightshift/venv` with the project
- *   and pytest installed; test `python -m pytest` from the venv.
+ * - a Python manifest (`PYTHON_MANIFESTS`: pyproject.toml, setup.py, setup.cfg, requirements files,
+ *   tox.ini): `PYTHON_IMAGE`; a venv in `.nightshift/venv` that sees the image's packages (its pytest
+ *   and build tools: PyPI may be out of reach), the requirements files installed into it, then the
+ *   project itself, editable, with its `test` extra when it declares one; pytest from PyPI only when
+ *   neither the image nor the project brought it; test `python -m pytest` from the venv.
  * - `go.mod`: `GO_IMAGE` (not shipped); setup `go mod download` into `.nightshift/go/mod`; test
  *   `go test ./...`.
  *
@@ -155,7 +175,8 @@ export async function detectProfile(dir: string): Promise<RepoProfile> {
   if (!detected && !yml) {
     throw new ProfileError(
       'unknown_repo_type',
-      `cannot tell how to test the repository at ${dir}: it has no ${CONFIG_FILE}, package.json, pyproject.toml or go.mod; ` +
+      `cannot tell how to test the repository at ${dir}: it has no ${CONFIG_FILE}, package.json, Python manifest ` +
+        `(${PYTHON_MANIFESTS.join(', ')}) or go.mod; ` +
         `add a ${CONFIG_FILE} with at least "image:" and "test:"`,
     );
   }
@@ -214,7 +235,8 @@ async function detectManifest(dir: string): Promise<Detected | null> {
   const found: Detected[] = [];
   const pkg = await readSmall(dir, 'package.json');
   if (pkg !== null) found.push(await detectNode(dir, pkg));
-  if (await exists(dir, 'pyproject.toml')) found.push(detectPython());
+  const python = await detectPython(dir);
+  if (python) found.push(python);
   if (await exists(dir, 'go.mod')) found.push(detectGo());
   const [first, ...others] = found;
   if (!first) return null;
@@ -263,18 +285,89 @@ async function detectNode(dir: string, text: string): Promise<Detected> {
   };
 }
 
-function detectPython(): Detected {
+/** The requirements files installed by the setup step, in this order, when present at the root. */
+const REQUIREMENTS_FILES: readonly string[] = PYTHON_MANIFESTS.filter((name) => name.startsWith('requirements'));
+
+async function detectPython(dir: string): Promise<Detected | null> {
+  let detectedFrom: (typeof PYTHON_MANIFESTS)[number] | undefined;
+  const present = new Set<string>();
+  for (const name of PYTHON_MANIFESTS) {
+    if (!(await exists(dir, name))) continue;
+    detectedFrom ??= name;
+    present.add(name);
+  }
+  if (detectedFrom === undefined) return null;
+  const pyproject = present.has('pyproject.toml') ? await readSmall(dir, 'pyproject.toml') : null;
+  const setupCfg = present.has('setup.cfg') ? await readSmall(dir, 'setup.cfg') : null;
+  const notes: string[] = [];
+
   const venv = `${SCRATCH_DIR}/venv`;
+  const pip = `${venv}/bin/python -m pip install --no-input`;
+  // --system-site-packages: the venv sees the image's pytest, setuptools and wheel, so a project that
+  // pins none of its own needs nothing from PyPI.
+  const setup = [`python3 -m venv --system-site-packages ${venv}`];
+  const requirements = REQUIREMENTS_FILES.filter((name) => present.has(name));
+  if (requirements.length > 0) setup.push(`${pip} ${requirements.map((r) => `-r ${r}`).join(' ')}`);
+  const others = (await rootFiles(dir)).filter((name) => /^requirements.*\.txt$/.test(name) && !REQUIREMENTS_FILES.includes(name));
+  if (others.length > 0) {
+    notes.push(`${others.join(', ')} not installed: the setup step installs ${REQUIREMENTS_FILES.join(', ')} (set setup: in ${CONFIG_FILE} to change it)`);
+  }
+
+  const pyprojectProject = pyproject !== null && (hasTomlTable(pyproject, 'project') || hasTomlTable(pyproject, 'build-system'));
+  if (pyprojectProject || present.has('setup.py')) {
+    const extra =
+      (pyproject !== null && hasKeyInSection(pyproject, '[project.optional-dependencies]', 'test')) ||
+      (setupCfg !== null && hasKeyInSection(setupCfg, '[options.extras_require]', 'test'));
+    const target = extra ? "'.[test]'" : '.';
+    // First with the image's setuptools and wheel (no build isolation: nothing fetched to build it),
+    // pip checking that they satisfy the build requirements; when they do not (another backend, a newer
+    // setuptools), with pip's isolated build, which fetches them from PyPI.
+    setup.push(
+      `${pip} --no-build-isolation --check-build-dependencies -e ${target} || ` +
+        `{ echo 'nightshift: the image cannot build this project offline; retrying with an isolated build (needs PyPI)' >&2; ` +
+        `${pip} -e ${target}; }`,
+    );
+  } else if (present.has('pyproject.toml')) {
+    notes.push('pyproject.toml declares no [project] or [build-system]: the project itself is not installed');
+  }
+  setup.push(`${venv}/bin/python -c 'import pytest' 2>/dev/null || ${pip} pytest`);
+
   return {
-    detectedFrom: 'pyproject.toml',
+    detectedFrom,
     image: PYTHON_IMAGE,
-    setup: [`python -m venv ${venv}`, `${venv}/bin/python -m pip install --no-input -e '.[test]' pytest`],
+    setup,
     test: `${venv}/bin/python -m pytest`,
     env: { PIP_DISABLE_PIP_VERSION_CHECK: '1', PYTHONDONTWRITEBYTECODE: '1' },
     testFilePatterns: [...PYTHON_TEST_FILES],
     testFileNotes: [],
-    notes: [],
+    notes,
   };
+}
+
+/** Whether the TOML text has a `[name]` table header line (a simple line check, no TOML parser). */
+function hasTomlTable(text: string, name: string): boolean {
+  return text.split(/\r?\n/).some((line) => sectionHeader(line) === `[${name}]`);
+}
+
+/**
+ * Whether `key` is set (`key =`, `key:` or TOML's `"key" =`) in the section headed `header`, in TOML
+ * or INI text (setup.cfg). Simple line checks, no parser.
+ */
+function hasKeyInSection(text: string, header: string, key: string): boolean {
+  let inSection = false;
+  const keyLine = new RegExp(`^\\s*(["']?)${key}\\1\\s*[=:]`);
+  for (const line of text.split(/\r?\n/)) {
+    const section = sectionHeader(line);
+    if (section !== null) inSection = section === header;
+    else if (inSection && keyLine.test(line)) return true;
+  }
+  return false;
+}
+
+/** The line's `[section]` header without spaces or a trailing comment, or null when it is not one. */
+function sectionHeader(line: string): string | null {
+  const m = /^\s*(\[[^\]]*\])\s*([#;].*)?$/.exec(line);
+  return m ? m[1]!.replace(/\s+/g, '') : null;
 }
 
 function detectGo(): Detected {
@@ -322,6 +415,15 @@ function listOrNull(value: string | string[] | null): string[] | null {
 function splitOnce(text: string, sep: string): [string, string] {
   const i = text.indexOf(sep);
   return [text.slice(0, i), text.slice(i + sep.length)];
+}
+
+/** The names of the regular files at the root of `dir` (none when it cannot be listed). */
+async function rootFiles(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort();
+  } catch {
+    return [];
+  }
 }
 
 async function exists(dir: string, name: string): Promise<boolean> {

@@ -13,7 +13,7 @@ import {
   DEFAULT_NODE_IMAGE,
   detectProfile,
   DockerSandbox,
-  PYTHON_IMAGE,
+  GO_IMAGE,
   RUN_ID_LABEL,
   SANDBOX_LABEL,
   SANDBOX_UID,
@@ -231,8 +231,8 @@ describeDocker('DockerSandbox', () => {
   }, 180_000);
 
   it('refuses an image that is not in the engine, naming what to do, and never pulls it', async () => {
-    await expect(sandbox.ensureImage(PYTHON_IMAGE)).rejects.toMatchObject({ code: 'image_missing', message: /ships no recipe/ });
-    await expect(run({ image: PYTHON_IMAGE })).rejects.toMatchObject({ code: 'image_missing' });
+    await expect(sandbox.ensureImage(GO_IMAGE)).rejects.toMatchObject({ code: 'image_missing', message: /ships no recipe/ });
+    await expect(run({ image: GO_IMAGE })).rejects.toMatchObject({ code: 'image_missing' });
     await sandbox.ensureImage(DEFAULT_NODE_IMAGE);
   });
 

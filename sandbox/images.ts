@@ -7,8 +7,12 @@ export const DEFAULT_NODE_IMAGE = 'nightshift-sandbox-node:24';
  */
 export const GATE_IMAGE = 'nightshift-sandbox-gate:1';
 
-/** The image named for Python repositories. nightshift ships no recipe for it. */
-export const PYTHON_IMAGE = 'nightshift-sandbox-python:3.12';
+/**
+ * The sandbox image for Python repositories: Debian's Python 3.11 with venv, pip, pytest, setuptools
+ * and wheel (so that a project without dependencies sets up with no network), and git. Built from local
+ * files by `sandbox/image/build-python.sh`.
+ */
+export const PYTHON_IMAGE = 'nightshift-sandbox-python:3.11';
 
 /** The image named for Go repositories. nightshift ships no recipe for it. */
 export const GO_IMAGE = 'nightshift-sandbox-go:1.24';
@@ -19,6 +23,7 @@ export const SANDBOX_UID = 10001;
 /** The images nightshift can build itself, each with the command that builds it (from the repository root). */
 export const IMAGE_RECIPES: Readonly<Record<string, string>> = {
   [DEFAULT_NODE_IMAGE]: 'sandbox/image/build.sh',
+  [PYTHON_IMAGE]: 'sandbox/image/build-python.sh',
   [GATE_IMAGE]: 'sandbox/image/build-gate.sh',
 };
 

@@ -2,6 +2,7 @@ export {
   CONFIG_FILE,
   detectProfile,
   NightshiftYml,
+  PYTHON_MANIFESTS,
   RepoProfile,
   SCRATCH_DIR,
 } from './detect.ts';

@@ -7,6 +7,7 @@ import {
   IMAGE_RECIPES,
   imageMissingMessage,
   parseRunSpec,
+  PYTHON_IMAGE,
   runFailure,
   SANDBOX_UID,
   SandboxError,
@@ -107,14 +108,15 @@ describe('OutputCapture', () => {
 });
 
 describe('images', () => {
-  it('names the recipe in the missing-image message of the default image', () => {
+  it('names the recipe in the missing-image message of the images it builds', () => {
     expect(imageMissingMessage(DEFAULT_NODE_IMAGE)).toMatch(/build it with `sandbox\/image\/build.sh`/);
+    expect(imageMissingMessage(PYTHON_IMAGE)).toMatch(/build it with `sandbox\/image\/build-python.sh`/);
     expect(imageMissingMessage('other:1')).toMatch(/ships no recipe .* images are never pulled/);
   });
 
-  it('agrees with the recipe on the image name and the sandbox uid', () => {
-    const script = readFileSync(new URL(`../${IMAGE_RECIPES[DEFAULT_NODE_IMAGE]}`, import.meta.url), 'utf8');
-    expect(script).toContain(`\nIMAGE=${DEFAULT_NODE_IMAGE}\n`);
+  it.each([DEFAULT_NODE_IMAGE, PYTHON_IMAGE])('agrees with the recipe of %s on the image name and the sandbox uid', (image) => {
+    const script = readFileSync(new URL(`../${IMAGE_RECIPES[image]}`, import.meta.url), 'utf8');
+    expect(script).toContain(`\nIMAGE=${image}\n`);
     expect(script).toContain(`\nSANDBOX_UID=${SANDBOX_UID}\n`);
   });
 });

@@ -40,38 +40,19 @@ case "$node_version" in
   *) fail "scripts/node24 gave Node.js $node_version, expected v24.x" ;;
 esac
 
-extra_cas=""
-if [ -n "$EXTRA_CA_DIR" ] && [ -d "$EXTRA_CA_DIR" ]; then
-  extra_cas=$(find "$EXTRA_CA_DIR" -maxdepth 1 -type f -name '*.crt' | sort)
-fi
-recipe=$( { echo "node=$node_version"; for ca in $extra_cas; do cat "$ca"; done; } | recipe_hash)
+find_extra_cas
+recipe=$( { echo "node=$node_version"; cat_extra_cas; } | recipe_hash)
 skip_if_current "$recipe"
 debootstrap_base
 
-stage=$cache/stage.$$
-trap 'rm -rf "$stage"' EXIT INT TERM
-cp -a "$base" "$stage"
-rm -f "$stage/.nightshift-complete"
+stage_base
 
 install -m 0755 "$node_bin" "$stage/usr/local/bin/node"
 "$root/scripts/node24" npm install --global --prefix "$stage/usr/local" --no-audit --no-fund --silent \
   "npm@$NPM_VERSION" >&2
 
-if [ -n "$extra_cas" ]; then
-  for ca in $extra_cas; do
-    grep -q 'PRIVATE KEY' "$ca" && fail "$ca holds a private key; refusing to copy it into the image"
-    install -m 0644 "$ca" "$stage/usr/local/share/ca-certificates/"
-  done
-  chroot "$stage" update-ca-certificates >/dev/null 2>&1 || fail "update-ca-certificates failed in the image"
-  say "trusting $(echo "$extra_cas" | wc -l) extra CA certificate(s) from $EXTRA_CA_DIR"
-fi
-
-grep -q "^sandbox:" "$stage/etc/group" || echo "sandbox:x:$SANDBOX_UID:" >>"$stage/etc/group"
-grep -q "^sandbox:" "$stage/etc/passwd" \
-  || echo "sandbox:x:$SANDBOX_UID:$SANDBOX_UID:nightshift sandbox:/tmp:/bin/sh" >>"$stage/etc/passwd"
-mkdir -p "$stage/workspace"
-chmod 0755 "$stage/workspace"
-chmod 1777 "$stage/tmp"
+install_extra_cas "$stage"
+add_sandbox_user "$stage"
 
 say "importing $IMAGE (recipe $recipe)"
 tar --numeric-owner -C "$stage" -c . | docker import \
