@@ -59,7 +59,7 @@ describe('detectProfile from package.json', () => {
 
   it('uses npm install without a lock file, and no setup without dependencies', async () => {
     write({ 'package.json': { scripts: { test: 'node --test' }, dependencies: { zod: '4' } } });
-    expect((await detectProfile(dir)).setup).toEqual(['npm install']);
+    expect((await detectProfile(dir)).setup).toEqual(['npm install --no-package-lock']);
     write({ 'package.json': { scripts: { test: 'node --test' } } });
     expect((await detectProfile(dir)).setup).toBeNull();
     write({ 'npm-shrinkwrap.json': '{}' });
@@ -69,7 +69,7 @@ describe('detectProfile from package.json', () => {
   it('notes a yarn or pnpm lock file it does not use', async () => {
     write({ 'package.json': { scripts: { test: 'jest' }, devDependencies: { jest: '30' } }, 'pnpm-lock.yaml': '' });
     const profile = await detectProfile(dir);
-    expect(profile.setup).toEqual(['npm install']);
+    expect(profile.setup).toEqual(['npm install --no-package-lock']);
     expect(profile.notes.join('\n')).toMatch(/pnpm-lock.yaml ignored/);
   });
 

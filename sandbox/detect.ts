@@ -155,7 +155,8 @@ const NPM_PLACEHOLDER_TEST = /no test specified/;
  * says so, and otherwise what its manifest implies, looked for in this order:
  *
  * - `package.json`: the default Node image; setup `npm ci` with a package-lock.json or
- *   npm-shrinkwrap.json, `npm install` with none, nothing without dependencies; test `npm test`
+ *   npm-shrinkwrap.json, `npm install --no-package-lock` with none (so that setup writes no lock file
+ *   the coder would then commit), nothing without dependencies; test `npm test`
  *   (a `scripts.test` is required).
  * - a Python manifest (`PYTHON_MANIFESTS`: pyproject.toml, setup.py, setup.cfg, requirements files,
  *   tox.ini): `PYTHON_IMAGE`; a venv in `.nightshift/venv` that sees the image's packages (its pytest
@@ -273,7 +274,7 @@ async function detectNode(dir: string, text: string): Promise<Detected> {
   return {
     detectedFrom: 'package.json',
     image: DEFAULT_NODE_IMAGE,
-    setup: npmLock ? ['npm ci'] : hasDeps ? ['npm install'] : null,
+    setup: npmLock ? ['npm ci'] : hasDeps ? ['npm install --no-package-lock'] : null,
     test: usable ? 'npm test' : null,
     ...(usable
       ? {}

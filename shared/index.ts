@@ -63,6 +63,7 @@ export {
   commitAll,
   commitsSince,
   diff,
+  excludeUntracked,
   openWorkspace,
   resetWorktree,
   roleIdentity,

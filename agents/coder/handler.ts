@@ -8,7 +8,7 @@ import { escalateOnBudget } from '../kit/escalate.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { greenProblem } from '../kit/proof.ts';
 import { coderViolations } from '../kit/guard.ts';
-import { prepareWorkspace, runSuite } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runSuite } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { CODER_SYSTEM, coderRequest } from './prompt.ts';
@@ -51,7 +51,7 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     }
     await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
-    await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
+    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
 
     // Pushed by an earlier attempt of this round (then lost: a crash, a timeout): adopted if still green.
     const redelivered = (await commitsSince(ws, tests.commit)).findLast((c) => isThisRound(c.trailers, work.round, ctx.workId));

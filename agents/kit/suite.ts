@@ -2,7 +2,7 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { parseTap, prepareResults, runFailure, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
-import { AgentError, stripTerminalCodes, type Logger } from '../../shared/index.ts';
+import { AgentError, excludeUntracked, stripTerminalCodes, type Logger, type Workspace } from '../../shared/index.ts';
 import { evidenceOf, TestEvidence } from './proof.ts';
 
 /** Keep this much of a run's output as evidence and as feedback for a model. */
@@ -58,6 +58,16 @@ export async function prepareWorkspace(sandbox: Sandbox, dir: string, profile: R
       throw new AgentError('setup_failed', `setup \`${command}\` failed: ${failure}\n${tail(runOutput(result))}`, { retryable: false });
     }
   }
+}
+
+/**
+ * `prepareWorkspace` for a ticket's workspace: what the setup left in the tree (a lock file, build
+ * metadata) is then excluded from git, so that no agent commits it as its work.
+ */
+export async function prepareTicketWorkspace(sandbox: Sandbox, ws: Workspace, profile: RepoProfile, log: Logger, signal?: AbortSignal): Promise<void> {
+  await prepareWorkspace(sandbox, ws.dir, profile, log, signal);
+  const left = await excludeUntracked(ws);
+  if (left.length > 0) log.info({ paths: left.slice(0, 20), count: left.length }, 'files the setup left excluded from commits');
 }
 
 /**

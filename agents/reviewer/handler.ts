@@ -17,7 +17,7 @@ import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { evidenceOf, greenProblem, resolveCoverage } from '../kit/proof.ts';
-import { prepareWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REVIEWER_SYSTEM, reviewerRequest } from './prompt.ts';
@@ -48,7 +48,7 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     const round = prior && prior.answersSeen === answersSeen ? prior.round + 1 : 1;
     await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
-    await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
+    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
     const result = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
     const covered = (names: readonly { tests: readonly string[] }[]) => new Set(names.flatMap((c) => c.tests));
     const keepOf = (labels: Set<string>) => (result.report?.tests ?? []).filter((t) => labels.has(testLabel(t))).map(testKey);

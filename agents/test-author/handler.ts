@@ -18,7 +18,7 @@ import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateOnBudget } from '../kit/escalate.ts';
 import { evidenceOf, listTests, proveRed, resolveCoverage, type RedProof } from '../kit/proof.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
-import { prepareWorkspace, runOutput, runSuite, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runOutput, runSuite, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
@@ -44,7 +44,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
     const spec = specOf(work);
     await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);
-    await prepareWorkspace(deps.sandbox, ws.dir, profile, ctx.log, ctx.signal);
+    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
 
     const done = (await commitsSince(ws, ws.baseSha)).find((c) => c.trailers['Nightshift-Stage'] === STAGE);
     if (done) return { kind: 'advance', output: await reprove(deps, ws, profile, done.sha, done.trailers, ctx) };

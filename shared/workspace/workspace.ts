@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NightshiftError } from '../errors.ts';
 import type { RepoRef } from '../ticket/schema.ts';
@@ -148,6 +148,22 @@ async function gitlinksInIndex(ws: WorkspaceRepo): Promise<string[]> {
     .split('\0')
     .filter((e) => e.startsWith(`${GITLINK_MODE} `))
     .map((e) => e.slice(e.indexOf('\t') + 1));
+}
+
+/**
+ * Keeps what is in the work tree now, untracked and not ignored, out of every later commit: appended to
+ * the workspace's `info/exclude`, each directory as one entry. Called after the dependency setup, so
+ * that what it leaves behind (a lock file `npm install` wrote, a package's `*.egg-info`) is never
+ * committed as an agent's work. Returns the paths excluded.
+ */
+export async function excludeUntracked(ws: WorkspaceRepo): Promise<string[]> {
+  const paths = (await workspaceGit(ws, ['ls-files', '-z', '--others', '--exclude-standard', '--directory', '--no-empty-directory']))
+    .split('\0')
+    .filter((p) => p !== '' && !p.includes('\n'));
+  if (paths.length === 0) return [];
+  const escape = (p: string) => `/${p.replace(/[\\*?[\]!# ]/g, (c) => `\\${c}`)}`;
+  appendFileSync(join(ws.gitDir, 'info', 'exclude'), `${paths.map(escape).join('\n')}\n`);
+  return paths;
 }
 
 /**
