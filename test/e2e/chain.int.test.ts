@@ -96,7 +96,7 @@ describeDocker('the chain, end to end', () => {
         const shown = JSON.parse(pr.stdout) as { pr: unknown; diff: string };
         const parsed = PullRequest.parse(shown.pr);
         expect(parsed).toMatchObject({ ticketId: id, branch: `nightshift/${id}`, base: 'main', headSha: codeSha, state: 'open' });
-        for (const part of ['## Acceptance criteria', '**AC1**', '`cuts the slug at maxLength`', 'red as required', 'fresh sandbox', '## Cost']) {
+        for (const part of ['## Acceptance criteria', '**AC1**', '| `test/slugify-max-length.test.js › cuts the slug at maxLength` | ❌ failed | ✅ passed |', 'red as required', 'fresh sandbox', '## Cost']) {
           expect(parsed.body).toContain(part);
         }
         expect(shown.diff).toContain('+export function slugify(text, { maxLength = Infinity } = {}) {');

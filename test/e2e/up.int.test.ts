@@ -131,6 +131,14 @@ describeDocker('nightshift up --demo', () => {
     const pr = events.find((e) => e.event === 'pull_request')!;
     expect(pr.pr).toMatchObject({ state: 'open', title: 'slugify: add a maxLength option' });
     expect(pr.pr!.body).toContain('red as required');
+    // Each acceptance criterion of the demo with its tests by name, red on the unchanged code and green with the change.
+    for (const row of [
+      '| **AC1** slugify(text, { maxLength }) returns a slug of at most maxLength characters | `test/slugify-max-length.test.js › cuts the slug at maxLength` | ❌ failed | ✅ passed |',
+      '| **AC2** a cut slug never ends with a dash | `test/slugify-max-length.test.js › never ends a cut slug with a dash` | ❌ failed | ✅ passed |',
+      '| `test/slugify-max-length.test.js › leaves slugs shorter than maxLength alone` | ✅ passed (already passed on the base) | ✅ passed |',
+    ]) {
+      expect(pr.pr!.body).toContain(row);
+    }
     expect(pr.diff).toContain('maxLength');
     expect(events.at(-1)!.event).toBe('stopped');
   }, 300_000);
