@@ -23,6 +23,38 @@ async function sse(res: Response): Promise<unknown[]> {
 }
 
 describe('mock-llm over HTTP', () => {
+  it('answers each ticket from its own script when scripts are per ticket, and fails a call for another ticket', async () => {
+    const server = await startMockLlm({
+      tickets: {
+        T1: script({ coder: [reply.text('one for T1'), reply.text('two for T1')] }),
+        T2: script({ coder: [reply.text('one for T2')], reviewer: [reply.text('unused')] }),
+      },
+    });
+    try {
+      const text = async (ticket: string | undefined) => {
+        const r = await post(server.url, ask('go'), { 'x-nightshift-role': 'coder', ...(ticket && { 'x-nightshift-ticket': ticket }) });
+        return { status: r.status, body: (await r.json()) as { choices?: { message: { content: string } }[]; error?: { code: string } } };
+      };
+      expect((await text('T1')).body.choices![0]!.message.content).toBe('one for T1');
+      expect((await text('T2')).body.choices![0]!.message.content).toBe('one for T2');
+      expect((await text('T1')).body.choices![0]!.message.content).toBe('two for T1');
+      expect(await text('T3')).toMatchObject({ status: 500, body: { error: { code: 'unknown_ticket' } } });
+      expect(await text(undefined)).toMatchObject({ status: 500, body: { error: { code: 'unknown_ticket' } } });
+      expect(await text('T2')).toMatchObject({ status: 500, body: { error: { code: 'script_exhausted' } } });
+      expect(server.calls.map((c) => [c.ticket, c.call, c.status])).toEqual([
+        ['T1', 1, 200],
+        ['T2', 1, 200],
+        ['T1', 2, 200],
+        ['T3', 1, 500],
+        [undefined, 1, 500],
+        ['T2', 2, 500],
+      ]);
+      expect(server.unused()).toEqual([{ ticket: 'T2', role: 'reviewer', index: 0, entry: expect.objectContaining({ content: 'unused' }) }]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('answers chat completions in order, with usage, keyed by the role header', async () => {
     await using mock = await mockLlm(
       script({

@@ -58,20 +58,35 @@ export interface MockCall {
 export interface MockFailure {
   role: string;
   call: number;
-  code: 'script_exhausted' | 'expect_mismatch' | 'bad_request';
+  code: 'script_exhausted' | 'expect_mismatch' | 'bad_request' | 'unknown_ticket';
   message: string;
   expected: string;
 }
 
 /** A scripted response no call consumed. */
 export interface UnusedEntry {
+  /** The ticket whose script it is, when scripts are per ticket. */
+  ticket?: string;
   role: string;
   index: number;
   entry: ScriptEntry;
 }
 
-export interface MockLlmOptions {
-  script: MockScript | MockScriptInput;
+export type MockLlmOptions = MockLlmCommon &
+  (
+    | { script: MockScript | MockScriptInput; tickets?: undefined }
+    | {
+        script?: undefined;
+        /**
+         * One script per ticket: a call is answered from the script of its `x-nightshift-ticket`
+         * header, each ticket's roles counted apart; a call for another ticket fails (`unknown_ticket`).
+         * For running several scripted tickets through one stack (`nightshift eval`).
+         */
+        tickets: Record<string, MockScript | MockScriptInput>;
+      }
+  );
+
+interface MockLlmCommon {
   /** 0 (the default) picks a free port. */
   port?: number;
   host?: string;
@@ -96,7 +111,11 @@ export interface MockLlm extends AsyncDisposable {
  * computed (`mockEmbedding`), never scripted.
  */
 export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
-  const script = parseMockScript(opts.script);
+  const single = opts.script !== undefined ? parseMockScript(opts.script) : undefined;
+  const perTicket = new Map(Object.entries(opts.tickets ?? {}).map(([id, s]) => [id, parseMockScript(s)]));
+  const scripts = single ? [{ ticket: undefined, script: single }] : [...perTicket].map(([ticket, script]) => ({ ticket, script }));
+  /** Where a role's counters live: per role, or per ticket and role. */
+  const keyOf = (ticket: string | undefined, role: string) => (single ? role : `${ticket ?? ''}\u0000${role}`);
   const next = new Map<string, number>();
   const perRole = new Map<string, number>();
   const perRoleEmbeddings = new Map<string, number>();
@@ -116,7 +135,7 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]!.replace(/\/+$/, '');
     if (req.method === 'GET' && (path === '/v1/models' || path === '/models')) {
-      const ids = Object.keys(script.roles);
+      const ids = [...new Set(scripts.flatMap((s) => Object.keys(s.script.roles)))];
       sendJson(res, 200, { object: 'list', data: ids.map((id) => ({ id, object: 'model', created, owned_by: 'nightshift-mock-llm' })) });
       return;
     }
@@ -143,14 +162,16 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
       return;
     }
     const role = header(req, ROLE_HEADER) ?? parsed.model;
-    const call = (perRole.get(role) ?? 0) + 1;
-    perRole.set(role, call);
+    const ticket = header(req, TICKET_HEADER);
+    const key = keyOf(ticket, role);
+    const call = (perRole.get(key) ?? 0) + 1;
+    perRole.set(key, call);
     const record: MockCall = {
       n: calls.length + 1,
       kind: 'chat',
       role,
       call,
-      ticket: header(req, TICKET_HEADER),
+      ticket,
       model: parsed.model,
       stream: parsed.stream === true,
       request: parsed,
@@ -159,8 +180,17 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
     };
     calls.push(record);
 
+    const script = single ?? (ticket !== undefined ? perTicket.get(ticket) : undefined);
+    if (!script) {
+      fail(res, record, {
+        code: 'unknown_ticket',
+        message: `mock-llm: no script for ticket ${ticket === undefined ? '(no x-nightshift-ticket header)' : `"${ticket}"`} (role "${role}", call ${call})`,
+        expected: `a call for one of the scripted tickets: ${[...perTicket.keys()].join(', ')}`,
+      });
+      return;
+    }
     const entries = script.roles[role] ?? [];
-    const index = next.get(role) ?? 0;
+    const index = next.get(key) ?? 0;
     const entry = entries[index];
     if (!entry) {
       const scripted = entries.length;
@@ -180,7 +210,7 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
       });
       return;
     }
-    next.set(role, index + 1);
+    next.set(key, index + 1);
     record.entry = index;
     if (entry.delayMs) {
       const closed = await waitOrClose(res, entry.delayMs);
@@ -299,8 +329,11 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
     calls,
     failures,
     unused: () =>
-      Object.entries(script.roles).flatMap(([role, entries]) =>
-        entries.slice(next.get(role) ?? 0).map((entry, i) => ({ role, index: (next.get(role) ?? 0) + i, entry })),
+      scripts.flatMap(({ ticket, script }) =>
+        Object.entries(script.roles).flatMap(([role, entries]) => {
+          const from = next.get(keyOf(ticket, role)) ?? 0;
+          return entries.slice(from).map((entry, i) => ({ ...(ticket !== undefined && { ticket }), role, index: from + i, entry }));
+        }),
       ),
     close,
     [Symbol.asyncDispose]: close,
