@@ -86,6 +86,12 @@ usage: nightshift <command> [options]   (the command first, then its options)
   nats config [--dir <dir>]      write a nats-server configuration with one nkey user per kind of
                                  process, each allowed only its role, and each kind's seed file
                                  (default dir: <data dir>/auth, which \`up\` uses; docs/security.md)
+  eval <case|dir>… [--script <name>] [--out <dir>] [--price-input <usd>] [--price-output <usd>]
+                                 run evaluation cases through a stack of its own and judge each
+                                 (tests first, red, green, no test touched, held-out tests pass);
+                                 --script: each case's scripted model of that name (e.g. honest),
+                                 else the configured model endpoint; prices per million tokens;
+                                 --out writes eval.json and eval.md (docs/eval.md)
   mock-llm --script <file> [--port <n>] [--host 127.0.0.1]
                                  an OpenAI-compatible server answering from a script
                                  (shared/llm/SCRIPT.md); prints its base URL, runs until stopped
@@ -292,6 +298,8 @@ async function dispatch(ctx: Ctx): Promise<number> {
       throw new UsageError('nats needs a subcommand: config');
     case 'mock-llm':
       return cmdMockLlm(ctx, rest);
+    case 'eval':
+      return cmdEval(ctx, rest);
     case 'github':
       return cmdGitHub(rest);
     default:
@@ -368,6 +376,49 @@ async function startDemoModel(log: Logger) {
   if (!engine.ok) throw new UserInputError('sandbox_unavailable', `the demo runs code in Docker: ${engine.reason} (scripts/install starts it)`);
   await sandbox.ensureImage(DEFAULT_NODE_IMAGE);
   return startMockLlm({ script: await loadMockScript(DEMO_SCRIPT), log });
+}
+
+async function cmdEval(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    script: { type: 'string' },
+    out: { type: 'string' },
+    'price-input': { type: 'string' },
+    'price-output': { type: 'string' },
+  });
+  if (positionals.length === 0) throw new UsageError('eval needs at least one case file or directory (e.g. examples/eval)');
+  const price = (name: 'price-input' | 'price-output') => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} ${text}: a price in USD per million tokens, e.g. 2.5`);
+    return n;
+  };
+  const [input, output] = [price('price-input'), price('price-output')];
+  if ((input === undefined) !== (output === undefined)) throw new UsageError('give both --price-input and --price-output, or neither');
+  const config = configFrom(values, false);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'eval' } });
+  const { evalCommand } = await import('../cli/eval/command.ts');
+  const { renderTable } = await import('../cli/eval/run.ts');
+  const run = await evalCommand({
+    paths: positionals,
+    script: values.script ?? null,
+    out: values.out ?? null,
+    prices: input === undefined ? null : { inputPerMillion: input, outputPerMillion: output! },
+    config,
+    log,
+    signal: shutdownSignal(log),
+    self: { node: process.execPath, args: [...process.execArgv, SELF] },
+    env: process.env,
+    cwd: process.cwd(),
+    report: (event, text) => {
+      if (!ctx.json) process.stderr.write(`${text}\n`);
+    },
+    childLine: (name, line) => {
+      if (process.env.NIGHTSHIFT_EVAL_LOGS === '1') process.stderr.write(`${prettyLogLine(name, line)}\n`);
+    },
+  });
+  ctx.out(run, renderTable(run));
+  return 0;
 }
 
 async function cmdNatsConfig(ctx: Ctx, argv: string[]): Promise<number> {

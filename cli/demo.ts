@@ -1,11 +1,11 @@
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectBus, type Bus, type BusAuth } from '../bus/index.ts';
-import { delay, git, UserInputError, type IntakeReply, type Logger } from '../shared/index.ts';
+import { connectBus, type BusAuth } from '../bus/index.ts';
+import { git, type Logger } from '../shared/index.ts';
 import { renderPullRequest, showPullRequest } from './prs.ts';
 import { renderEntry } from './render.ts';
-import { createTicket, waitTicket } from './tickets.ts';
+import { createTicketWhenServed, waitTicket } from './tickets.ts';
 
 /** The demo shipped with nightshift: a small repository, a ticket for it, and a mock-llm script. */
 export const DEMO_DIR = fileURLToPath(new URL('../examples/demo/', import.meta.url));
@@ -51,7 +51,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const bus = await connectBus({ url: opts.natsUrl, prefix: opts.prefix, kind: 'operator', ...(opts.auth && { auth: opts.auth }), name: 'nightshift-demo', log: opts.log });
   try {
     opts.report({ event: 'demo', repo }, `demo repository: ${repo}`);
-    const reply = await waitForIntake(bus, { ...demoTicket(), externalId: `DEMO-${stamp}`, repo: { path: repo } }, opts.signal);
+    const reply = await createTicketWhenServed(bus, { ...demoTicket(), externalId: `DEMO-${stamp}`, repo: { path: repo } }, opts.signal);
     if (!reply.ok) throw new Error(`the demo ticket was refused: ${reply.error.message}`);
     opts.report({ event: 'ticket', id: reply.id }, `ticket ${reply.id} posted; following it:`);
     const t = await waitTicket(bus, reply.id, {
@@ -65,18 +65,5 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     opts.report({ event: 'pull_request', ...shown }, `\n${renderPullRequest(shown)}`);
   } finally {
     await bus.close();
-  }
-}
-
-/** Posts to intake, retrying while the coordinator is still starting. */
-async function waitForIntake(bus: Bus, payload: unknown, signal: AbortSignal): Promise<IntakeReply> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      return await createTicket(bus, payload);
-    } catch (err) {
-      if (!(err instanceof UserInputError && err.code === 'no_coordinator') || Date.now() > deadline || signal.aborted) throw err;
-      await delay(250, signal);
-    }
   }
 }

@@ -10,6 +10,7 @@ import {
 } from '../bus/index.ts';
 import { TriagingOutput, type Classification, type Triage } from '../agents/kit/artifacts.ts';
 import {
+  delay,
   IntakeReply,
   isTerminal,
   TicketId,
@@ -25,6 +26,22 @@ export function createTicket(bus: Bus, payload: unknown, timeoutMs = 30_000): Pr
 }
 
 /** Posts a bug report (already-encoded bytes are sent as they are) to bug intake and returns the reply. */
+/**
+ * Posts to intake, retrying while no coordinator serves it yet (a stack that is still starting), for
+ * up to `timeoutMs`.
+ */
+export async function createTicketWhenServed(bus: Bus, payload: unknown, signal: AbortSignal, timeoutMs = 60_000): Promise<IntakeReply> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await createTicket(bus, payload);
+    } catch (err) {
+      if (!(err instanceof UserInputError && err.code === 'no_coordinator') || Date.now() > deadline || signal.aborted) throw err;
+      await delay(250, signal);
+    }
+  }
+}
+
 export function reportBug(bus: Bus, payload: unknown, timeoutMs = 30_000): Promise<IntakeReply> {
   return postIntake(bus, bus.subjects.bugIntake, payload, timeoutMs);
 }
