@@ -65,6 +65,9 @@ export interface RunEvalOptions {
   progress: (event: Record<string, unknown>, text: string) => void;
 }
 
+/** How long a case waits for the stack's coordinator to serve intake (it may still be starting). */
+const INTAKE_WAIT_MS = 180_000;
+
 /** The external id a case's ticket is posted with in one run, which names its ticket id. */
 export function caseExternalId(runId: string, name: string): string {
   return `eval-${runId}-${name}`;
@@ -98,7 +101,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalRun> {
         repo: { path: origin, baseBranch: 'main' },
         externalId: caseExternalId(opts.runId, c.spec.name),
         requester: 'nightshift eval',
-      }, opts.signal);
+      }, opts.signal, INTAKE_WAIT_MS);
       if (!posted.ok) throw new Error(`case ${c.spec.name}: the ticket was refused: ${posted.error.message}`);
       opts.progress({ event: 'case', name: c.spec.name, ticketId: posted.id }, `${c.spec.name}: ticket ${posted.id}`);
       let ticket: Ticket;
