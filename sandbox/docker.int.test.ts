@@ -222,7 +222,7 @@ describeDocker('DockerSandbox', () => {
       }),
     );
     const profile = await detectProfile(ws);
-    expect(profile).toMatchObject({ setup: ['npm install'], setupNetwork: 'bridge' });
+    expect(profile).toMatchObject({ setup: ['npm install --no-package-lock'], setupNetwork: 'bridge' });
     const setup = await run({ command: profile.setup!.join(' && '), network: profile.setupNetwork, timeoutMs: 120_000 });
     expect(setup.stderr).not.toMatch(/npm error/);
     expect(setup.exitCode).toBe(0);
