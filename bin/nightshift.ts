@@ -30,6 +30,7 @@ import { listPullRequests, renderPullRequest, renderPullRequests, showPullReques
 import { readTranscript } from '../bus/index.ts';
 import {
   AgentError,
+  budgetAnswerText,
   ConfigError,
   createLogger,
   describeError,
@@ -601,7 +602,7 @@ async function cmdAnswer(ctx: Ctx, argv: string[]): Promise<number> {
   const [id, ...words] = positionals;
   const budget = values.budget === undefined ? undefined : budgetOption(values.budget);
   if (!id || (words.length === 0 && budget === undefined)) throw new UsageError('answer takes a ticket id and the answer text (the text may be left out with --budget)');
-  const text = words.length > 0 ? words.join(' ') : `Raised the token budget to ${budget} tokens: go on.`;
+  const text = words.length > 0 ? words.join(' ') : budgetAnswerText(budget!);
   const config = configFrom(values, true);
   const timeoutMs = duration(values.timeout, 30_000, '--timeout');
   const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'write', (bus) =>

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { budgetProblem, parseBudget, usedTokens } from './budget.ts';
+import { budgetDirective, budgetProblem, parseBudget, usedTokens } from './budget.ts';
 
 const usage = {
   refiner: { inputTokens: 900, outputTokens: 100, totalTokens: 1_000, calls: 2 },
@@ -44,5 +44,26 @@ describe('token budgets', () => {
     expect(budgetProblem(1_200, usage)).toBe('budget 1200 is not above the 1200 tokens the ticket has used already');
     expect(budgetProblem(5, {})).toBeNull();
     expect(budgetProblem(0, {})).toContain('out of range');
+  });
+
+  describe('budgetDirective', () => {
+    const slack = /budget\s*:/i;
+    it('takes text without the directive as an answer as it is', () => {
+      expect(budgetDirective('  use -v\nand --verbose ', slack)).toEqual({ ok: true, text: 'use -v\nand --verbose' });
+      expect(budgetDirective('the budget: is fine', slack)).toEqual({ ok: true, text: 'the budget: is fine' });
+    });
+
+    it('reads the budget of the first line, the rest being the answer', () => {
+      expect(budgetDirective('budget: 600000', slack)).toEqual({ ok: true, budget: 600_000, text: 'Raised the token budget to 600000 tokens: go on.' });
+      expect(budgetDirective('Budget:600_000 and skip the docs', slack)).toEqual({ ok: true, budget: 600_000, text: 'and skip the docs' });
+      expect(budgetDirective(' budget : 2000\nread only src/', slack)).toEqual({ ok: true, budget: 2_000, text: 'read only src/' });
+      expect(budgetDirective('/nightshift budget 9000\n\nthanks', /\/nightshift\s+budget\b/i)).toEqual({ ok: true, budget: 9_000, text: 'thanks' });
+    });
+
+    it('refuses a directive with no usable budget', () => {
+      expect(budgetDirective('budget:', slack)).toEqual({ ok: false, message: 'the budget is missing: give a whole number of tokens after it' });
+      expect(budgetDirective('budget: lots', slack)).toMatchObject({ ok: false, message: expect.stringContaining('not a whole number') });
+      expect(budgetDirective('budget: 0', slack)).toMatchObject({ ok: false, message: expect.stringContaining('out of range') });
+    });
   });
 });

@@ -25,3 +25,28 @@ export function budgetProblem(budget: number, usage: Readonly<Record<string, Rol
   if (budget <= used) return `budget ${budget} is not above the ${used} tokens the ticket has used already`;
   return null;
 }
+
+/** The answer recorded when a person raised the budget and said nothing else. */
+export function budgetAnswerText(budget: number): string {
+  return `Raised the token budget to ${budget} tokens: go on.`;
+}
+
+/**
+ * A person's answer whose first line may raise the ticket's budget: a line starting with `directive`
+ * (Slack's `budget:`, GitHub's `/nightshift budget`), then the budget, then optionally words; those
+ * words and the lines after it are the answer (budgetAnswerText when there are none). Text without
+ * the directive is an answer as it is. A directive with an unusable budget is an error, never an answer.
+ */
+export function budgetDirective(text: string, directive: RegExp): { ok: true; text: string; budget?: number } | { ok: false; message: string } {
+  const trimmed = text.trim();
+  const [first = '', ...more] = trimmed.split('\n');
+  const m = new RegExp(`^(?:${directive.source})`, directive.flags.replace(/[gy]/g, '')).exec(first.trim());
+  if (!m) return { ok: true, text: trimmed };
+  const rest = first.trim().slice(m[0].length).trim();
+  const [value = '', ...words] = rest.split(/\s+/);
+  if (value === '') return { ok: false, message: 'the budget is missing: give a whole number of tokens after it' };
+  const parsed = parseBudget(value);
+  if (!parsed.ok) return parsed;
+  const answer = [words.join(' '), ...more].join('\n').trim();
+  return { ok: true, budget: parsed.value, text: answer || budgetAnswerText(parsed.value) };
+}
