@@ -46,7 +46,7 @@ export function budgetQuestion(work: WorkItemData, err: BudgetExceededError): Qu
       `Ticket ${id} has used ${err.used} of its ${err.budget} tokens during ${work.stage}. ` +
       `To raise this ticket's budget and resume, answer with a larger one — ` +
       `CLI: \`nightshift answer ${id} --budget ${more} "go on"\`; ` +
-      `Slack: reply in this thread with \`budget: ${more}\` on the first line; ` +
+      `Slack: a reply to the escalation whose first line is \`budget: ${more}\`; ` +
       `GitHub: comment \`/nightshift budget ${more}\` on the issue. ` +
       `An answer without a budget resumes with the same one; or cancel the ticket.`,
     options: ['resume', 'cancel'],

@@ -368,7 +368,9 @@ export function createSlackGateway({
     if (text === null) return { status: 'ignored', reason: 'no such option', ticketId };
     if (text.length > 20_000) return { status: 'ignored', reason: 'an answer over 20000 characters', ticketId };
     const problem = budget === undefined ? null : budgetProblem(budget, t.usage);
-    if (problem !== null && thread) return refuseInThread(thread, ticketId, `Not taken: ${problem}. Reply \`budget: <tokens>\` with a larger budget.`);
+    if (problem !== null) {
+      return thread ? refuseInThread(thread, ticketId, `Not taken: ${problem}. Reply \`budget: <tokens>\` with a larger budget.`) : { status: 'ignored', reason: problem, ticketId };
+    }
     const by = slackActor(user);
     const msg = envelope(HumanAnswered, { ticketId, text, by, ...(budget !== undefined && { budget }) }, { id, source: 'slack', correlationId: ticketId });
     const ack = await publishEvent(bus, 'slack', ticketId, msg);
