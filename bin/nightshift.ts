@@ -12,10 +12,12 @@ import { prettyLogLine } from '../cli/logview.ts';
 import { renderEntry, renderList, renderTicket } from '../cli/render.ts';
 import {
   answerTicket,
+  budgetOption,
   cancelTicket,
   createTicket,
   duplicatesOf,
   getTicket,
+  InvalidBudgetError,
   listTickets,
   reportBug,
   triageCounts,
@@ -28,6 +30,7 @@ import { listPullRequests, renderPullRequest, renderPullRequests, showPullReques
 import { readTranscript } from '../bus/index.ts';
 import {
   AgentError,
+  budgetAnswerText,
   ConfigError,
   createLogger,
   describeError,
@@ -78,7 +81,9 @@ usage: nightshift <command> [options]   (the command first, then its options)
                                  failed, cancelled, duplicate) or reaches one of the given states
   ticket cancel <id> [--reason <text>]
   ticket transcript <id>         the ticket's model exchanges as a mock-llm script (replays the run)
-  answer <id> <text…> [--by <name>]   answer a ticket parked in awaiting_human
+  answer <id> <text…> [--by <name>] [--budget <tokens>]
+                                 answer a ticket parked in awaiting_human; --budget raises that
+                                 ticket's token budget (above what it used; the text may be left out)
   pr list                        pull requests opened by nightshift
   pr show <ticket-id|number>     a pull request with its summary and diff
   github [--port <n>]            the GitHub webhook receiver: reviews send work back, merge/close
@@ -156,7 +161,7 @@ function report(ctx: Ctx, err: unknown): number {
     if (err instanceof UsageError) process.stderr.write(`run \`nightshift --help\` for usage\n`);
   }
   if (err instanceof WaitTimeoutError) return 3;
-  if (err instanceof UsageError || err instanceof ConfigError) return 2;
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidBudgetError) return 2;
   if (!(err instanceof NightshiftError) && !ctx.json) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
   return 1;
 }
@@ -644,15 +649,17 @@ async function cmdCancel(ctx: Ctx, argv: string[]): Promise<number> {
 }
 
 async function cmdAnswer(ctx: Ctx, argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { by: { type: 'string' }, timeout: { type: 'string' } });
+  const { values, positionals } = parse(argv, { by: { type: 'string' }, timeout: { type: 'string' }, budget: { type: 'string' } });
   const [id, ...words] = positionals;
-  if (!id || words.length === 0) throw new UsageError('answer takes a ticket id and the answer text');
+  const budget = values.budget === undefined ? undefined : budgetOption(values.budget);
+  if (!id || (words.length === 0 && budget === undefined)) throw new UsageError('answer takes a ticket id and the answer text (the text may be left out with --budget)');
+  const text = words.length > 0 ? words.join(' ') : budgetAnswerText(budget!);
   const config = configFrom(values, true);
   const timeoutMs = duration(values.timeout, 30_000, '--timeout');
   const t = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'write', (bus) =>
-    answerTicket(bus, id, words.join(' '), { by: actor(values), timeoutMs }),
+    answerTicket(bus, id, text, { by: actor(values), timeoutMs, ...(budget !== undefined && { budget }) }),
   );
-  ctx.out(t, `${t.id} answered; now ${t.state}`);
+  ctx.out(t, `${t.id} answered${budget === undefined ? '' : ` (token budget ${budget})`}; now ${t.state}`);
   return 0;
 }
 

@@ -1,4 +1,4 @@
-import { formatDuration, stripTerminalCodes, type Ticket, type TimelineEntry } from '../shared/index.ts';
+import { formatDuration, stripTerminalCodes, usedTokens, type Ticket, type TimelineEntry } from '../shared/index.ts';
 import { triageOf, triageOutcome } from './tickets.ts';
 
 /** One timeline entry as a line for a person. */
@@ -58,6 +58,8 @@ export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly s
   ].filter(Boolean);
   if (extra.length) lines.push(extra.join(' · '));
   lines.push(`created ${t.createdAt} · updated ${t.updatedAt}`);
+  const used = usedTokens(t.usage);
+  if (used > 0 || t.budget !== undefined) lines.push(`tokens ${used} used${t.budget !== undefined ? ` of this ticket's budget of ${t.budget}` : ''}`);
   if (t.work) {
     const left = Date.parse(t.work.deadline) - now.getTime();
     const phase = t.work.startedAt ? 'started' : 'queued, not started yet';

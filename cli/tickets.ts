@@ -10,9 +10,11 @@ import {
 } from '../bus/index.ts';
 import { TriagingOutput, type Classification, type Triage } from '../agents/kit/artifacts.ts';
 import {
+  budgetProblem,
   delay,
   IntakeReply,
   isTerminal,
+  parseBudget,
   TicketId,
   UserInputError,
   type State,
@@ -164,18 +166,44 @@ export async function cancelTicket(bus: Bus, id: string, opts: { by: string; rea
   return waitTicket(bus, id, { until: { test: (c) => isTerminal(c.state), what: 'cancellation' }, timeoutMs: opts.timeoutMs });
 }
 
-/** Answers a parked ticket; resolves with the ticket once the coordinator has taken the answer. */
-export async function answerTicket(bus: Bus, id: string, text: string, opts: { by: string; timeoutMs: number }): Promise<Ticket> {
+/** A `--budget` nobody can use: not a whole number in range, or not above what the ticket used. Bad usage (exit 2). */
+export class InvalidBudgetError extends UserInputError {
+  constructor(message: string) {
+    super('invalid_budget', message, [{ path: 'budget', message }]);
+  }
+}
+
+/** Reads a `--budget` value; throws InvalidBudgetError. */
+export function budgetOption(text: string): number {
+  const parsed = parseBudget(text);
+  if (!parsed.ok) throw new InvalidBudgetError(`--budget: ${parsed.message}`);
+  return parsed.value;
+}
+
+/**
+ * Answers a parked ticket, raising its token budget to `budget` when given (it must be above what the
+ * ticket used); resolves with the ticket once the coordinator has taken the answer.
+ */
+export async function answerTicket(bus: Bus, id: string, text: string, opts: { by: string; timeoutMs: number; budget?: number }): Promise<Ticket> {
   const t = await getTicket(bus, id);
   if (t.state !== 'awaiting_human') {
     throw new UserInputError('not_awaiting_human', `ticket ${id} is ${t.state}; only a ticket in awaiting_human takes an answer`);
   }
   if (text.trim() === '') throw new UserInputError('empty_answer', 'the answer is empty');
-  const ev = envelope(HumanAnswered, { ticketId: id, text, by: opts.by }, { source: 'cli', correlationId: id });
+  const { budget } = opts;
+  const problem = budget === undefined ? null : budgetProblem(budget, t.usage);
+  if (problem !== null) throw new InvalidBudgetError(`--budget: ${problem}`);
+  const ev = envelope(HumanAnswered, { ticketId: id, text, by: opts.by, ...(budget !== undefined && { budget }) }, { source: 'cli', correlationId: id });
   await publishEvent(bus, 'cli', id, ev);
   const before = t.answers.length;
-  return waitTicket(bus, id, {
-    until: { test: (c) => c.answers.length > before || c.state !== 'awaiting_human', what: 'the answer to be taken' },
+  const taken = await waitTicket(bus, id, {
+    until: {
+      test: (c) => c.answers.length > before || c.state !== 'awaiting_human' || c.timeline.some((e) => e.cause === ev.id && e.event === 'ignored'),
+      what: 'the answer to be taken',
+    },
     timeoutMs: opts.timeoutMs,
   });
+  const refused = taken.timeline.find((e) => e.cause === ev.id && e.event === 'ignored');
+  if (refused && taken.answers.length === before) throw new UserInputError('answer_refused', `the coordinator refused the answer: ${refused.reason ?? 'no reason given'}`);
+  return taken;
 }

@@ -51,7 +51,9 @@ export {
   TicketId,
   TicketType,
   TimelineEntry,
+  TokenBudget,
 } from './ticket/schema.ts';
+export { budgetAnswerText, budgetDirective, budgetProblem, parseBudget, usedTokens } from './ticket/budget.ts';
 export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
 export { delay, untilAborted } from './async.ts';

@@ -4,7 +4,7 @@ import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../..
 import { AgentError, changedFiles, commitAll, commitsSince, pushBranch, resetWorktree } from '../../shared/index.ts';
 import { artifact, maybeArtifact, pendingFeedback, ReviewingOutput, specOf, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
-import { escalateOnBudget } from '../kit/escalate.ts';
+import { escalateToHuman } from '../kit/escalate.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { greenProblem } from '../kit/proof.ts';
 import { coderViolations } from '../kit/guard.ts';
@@ -39,7 +39,7 @@ function isThisRound(trailers: Record<string, string>, round: number | undefined
  * commit throws away any change to tests, test configuration or test scripts.
  */
 export function createCoder(deps: AgentDeps): AgentHandler {
-  return escalateOnBudget(async (work, ctx) => {
+  return escalateToHuman(async (work, ctx) => {
     const spec = specOf(work);
     const tests = artifact(work, 'writing_tests', WritingTestsOutput);
     const review = maybeArtifact(work, 'reviewing', ReviewingOutput);

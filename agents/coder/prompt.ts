@@ -1,5 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
-import { specLines } from '../kit/prompt.ts';
+import { answerLines, specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import type { Spec, WritingTestsOutput } from '../kit/artifacts.ts';
 
@@ -36,6 +36,7 @@ export function coderRequest(
     'The suite currently fails like this:',
     tests.red.output,
   ];
+  parts.push(...answerLines(work));
   if (people) parts.push('', 'People reviewing the pull request asked for these changes (new commits go to the same pull request):', people);
   if (review) parts.push('', 'The reviewer sent the work back with these comments:', review);
   if (feedback) parts.push('', 'Your previous attempt was not accepted:', feedback, '', 'Fix it.');

@@ -86,8 +86,9 @@ function startedEv(t: Ticket, at: number, opts: { deliveries?: number; causation
   return { ...envelope(StageStarted, data, meta), type: StageStarted.type };
 }
 
-function answered(text: string, by = 'human:alice', id = freshId()): CoordinatorEvent {
-  return { ...envelope(HumanAnswered, { ticketId: ID, text, by }, { id, source: 'slack', correlationId: ID }), type: HumanAnswered.type };
+function answered(text: string, by = 'human:alice', id = freshId(), budget?: number): CoordinatorEvent {
+  const data = { ticketId: ID, text, by, ...(budget !== undefined && { budget }) };
+  return { ...envelope(HumanAnswered, data, { id, source: 'slack', correlationId: ID }), type: HumanAnswered.type };
 }
 
 function cancel(by = 'human:bob', reason?: string, id = freshId()): CoordinatorEvent {
@@ -643,6 +644,79 @@ describe('human.answered', () => {
         { at: iso(d.now), by: 'slack', event: 'ignored', reason: `human.answered: ticket is ${state}, not awaiting a human answer`, cause: ev.id },
       ],
     });
+  });
+});
+
+describe('human.answered with a token budget', () => {
+  /** A ticket parked on the token-budget question after the refiner spent `spent` tokens. */
+  function overBudget(spent: number): Driver {
+    const d = reach('refining');
+    const w = d.t.work!;
+    const usage = { inputTokens: spent - 100, outputTokens: 100, totalTokens: spent, calls: 3 };
+    const meta = { id: freshId(), source: 'agent:refiner', correlationId: ID, causationId: w.dispatchId! };
+    const data = { ticketId: ID, stage: 'refining' as const, attempt: w.attempt, usage, outcome: escalate() };
+    d.later(10).must({ ...envelope(StageCompleted, data, meta), type: StageCompleted.type });
+    expect(d.t.state).toBe('awaiting_human');
+    return d;
+  }
+
+  it('sets the ticket budget, says so on the timeline, and resumes the stage with it', () => {
+    const d = overBudget(1_200);
+    expect(d.t.budget).toBeUndefined();
+    const ev = answered('go on, with more tokens', 'cli:ana', freshId(), 600_000);
+    const before = d.t.timeline.length;
+    const t = d.later(10).must(ev);
+    expect(t.budget).toBe(600_000);
+    expect(t.state).toBe('refining');
+    expect(t.answers.at(-1)).toEqual({ text: 'go on, with more tokens', by: 'cli:ana', at: iso(d.now) });
+    expect(t.timeline[before]).toEqual({ at: iso(d.now), by: 'cli:ana', event: 'answered', cause: ev.id, reason: 'token budget set to 600000 (was the default)' });
+    expect(t.outbox).toEqual([expect.objectContaining({ kind: 'dispatch', stage: 'refining', attempt: 1 })]);
+    expect(Ticket.parse(t).budget).toBe(600_000);
+  });
+
+  it('keeps the budget through later answers that carry none, and takes a new one over it', () => {
+    const d = overBudget(1_200);
+    d.later(10).must(answered('more', 'cli:ana', freshId(), 5_000));
+    d.sent();
+    d.later(10).complete(escalate());
+    d.later(10).must(answered('a plain answer'));
+    expect(d.t.budget).toBe(5_000);
+    d.sent();
+    d.later(10).complete(escalate());
+    const ev = answered('even more', 'slack:U1', freshId(), 9_000);
+    d.later(10).must(ev);
+    expect(d.t.budget).toBe(9_000);
+    expect(d.t.timeline.find((e) => e.cause === ev.id && e.event === 'answered')?.reason).toBe('token budget set to 9000 (was 5000)');
+  });
+
+  it.each([
+    [1_200, 'budget 1200 is not above the 1200 tokens the ticket has used already'],
+    [800, 'budget 800 is not above the 1200 tokens the ticket has used already'],
+  ])('refuses a budget of %i whole: the ticket stays parked, the answer is not taken', (budget, reason) => {
+    const d = overBudget(1_200);
+    const before = d.t;
+    const ev = answered('resume', 'cli:ana', freshId(), budget);
+    const t = d.later(10).must(ev);
+    expect(t).toEqual({
+      ...before,
+      applied: [...before.applied, ev.id],
+      updatedAt: iso(d.now),
+      timeline: [...before.timeline, { at: iso(d.now), by: 'slack', event: 'ignored', reason: `human.answered: ${reason}`, cause: ev.id }],
+    });
+    // A usable budget afterwards is taken.
+    expect(d.later(10).must(answered('resume', 'cli:ana', freshId(), 1_201)).budget).toBe(1_201);
+  });
+
+  it('refuses an out-of-range budget in the event schema, before the reducer sees it', () => {
+    for (const budget of [0, -5, 1.5, 1_000_000_001]) {
+      expect(HumanAnswered.data.safeParse({ ticketId: ID, text: 'x', by: 'a', budget }).success).toBe(false);
+    }
+    expect(HumanAnswered.data.safeParse({ ticketId: ID, text: 'x', by: 'a', budget: 1_000_000_000 }).success).toBe(true);
+  });
+
+  it('refuses a ticket record whose budget is not a positive whole number', () => {
+    const d = overBudget(1_200);
+    for (const budget of [0, 2.5, 'lots']) expect(Ticket.safeParse({ ...d.t, budget }).success).toBe(false);
   });
 });
 

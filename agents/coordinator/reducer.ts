@@ -1,4 +1,5 @@
 import {
+  budgetProblem,
   canTransition,
   isStage,
   isTerminal,
@@ -106,11 +107,19 @@ function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Tic
       if (t.state !== 'awaiting_human' || !t.parked) {
         return ignore(t, now, ev, `ticket is ${t.state}, not awaiting a human answer`);
       }
+      const { budget } = ev.data;
+      const problem = budget === undefined ? null : budgetProblem(budget, t.usage);
+      // Refused whole: the ticket stays parked, so the person can answer again with a usable budget.
+      if (problem !== null) return ignore(t, now, ev, problem);
       const at = now.toISOString();
       const answered: Ticket = {
         ...t,
+        ...(budget !== undefined && { budget }),
         answers: [...t.answers, { text: ev.data.text, by: ev.data.by, at }],
-        timeline: [...t.timeline, entry(now, ev.data.by, 'answered', { cause: ev.id })],
+        timeline: [
+          ...t.timeline,
+          entry(now, ev.data.by, 'answered', { cause: ev.id, reason: budget === undefined ? undefined : `token budget set to ${budget} (was ${t.budget ?? 'the default'})` }),
+        ],
       };
       return dispatch(answered, t.parked.from, 1, now, policy, { by: ev.data.by, reason: 'answered', cause: ev.id });
     }

@@ -249,6 +249,35 @@ describe('questions on GitHub issues', () => {
     expect(w.fake.violations).toEqual([]);
   });
 
+  it("raises the ticket's token budget from a collaborator's `/nightshift budget` comment, never from one without write access", async () => {
+    await using w = await world();
+    w.fake.issue(OWNER, NAME, 11, { user: 'octocat' });
+    const gw = await w.gateway('gw-1');
+    const id = await report(gw.url, 11, 'octocat');
+    await w.parked(id, 0);
+    await w.settled();
+    const eventsBefore = await w.events();
+
+    const refused = [
+      await post(gw.url, await delivery(SECRET, 'issue_comment', commentEvent(11, w.fake.commentOnIssue(OWNER, NAME, 11, { user: 'octocat', body: '/nightshift budget 600000', association: 'NONE' })))),
+      await post(gw.url, await delivery(SECRET, 'issue_comment', commentEvent(11, w.fake.commentOnIssue(OWNER, NAME, 11, { user: 'maintainer', body: '/nightshift budget lots', association: 'MEMBER' })))),
+    ];
+    expect(refused.map((a) => [a.status, a.body.ignored])).toEqual([
+      [200, 'github:octocat may answer but not raise the token budget: that takes write access (none)'],
+      [200, '/nightshift budget: budget "lots" is not a whole number of tokens'],
+    ]);
+    await w.settled();
+    expect(await w.events()).toBe(eventsBefore);
+
+    const member = w.fake.commentOnIssue(OWNER, NAME, 11, { user: 'maintainer', body: '/nightshift budget 600000\nVersion 2.3.1.', association: 'MEMBER' });
+    expect(await post(gw.url, await delivery(SECRET, 'issue_comment', commentEvent(11, member)))).toMatchObject({ status: 202, body: { action: 'human.answered', ticketId: id } });
+    const resumed = await w.parked(id, 1);
+    expect(resumed.budget).toBe(600_000);
+    expect(resumed.answers).toEqual([{ text: 'Version 2.3.1.', by: 'github:maintainer', at: expect.any(String) }]);
+    expect(resumed.timeline).toContainEqual(expect.objectContaining({ event: 'answered', by: 'github:maintainer', reason: 'token budget set to 600000 (was the default)' }));
+    expect(w.fake.violations).toEqual([]);
+  });
+
   it('retries a post GitHub refuses, adopts a comment whose answer was lost, and posts nothing once the ticket stops waiting', async () => {
     await using w = await world();
     const issue = w.fake.issue(OWNER, NAME, 9, { user: 'octocat' });

@@ -262,6 +262,29 @@ describe('issue comments as answers', () => {
     );
   });
 
+  it('read `/nightshift budget <tokens>` on the first line of a collaborator\'s comment as the ticket budget', () => {
+    const answer = (body: string, association = 'COLLABORATOR', user = 'maintainer') => answerOfComment(parseComment(commentPayload({ user, association, body })), issueTicket());
+    expect(answer('/nightshift budget 600000')).toEqual({ ticketId: TICKET_ID, text: 'Raised the token budget to 600000 tokens: go on.', by: 'github:maintainer', budget: 600_000 });
+    expect(answer('/NightShift  budget 1,500,000 and skip the docs\nthanks')).toEqual({ ticketId: TICKET_ID, text: 'and skip the docs\nthanks', by: 'github:maintainer', budget: 1_500_000 });
+    // Anywhere but the first line, or another word, it is just text.
+    expect(answer('Thanks!\n/nightshift budget 600000')).toMatchObject({ text: 'Thanks!\n/nightshift budget 600000' });
+    expect(answer('/nightshift budgets are fine')).not.toHaveProperty('budget');
+  });
+
+  it('refuse an unusable budget, and a budget from someone without write access (who may still answer)', () => {
+    const answer = (body: string, association = 'OWNER', user = 'maintainer') => answerOfComment(parseComment(commentPayload({ user, association, body })), issueTicket());
+    expect(answer('/nightshift budget')).toBe('/nightshift budget: the budget is missing: give a whole number of tokens after it');
+    expect(answer('/nightshift budget plenty')).toBe('/nightshift budget: budget "plenty" is not a whole number of tokens');
+    expect(answer('/nightshift budget 0')).toBe('/nightshift budget: budget 0 is out of range: give 1 to 1000000000 tokens');
+    const spent = { ...issueTicket(), usage: { triager: { inputTokens: 900, outputTokens: 100, totalTokens: 1_000, calls: 2 } } };
+    expect(answerOfComment(parseComment(commentPayload({ user: 'maintainer', association: 'OWNER', body: '/nightshift budget 1000' })), spent)).toBe(
+      '/nightshift budget: budget 1000 is not above the 1000 tokens the ticket has used already',
+    );
+    // The reporter was asked: an answer, yes; a bigger bill, no.
+    expect(answer('/nightshift budget 600000', 'NONE', 'octocat')).toBe('github:octocat may answer but not raise the token budget: that takes write access (none)');
+    expect(answer('Version 2.3.1', 'NONE', 'octocat')).toMatchObject({ text: 'Version 2.3.1', by: 'github:octocat' });
+  });
+
   it('refuse a comment whose author is gone', () => {
     expect(answerOfComment(parseComment(commentPayload({ user: null })), issueTicket())).toMatch(/^github:ghost was not asked/);
   });
@@ -357,6 +380,14 @@ describe('the webhook handler on issue comments', () => {
     expect(h.published).toHaveLength(2);
     expect(h.published.map((x) => x.ev.id)).toEqual([commentEventId(99), commentEventId(99)]);
     expect(h.published[0]).toMatchObject({ ticketId: TICKET_ID, ev: { type: 'human.answered', source: 'github', correlationId: TICKET_ID, data: { ticketId: TICKET_ID, text: 'Version 2.3.1, on Firefox.', by: 'github:octocat' } } });
+  });
+
+  it('publishes a collaborator\'s `/nightshift budget` comment as an answer carrying the budget', async () => {
+    const h = commentHandler(issueTicket());
+    const sent = await h.send(commentPayload({ id: 101, user: 'maintainer', association: 'MEMBER', body: '/nightshift budget 600000\nKeep going.' }));
+    expect(sent).toMatchObject({ status: 202, body: { action: 'human.answered', ticketId: TICKET_ID } });
+    expect(h.published).toHaveLength(1);
+    expect(h.published[0]!.ev.data).toEqual({ ticketId: TICKET_ID, text: 'Keep going.', by: 'github:maintainer', budget: 600_000 });
   });
 
   it('answers 200 with the reason for what it ignores, and publishes nothing', async () => {

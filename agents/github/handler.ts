@@ -3,6 +3,8 @@ import { z } from 'zod';
 import { envelope, HumanAnswered, PrChangesRequested, PrClosed, PrMerged, type Envelope, type MessageDef, type PrComment } from '../../bus/index.ts';
 import { isSummaryReview, parseGitHubUrl, type GitHubConnection, type GitHubRepo } from '../../shared/forge/index.ts';
 import {
+  budgetDirective,
+  budgetProblem,
   fieldIssues,
   ticketBranch,
   TicketId,
@@ -400,9 +402,11 @@ export function commentNotAnswer(p: IssueCommentPayload): string | null {
  * The answer a comment gives `ticket` (the ticket of its issue's external id, if any), or why it gives
  * none: the issue is not a ticket's, the ticket awaits no human, the comment predates the question, or
  * the commenter is neither the person asked (a parked question's `to`, `github:<login>`) nor someone
- * with write access (author association OWNER, MEMBER or COLLABORATOR).
+ * with write access (author association OWNER, MEMBER or COLLABORATOR). A first line
+ * `/nightshift budget <tokens>` also raises the ticket's token budget (the rest is the answer); only
+ * someone with write access may, and the budget must be above what the ticket used.
  */
-export function answerOfComment(p: IssueCommentPayload, ticket: Ticket | null): { ticketId: string; text: string; by: string } | string {
+export function answerOfComment(p: IssueCommentPayload, ticket: Ticket | null): { ticketId: string; text: string; by: string; budget?: number } | string {
   const issue = `${p.repository.full_name}#${p.issue.number}`;
   const externalId = issueExternalId(p.repository.full_name, p.issue.number);
   if (!ticket || ticket.externalId !== externalId) return `${issue} is not a ticket's issue`;
@@ -418,8 +422,19 @@ export function answerOfComment(p: IssueCommentPayload, ticket: Ticket | null): 
   }
   const text = p.comment.body?.trim();
   if (!text) return 'an empty comment';
-  return { ticketId: ticket.id, text: clip(text, MAX_ANSWER), by };
+  const given = budgetDirective(text, BUDGET_COMMAND);
+  if (!given.ok) return `/nightshift budget: ${given.message}`;
+  if (given.budget === undefined) return { ticketId: ticket.id, text: clip(text, MAX_ANSWER), by };
+  if (!ANSWERING_ASSOCIATIONS.includes(p.comment.author_association)) {
+    return `${by} may answer but not raise the token budget: that takes write access (${p.comment.author_association.toLowerCase()})`;
+  }
+  const problem = budgetProblem(given.budget, ticket.usage);
+  if (problem !== null) return `/nightshift budget: ${problem}`;
+  return { ticketId: ticket.id, text: clip(given.text, MAX_ANSWER), by, budget: given.budget };
 }
+
+/** A comment's first line that raises the ticket's token budget: `/nightshift budget 600000` (any case). */
+export const BUDGET_COMMAND = /\/nightshift\s+budget(?![\w-])/i;
 
 /**
  * What an `issues` delivery asks for, given the configured labels: 'bug' when it is opened with, or

@@ -31,3 +31,9 @@ export function specLines(work: WorkItemData, spec: Spec): string[] {
     '',
   ];
 }
+
+/** The humans' answers to the ticket's questions, oldest first, as prompt lines; none when there are none. */
+export function answerLines(work: WorkItemData): string[] {
+  const answers = work.ticket.answers;
+  return answers.length > 0 ? ['', 'Answers from humans:', ...answers.map((a) => `- ${a.by}: ${a.text}`)] : [];
+}

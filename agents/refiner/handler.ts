@@ -1,7 +1,7 @@
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
 import { maybeArtifact, RefiningOutput, Spec } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
-import { escalateOnBudget } from '../kit/escalate.ts';
+import { escalateToHuman } from '../kit/escalate.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REFINER_SYSTEM, refinerRequest } from './prompt.ts';
@@ -11,7 +11,7 @@ import { REFINER_SYSTEM, refinerRequest } from './prompt.ts';
  * open questions park the ticket in awaiting_human; the answers come back with the next attempt.
  */
 export function createRefiner(deps: AgentDeps): AgentHandler {
-  return escalateOnBudget(async (work, ctx) => {
+  return escalateToHuman(async (work, ctx) => {
     await using ws = await openTicketWorkspace(deps, work);
     const llm = stageLlm(deps, 'refiner', work, ctx);
     const earlier = maybeArtifact(work, 'refining', RefiningOutput)?.spec;

@@ -14,7 +14,7 @@ import {
   WritingTestsOutput,
 } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
-import { escalateOnBudget } from '../kit/escalate.ts';
+import { escalateToHuman } from '../kit/escalate.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { evidenceOf, greenProblem, resolveCoverage } from '../kit/proof.ts';
 import { prepareTicketWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
@@ -39,7 +39,7 @@ const MAX_DIFF_CHARS = 60_000;
  * the coder (bounded rounds) or opens the pull request with the summary.
  */
 export function createReviewer(deps: AgentDeps): AgentHandler {
-  return escalateOnBudget(async (work, ctx) => {
+  return escalateToHuman(async (work, ctx) => {
     const spec = specOf(work);
     const tests = artifact(work, 'writing_tests', WritingTestsOutput);
     const coding = artifact(work, 'coding', CodingOutput);

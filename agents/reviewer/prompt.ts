@@ -1,5 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
-import { specLines } from '../kit/prompt.ts';
+import { answerLines, specLines } from '../kit/prompt.ts';
 import type { CodingOutput, Spec, WritingTestsOutput } from '../kit/artifacts.ts';
 
 export const REVIEWER_SYSTEM = `You are the reviewer of nightshift, a team of software agents. Review a change against its
@@ -19,6 +19,7 @@ export function reviewerRequest(work: WorkItemData, spec: Spec, tests: WritingTe
     ...specLines(work, spec),
     `Tests (commit ${tests.commit.slice(0, 12)}): ${tests.files.join(', ')}`,
     `Change (commit ${coding.commit.slice(0, 12)}): ${coding.notes}`,
+    ...answerLines(work),
     ...(people ? ['', 'People reviewing the pull request asked for these changes; check that the change answers them:', people] : []),
     '',
     'The diff of the whole branch against its base:',

@@ -13,9 +13,9 @@ import {
   type PostedMessage,
   type StoredEscalation,
 } from '../../bus/index.ts';
-import { ConflictError, describeError, type IntakeReply, type Logger, type Question, type RepoRef, type Ticket } from '../../shared/index.ts';
+import { budgetProblem, ConflictError, describeError, type IntakeReply, type Logger, type Question, type RepoRef, type Ticket } from '../../shared/index.ts';
 import { createTicketSteps } from '../kit/ticket-steps.ts';
-import { bugReportOf, slackActor, type Inbound, type ReportInbound } from './payloads.ts';
+import { bugReportOf, replyAnswer, slackActor, type Inbound, type ReportInbound } from './payloads.ts';
 import {
   answerText,
   escalationMessage,
@@ -132,7 +132,7 @@ export function createSlackGateway({
   const running: Promise<void>[] = [];
   let tickets: TicketStore;
   let escalations: EscalationStore;
-  /** Thread replies to reports on their way to Slack (not awaited by `handle`: Slack wants a quick ack). */
+  /** Thread replies (to reports, to replies not taken) on their way to Slack (not awaited by `handle`: Slack wants a quick ack). */
   const replies = new Set<Promise<void>>();
 
   const now = () => clock().getTime();
@@ -337,7 +337,10 @@ export function createSlackGateway({
       if (!ref) return { status: 'ignored', reason: 'a reply in a thread that is not an escalation' };
       const text = inbound.text.trim();
       if (text === '') return { status: 'ignored', reason: 'an empty reply', ticketId: ref.ticketId };
-      return answer(ref, inbound.user, inbound.id, () => text);
+      const given = replyAnswer(text);
+      const thread = { channel: inbound.channel, ts: inbound.threadTs };
+      if (!given.ok) return refuseInThread(thread, ref.ticketId, `Not taken: ${given.message}. Reply \`budget: <tokens>\` to raise this ticket's budget.`);
+      return answer(ref, inbound.user, inbound.id, () => given.text, given.budget, thread);
     }
     const { value } = inbound;
     const e = (await escalations.get(value.t))?.escalation;
@@ -348,7 +351,14 @@ export function createSlackGateway({
     return answer(refOf(e), inbound.user, inbound.id, (questions) => answerText(questions, value.q, value.o));
   }
 
-  async function answer(ref: EscalationRef, user: string, id: string, textOf: (questions: Question[]) => string | null): Promise<Handled> {
+  async function answer(
+    ref: EscalationRef,
+    user: string,
+    id: string,
+    textOf: (questions: Question[]) => string | null,
+    budget?: number,
+    thread?: { channel: string; ts: string },
+  ): Promise<Handled> {
     const { ticketId } = ref;
     const t = (await tickets.get(ticketId))?.ticket;
     if (!t || t.state !== 'awaiting_human' || t.parked?.askedAt !== ref.askedAt) {
@@ -357,11 +367,31 @@ export function createSlackGateway({
     const text = textOf(t.parked.questions);
     if (text === null) return { status: 'ignored', reason: 'no such option', ticketId };
     if (text.length > 20_000) return { status: 'ignored', reason: 'an answer over 20000 characters', ticketId };
+    const problem = budget === undefined ? null : budgetProblem(budget, t.usage);
+    if (problem !== null) {
+      return thread ? refuseInThread(thread, ticketId, `Not taken: ${problem}. Reply \`budget: <tokens>\` with a larger budget.`) : { status: 'ignored', reason: problem, ticketId };
+    }
     const by = slackActor(user);
-    const msg = envelope(HumanAnswered, { ticketId, text, by }, { id, source: 'slack', correlationId: ticketId });
+    const msg = envelope(HumanAnswered, { ticketId, text, by, ...(budget !== undefined && { budget }) }, { id, source: 'slack', correlationId: ticketId });
     const ack = await publishEvent(bus, 'slack', ticketId, msg);
-    log.info({ ticketId, by, id, duplicate: ack.duplicate }, 'answer from slack published');
+    log.info({ ticketId, by, id, duplicate: ack.duplicate, budget }, 'answer from slack published');
     return { status: 'published', ticketId, id, duplicate: ack.duplicate };
+  }
+
+  /** A reply that cannot be taken as it is (an unusable budget): the thread says why; nothing is published. */
+  function refuseInThread(thread: { channel: string; ts: string }, ticketId: string, text: string): Handled {
+    track(
+      slack.post(thread.channel, { text }, { threadTs: thread.ts }).then(
+        () => log.info({ ticketId, thread }, 'told the thread why a reply was not taken'),
+        (err: unknown) => log.error({ err, ticketId, thread }, 'could not tell the thread why a reply was not taken'),
+      ),
+    );
+    return { status: 'ignored', reason: text, ticketId };
+  }
+
+  function track(sent: Promise<void>): void {
+    replies.add(sent);
+    void sent.finally(() => replies.delete(sent));
   }
 
   // ---- bug reports from the triage channel ----------------------------------------------------
@@ -402,12 +432,12 @@ export function createSlackGateway({
   }
 
   function answerInThread(m: ReportInbound, text: string): void {
-    const sent = slack.post(m.channel, { text }, { threadTs: m.ts }).then(
-      () => log.debug({ id: m.id, channel: m.channel, ts: m.ts }, 'answered a report in its thread'),
-      (err: unknown) => log.error({ err, id: m.id, channel: m.channel, ts: m.ts, text }, 'could not answer a report in its thread'),
+    track(
+      slack.post(m.channel, { text }, { threadTs: m.ts }).then(
+        () => log.debug({ id: m.id, channel: m.channel, ts: m.ts }, 'answered a report in its thread'),
+        (err: unknown) => log.error({ err, id: m.id, channel: m.channel, ts: m.ts, text }, 'could not answer a report in its thread'),
+      ),
     );
-    replies.add(sent);
-    void sent.finally(() => replies.delete(sent));
   }
 
   // ---- loops ----------------------------------------------------------------------------------

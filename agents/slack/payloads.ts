@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { fieldIssues, TicketId, type BugReport, type FieldIssue, type RepoRef } from '../../shared/index.ts';
+import { budgetDirective, fieldIssues, TicketId, type BugReport, type FieldIssue, type RepoRef } from '../../shared/index.ts';
 
 /** Prefix of the action ids of answer buttons: `nightshift_answer.<question>.<option>`. */
 export const ANSWER_ACTION = 'nightshift_answer';
@@ -276,4 +276,16 @@ function malformed(
   under: PropertyKey[] = [],
 ): Screened {
   return { ok: false, reason, malformed: true, issues: fieldIssues(issues.map((i) => ({ ...i, path: [...under, ...i.path] }))) };
+}
+
+/** A thread reply's first line that raises the ticket's token budget: `budget: 600000` (any case). */
+export const BUDGET_DIRECTIVE = /budget\s*:/i;
+
+/**
+ * What a reply in an escalation's thread answers: its text, and the ticket's new token budget when its
+ * first line is `budget: <tokens>` (the words after the budget and the lines below are the answer).
+ * An unusable budget is an error for the person, never an answer.
+ */
+export function replyAnswer(text: string): { ok: true; text: string; budget?: number } | { ok: false; message: string } {
+  return budgetDirective(text, BUDGET_DIRECTIVE);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BugReport, ConfigError, loadConfig, type Question, type Ticket } from '../../shared/index.ts';
 import { Blocks } from '../../test/fakes/slack.ts';
 import { withinReplayWindow } from './app.ts';
-import { ANSWER_ACTION, bugReportOf, fromSlackText, screen, slackActor, slackUserOf, type ReportInbound } from './payloads.ts';
+import { ANSWER_ACTION, bugReportOf, fromSlackText, replyAnswer, screen, slackActor, slackUserOf, type ReportInbound } from './payloads.ts';
 import {
   answerText,
   escalationMessage,
@@ -184,6 +184,26 @@ describe('screen: the triage channel', () => {
     ['with a huge text', message({ text: 'x'.repeat(40_001) })],
   ])('refuses a message %s as malformed', (_what, body) => {
     expect(screen(body, triage)).toMatchObject({ ok: false, malformed: true });
+  });
+});
+
+describe('replyAnswer', () => {
+  it('takes a reply as the answer as it is', () => {
+    expect(replyAnswer('use -v\nand keep --verbose')).toEqual({ ok: true, text: 'use -v\nand keep --verbose' });
+    expect(replyAnswer('the budget: fine as is')).toEqual({ ok: true, text: 'the budget: fine as is' });
+  });
+
+  it('reads `budget: <tokens>` on the first line as the ticket budget, the rest as the answer', () => {
+    expect(replyAnswer('budget: 600000')).toEqual({ ok: true, budget: 600_000, text: 'Raised the token budget to 600000 tokens: go on.' });
+    expect(replyAnswer('Budget: 600,000 and read only src/')).toEqual({ ok: true, budget: 600_000, text: 'and read only src/' });
+    expect(replyAnswer('BUDGET:1_500_000\nskip the docs')).toEqual({ ok: true, budget: 1_500_000, text: 'skip the docs' });
+  });
+
+  it('refuses an unusable budget, saying why', () => {
+    expect(replyAnswer('budget:')).toMatchObject({ ok: false, message: expect.stringContaining('budget is missing') });
+    expect(replyAnswer('budget: a lot')).toMatchObject({ ok: false, message: expect.stringContaining('not a whole number') });
+    expect(replyAnswer('budget: -3')).toMatchObject({ ok: false, message: expect.stringContaining('not a whole number') });
+    expect(replyAnswer('budget: 2000000000')).toMatchObject({ ok: false, message: expect.stringContaining('out of range') });
   });
 });
 

@@ -60,6 +60,33 @@ describe('slack gateway (Socket Mode)', () => {
     expect(w.fake.invalid).toEqual([]);
   });
 
+  it("raises the ticket's token budget from a `budget:` reply, and says in the thread why an unusable one is not taken", async () => {
+    await using w = await SlackWorld.start();
+    await w.refiner([FREE]);
+    await w.gateway();
+    await w.fake.waitForConnections(1);
+    const id = await w.post();
+    await w.inState(id, 'awaiting_human');
+    const { message } = await w.posted(id);
+
+    const bad = w.fake.reply({ channel: CHANNEL, threadTs: message.ts, user: ADA, text: 'budget: lots' });
+    expect((await w.fake.deliver('events_api', bad)).acked).toBe(true);
+    const [told] = await w.threadReplies(CHANNEL, message.ts);
+    expect(told).toContain('Not taken: budget "lots" is not a whole number of tokens');
+    expect(told).toContain('budget: <tokens>');
+    expect(await w.answeredOnBus(id)).toBe(0);
+    expect(await w.answerState(id)).toMatchObject({ state: 'awaiting_human', answers: [] });
+
+    const good = w.fake.reply({ channel: CHANNEL, threadTs: message.ts, user: BOB, text: 'budget: 600,000\ncall it app.yml' });
+    await w.fake.deliver('events_api', good);
+    const resumed = await w.inState(id, 'writing_tests');
+    expect(resumed.budget).toBe(600_000);
+    expect(resumed.answers).toEqual([{ text: 'call it app.yml', by: `slack:${BOB}`, at: expect.any(String) }]);
+    expect(resumed.timeline).toContainEqual(expect.objectContaining({ event: 'answered', by: `slack:${BOB}`, reason: 'token budget set to 600000 (was the default)' }));
+    expect(w.refinerCalls.at(-1)?.ticket.budget).toBe(600_000);
+    expect(w.fake.invalid).toEqual([]);
+  });
+
   it('takes an event delivered twice at once as one answer', async () => {
     await using w = await SlackWorld.start();
     await w.refiner([FREE]);

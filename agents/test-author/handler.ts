@@ -15,7 +15,7 @@ import {
 } from '../../shared/index.ts';
 import { Coverage, specOf, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
-import { escalateOnBudget } from '../kit/escalate.ts';
+import { escalateToHuman } from '../kit/escalate.ts';
 import { evidenceOf, listTests, proveRed, resolveCoverage, type RedProof } from '../kit/proof.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { prepareTicketWorkspace, runOutput, runSuite, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
@@ -40,7 +40,7 @@ const STAGE = 'writing_tests';
  * fail for the wrong reason, are sent back to the model with the evidence, a bounded number of times.
  */
 export function createTestAuthor(deps: AgentDeps): AgentHandler {
-  return escalateOnBudget(async (work, ctx) => {
+  return escalateToHuman(async (work, ctx) => {
     const spec = specOf(work);
     await using ws = await openTicketWorkspace(deps, work);
     const profile = await detectProfile(ws.dir);

@@ -1,5 +1,5 @@
 import type { WorkItemData } from '../../bus/index.ts';
-import { specLines } from '../kit/prompt.ts';
+import { answerLines, specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import type { Spec } from '../kit/artifacts.ts';
 
@@ -35,7 +35,7 @@ export function testAuthorRequest(work: WorkItemData, spec: Spec, profile: RepoP
       'describes (the actual behaviour); once the bug is fixed it must pass (the expected behaviour).',
     );
   }
-  if (work.ticket.answers.length > 0) parts.push('', 'Answers from humans:', ...work.ticket.answers.map((a) => `- ${a.by}: ${a.text}`));
+  parts.push(...answerLines(work));
   if (feedback) parts.push('', 'Your previous attempt was rejected:', feedback, '', 'Write the tests again, fixing this.');
   return parts.join('\n');
 }

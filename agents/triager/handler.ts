@@ -5,7 +5,7 @@ import { createEmbedder, createRepoTools, HumanMessage, runToolLoop, SystemMessa
 import { isTerminal, type RepoRef, type Ticket } from '../../shared/index.ts';
 import { Classification, maybeArtifact, Severity, Spec, TriagingOutput, type Triage } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
-import { escalateOnBudget } from '../kit/escalate.ts';
+import { escalateToHuman } from '../kit/escalate.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { describeSimilar, TRIAGER_SYSTEM, triagerRequest } from './prompt.ts';
@@ -62,7 +62,7 @@ export function triageAnswerFor(shown: readonly string[]) {
  * any order end as one original and one duplicate, never as duplicates of each other.
  */
 export function createTriager(deps: TriagerDeps): AgentHandler {
-  return escalateOnBudget(async (work, ctx) => {
+  return escalateToHuman(async (work, ctx) => {
     const all = await deps.tickets.list();
     const self = all.find((t) => t.id === work.ticket.id);
     const candidates = all.filter((t) => t.id !== work.ticket.id && !isTerminal(t.state) && sameRepo(t.repo, work.ticket.repo) && (!self || olderThan(t, self)));

@@ -183,6 +183,41 @@ describe('the triager', () => {
     expect(await w.triage(t)).toMatchObject({ kind: 'advance' });
   });
 
+  it('parks a model that keeps repeating one tool call with a question naming the call, and resumes with the answer in the prompt', async () => {
+    const read = { toolCalls: [{ name: 'read_file', arguments: { path: 'src/slugify.js' } }] };
+    await using w = await world({
+      triager: [read, read, read, { ...triaged({ spec: SPEC }), expect: { contains: ['Answers from humans:', '- cli:ana: you have read src/slugify.js; classify it now'] } }],
+    });
+    const t = w.file(ACCENTS, 0);
+    const parked = await w.triage(t);
+    expect(parked).toEqual({ kind: 'escalate', questions: [{ id: 'model-loop', text: expect.any(String), blocking: true }] });
+    const text = (parked as { questions: { text: string }[] }).questions[0]!.text;
+    expect(text).toContain(`The triager model of ticket ${t.id} kept repeating itself during triaging`);
+    expect(text).toContain('it called read_file 3 times with the same arguments {"path":"src/slugify.js"}');
+    expect(text).toContain('your answer is shown to the model when the stage resumes');
+    // The tokens of the stopped loop still count.
+    expect(w.usage()[0]!.calls).toBe(3);
+
+    t.answers = [{ text: 'you have read src/slugify.js; classify it now', by: 'cli:ana', at: new Date(T0).toISOString() }];
+    expect(await w.triage(t)).toMatchObject({ kind: 'advance', output: { spec: SPEC } });
+  });
+
+  it("meters a ticket against its own budget when a human set one, over NIGHTSHIFT_TOKEN_BUDGET", async () => {
+    const big = { prompt_tokens: 800, completion_tokens: 100 };
+    await using w = await world({ triager: [{ ...triaged({ spec: SPEC }), usage: big }, { ...triaged({ spec: SPEC }), usage: big }] }, { NIGHTSHIFT_TOKEN_BUDGET: '1000' });
+    const t = w.file(ACCENTS, 0);
+    t.usage = { triager: { inputTokens: 500, outputTokens: 0, totalTokens: 500, calls: 1 } };
+    const over = await w.triage(t);
+    expect(over).toMatchObject({ kind: 'escalate', questions: [{ id: 'token-budget', options: ['resume', 'cancel'] }] });
+    const text = (over as { questions: { text: string }[] }).questions[0]!.text;
+    expect(text).toContain(`Ticket ${t.id} has used 1400 of its 1000 tokens during triaging`);
+    for (const way of [`nightshift answer ${t.id} --budget 2000`, 'budget: 2000', '/nightshift budget 2000']) expect(text).toContain(way);
+    expect(text).not.toContain('NIGHTSHIFT_TOKEN_BUDGET');
+
+    t.budget = 3_000;
+    expect(await w.triage(t)).toMatchObject({ kind: 'advance' });
+  });
+
   it('closes a report that describes intended behaviour', async () => {
     await using w = await world({ triager: [triaged({ classification: 'not_bug', severity: 'low', reason: 'the README says slugs are ASCII only' })] });
     expect(await w.triage(w.file({ title: 'emoji vanish from slugs', description: "slugify('🎉 party') gives 'party'" }, 0))).toMatchObject({

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Actor, Question, RoleUsage, Stage, TicketId } from '../../shared/index.ts';
+import { Actor, Question, RoleUsage, Stage, TicketId, TokenBudget } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** How a stage attempt ended, as the agent reports it. */
@@ -71,11 +71,14 @@ export const StageStarted = defineMessage(
   }),
 );
 
-/** A human (through the CLI, Slack…) answers the questions of a parked ticket. */
+/**
+ * A human (through the CLI, Slack…) answers the questions of a parked ticket. `budget`, when given,
+ * becomes the ticket's token budget (it must be above what the ticket has used).
+ */
 export const HumanAnswered = defineMessage(
   'human.answered',
   1,
-  z.object({ ticketId: TicketId, text: z.string().min(1).max(20_000), by: z.string().min(1).max(200) }),
+  z.object({ ticketId: TicketId, text: z.string().min(1).max(20_000), by: z.string().min(1).max(200), budget: TokenBudget.optional() }),
 );
 
 /** Someone asks for a ticket to be cancelled. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Answer, BugDetails, LIMITS, RepoRef, RoleUsage, Stage, TicketId, TicketType, type Ticket } from '../../shared/index.ts';
+import { Answer, BugDetails, LIMITS, RepoRef, RoleUsage, Stage, TicketId, TicketType, TokenBudget, type Ticket } from '../../shared/index.ts';
 import { defineMessage } from '../envelope.ts';
 
 /** What an agent is given about the ticket it works on. */
@@ -18,6 +18,8 @@ export const WorkTicket = z.object({
   artifacts: z.record(z.string(), z.unknown()),
   /** Tokens spent so far, by role: what counts against the ticket's budget. */
   usage: z.record(z.string(), RoleUsage).default({}),
+  /** The ticket's own token budget, when a human set one: it overrides NIGHTSHIFT_TOKEN_BUDGET. */
+  budget: TokenBudget.optional(),
 });
 export type WorkTicket = z.infer<typeof WorkTicket>;
 
@@ -35,6 +37,7 @@ export function workTicketOf(t: Ticket): WorkTicket {
     answers: t.answers,
     artifacts: t.artifacts,
     usage: t.usage,
+    ...(t.budget !== undefined && { budget: t.budget }),
   };
 }
 

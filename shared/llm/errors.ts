@@ -9,6 +9,16 @@ export type ModelBehaviorCode =
   /** The tool loop reached its step limit without a final answer. */
   | 'max_steps';
 
+/** The call a model kept repeating (`loop_detected`), bounded for people to read. */
+export interface RepeatedCall {
+  /** The tool's name, cut to 64 characters. */
+  tool: string;
+  /** Its arguments as canonical JSON (keys sorted), cut to 200 characters. */
+  arguments: string;
+  /** How many times the model made the call. */
+  times: number;
+}
+
 /**
  * The model misbehaved in a way that asking again the same way will not fix. Never retryable: the
  * caller escalates the ticket. `issues` lists what was wrong (schema paths for `off_schema`).
@@ -19,16 +29,19 @@ export class ModelBehaviorError extends NightshiftError {
   readonly issues: readonly FieldIssue[];
   /** The last answer the model gave, when there is one (truncated). */
   readonly lastAnswer: string | undefined;
+  /** For `loop_detected`: the call the model kept making. */
+  readonly repeated: RepeatedCall | undefined;
 
   constructor(
     code: ModelBehaviorCode,
     message: string,
-    options: { issues?: readonly FieldIssue[]; lastAnswer?: string; cause?: unknown } = {},
+    options: { issues?: readonly FieldIssue[]; lastAnswer?: string; repeated?: RepeatedCall; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
     this.code = code;
     this.issues = options.issues ?? [];
     this.lastAnswer = options.lastAnswer;
+    this.repeated = options.repeated;
   }
 }
 

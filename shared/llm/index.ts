@@ -13,7 +13,7 @@ export {
   ModelTimeoutError,
   ModelUnavailableError,
 } from './errors.ts';
-export type { ModelBehaviorCode } from './errors.ts';
+export type { ModelBehaviorCode, RepeatedCall } from './errors.ts';
 export { ROLE_HEADER, TICKET_HEADER } from './headers.ts';
 export { runToolLoop } from './loop.ts';
 export type { ToolLoopResult, ToolLoopSpec } from './loop.ts';

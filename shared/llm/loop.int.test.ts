@@ -110,7 +110,20 @@ describe('the tool loop against mock-llm', () => {
     const err = await failure(runToolLoop(mock.llm('coder'), prompt, { tools, output: Plan }));
     expect(err).toMatchObject({ code: 'loop_detected', retryable: false });
     expect(err.message).toBe('the coder model called read_file with the same arguments 3 times: {"path":"src/add.ts","startLine":1}');
+    expect(err.repeated).toEqual({ tool: 'read_file', arguments: '{"path":"src/add.ts","startLine":1}', times: 3 });
     expect(tools.stats().calls).toBe(3);
+  });
+
+  it('names a repeated call with long arguments in a bounded form', async () => {
+    const pattern = `${'x'.repeat(5_000)}\u0007`;
+    await using mock = await mockLlm(script({ coder: [1, 2, 3].map(() => reply.toolCall('search', { pattern })) }));
+    const err = await failure(runToolLoop(mock.llm('coder'), prompt, { tools: await createRepoTools({ root }), output: Plan }));
+    expect(err.code).toBe('loop_detected');
+    expect(err.repeated!.tool).toBe('search');
+    expect(err.repeated!.times).toBe(3);
+    expect(err.repeated!.arguments).toHaveLength(200);
+    expect(err.repeated!.arguments).toMatch(/^\{"pattern":"x+…$/);
+    expect(err.message.length).toBeLessThan(300);
   });
 
   it('sends an off-schema final answer back, then takes the repaired one', async () => {

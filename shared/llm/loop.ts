@@ -1,7 +1,7 @@
 import { HumanMessage, ToolMessage, type BaseMessage } from '@langchain/core/messages';
 import type { z } from 'zod';
 import type { Llm } from './client.ts';
-import { ModelBehaviorError } from './errors.ts';
+import { ModelBehaviorError, type RepeatedCall } from './errors.ts';
 import { jsonSchemaOf, parseAnswer, repairPrompt, validate } from './structured.ts';
 import type { ToolBox } from './tools.ts';
 import type { ToolDefinition } from './transcript.ts';
@@ -104,8 +104,10 @@ export async function runToolLoop<S extends z.ZodObject>(
       const times = (seen.get(key) ?? 0) + 1;
       seen.set(key, times);
       if (times >= repeatLimit) {
-        throw new ModelBehaviorError('loop_detected', `the ${llm.role} model called ${call.name} with the same arguments ${times} times: ${call.arguments}`, {
-          issues: [{ path: call.name, message: `called ${times} times with ${canonical(call.args)}` }],
+        const repeated: RepeatedCall = { tool: cut(call.name, MAX_TOOL_NAME), arguments: cut(canonical(call.args), MAX_SHOWN_ARGUMENTS), times };
+        throw new ModelBehaviorError('loop_detected', `the ${llm.role} model called ${repeated.tool} with the same arguments ${times} times: ${repeated.arguments}`, {
+          issues: [{ path: repeated.tool, message: `called ${times} times with ${repeated.arguments}` }],
+          repeated,
         });
       }
       toolCalls += 1;
@@ -115,6 +117,18 @@ export async function runToolLoop<S extends z.ZodObject>(
     }
   }
   throw new ModelBehaviorError('max_steps', `the ${llm.role} model gave no final answer within ${maxSteps} steps`);
+}
+
+/** How much of a repeated call's tool name and arguments an error shows. */
+const MAX_TOOL_NAME = 64;
+const MAX_SHOWN_ARGUMENTS = 200;
+
+/** `text` cut to `max` characters, ending with `…` when cut (never between the halves of a surrogate pair). */
+function cut(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = max - 1;
+  if (/[\uDC00-\uDFFF]/.test(text.charAt(end))) end--;
+  return `${text.slice(0, end)}…`;
 }
 
 function canonical(value: unknown): string {

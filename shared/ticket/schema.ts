@@ -34,7 +34,13 @@ export const LIMITS = {
   repoUrl: 2048,
   baseBranch: 200,
   answer: 20_000,
+  /** Largest token budget a human may give one ticket. */
+  tokenBudget: 1_000_000_000,
 } as const;
+
+/** A ticket's token budget, as a human sets it: a positive whole number of tokens, bounded. */
+export const TokenBudget = z.number().int().positive().max(LIMITS.tokenBudget);
+export type TokenBudget = z.infer<typeof TokenBudget>;
 
 const gitRef = z
   .string()
@@ -258,6 +264,8 @@ export const Ticket = z.object({
   artifacts: z.record(z.string(), z.unknown()),
   /** Model tokens spent on the ticket, by role, all attempts included. */
   usage: z.record(z.string(), RoleUsage).default({}),
+  /** The ticket's token budget, when a human raised it; it overrides NIGHTSHIFT_TOKEN_BUDGET. */
+  budget: TokenBudget.optional(),
   /** Why the ticket failed, when it did. */
   failure: z.object({ code: z.string(), message: z.string(), stage: Stage.optional() }).nullable(),
   /** Set when the ticket is a duplicate of another. */
