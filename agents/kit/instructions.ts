@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { lstat, open, realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { z } from 'zod';
-import { stripTerminalCodes } from '../../shared/index.ts';
+import { changedFiles, stripTerminalCodes, type Logger, type Workspace } from '../../shared/index.ts';
 
 /** The file a directory gives its contributors' instructions in, and the one read where it has none. */
 export const INSTRUCTION_FILES = ['AGENTS.md', 'CONTRIBUTING.md'] as const;
@@ -24,6 +24,9 @@ export interface Instructions {
   files: InstructionFile[];
   notes: string[];
 }
+
+/** No instructions: nothing to show. */
+export const NO_INSTRUCTIONS: Instructions = { files: [], notes: [] };
 
 export interface CollectOptions {
   /** Bytes read of one file; the rest is cut with a note. */
@@ -89,6 +92,18 @@ export async function collectInstructions(root: string, paths: readonly string[]
     files.push({ path: found.path, text: stripTerminalCodes(bytes.toString('utf8')), cut });
   }
   return { files, notes };
+}
+
+/**
+ * The instructions of a ticket's workspace for `paths`, read as the branch holds them before any
+ * setup step ran. An instruction file the ticket's own branch added or changed (written by an agent)
+ * is not followed: only what the repository gave before the ticket instructs its agents.
+ */
+export async function workspaceInstructions(ws: Workspace, paths: readonly string[], log?: Logger): Promise<Instructions> {
+  const changed = new Set((await changedFiles(ws, ws.baseSha)).flatMap((f) => [f.path, ...(f.oldPath ? [f.oldPath] : [])]));
+  const found = await collectInstructions(ws.dir, paths, { skip: (p) => (changed.has(p) ? 'changed on the ticket branch' : null) });
+  if (found.files.length > 0 || found.notes.length > 0) log?.info({ instructions: found.files.map((f) => f.path), notes: found.notes }, 'repository instructions read');
+  return found;
 }
 
 /** The paths of the files shown, for the stage's artifact; undefined when there are none. */
