@@ -35,6 +35,7 @@ export const RefiningOutput = z.object({
   /** The repository's instruction files shown to the model (`AGENTS.md`…), root first; absent when none. */
   instructions: InstructionPaths.optional(),
 });
+export type RefiningOutput = z.infer<typeof RefiningOutput>;
 
 /** How the triager classifies a bug report. */
 export const Classification = z.enum(['bug', 'not_bug', 'needs_info']);
