@@ -59,9 +59,11 @@ export async function collectInstructions(root: string, paths: readonly string[]
   const maxFile = opts.maxFileBytes ?? MAX_INSTRUCTION_FILE_BYTES;
   const maxTotal = opts.maxTotalBytes ?? MAX_INSTRUCTION_BYTES;
   const realRoot = await realpath(root);
-  const dirs = directoriesOf(paths).slice(0, opts.maxDirs ?? MAX_DIRS);
+  const all = directoriesOf(paths);
+  const dirs = all.slice(0, opts.maxDirs ?? MAX_DIRS);
   const files: InstructionFile[] = [];
   const notes: string[] = [];
+  if (all.length > dirs.length) notes.push(`${all.length - dirs.length} deeper directories not looked in (at most ${dirs.length})`);
   let total = 0;
   for (const dir of dirs) {
     if (!(await plainDirectory(realRoot, dir))) continue;
@@ -135,7 +137,7 @@ export function instructionLines(instructions: Instructions): string[] {
 }
 
 function defuse(text: string): string {
-  return text.replace(/<(\/?)(repository-file)/gi, '‹$1$2');
+  return text.replace(/<(\s*\/?\s*)(repository-file)/gi, '‹$1$2');
 }
 
 /**
