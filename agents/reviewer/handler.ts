@@ -118,7 +118,19 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     // The reviewer's mapping counts only for tests the runner reported; other names are said, not shown as tests.
     const reviewed = resolveCoverage(review.coverage, result.report?.tests ?? []);
     fresh = { ...fresh, tests: result.report ? evidenceOf(result.report, { keep: keepOf(covered([...tests.coverage, ...reviewed.coverage])) }) : null };
-    const body = pullRequestBody({ work, spec, tests, coding, fresh, review: { ...review, coverage: reviewed.coverage, unknownTests: reviewed.unknown }, usage, round, instructions: orderedPaths([...instructionsFollowed(work), ...(followed ?? [])]) });
+    // The instruction files every stage followed, this one included, named on the pull request.
+    const instructionsOfAll = orderedPaths([...instructionsFollowed(work), ...(followed ?? [])]);
+    const body = pullRequestBody({
+      work,
+      spec,
+      tests,
+      coding,
+      fresh,
+      review: { ...review, coverage: reviewed.coverage, unknownTests: reviewed.unknown },
+      usage,
+      round,
+      instructions: instructionsOfAll,
+    });
     const pr = await deps.forges.forgeFor(work.ticket.repo).openPullRequest({
       ticketId: work.ticket.id,
       repo: work.ticket.repo.url ?? work.ticket.repo.path!,
