@@ -5,6 +5,7 @@ import { AgentError, changedFiles, commitAll, commitsSince, pushBranch, resetWor
 import { artifact, maybeArtifact, pendingFeedback, ReviewingOutput, specOf, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
+import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { greenProblem } from '../kit/proof.ts';
 import { coderViolations } from '../kit/guard.ts';
@@ -50,6 +51,9 @@ export function createCoder(deps: AgentDeps): AgentHandler {
       throw new AgentError('no_test_results', `the tests stage of ticket ${work.ticket.id} kept no per-test results of its red run, so no green run can be proven against it`, { retryable: false });
     }
     await using ws = await openTicketWorkspace(deps, work);
+    // Read before the setup step runs anything in the workspace: only what the repository holds.
+    const instructions = await workspaceInstructions(ws, [...spec.affectedFiles, ...tests.files], ctx.log);
+    const followed = instructionPaths(instructions);
     const profile = await detectProfile(ws.dir);
     await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
 
@@ -69,7 +73,7 @@ export function createCoder(deps: AgentDeps): AgentHandler {
     for (let attempt = 1; attempt <= deps.config.NIGHTSHIFT_CODER_ATTEMPTS; attempt++) {
       const { value: change } = await runToolLoop(
         llm,
-        [new SystemMessage(CODER_SYSTEM), new HumanMessage(coderRequest(work, spec, tests, profile, reviewText, feedback, people))],
+        [new SystemMessage(CODER_SYSTEM), new HumanMessage(coderRequest(work, spec, tests, profile, reviewText, feedback, people, instructions))],
         { tools, output: Change },
       );
       try {
@@ -113,7 +117,10 @@ export function createCoder(deps: AgentDeps): AgentHandler {
       await pushBranch(ws, { log: ctx.log });
       const files = (await changedFiles(ws, tests.commit)).map((f) => f.path);
       ctx.log.info({ commit, attempts: attempt }, 'suite green; change pushed');
-      return { kind: 'advance', output: { commit, files, green: green.run, attempts: attempt, notes: change.notes } satisfies CodingOutput };
+      return {
+        kind: 'advance',
+        output: { commit, files, green: green.run, attempts: attempt, notes: change.notes, ...(followed && { instructions: followed }) } satisfies CodingOutput,
+      };
     }
     return {
       kind: 'escalate',

@@ -2,6 +2,7 @@ import type { WorkItemData } from '../../bus/index.ts';
 import { answerLines, specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import type { Spec, WritingTestsOutput } from '../kit/artifacts.ts';
+import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
 
 export const CODER_SYSTEM = `You are the coder of nightshift, a team of software agents. Failing tests for the spec are
 already committed. Change the production code so that the whole test suite passes.
@@ -26,6 +27,7 @@ export function coderRequest(
   review: string | null,
   feedback: string | null,
   people: string | null = null,
+  instructions: Instructions = NO_INSTRUCTIONS,
 ): string {
   const parts = [
     ...specLines(work, spec),
@@ -35,6 +37,7 @@ export function coderRequest(
     '',
     'The suite currently fails like this:',
     tests.red.output,
+    ...instructionLines(instructions),
   ];
   parts.push(...answerLines(work));
   if (people) parts.push('', 'People reviewing the pull request asked for these changes (new commits go to the same pull request):', people);

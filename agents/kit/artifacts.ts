@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PR_FEEDBACK, PrFeedback, type WorkItemData } from '../../bus/index.ts';
 import { AgentError, type Stage } from '../../shared/index.ts';
+import { InstructionPaths } from './instructions.ts';
 import { SuiteRun } from './suite.ts';
 
 /** One acceptance criterion of a spec: `AC1`, `AC2`… */
@@ -29,7 +30,12 @@ export const Spec = z.object({
 });
 export type Spec = z.infer<typeof Spec>;
 
-export const RefiningOutput = z.object({ spec: Spec });
+export const RefiningOutput = z.object({
+  spec: Spec,
+  /** The repository's instruction files shown to the model (`AGENTS.md`…), root first; absent when none. */
+  instructions: InstructionPaths.optional(),
+});
+export type RefiningOutput = z.infer<typeof RefiningOutput>;
 
 /** How the triager classifies a bug report. */
 export const Classification = z.enum(['bug', 'not_bug', 'needs_info']);
@@ -56,6 +62,8 @@ export const TriagingOutput = z.object({
   spec: Spec.optional(),
   /** What the reporter was asked, when the report lacked information. */
   questions: z.array(z.string()).optional(),
+  /** The repository's instruction files shown to the model (`AGENTS.md`…), root first; absent when none. */
+  instructions: InstructionPaths.optional(),
 });
 export type TriagingOutput = z.infer<typeof TriagingOutput>;
 
@@ -75,6 +83,8 @@ export const WritingTestsOutput = z.object({
   /** The new tests by name, and those of them that already passed on the unchanged code. */
   proof: z.object({ newTests: z.array(z.string()).max(300), alreadyPassing: z.array(z.string()).max(300) }).optional(),
   attempts: z.number().int().positive(),
+  /** The repository's instruction files shown to the model (`AGENTS.md`…), root first; absent when none. */
+  instructions: InstructionPaths.optional(),
 });
 export type WritingTestsOutput = z.infer<typeof WritingTestsOutput>;
 
@@ -85,6 +95,8 @@ export const CodingOutput = z.object({
   green: SuiteRun,
   attempts: z.number().int().positive(),
   notes: z.string(),
+  /** The repository's instruction files shown to the model (`AGENTS.md`…), root first; absent when none. */
+  instructions: InstructionPaths.optional(),
 });
 export type CodingOutput = z.infer<typeof CodingOutput>;
 
@@ -101,6 +113,8 @@ export const ReviewingOutput = z.object({
   round: z.number().int().positive(),
   /** How many human answers the ticket had at this review. */
   answersSeen: z.number().int().min(0).default(0),
+  /** The repository's instruction files shown to the model (`AGENTS.md`…), root first; absent when none. */
+  instructions: InstructionPaths.optional(),
 });
 export type ReviewingOutput = z.infer<typeof ReviewingOutput>;
 
@@ -129,6 +143,26 @@ export function specOf(work: WorkItemData): Spec {
 export function maybeArtifact<S extends z.ZodType>(work: WorkItemData, stage: Stage, schema: S): z.output<S> | undefined {
   const parsed = schema.safeParse(work.ticket.artifacts[stage]);
   return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * The instruction files the stages of a ticket followed, from the artifacts they left, each once, in
+ * the order of `collectInstructions` (root first, then by depth and name).
+ */
+export function instructionsFollowed(work: WorkItemData): string[] {
+  const stages = [
+    maybeArtifact(work, 'triaging', TriagingOutput),
+    maybeArtifact(work, 'refining', RefiningOutput),
+    maybeArtifact(work, 'writing_tests', WritingTestsOutput),
+    maybeArtifact(work, 'coding', CodingOutput),
+  ];
+  return orderedPaths(stages.flatMap((a) => a?.instructions ?? []));
+}
+
+/** Paths once each, root first, then by depth and name. */
+export function orderedPaths(paths: readonly string[]): string[] {
+  const depth = (p: string) => p.split('/').length;
+  return [...new Set(paths)].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /**

@@ -2,6 +2,7 @@ import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../..
 import { maybeArtifact, RefiningOutput, Spec } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
+import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REFINER_SYSTEM, refinerRequest } from './prompt.ts';
@@ -15,9 +16,11 @@ export function createRefiner(deps: AgentDeps): AgentHandler {
     await using ws = await openTicketWorkspace(deps, work);
     const llm = stageLlm(deps, 'refiner', work, ctx);
     const earlier = maybeArtifact(work, 'refining', RefiningOutput)?.spec;
+    const instructions = await workspaceInstructions(ws, earlier?.affectedFiles ?? [], ctx.log);
+    const followed = instructionPaths(instructions);
     const { value: spec } = await runToolLoop(
       llm,
-      [new SystemMessage(REFINER_SYSTEM), new HumanMessage(refinerRequest(work, earlier))],
+      [new SystemMessage(REFINER_SYSTEM), new HumanMessage(refinerRequest(work, earlier, instructions))],
       { tools: await createRepoTools({ root: ws.dir, log: ctx.log }), output: Spec },
     );
     const blocking = spec.openQuestions.filter((q) => q.blocking);
@@ -26,9 +29,9 @@ export function createRefiner(deps: AgentDeps): AgentHandler {
       return {
         kind: 'escalate',
         questions: blocking.map((q) => ({ id: q.id, text: q.text, blocking: true, ...(q.options && { options: q.options }) })),
-        output: { spec },
+        output: { spec, ...(followed && { instructions: followed }) },
       };
     }
-    return { kind: 'advance', output: { spec } };
+    return { kind: 'advance', output: { spec, ...(followed && { instructions: followed }) } };
   });
 }

@@ -1,5 +1,6 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import type { Spec } from '../kit/artifacts.ts';
+import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
 
 export const REFINER_SYSTEM = `You are the refiner of nightshift, a team of software agents. You turn a ticket into a
 precise spec that a test author and a coder can work from without asking anything.
@@ -15,8 +16,8 @@ files the change affects and follow the project's conventions. Then call \`answe
   when a wrong guess would make the work wrong; give options when there are a few sensible answers.
   Questions already answered below are settled: do not ask them again.`;
 
-/** The ticket as the refiner sees it, with any earlier questions and the humans' answers. */
-export function refinerRequest(work: WorkItemData, earlier: Spec | undefined): string {
+/** The ticket as the refiner sees it, with any earlier questions, the humans' answers and the repository's instructions. */
+export function refinerRequest(work: WorkItemData, earlier: Spec | undefined, instructions: Instructions = NO_INSTRUCTIONS): string {
   const t = work.ticket;
   const parts = [
     `Ticket ${t.id} (${t.type}): ${t.title}`,
@@ -31,5 +32,6 @@ export function refinerRequest(work: WorkItemData, earlier: Spec | undefined): s
   if (t.answers.length > 0) {
     parts.push('', 'Answers from humans:', ...t.answers.map((a) => `- ${a.by}: ${a.text}`));
   }
+  parts.push(...instructionLines(instructions));
   return parts.join('\n');
 }

@@ -6,7 +6,9 @@ import {
   artifact,
   CodingOutput,
   Coverage,
+  instructionsFollowed,
   maybeArtifact,
+  orderedPaths,
   pendingFeedback,
   ReviewComment,
   ReviewingOutput,
@@ -15,6 +17,7 @@ import {
 } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
+import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { evidenceOf, greenProblem, resolveCoverage } from '../kit/proof.ts';
 import { prepareTicketWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
@@ -47,6 +50,9 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     const answersSeen = work.ticket.answers.length;
     const round = prior && prior.answersSeen === answersSeen ? prior.round + 1 : 1;
     await using ws = await openTicketWorkspace(deps, work);
+    // Read before the setup step runs anything in the workspace: only what the repository holds.
+    const instructions = await workspaceInstructions(ws, [...spec.affectedFiles, ...tests.files, ...coding.files], ctx.log);
+    const followed = instructionPaths(instructions);
     const profile = await detectProfile(ws.dir);
     await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
     const result = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
@@ -81,13 +87,21 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     const shown = full.length > MAX_DIFF_CHARS ? `${full.slice(0, MAX_DIFF_CHARS)}\n… (diff cut; read the files with the tools)` : full;
     const { value: review } = await runToolLoop(
       llm,
-      [new SystemMessage(REVIEWER_SYSTEM), new HumanMessage(reviewerRequest(work, spec, tests, coding, shown, pendingFeedback(work)))],
+      [new SystemMessage(REVIEWER_SYSTEM), new HumanMessage(reviewerRequest(work, spec, tests, coding, shown, pendingFeedback(work), instructions))],
       { tools: await createRepoTools({ root: ws.dir, log: ctx.log }), output: Review },
     );
     if (review.verdict === 'changes_requested') {
       const reason = review.comments.map((c) => `${c.path ? `${c.path}: ` : ''}${c.text}`).join('\n') || review.summary;
       if (tooManyRounds) return escalation(round, reason);
-      const output: ReviewingOutput = { verdict: 'changes_requested', comments: review.comments, fresh, summary: review.summary, round, answersSeen };
+      const output: ReviewingOutput = {
+        verdict: 'changes_requested',
+        comments: review.comments,
+        fresh,
+        summary: review.summary,
+        round,
+        answersSeen,
+        ...(followed && { instructions: followed }),
+      };
       ctx.log.info({ round, comments: review.comments.length }, 'changes requested');
       return { kind: 'send_back', to: 'coding', reason: reason.slice(0, 3_900), output };
     }
@@ -104,7 +118,19 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
     // The reviewer's mapping counts only for tests the runner reported; other names are said, not shown as tests.
     const reviewed = resolveCoverage(review.coverage, result.report?.tests ?? []);
     fresh = { ...fresh, tests: result.report ? evidenceOf(result.report, { keep: keepOf(covered([...tests.coverage, ...reviewed.coverage])) }) : null };
-    const body = pullRequestBody({ work, spec, tests, coding, fresh, review: { ...review, coverage: reviewed.coverage, unknownTests: reviewed.unknown }, usage, round });
+    // The instruction files every stage followed, this one included, named on the pull request.
+    const instructionsOfAll = orderedPaths([...instructionsFollowed(work), ...(followed ?? [])]);
+    const body = pullRequestBody({
+      work,
+      spec,
+      tests,
+      coding,
+      fresh,
+      review: { ...review, coverage: reviewed.coverage, unknownTests: reviewed.unknown },
+      usage,
+      round,
+      instructions: instructionsOfAll,
+    });
     const pr = await deps.forges.forgeFor(work.ticket.repo).openPullRequest({
       ticketId: work.ticket.id,
       repo: work.ticket.repo.url ?? work.ticket.repo.path!,
@@ -124,6 +150,7 @@ export function createReviewer(deps: AgentDeps): AgentHandler {
       summary: body,
       round,
       answersSeen,
+      ...(followed && { instructions: followed }),
     };
     return { kind: 'advance', output };
   });

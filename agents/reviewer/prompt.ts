@@ -1,6 +1,7 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import { answerLines, specLines } from '../kit/prompt.ts';
 import type { CodingOutput, Spec, WritingTestsOutput } from '../kit/artifacts.ts';
+import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
 
 export const REVIEWER_SYSTEM = `You are the reviewer of nightshift, a team of software agents. Review a change against its
 spec before it becomes a pull request for humans. The tests were written first and proven to fail;
@@ -14,13 +15,22 @@ whatever you need. Then call \`answer\` once with:
 - coverage: for each acceptance criterion id, the names of the tests that check it;
 - summary: two to five sentences for the pull request: what changed and why.`;
 
-export function reviewerRequest(work: WorkItemData, spec: Spec, tests: WritingTestsOutput, coding: CodingOutput, diff: string, people: string | null = null): string {
+export function reviewerRequest(
+  work: WorkItemData,
+  spec: Spec,
+  tests: WritingTestsOutput,
+  coding: CodingOutput,
+  diff: string,
+  people: string | null = null,
+  instructions: Instructions = NO_INSTRUCTIONS,
+): string {
   return [
     ...specLines(work, spec),
     `Tests (commit ${tests.commit.slice(0, 12)}): ${tests.files.join(', ')}`,
     `Change (commit ${coding.commit.slice(0, 12)}): ${coding.notes}`,
     ...answerLines(work),
     ...(people ? ['', 'People reviewing the pull request asked for these changes; check that the change answers them:', people] : []),
+    ...instructionLines(instructions),
     '',
     'The diff of the whole branch against its base:',
     diff,

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WorkItemData } from '../../bus/index.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import { ProcessSandbox } from '../../test/fakes/sandbox.ts';
-import type { Spec } from '../kit/artifacts.ts';
+import { CodingOutput, instructionsFollowed, RefiningOutput, WritingTestsOutput, type Spec } from '../kit/artifacts.ts';
 import { runSuite, type SuiteRun } from '../kit/suite.ts';
 import { pullRequestBody, type SummaryInput } from './summary.ts';
 
@@ -164,5 +164,37 @@ describe('the acceptance criteria table', () => {
     const body = pullRequestBody(input);
     expect(body).toContain('| **AC1** slugify cuts at maxLength | (no test named) | | |');
     expect(body).toContain('failed (exit code 1) in 900ms: no per-test results.');
+  });
+});
+
+describe('the repository instructions the stages followed', () => {
+  it('are named in the summary, and no line is written when there were none', () => {
+    const input = summary({ ...green(''), passed: false, exitCode: 1, failure: 'exit code 1' });
+    expect(pullRequestBody(input)).not.toContain('Repository instructions');
+    input.instructions = ['AGENTS.md', 'src/AGENTS.md'];
+    expect(pullRequestBody(input)).toContain('Ticket `tk-0123456789`: slugify: maxLength\n\nRepository instructions followed: `AGENTS.md`, `src/AGENTS.md`\n');
+  });
+
+  it('are read from the stages\' artifacts, each once and root first, and artifacts from before the field still parse', () => {
+    const tests = summary(green('')).tests;
+    const coding = summary(green('')).coding;
+    const withFollowed = {
+      ...work,
+      ticket: {
+        ...work.ticket,
+        artifacts: {
+          refining: { spec, instructions: ['src/AGENTS.md', 'AGENTS.md'] },
+          writing_tests: { ...tests, instructions: ['AGENTS.md', 'test/CONTRIBUTING.md'] },
+          coding,
+        },
+      },
+    } as WorkItemData;
+    expect(instructionsFollowed(withFollowed)).toEqual(['AGENTS.md', 'src/AGENTS.md', 'test/CONTRIBUTING.md']);
+
+    const old = { ...work, ticket: { ...work.ticket, artifacts: { refining: { spec }, writing_tests: tests, coding } } } as WorkItemData;
+    expect(RefiningOutput.parse(old.ticket.artifacts.refining)).toEqual({ spec });
+    expect(WritingTestsOutput.safeParse(tests).success).toBe(true);
+    expect(CodingOutput.safeParse(coding).success).toBe(true);
+    expect(instructionsFollowed(old)).toEqual([]);
   });
 });

@@ -15,6 +15,8 @@ export interface SummaryInput {
   /** Tokens by role, this review included. */
   usage: Record<string, RoleUsage>;
   round: number;
+  /** The repository's instruction files the stages followed (`AGENTS.md`…), root first. */
+  instructions?: readonly string[];
 }
 
 const run = (r: SuiteRun) => {
@@ -85,6 +87,7 @@ export function pullRequestBody(s: SummaryInput): string {
     '',
     `Ticket \`${s.work.ticket.id}\`: ${s.work.ticket.title}`,
     '',
+    ...(s.instructions?.length ? [`Repository instructions followed: ${s.instructions.map((p) => `\`${p.replaceAll('`', "'")}\``).join(', ')}`, ''] : []),
     ...bugLines(s.work),
     `## What changed`,
     '',

@@ -16,6 +16,7 @@ import {
 import { Coverage, specOf, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
+import { instructionPaths, workspaceInstructions, type Instructions } from '../kit/instructions.ts';
 import { evidenceOf, listTests, proveRed, resolveCoverage, type RedProof } from '../kit/proof.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { prepareTicketWorkspace, runOutput, runSuite, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
@@ -43,6 +44,8 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
   return escalateToHuman(async (work, ctx) => {
     const spec = specOf(work);
     await using ws = await openTicketWorkspace(deps, work);
+    // Read before the setup step runs anything in the workspace: only what the repository holds.
+    const instructions = await workspaceInstructions(ws, spec.affectedFiles, ctx.log);
     const profile = await detectProfile(ws.dir);
     await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
 
@@ -61,7 +64,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
     let feedback: string | null = null;
     let notTestFiles = false;
     for (let attempt = 1; attempt <= deps.config.NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS; attempt++) {
-      const verdict = await tryOnce(deps, ws, profile, spec, work, llm, tools, feedback, baseline, ctx);
+      const verdict = await tryOnce(deps, ws, profile, spec, work, llm, tools, feedback, baseline, instructions, ctx);
       if (verdict.ok) {
         const commit = await commitAll(ws, {
           role: 'test-author',
@@ -79,6 +82,7 @@ export function createTestAuthor(deps: AgentDeps): AgentHandler {
           red: verdict.red,
           proof: proofSummary(verdict.proof),
           attempts: attempt,
+          ...(instructionPaths(instructions) && { instructions: instructionPaths(instructions) }),
         };
         ctx.log.info({ commit, files: verdict.files, attempts: attempt }, 'tests proven red and pushed');
         return { kind: 'advance', output };
@@ -110,11 +114,12 @@ async function tryOnce(
   tools: RepoTools,
   feedback: string | null,
   baseline: SuiteResult,
+  instructions: Instructions,
   ctx: HandlerContext,
 ): Promise<Verdict> {
   const { value: plan } = await runToolLoop(
     llm,
-    [new SystemMessage(TEST_AUTHOR_SYSTEM), new HumanMessage(testAuthorRequest(work, spec, profile, feedback))],
+    [new SystemMessage(TEST_AUTHOR_SYSTEM), new HumanMessage(testAuthorRequest(work, spec, profile, feedback, instructions))],
     { tools, output: TestPlan },
   );
   const declared = new Set(plan.changedExisting.map((c) => c.path.replace(/^\.\//, '')));

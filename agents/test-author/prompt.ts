@@ -2,6 +2,7 @@ import type { WorkItemData } from '../../bus/index.ts';
 import { answerLines, specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import type { Spec } from '../kit/artifacts.ts';
+import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
 
 export const TEST_AUTHOR_SYSTEM = `You are the test author of nightshift, a team of software agents. Tests come first:
 you write the automated tests for a spec BEFORE any production code changes.
@@ -19,7 +20,13 @@ Your tests must FAIL on the current code, because the behaviour does not exist y
 it is implemented as specified. They must not fail for any other reason: no syntax errors, no missing
 imports of test utilities, no hanging. They will be run in a sandbox with no network.`;
 
-export function testAuthorRequest(work: WorkItemData, spec: Spec, profile: RepoProfile, feedback: string | null): string {
+export function testAuthorRequest(
+  work: WorkItemData,
+  spec: Spec,
+  profile: RepoProfile,
+  feedback: string | null,
+  instructions: Instructions = NO_INSTRUCTIONS,
+): string {
   const parts = [
     ...specLines(work, spec),
     `Plan: ${spec.plan.join(' / ') || '(none)'}`,
@@ -36,6 +43,7 @@ export function testAuthorRequest(work: WorkItemData, spec: Spec, profile: RepoP
     );
   }
   parts.push(...answerLines(work));
+  parts.push(...instructionLines(instructions));
   if (feedback) parts.push('', 'Your previous attempt was rejected:', feedback, '', 'Write the tests again, fixing this.');
   return parts.join('\n');
 }

@@ -6,6 +6,7 @@ import { isTerminal, type RepoRef, type Ticket } from '../../shared/index.ts';
 import { Classification, maybeArtifact, Severity, Spec, TriagingOutput, type Triage } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
+import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { describeSimilar, TRIAGER_SYSTEM, triagerRequest } from './prompt.ts';
@@ -78,8 +79,10 @@ export function createTriager(deps: TriagerDeps): AgentHandler {
 
     await using ws = await openTicketWorkspace(deps, work);
     const byId = new Map(all.map((t) => [t.id, t]));
-    const earlier = maybeArtifact(work, 'triaging', TriagingOutput)?.questions ?? [];
-    const request = triagerRequest(work, similar.map((s) => describeSimilar(s, byId.get(s.id))), earlier);
+    const before = maybeArtifact(work, 'triaging', TriagingOutput);
+    const earlier = before?.questions ?? [];
+    const instructions = await workspaceInstructions(ws, before?.spec?.affectedFiles ?? [], ctx.log);
+    const request = triagerRequest(work, similar.map((s) => describeSimilar(s, byId.get(s.id))), earlier, instructions);
     const { value: a } = await runToolLoop(llm, [new SystemMessage(TRIAGER_SYSTEM), new HumanMessage(request)], {
       tools: await createRepoTools({ root: ws.dir, log: ctx.log }),
       output: triageAnswerFor(similar.map((s) => s.id)),
@@ -95,27 +98,28 @@ export function createTriager(deps: TriagerDeps): AgentHandler {
       method,
     };
     ctx.log.info({ classification: triage.classification, severity: triage.severity, component: triage.component, duplicateOf: triage.duplicateOf }, 'report triaged');
-    return outcomeOf(work, triage, a);
+    return outcomeOf(work, triage, a, instructionPaths(instructions));
   });
 }
 
-function outcomeOf(work: WorkItemData, triage: Triage, a: TriageAnswer): StageOutcome {
+function outcomeOf(work: WorkItemData, triage: Triage, a: TriageAnswer, instructions: string[] | undefined): StageOutcome {
+  const followed = instructions && { instructions };
   if (a.duplicateOf !== null) {
-    return { kind: 'duplicate', of: a.duplicateOf, reason: `duplicate of ${a.duplicateOf}: ${a.reason}`.slice(0, 4_000), output: { triage } };
+    return { kind: 'duplicate', of: a.duplicateOf, reason: `duplicate of ${a.duplicateOf}: ${a.reason}`.slice(0, 4_000), output: { triage, ...followed } };
   }
   switch (a.classification) {
     case 'not_bug':
-      return { kind: 'close', reason: `not a bug: ${a.reason}`.slice(0, 4_000), output: { triage } };
+      return { kind: 'close', reason: `not a bug: ${a.reason}`.slice(0, 4_000), output: { triage, ...followed } };
     case 'needs_info': {
       const to = work.ticket.requester;
       return {
         kind: 'escalate',
         questions: a.questions.map((text, i) => ({ id: `triage-${i + 1}`, text, blocking: true, ...(to !== undefined && { to }) })),
-        output: { triage, questions: a.questions },
+        output: { triage, questions: a.questions, ...followed },
       };
     }
     case 'bug':
-      return { kind: 'advance', output: { triage, spec: a.spec } };
+      return { kind: 'advance', output: { triage, spec: a.spec, ...followed } };
   }
 }
 

@@ -1,6 +1,7 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import type { Ticket } from '../../shared/index.ts';
 import { reportLines } from '../kit/prompt.ts';
+import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
 import type { Scored } from './similarity.ts';
 
 export const TRIAGER_SYSTEM = `You are the triager of nightshift, a team of software agents. You sort bug reports before
@@ -27,7 +28,12 @@ export function describeSimilar(s: Scored, t: Ticket | undefined): string {
 }
 
 /** The report, the open tickets most like it, and what humans answered to earlier questions. */
-export function triagerRequest(work: WorkItemData, similar: readonly string[], earlierQuestions: readonly string[]): string {
+export function triagerRequest(
+  work: WorkItemData,
+  similar: readonly string[],
+  earlierQuestions: readonly string[],
+  instructions: Instructions = NO_INSTRUCTIONS,
+): string {
   const t = work.ticket;
   const parts = [
     `Bug report ${t.id}: ${t.title}`,
@@ -43,5 +49,6 @@ export function triagerRequest(work: WorkItemData, similar: readonly string[], e
   ];
   if (earlierQuestions.length > 0) parts.push('', 'Questions asked earlier:', ...earlierQuestions.map((q) => `- ${q}`));
   if (t.answers.length > 0) parts.push('', 'Answers from humans:', ...t.answers.map((a) => `- ${a.by}: ${a.text}`));
+  parts.push(...instructionLines(instructions));
   return parts.join('\n');
 }
