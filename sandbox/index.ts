@@ -40,6 +40,8 @@ export type { Availability, RunOptions, RunResult, RunSpecInput, Sandbox } from 
 export { prepareResults } from './results/collect.ts';
 export type { ResultsRun } from './results/collect.ts';
 export { parseJestJson, parseJunit, parseMochaJson, parseTap } from './results/parse.ts';
+export { goModulePath, goTestOutput, parseGoTestJson } from './results/go.ts';
+export type { GoParsed } from './results/go.ts';
 export {
   indexOf,
   keyHash,
