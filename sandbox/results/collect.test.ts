@@ -59,7 +59,7 @@ describe('per-test results of a run', () => {
     expect(readdirSync(join(ws, '.nightshift'))).toEqual([]);
   });
 
-  it('puts a go first on PATH that adds -json to `go test` only, out of reach of the code under test', async () => {
+  it('puts a read-only go first on PATH that adds -json to `go test` only', async () => {
     // A stand-in for the real go, later on PATH: it prints the arguments it was given.
     const fake = join(ws, 'fakebin');
     mkdirSync(fake);

@@ -63,7 +63,8 @@ export async function prepareResults(hostDir: string, mount: string, env: Record
   await mkdir(host);
   await chmod(host, 0o777);
   await writeFile(join(host, 'preload.cjs'), PRELOAD, { mode: 0o444 });
-  // The shim's directory is not writable by the sandbox's user: code under test cannot replace it.
+  // Read-only, like the preload. The code under test runs as the workspace's owner and could still
+  // change it (docs/test-first.md, "Where it stops").
   await mkdir(join(host, 'bin'));
   await writeFile(join(host, 'bin', 'go'), GO_SHIM, { mode: 0o555 });
   await chmod(join(host, 'bin'), 0o555);
