@@ -80,7 +80,15 @@ export async function prepareTicketWorkspace(sandbox: Sandbox, ws: Workspace, pr
 export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfile, clock: () => Date, signal?: AbortSignal): Promise<SuiteResult> {
   await using results = await prepareResults(dir, sandbox.mountPoint(dir), profile.env, `${profile.test}\n${await packageScripts(dir)}`);
   const env = { ...profile.env, ...results.env };
-  const spec = { image: profile.image, workspace: dir, command: results.command(profile.test), env, network: 'none' as const, timeoutMs: profile.timeouts.testMs };
+  const spec = {
+    image: profile.image,
+    workspace: dir,
+    command: results.command(profile.test),
+    env,
+    network: 'none' as const,
+    timeoutMs: profile.timeouts.testMs,
+    ...(results.maxOutputBytes !== undefined && { maxOutputBytes: results.maxOutputBytes }),
+  };
   const result = await sandbox.run(spec, signal ? { signal } : {});
   const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
   let report = await results.read();

@@ -24,6 +24,11 @@ export interface ResultsRun {
    */
   command(test: string): string;
   /**
+   * The run's output bound when it has to be larger than the default: go's events come on stdout
+   * (about eight times what `go test -v` prints), so a Go repository's run may print up to 16 MiB.
+   */
+  maxOutputBytes: number | undefined;
+  /**
    * Reads what the runners wrote, after the run has ended; null when no runner reported. Rejects only
    * when the results directory was tampered with (replaced by a link or another kind of file).
    */
@@ -82,6 +87,7 @@ export async function prepareResults(hostDir: string, mount: string, env: Record
   const go = GO_WORD.test(testConfig) || (await lstat(join(hostDir, 'go.mod')).then((g) => g.isFile(), () => false));
   return {
     env: added,
+    maxOutputBytes: go ? GO_MAX_OUTPUT_BYTES : undefined,
     command: (test) => (go ? `PATH=${shellQuote(bin)}:"$PATH"; export PATH\n${test}` : test),
     read: () => readReports(host, mount),
     [Symbol.asyncDispose]: async () => {
@@ -90,6 +96,8 @@ export async function prepareResults(hostDir: string, mount: string, env: Record
     },
   };
 }
+
+const GO_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 /** A test command that runs go (as a word of a command, possibly through a path). */
 const GO_WORD = /(?:^|[\s;&|()'"/])go(?=$|[\s;&|()'"])/m;
