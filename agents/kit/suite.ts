@@ -92,12 +92,12 @@ export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfi
   const result = await sandbox.run(spec, signal ? { signal } : {});
   const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
   let report = await results.read();
-  const go = parseGoTestJson(stripTerminalCodes(result.stdout), stripTerminalCodes(result.stderr), await goModulePath(dir));
-  if (go.found) {
+  const go = results.go ? parseGoTestJson(stripTerminalCodes(result.stdout), stripTerminalCodes(result.stderr), await goModulePath(dir)) : null;
+  if (go?.found) {
     report ??= { runners: [], tests: [], errors: [] };
     report = { runners: [...report.runners, 'go'], tests: [...report.tests, ...go.tests], errors: [...report.errors, ...go.errors] };
   }
-  const output = runOutput(go.found ? { stdout: goTestOutput(result.stdout), stderr: result.stderr } : result);
+  const output = runOutput(go?.found ? { stdout: goTestOutput(result.stdout), stderr: result.stderr } : result);
   if (!report && /^TAP version \d+$/m.test(result.stdout)) {
     const tap = parseTap(stripTerminalCodes(result.stdout));
     if (tap.tests.length > 0) report = { runners: ['tap'], ...tap };

@@ -73,6 +73,7 @@ describe('per-test results of a run', () => {
     await using other = await prepareResults(ws, sandbox.mountPoint(ws), {}, 'npm test\nvitest run --no-go');
     expect(other.command('npm test')).toBe('npm test');
     expect([results.maxOutputBytes, other.maxOutputBytes]).toEqual([16 * 1024 * 1024, undefined]);
+    expect([results.go, other.go]).toEqual([true, false]);
     const run = await sandbox.run({ image: 'any', workspace: ws, command, env: { ...results.env, PATH: `${fake}:/usr/bin:/bin` }, timeoutMs: 60_000 });
     expect(run.stdout.split('\n')).toEqual(['go test -json ./...', 'go vet ./...', 'go list -m', 'go test -json -run X ./a', 'go version', '']);
     const bin = join(resultsDir(), 'bin');

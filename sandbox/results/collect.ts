@@ -28,6 +28,8 @@ export interface ResultsRun {
    * (about eight times what `go test -v` prints), so a Go repository's run may print up to 16 MiB.
    */
   maxOutputBytes: number | undefined;
+  /** Whether the run is a Go repository's: the shim is on PATH and `go test`'s events are on stdout. */
+  go: boolean;
   /**
    * Reads what the runners wrote, after the run has ended; null when no runner reported. Rejects only
    * when the results directory was tampered with (replaced by a link or another kind of file).
@@ -88,6 +90,7 @@ export async function prepareResults(hostDir: string, mount: string, env: Record
   return {
     env: added,
     maxOutputBytes: go ? GO_MAX_OUTPUT_BYTES : undefined,
+    go,
     command: (test) => (go ? `PATH=${shellQuote(bin)}:"$PATH"; export PATH\n${test}` : test),
     read: () => readReports(host, mount),
     [Symbol.asyncDispose]: async () => {
