@@ -103,8 +103,9 @@ tar --numeric-owner -C "$stage" -c . | docker import \
   --change "LABEL nightshift.go=$version" \
   - "$IMAGE" >/dev/null
 
-# One line per check, in order; any failure stops the run (set -e) and shows in the output.
-smoke=$(docker run --rm --network none --read-only --tmpfs /tmp --cap-drop ALL \
+# One line per check, in order; any failure stops the run (set -e) and shows in the output. /tmp is
+# executable, as in the sandbox: go test runs the test binaries it builds there.
+smoke=$(docker run --rm --network none --read-only --tmpfs /tmp:rw,exec,nosuid,nodev,mode=1777 --cap-drop ALL \
   --security-opt no-new-privileges \
   -e GOCACHE=/tmp/go-build -e GOFLAGS=-modcacherw -e GOTOOLCHAIN=local -e GOMODCACHE=/tmp/go-mod \
   "$IMAGE" \
