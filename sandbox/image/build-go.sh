@@ -4,7 +4,7 @@
 #
 #   nightshift-sandbox-go:1.19 (the default): Debian bookworm's Go, golang-1.19-go (1.19.x, the only Go
 #   Debian ships there), installed by debootstrap --variant=minbase with git and ca-certificates
-#   (about 60-90 s cold). The finished tree is cached under $NIGHTSHIFT_CACHE_DIR (default
+#   (about 90 s cold, 50 s with the tree cached). The finished tree is cached under $NIGHTSHIFT_CACHE_DIR (default
 #   .nightshift/cache) and reused by later builds.
 #
 #   A newer Go: NIGHTSHIFT_GO_TARBALL=/path/to/go1.23.4.linux-amd64.tar.gz (a Go release from
