@@ -1,7 +1,7 @@
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { PYTHON_IMAGE, testLabel } from '../sandbox/index.ts';
+import { GO_IMAGE, PYTHON_IMAGE, testLabel } from '../sandbox/index.ts';
 import { git } from '../shared/index.ts';
 import { advanced, answer, callsOf, expectScriptUsed, run, told, workItem, world, type Args } from '../test/helpers/agents.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
@@ -16,7 +16,8 @@ import { createTestAuthor } from './test-author/handler.ts';
  * setup step) goes through the test author, the coder and the reviewer, in-process, in the real
  * sandbox, with mock-llm playing a model that tries the ways around the proof before the honest one:
  *
- * - the test author's first tests already pass and break the repository's lint step, which runs
+ * - the test author's first tests already pass and break the repository's lint step (single quotes,
+ *   or gofmt for Go), which runs
  *   before the runner: refused (no runner reported); then tests that already pass, lint-clean:
  *   refused; then honest tests: proven red per test;
  * - the coder's first change switches tests off through the runner's configuration: refused by the
@@ -43,7 +44,11 @@ type File = { path: string; content: string };
 interface RunnerCase {
   fixture: string;
   runner: string;
+  /** The image the fixture runs in, when not the Node image. */
+  image?: string;
   settings?: Record<string, string>;
+  /** How a test file breaks the repository's lint step, and what the lint says (single quotes by default). */
+  lint?: { breaks: (f: File) => File; says: string };
   /** The new test file: one test that fails on the unchanged code, one that already passes (or fails: Python refuses the unknown argument). */
   newTests: File;
   /** Titles of the two new tests, as the model names them. */
@@ -217,6 +222,25 @@ def test_keeps_short_slugs():
       },
     ],
   },
+  {
+    fixture: 'go',
+    runner: 'go',
+    image: GO_IMAGE,
+    // The fixture's Options already declares MaxLength (not honoured): Go tests must compile against
+    // the unchanged code to fail in their assertions.
+    newTests: { path: 'slug/max_test.go', content: "package slug\n\nimport \"testing\"\n\nfunc TestCutsAtMaxLength(t *testing.T) {\n\tif got := Slugify(\"Hello big world\", Options{MaxLength: 9}); got != \"hello-big\" {\n\t\tt.Errorf(\"Slugify = %q, want %q\", got, \"hello-big\")\n\t}\n}\n\nfunc TestKeepsShortSlugs(t *testing.T) {\n\tif got := Slugify(\"Hi there\", Options{MaxLength: 20}); got != \"hi-there\" {\n\t\tt.Errorf(\"Slugify = %q, want %q\", got, \"hi-there\")\n\t}\n}\n" },
+    cuts: 'TestCutsAtMaxLength',
+    keeps: 'TestKeepsShortSlugs',
+    passing: { path: 'slug/pinned_test.go', content: "package slug\n\nimport \"testing\"\n\nfunc TestStillLowercases(t *testing.T) {\n\tif got := Slugify(\"ABC\", Options{}); got != \"abc\" {\n\t\tt.Errorf(\"Slugify = %q, want %q\", got, \"abc\")\n\t}\n}\n" },
+    lint: { breaks: (f) => ({ ...f, content: f.content.replaceAll('\n\t', '\n    ') }), says: 'not gofmt-formatted' },
+    disable: {
+      files: [{ path: '.nightshift.yml', content: "test: \"sh lint.sh && go test -run 'Lowercases|Punctuation' ./...\"\n" }],
+      refusal: ".nightshift.yml: test configuration changed: it configures nightshift's test command",
+    },
+    // The package's init exits 0 before any test runs: go reports the package ok, with no tests.
+    vanish: { files: [{ path: 'slug/slug.go', content: "// Package slug makes URL slugs.\npackage slug\n\nimport (\n\t\"os\"\n\t\"regexp\"\n\t\"strings\"\n)\n\nfunc init() {\n\tos.Exit(0)\n}\n\n// Options change how Slugify works. MaxLength is declared but not honoured yet.\ntype Options struct {\n\tMaxLength int\n}\n\nvar nonAlnum = regexp.MustCompile(`[^a-z0-9]+`)\n\n// Slugify lowercases text and joins its words with dashes.\nfunc Slugify(text string, opts Options) string {\n\treturn strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(strings.TrimSpace(text)), \"-\"), \"-\")\n}\n" }], told: NOT_GREEN },
+    honest: [{ path: 'slug/slug.go', content: "// Package slug makes URL slugs.\npackage slug\n\nimport (\n\t\"regexp\"\n\t\"strings\"\n)\n\n// Options change how Slugify works: MaxLength, when positive, cuts the slug at that many bytes.\ntype Options struct {\n\tMaxLength int\n}\n\nvar nonAlnum = regexp.MustCompile(`[^a-z0-9]+`)\n\n// Slugify lowercases text and joins its words with dashes.\nfunc Slugify(text string, opts Options) string {\n\tslug := strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(strings.TrimSpace(text)), \"-\"), \"-\")\n\tif opts.MaxLength > 0 && len(slug) > opts.MaxLength {\n\t\tslug = strings.TrimRight(slug[:opts.MaxLength], \"-\")\n\t}\n\treturn slug\n}\n" }],
+  },
 ];
 
 /** The fixture as the origin repository: its files committed on main. */
@@ -251,7 +275,7 @@ describeDocker('test-first proof per test, for every runner (fixture repositorie
         await using w = await world(
           {
             'test-author': [
-              answer(plan(c, singleQuotesBroken(c.passing), [{ criterion: 'AC2', tests: ['still lowercases'] }])),
+              answer(plan(c, (c.lint?.breaks ?? singleQuotesBroken)(c.passing), [{ criterion: 'AC2', tests: ['still lowercases'] }])),
               answer(plan(c, c.passing, [{ criterion: 'AC2', tests: ['still lowercases'] }])),
               answer(plan(c, c.newTests, coverage)),
             ],
@@ -262,12 +286,13 @@ describeDocker('test-first proof per test, for every runner (fixture repositorie
           { origin: (dir) => fixtureRepo(dir, c.fixture), spec: SPEC, ticket: TICKET },
         );
         if (c.runner === 'pytest') await w.deps.sandbox.ensureImage(PYTHON_IMAGE);
+        if (c.image) await w.deps.sandbox.ensureImage(c.image);
 
         // The test author: refused twice, then proven red per test.
         const tests = advanced<WritingTestsOutput>((await run(w, createTestAuthor, 'test-author', workItem(w, 'test-author'))).outcome);
         const authorCalls = callsOf(w, 'test-author');
         expect(told(authorCalls[1])).toContain('no test runner reported any result');
-        expect(told(authorCalls[1])).toContain('strings use single quotes');
+        expect(told(authorCalls[1])).toContain(c.lint?.says ?? 'strings use single quotes');
         expect(told(authorCalls[2])).toContain('PASS on the unchanged code');
         expect(tests).toMatchObject({ attempts: 3, files: [c.newTests.path], baseline: { passed: true }, red: { passed: false } });
         expect(tests.baseline.tests).toMatchObject({ runners: [c.runner], totals: { total: 2, passed: 2, failed: 0, skipped: 0 } });

@@ -202,13 +202,50 @@ describe('detectProfile for Python', () => {
 });
 
 describe('detectProfile from go.mod and several manifests', () => {
-  it('names the Go image (not shipped), a module cache in the workspace and go test', async () => {
-    write({ 'go.mod': 'module example.com/x\n\ngo 1.24\n' });
+  it('names the Go image (shipped), a module cache in the workspace and go test, with no setup for a module without requirements', async () => {
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.19\n' });
     const profile = await detectProfile(dir);
-    expect(profile).toMatchObject({ detectedFrom: 'go.mod', image: GO_IMAGE, imageShipped: false, setup: ['go mod download'], test: 'go test ./...' });
-    expect(profile.env.GOMODCACHE).toBe('/workspace/.nightshift/go/mod');
+    expect(profile).toMatchObject({ detectedFrom: 'go.mod', image: GO_IMAGE, imageShipped: true, setup: null, test: 'go test ./...' });
+    expect(GO_IMAGE).toBe('nightshift-sandbox-go:1.19');
+    expect(profile.env).toEqual({ GOMODCACHE: '/workspace/.nightshift/go/mod', GOCACHE: '/tmp/go-build', GOFLAGS: '-modcacherw', GOTOOLCHAIN: 'local' });
     expect(isTestFile('internal/x/x_test.go', profile.testFilePatterns)).toBe(true);
+    expect(isTestFile('x_test.go', profile.testFilePatterns)).toBe(true);
+    expect(isTestFile('internal/x/testdata/golden.txt', profile.testFilePatterns)).toBe(true);
+    expect(isTestFile('testdata/in.json', profile.testFilePatterns)).toBe(true);
     expect(isTestFile('internal/x/x.go', profile.testFilePatterns)).toBe(false);
+  });
+
+  it('downloads modules in the setup step only when go.mod requires some', async () => {
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.19\n\nrequire github.com/google/go-cmp v0.6.0\n' });
+    expect((await detectProfile(dir)).setup).toEqual(['go mod download']);
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.19\n\nrequire (\n\tgolang.org/x/text v0.14.0 // indirect\n)\n' });
+    expect((await detectProfile(dir)).setup).toEqual(['go mod download']);
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.19\n\nrequire (\n)\n// require example.com/y v1.0.0\n' });
+    expect((await detectProfile(dir)).setup).toBeNull();
+  });
+
+  it('refuses, before anything runs, a go.mod that needs a newer Go than the image has, saying how to provide one', async () => {
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.22.3\n' });
+    let err = await rejection();
+    expect(err.code).toBe('toolchain_missing');
+    expect(err.message).toContain('go.mod needs a newer Go than the sandbox image nightshift-sandbox-go:1.19 has (Go 1.19.8): its go directive asks for Go 1.22.3');
+    expect(err.message).toContain('NIGHTSHIFT_GO_TARBALL=/path/to/go1.22.x.linux-amd64.tar.gz sandbox/image/build-go.sh');
+    expect(err.message).toContain('image: in .nightshift.yml');
+    // A toolchain line: Go 1.19 cannot even read the go.mod.
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.19\n\ntoolchain go1.22.1\n' });
+    err = await rejection();
+    expect(err.message).toContain('its toolchain line (go1.22.1) needs Go 1.21 or later to be read at all');
+    expect(err.message).toContain('/path/to/go1.21.x.linux-amd64.tar.gz');
+    // An image built from a Go release is tagged with its version; another image is the user's to match.
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.22.3\n\ntoolchain go1.23.0\n', '.nightshift.yml': 'image: nightshift-sandbox-go:1.23.4\n' });
+    expect(await detectProfile(dir)).toMatchObject({ image: 'nightshift-sandbox-go:1.23.4', imageShipped: false });
+    write({ '.nightshift.yml': 'image: nightshift-sandbox-go:1.22\n' });
+    expect((await rejection()).message).toContain('(Go 1.22): its go directive asks for Go 1.22.3');
+    write({ '.nightshift.yml': 'image: registry.local/golang:1.23\n' });
+    expect((await detectProfile(dir)).image).toBe('registry.local/golang:1.23');
+    // Older and equal directives are fine.
+    write({ 'go.mod': 'module example.com/x\n\ngo 1.18\n', '.nightshift.yml': 'test: go test ./...\n' });
+    expect((await detectProfile(dir)).image).toBe(GO_IMAGE);
   });
 
   it('prefers package.json when several manifests exist, and says so', async () => {

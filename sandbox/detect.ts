@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { fieldIssues, parseDuration } from '../shared/index.ts';
 import { ProfileError } from './errors.ts';
-import { DEFAULT_NODE_IMAGE, GO_IMAGE, hasRecipe, PYTHON_IMAGE } from './images.ts';
+import { DEFAULT_NODE_IMAGE, GO_IMAGE, GO_IMAGE_TAG, GO_IMAGE_VERSION, hasRecipe, PYTHON_IMAGE } from './images.ts';
 import { GO_TEST_FILES, NODE_TEST_FILES, PYTHON_TEST_FILES, RUNNER_CONFIG_FILES, runnerTestFiles } from './test-files.ts';
 import { parseFlatYaml } from './yaml.ts';
 
@@ -146,6 +146,8 @@ interface Detected {
   /** Where test file patterns beyond the defaults came from; moot when `test_files` is set. */
   testFileNotes: string[];
   notes: string[];
+  /** What go.mod asks of the toolchain (Go repositories only). */
+  goMod?: GoMod;
 }
 
 const NPM_PLACEHOLDER_TEST = /no test specified/;
@@ -163,11 +165,14 @@ const NPM_PLACEHOLDER_TEST = /no test specified/;
  *   and build tools: PyPI may be out of reach), the requirements files installed into it, then the
  *   project itself, editable, with its `test` extra when it declares one; pytest from PyPI only when
  *   neither the image nor the project brought it; test `python -m pytest` from the venv.
- * - `go.mod`: `GO_IMAGE` (not shipped); setup `go mod download` into `.nightshift/go/mod`; test
- *   `go test ./...`.
+ * - `go.mod`: `GO_IMAGE` (Debian's Go 1.19); setup `go mod download` into `.nightshift/go/mod` when
+ *   go.mod has requirements (none without: the module sets up offline); test `go test ./...`; the
+ *   module cache in the workspace, the build cache in /tmp, GOTOOLCHAIN=local. A go.mod that needs a
+ *   newer Go than the image has is refused with `toolchain_missing`, saying how to provide one.
  *
  * Rejects with ProfileError `invalid_repo_config` (a configuration or manifest that does not parse or
- * validate, listing every problem) or `unknown_repo_type` (nothing to go by).
+ * validate, listing every problem), `unknown_repo_type` (nothing to go by) or `toolchain_missing`
+ * (a go.mod that needs a newer Go than the image has).
  */
 export async function detectProfile(dir: string): Promise<RepoProfile> {
   const config = await readConfig(dir);
@@ -191,6 +196,7 @@ export async function detectProfile(dir: string): Promise<RepoProfile> {
   if (missing.length > 0) {
     throw new ProfileError('invalid_repo_config', `cannot tell how to test the repository at ${dir}`, missing);
   }
+  if (detected?.goMod) checkGoToolchain(detected.goMod, image!, config?.file ?? CONFIG_FILE);
   const setup = yml?.setup !== undefined ? listOrNull(yml.setup) : (detected?.setup ?? null);
   const env = { ...detected?.env, ...Object.fromEntries((yml?.env ?? []).map((kv) => splitOnce(kv, '='))) };
   return RepoProfile.parse({
@@ -238,7 +244,7 @@ async function detectManifest(dir: string): Promise<Detected | null> {
   if (pkg !== null) found.push(await detectNode(dir, pkg));
   const python = await detectPython(dir);
   if (python) found.push(python);
-  if (await exists(dir, 'go.mod')) found.push(detectGo());
+  if (await exists(dir, 'go.mod')) found.push(await detectGo(dir));
   const [first, ...others] = found;
   if (!first) return null;
   if (others.length > 0) {
@@ -371,11 +377,38 @@ function sectionHeader(line: string): string | null {
   return m ? m[1]!.replace(/\s+/g, '') : null;
 }
 
-function detectGo(): Detected {
+/** What a go.mod asks of the toolchain, and whether it has requirements to download. */
+interface GoMod {
+  /** The `go` directive's version, e.g. `1.21` or `1.22.3`. */
+  go: string | null;
+  /** The `toolchain` directive's version, without `go` (e.g. `1.22.1`). */
+  toolchain: string | null;
+  requires: boolean;
+}
+
+/** A simple line reading of go.mod (no parser): directives start a line; comments are `//`. */
+export function readGoMod(text: string): GoMod {
+  const lines = text.split(/\r?\n/).map((l) => l.replace(/\/\/.*$/, '').trim());
+  const directive = (name: string) => lines.map((l) => new RegExp(`^${name}\\s+(\\S+)$`).exec(l)?.[1]).find((v) => v !== undefined) ?? null;
+  let requires = false;
+  let block = false;
+  for (const line of lines) {
+    if (block) {
+      if (line === ')') block = false;
+      else if (line !== '') requires = true;
+    } else if (/^require\s*\($/.test(line)) block = true;
+    else if (/^require\s+\S/.test(line)) requires = true;
+  }
+  return { go: directive('go'), toolchain: directive('toolchain')?.replace(/^go/, '') ?? null, requires };
+}
+
+async function detectGo(dir: string): Promise<Detected> {
+  const mod = readGoMod((await readSmall(dir, 'go.mod')) ?? '');
   return {
     detectedFrom: 'go.mod',
     image: GO_IMAGE,
-    setup: ['go mod download'],
+    // A module without requirements has nothing to download: it sets up offline.
+    setup: mod.requires ? ['go mod download'] : null,
     test: 'go test ./...',
     env: {
       GOMODCACHE: `/workspace/${SCRATCH_DIR}/go/mod`,
@@ -386,7 +419,46 @@ function detectGo(): Detected {
     testFilePatterns: [...GO_TEST_FILES],
     testFileNotes: [],
     notes: [],
+    goMod: mod,
   };
+}
+
+/** A Go version as numbers: `1.21` → [1, 21, 0]; `1.21rc2` → [1, 21, 0]; null when it is none. */
+function goVersion(text: string): [number, number, number] | null {
+  const m = /^(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : null;
+}
+
+function newer(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < 3; i++) if (a[i] !== b[i]) return a[i]! > b[i]!;
+  return false;
+}
+
+/**
+ * Refuses, before anything runs, a go.mod that needs a newer Go than the image has. The image's Go is
+ * known for nightshift's Go images only: `GO_IMAGE` has `GO_IMAGE_VERSION` (Debian's), and an image
+ * built from a Go release with NIGHTSHIFT_GO_TARBALL is tagged with its version
+ * (`nightshift-sandbox-go:1.23.4`); any other image is the user's to match. The `go` directive is the
+ * minimum Go; a `toolchain` line is only read by Go 1.21 and later (older ones refuse the go.mod), and
+ * with GOTOOLCHAIN=local a newer Go that satisfies the `go` line ignores it.
+ */
+function checkGoToolchain(mod: GoMod, image: string, configFile: string): void {
+  const tag = image === GO_IMAGE ? GO_IMAGE_VERSION : GO_IMAGE_TAG.exec(image)?.[1];
+  const has = tag === undefined ? null : goVersion(tag);
+  if (has === null) return;
+  const problems: string[] = [];
+  const wants = mod.go === null ? null : goVersion(mod.go);
+  if (wants && newer(wants, has)) problems.push(`its go directive asks for Go ${mod.go}`);
+  if (mod.toolchain !== null && newer([1, 21, 0], has)) problems.push(`its toolchain line (go${mod.toolchain}) needs Go 1.21 or later to be read at all`);
+  if (problems.length === 0) return;
+  const want = [wants, mod.toolchain !== null ? [1, 21, 0] : null].filter((v): v is [number, number, number] => v !== null).reduce((a, b) => (newer(a, b) ? a : b));
+  throw new ProfileError(
+    'toolchain_missing',
+    `go.mod needs a newer Go than the sandbox image ${image} has (Go ${tag}): ${problems.join('; ')}. ` +
+      `No newer Go can be fetched while the tests run (no network, GOTOOLCHAIN=local). Provide one: build a Go image from a Go release ` +
+      `you have with \`NIGHTSHIFT_GO_TARBALL=/path/to/go${want.slice(0, 2).join('.')}.x.linux-amd64.tar.gz sandbox/image/build-go.sh\` ` +
+      `(it prints the image's name, nightshift-sandbox-go:<version>) and name it with image: in ${configFile}, or name there any image with that Go`,
+  );
 }
 
 /**

@@ -13,7 +13,6 @@ import {
   DEFAULT_NODE_IMAGE,
   detectProfile,
   DockerSandbox,
-  GO_IMAGE,
   RUN_ID_LABEL,
   SANDBOX_LABEL,
   SANDBOX_UID,
@@ -21,6 +20,8 @@ import {
 } from './index.ts';
 
 const MiB = 1024 * 1024;
+/** An image nightshift ships no recipe for. */
+const UNSHIPPED = 'nightshift-sandbox-rust:1';
 
 describeDocker('DockerSandbox', () => {
   sandboxContract({ name: 'DockerSandbox', image: DEFAULT_NODE_IMAGE, create: () => new DockerSandbox() });
@@ -231,8 +232,8 @@ describeDocker('DockerSandbox', () => {
   }, 180_000);
 
   it('refuses an image that is not in the engine, naming what to do, and never pulls it', async () => {
-    await expect(sandbox.ensureImage(GO_IMAGE)).rejects.toMatchObject({ code: 'image_missing', message: /ships no recipe/ });
-    await expect(run({ image: GO_IMAGE })).rejects.toMatchObject({ code: 'image_missing' });
+    await expect(sandbox.ensureImage(UNSHIPPED)).rejects.toMatchObject({ code: 'image_missing', message: /ships no recipe/ });
+    await expect(run({ image: UNSHIPPED })).rejects.toMatchObject({ code: 'image_missing' });
     await sandbox.ensureImage(DEFAULT_NODE_IMAGE);
   });
 

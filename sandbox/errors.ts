@@ -38,13 +38,15 @@ const RETRYABLE: ReadonlySet<SandboxErrorCode> = new Set(['engine_unavailable', 
  * recognisable, or a `.nightshift.yml` / `package.json` that does not parse. Not retryable: the
  * repository has to change. `issues` lists each problem with its field (or `line N`).
  */
+export type ProfileErrorCode = 'invalid_repo_config' | 'unknown_repo_type' | 'toolchain_missing';
+
 export class ProfileError extends NightshiftError {
-  readonly code: 'invalid_repo_config' | 'unknown_repo_type';
+  readonly code: ProfileErrorCode;
   readonly retryable = false;
   readonly issues: readonly { path: string; message: string }[];
 
   constructor(
-    code: 'invalid_repo_config' | 'unknown_repo_type',
+    code: ProfileErrorCode,
     message: string,
     issues: readonly { path: string; message: string }[] = [],
   ) {

@@ -14,8 +14,19 @@ export const GATE_IMAGE = 'nightshift-sandbox-gate:1';
  */
 export const PYTHON_IMAGE = 'nightshift-sandbox-python:3.11';
 
-/** The image named for Go repositories. nightshift ships no recipe for it. */
-export const GO_IMAGE = 'nightshift-sandbox-go:1.24';
+/**
+ * The sandbox image for Go repositories: Debian bookworm's Go 1.19 (golang-1.19-go, the only Go Debian
+ * ships there) with git. Built from local files by `sandbox/image/build-go.sh`. A newer Go comes from a
+ * Go release the user has: `NIGHTSHIFT_GO_TARBALL=…/go1.x.y.linux-amd64.tar.gz build-go.sh` builds
+ * `nightshift-sandbox-go:1.x.y`, which a repository names with `image:` in .nightshift.yml.
+ */
+export const GO_IMAGE = 'nightshift-sandbox-go:1.19';
+
+/** The Go version `GO_IMAGE`'s recipe installs (Debian bookworm's golang-1.19-go); build-go.sh checks it. */
+export const GO_IMAGE_VERSION = '1.19.8';
+
+/** nightshift's Go images built from a Go release are tagged with its version: `nightshift-sandbox-go:1.23.4`. */
+export const GO_IMAGE_TAG = /^nightshift-sandbox-go:(\d+\.\d+(?:\.\d+)?)$/;
 
 /** The unprivileged uid (and gid) of the `sandbox` user in nightshift's images. */
 export const SANDBOX_UID = 10001;
@@ -24,6 +35,7 @@ export const SANDBOX_UID = 10001;
 export const IMAGE_RECIPES: Readonly<Record<string, string>> = {
   [DEFAULT_NODE_IMAGE]: 'sandbox/image/build.sh',
   [PYTHON_IMAGE]: 'sandbox/image/build-python.sh',
+  [GO_IMAGE]: 'sandbox/image/build-go.sh',
   [GATE_IMAGE]: 'sandbox/image/build-gate.sh',
 };
 

@@ -13,6 +13,7 @@ export type { DockerSandboxOptions } from './docker.ts';
 export { BLOCKED_RANGES, ipv4Rules, ipv6Rules, localAddressesOf, resolversOf } from './egress.ts';
 export type { EgressPolicy } from './egress.ts';
 export { ProfileError, SandboxError } from './errors.ts';
+export type { ProfileErrorCode } from './errors.ts';
 export { GATE_LABEL, openGate } from './gate.ts';
 export type { Gate, GateOptions } from './gate.ts';
 export type { SandboxErrorCode } from './errors.ts';
@@ -20,6 +21,8 @@ export {
   DEFAULT_NODE_IMAGE,
   GATE_IMAGE,
   GO_IMAGE,
+  GO_IMAGE_TAG,
+  GO_IMAGE_VERSION,
   hasRecipe,
   IMAGE_RECIPES,
   imageMissingMessage,
@@ -40,6 +43,8 @@ export type { Availability, RunOptions, RunResult, RunSpecInput, Sandbox } from 
 export { prepareResults } from './results/collect.ts';
 export type { ResultsRun } from './results/collect.ts';
 export { parseJestJson, parseJunit, parseMochaJson, parseTap } from './results/parse.ts';
+export { goModulePath, goTestOutput, parseGoTestJson } from './results/go.ts';
+export type { GoParsed } from './results/go.ts';
 export {
   indexOf,
   keyHash,

@@ -4,6 +4,9 @@ import { OutputCapture } from './internal.ts';
 import {
   argvOf,
   DEFAULT_NODE_IMAGE,
+  GO_IMAGE,
+  GO_IMAGE_TAG,
+  GO_IMAGE_VERSION,
   IMAGE_RECIPES,
   imageMissingMessage,
   parseRunSpec,
@@ -111,12 +114,24 @@ describe('images', () => {
   it('names the recipe in the missing-image message of the images it builds', () => {
     expect(imageMissingMessage(DEFAULT_NODE_IMAGE)).toMatch(/build it with `sandbox\/image\/build.sh`/);
     expect(imageMissingMessage(PYTHON_IMAGE)).toMatch(/build it with `sandbox\/image\/build-python.sh`/);
+    expect(imageMissingMessage(GO_IMAGE)).toMatch(/build it with `sandbox\/image\/build-go.sh`/);
     expect(imageMissingMessage('other:1')).toMatch(/ships no recipe .* images are never pulled/);
   });
 
   it.each([DEFAULT_NODE_IMAGE, PYTHON_IMAGE])('agrees with the recipe of %s on the image name and the sandbox uid', (image) => {
     const script = readFileSync(new URL(`../${IMAGE_RECIPES[image]}`, import.meta.url), 'utf8');
     expect(script).toContain(`\nIMAGE=${image}\n`);
+    expect(script).toContain(`\nSANDBOX_UID=${SANDBOX_UID}\n`);
+  });
+
+  it('agrees with the Go recipe on the image name, the Go it installs and the sandbox uid', () => {
+    const script = readFileSync(new URL(`../${IMAGE_RECIPES[GO_IMAGE]}`, import.meta.url), 'utf8');
+    const series = /\nDEBIAN_GO_SERIES=(\S+)\n/.exec(script)?.[1];
+    expect(GO_IMAGE).toBe(`nightshift-sandbox-go:${series}`);
+    expect(script).toContain('\n  IMAGE=nightshift-sandbox-go:$DEBIAN_GO_SERIES\n');
+    expect(GO_IMAGE_VERSION.startsWith(`${series}.`)).toBe(true);
+    expect(GO_IMAGE_TAG.exec('nightshift-sandbox-go:1.23.4')?.[1]).toBe('1.23.4');
+    expect(script).toContain('\n  IMAGE=nightshift-sandbox-go:$go_version\n');
     expect(script).toContain(`\nSANDBOX_UID=${SANDBOX_UID}\n`);
   });
 });

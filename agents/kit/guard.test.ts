@@ -89,6 +89,24 @@ describe('the coder guard', { timeout: 60_000 }, () => {
     ]);
   });
 
+  it('refuses Go test files, a Go test tool replaced in go.mod and go.work added; allows production Go code and other requirements', async () => {
+    const go = { test: 'sh lint.sh && go test ./...', testFilePatterns: ['**/*_test.go', '**/testdata/**'] } as RepoProfile;
+    const mod = 'module example.com/x\n\ngo 1.19\n\nrequire github.com/stretchr/testify v1.9.0\n';
+    const { dir, sha, ws } = await committed({ 'go.mod': mod, 'slug/slug.go': 'package slug\n', 'slug/slug_test.go': 'package slug\n', 'lint.sh': 'gofmt -l .\n' });
+    writeFileSync(join(dir, 'slug/slug.go'), 'package slug\n\nfunc init() {}\n');
+    writeFileSync(join(dir, 'go.mod'), `${mod}require github.com/google/uuid v1.6.0\n`);
+    expect(await coderViolations(ws, sha, go)).toEqual([]);
+    writeFileSync(join(dir, 'go.mod'), `${mod}replace github.com/stretchr/testify => ./fake\n`);
+    writeFileSync(join(dir, 'go.work'), 'go 1.19\n\nuse ./other\n');
+    writeFileSync(join(dir, 'slug/slug_test.go'), 'package slug\n\n// nothing\n');
+    writeFileSync(join(dir, 'lint.sh'), 'true\n');
+    mkdirSync(join(dir, 'slug/testdata'));
+    writeFileSync(join(dir, 'slug/testdata/golden.txt'), 'x\n');
+    const found = await coderViolations(ws, sha, go);
+    expect(found.map((v) => v.path).sort()).toEqual(['go.mod', 'go.work', 'lint.sh', 'slug/slug_test.go', 'slug/testdata/golden.txt']);
+    expect(found.find((v) => v.path === 'go.mod')!.reason).toBe('"github.com/stretchr/testify" is a Go test tool; the coder may not change test configuration');
+  });
+
   it("refuses a test tool's lockfile entry changed, and allows other lockfile entries to change", async () => {
     const lock = (vitest: string, lodash: string) =>
       JSON.stringify({ lockfileVersion: 3, packages: { 'node_modules/vitest': { version: vitest }, 'node_modules/lodash': { version: lodash } } });

@@ -2,7 +2,7 @@ import { posix } from 'node:path';
 import { isTestFile, type RepoProfile } from '../../sandbox/index.ts';
 import { stageAll, WorkspaceError, workspaceGit, type WorkspaceRepo } from '../../shared/index.ts';
 import { LOCKFILES, lockfileReasons, packageJsonReasons, testCommands } from './test-config-package.ts';
-import { configFileReason, gateFileReason, isGateFile, namedFileReason, sectionedKind, sectionReasons } from './test-config.ts';
+import { configFileReason, gateFileReason, goModReasons, isGateFile, namedFileReason, sectionedKind, sectionReasons } from './test-config.ts';
 
 /** One reason a change is refused. */
 export interface Violation {
@@ -16,7 +16,8 @@ export interface Violation {
  * configuration wherever it lives (`test-config.ts`: configuration files by name, lint gates the test
  * command runs, test sections of pyproject.toml, setup.cfg and tox.ini; `test-config-package.ts`:
  * test tool keys, test scripts and the scripts the test command reaches, test tool dependencies of a
- * package.json), or a nested repository (gitlink) added, is a violation. What is compared is what
+ * package.json; Go test tool modules in go.mod and go.sum), or a nested repository (gitlink) added,
+ * is a violation. What is compared is what
  * would be committed: the staged blobs, read from git's object store, never the work tree's files (a
  * symlink there could lead anywhere).
  */
@@ -78,6 +79,8 @@ async function violationsOf(ws: WorkspaceRepo, since: string, profile: RepoProfi
       for (const reason of sectionReasons(kind, await before(), await after())) violations.push({ path, reason });
     } else if (posix.basename(path) === 'package.json') {
       for (const reason of packageJsonReasons(await before(), await after(), profile.test)) violations.push({ path, reason });
+    } else if (posix.basename(path) === 'go.mod' || posix.basename(path) === 'go.sum') {
+      for (const reason of goModReasons(await before(), await after())) violations.push({ path, reason });
     } else if ((LOCKFILES as readonly string[]).includes(posix.basename(path))) {
       for (const reason of lockfileReasons(await before(), await after())) violations.push({ path, reason });
     }

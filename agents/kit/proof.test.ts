@@ -56,6 +56,20 @@ describe('red, proven per test', () => {
     expect(proveRed(BASE, red, ['test/max.test.js', 'test/a.test.js'], ['./test/a.test.js'])).toMatchObject({ ok: true });
   });
 
+  it("attributes go's tests to their package's directory: written and changed test files count by their package", () => {
+    const g = (name: string, status: TestCase['status'], file: string): TestCase => ({ file, name, status });
+    const goReport = (...tests: TestCase[]): TestReport => ({ runners: ['go'], tests, errors: [] });
+    const base = goReport(g('TestSlug', 'passed', 'slug'), g('TestRoot', 'passed', '.'));
+    const red = goReport(g('TestSlug', 'passed', 'slug'), g('TestRoot', 'passed', '.'), g('TestCuts', 'failed', 'slug'), g('TestTop', 'failed', '.'));
+    expect(proveRed(base, red, ['slug/max_test.go', 'top_test.go'], [])).toMatchObject({ ok: true });
+    expect(proveRed(base, red, ['slug/max_test.go', 'other/x_test.go'], [])).toMatchObject({ ok: false, reason: expect.stringMatching(/^other\/x_test\.go ran no test/) });
+    const broke = goReport(g('TestSlug', 'failed', 'slug'), g('TestRoot', 'passed', '.'), g('TestCuts', 'failed', 'slug'));
+    expect(proveRed(base, broke, ['slug/max_test.go'], [])).toMatchObject({ ok: false, reason: expect.stringContaining('"slug › TestSlug"') });
+    expect(proveRed(base, broke, ['slug/max_test.go', 'slug/slug_test.go'], ['slug/slug_test.go'])).toMatchObject({ ok: true });
+    // Other runners name test files: a file's directory is not one of them.
+    expect(proveRed(BASE, report(...BASE.tests, t('cuts', 'failed', 'test')), ['test/max.test.js'], [])).toMatchObject({ ok: false });
+  });
+
   it('matches TAP names that gained a file prefix when a second file ran (ava)', () => {
     const base = report(t('adds', 'passed', null));
     const red = report(t('test › adds', 'passed', null), t('test › max › cuts', 'failed', null));

@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import { z } from 'zod';
 import {
   indexOf,
@@ -134,7 +135,8 @@ export function proveRed(baseline: TestReport, red: TestReport | null, written: 
   const attributed = red.tests.some((t) => t.file !== null);
   if (attributed) {
     const ran = new Set(red.tests.map((t) => t.file));
-    const silent = written.filter((f) => !ran.has(f));
+    // go test names no file: its tests are attributed to their package's directory.
+    const silent = written.filter((f) => !ran.has(f) && !(red.runners.includes('go') && ran.has(posix.dirname(f))));
     if (silent.length > 0) {
       return {
         ok: false,
@@ -150,6 +152,7 @@ export function proveRed(baseline: TestReport, red: TestReport | null, written: 
     return { ok: false, reason: `your tests PASS on the unchanged code (${listTests(alreadyPassing)}), so they do not test the new behaviour; they must fail until the feature exists` };
   }
   const changed = new Set(changedExisting.map((p) => p.replace(/^\.\//, '')));
+  if (red.runners.includes('go')) for (const p of [...changed]) changed.add(posix.dirname(p));
   const redLookup = new TestLookup(red.tests);
   const broken = baseline.tests.filter((t) => t.status === 'passed' && !(t.file && changed.has(t.file)) && redLookup.find(t)?.status !== 'passed');
   if (broken.length > 0) {

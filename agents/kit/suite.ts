@@ -1,7 +1,7 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { parseTap, prepareResults, runFailure, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
+import { goModulePath, goTestOutput, parseGoTestJson, parseTap, prepareResults, runFailure, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
 import { AgentError, excludeUntracked, stripTerminalCodes, type Logger, type Workspace } from '../../shared/index.ts';
 import { evidenceOf, TestEvidence } from './proof.ts';
 
@@ -72,17 +72,32 @@ export async function prepareTicketWorkspace(sandbox: Sandbox, ws: Workspace, pr
 
 /**
  * Runs the whole test suite in a fresh sandbox, with no network, asking the runners for their own
- * per-test reports (`prepareResults`). Where none reported but the output is a TAP stream (a runner
- * told to print TAP by the repository), the TAP is read instead.
+ * per-test reports (`prepareResults`). `go test`'s events come on stdout (`parseGoTestJson`); the
+ * output kept as evidence is then go's human output rebuilt from them (`goTestOutput`). Where no
+ * runner reported but the output is a TAP stream (a runner told to print TAP by the repository), the
+ * TAP is read instead.
  */
 export async function runSuite(sandbox: Sandbox, dir: string, profile: RepoProfile, clock: () => Date, signal?: AbortSignal): Promise<SuiteResult> {
   await using results = await prepareResults(dir, sandbox.mountPoint(dir), profile.env, `${profile.test}\n${await packageScripts(dir)}`);
   const env = { ...profile.env, ...results.env };
-  const spec = { image: profile.image, workspace: dir, command: profile.test, env, network: 'none' as const, timeoutMs: profile.timeouts.testMs };
+  const spec = {
+    image: profile.image,
+    workspace: dir,
+    command: results.command(profile.test),
+    env,
+    network: 'none' as const,
+    timeoutMs: profile.timeouts.testMs,
+    ...(results.maxOutputBytes !== undefined && { maxOutputBytes: results.maxOutputBytes }),
+  };
   const result = await sandbox.run(spec, signal ? { signal } : {});
   const failure = runFailure(result, { timeoutMs: spec.timeoutMs });
-  const output = runOutput(result);
   let report = await results.read();
+  const go = results.go ? parseGoTestJson(stripTerminalCodes(result.stdout), stripTerminalCodes(result.stderr), await goModulePath(dir)) : null;
+  if (go?.found) {
+    report ??= { runners: [], tests: [], errors: [] };
+    report = { runners: [...report.runners, 'go'], tests: [...report.tests, ...go.tests], errors: [...report.errors, ...go.errors] };
+  }
+  const output = runOutput(go?.found ? { stdout: goTestOutput(result.stdout), stderr: result.stderr } : result);
   if (!report && /^TAP version \d+$/m.test(result.stdout)) {
     const tap = parseTap(stripTerminalCodes(result.stdout));
     if (tap.tests.length > 0) report = { runners: ['tap'], ...tap };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTestPackage, lockfileReasons, packageJsonReasons, scriptsRunBy } from './test-config-package.ts';
-import { configFileReason, filesNamedBy, gateFileReason, namedFileReason, sectionReasons } from './test-config.ts';
+import { configFileReason, filesNamedBy, gateFileReason, goModReasons, namedFileReason, sectionReasons } from './test-config.ts';
 
 const pkg = (o: Record<string, unknown>) => JSON.stringify(o, null, 2);
 const BASE = { name: 'x', version: '1.0.0', scripts: { test: 'ava' }, devDependencies: { ava: '6.0.0' }, dependencies: { lodash: '4.17.21' } };
@@ -152,14 +152,14 @@ describe('npm lockfiles', () => {
 });
 
 describe('test configuration files', () => {
-  it.each(['.mocharc.json', 'packages/a/.mocharc.yml', 'jest.config.ts', 'ava.config.mjs', '.c8rc.json', '.nycrc', '.taprc', 'karma.conf.js', 'cypress.config.ts', 'babel.config.cjs', '.babelrc', 'vitest.workspace.ts', 'pytest.ini', 'pytest.toml', 'sub/conftest.py', 'node.config.json', '.coveragerc', '.nightshift.yml', '.npmrc', 'spec/support/jasmine.json'])(
+  it.each(['.mocharc.json', 'packages/a/.mocharc.yml', 'jest.config.ts', 'ava.config.mjs', '.c8rc.json', '.nycrc', '.taprc', 'karma.conf.js', 'cypress.config.ts', 'babel.config.cjs', '.babelrc', 'vitest.workspace.ts', 'pytest.ini', 'pytest.toml', 'sub/conftest.py', 'node.config.json', '.coveragerc', '.nightshift.yml', '.npmrc', 'spec/support/jasmine.json', 'go.work', 'go.work.sum', 'vendor/github.com/stretchr/testify/assert/assertions.go', 'sub/vendor/github.com/onsi/gomega/v2/x.go'])(
     '%s is test configuration',
     (path) => {
       expect(configFileReason(path, 'added')).toMatch(/^test configuration added: it configures .+; the coder may not change test configuration$/);
     },
   );
 
-  it.each(['src/config.js', 'README.md', 'tsconfig.json', '.eslintrc.json', 'mocharc.md'])('%s is not, by its name alone', (path) => {
+  it.each(['src/config.js', 'README.md', 'tsconfig.json', '.eslintrc.json', 'mocharc.md', 'go.mod', 'vendor/github.com/google/uuid/uuid.go', 'vendor/modules.txt'])('%s is not, by its name alone', (path) => {
     expect(configFileReason(path, 'changed')).toBeNull();
   });
 
@@ -171,6 +171,9 @@ describe('test configuration files', () => {
     expect(gateFileReason('tsconfig.json', 'changed', ['vitest run', 'tsc-alias'])).toBeNull();
     expect(gateFileReason('Makefile', 'changed', ['make test'])).toContain('it configures make, which the test command runs');
     expect(gateFileReason('Makefile', 'changed', ['go test ./...'])).toBeNull();
+    expect(gateFileReason('.golangci.yml', 'changed', ['golangci-lint run && go test ./...'])).toContain('golangci-lint');
+    expect(gateFileReason('staticcheck.conf', 'added', ['staticcheck ./... && go test ./...'])).toContain('staticcheck');
+    expect(gateFileReason('.golangci.yml', 'changed', ['go test ./...'])).toBeNull();
   });
 
   it('a file the test command names is test configuration: a runner script, a --config, a -p, a --require=', () => {
@@ -180,6 +183,22 @@ describe('test configuration files', () => {
     expect(namedFileReason('scripts/build.js', 'changed', commands)).toBeNull();
     // Globs, variables, URLs, options and paths outside the repository name no file.
     expect([...filesNamedBy(['mocha "test/**/*.js" $FILE http://x.invalid/a.js --bail ../up.js /etc/passwd node'])]).toEqual([]);
+  });
+});
+
+describe('go.mod and go.sum', () => {
+  const MOD = 'module example.com/x\n\ngo 1.19\n\nrequire (\n\tgithub.com/google/uuid v1.6.0\n\tgithub.com/stretchr/testify v1.9.0\n)\n';
+
+  it('refuses a Go test tool module required, replaced, excluded or removed; allows the code\'s own dependencies', () => {
+    const why = ['"github.com/stretchr/testify" is a Go test tool; the coder may not change test configuration'];
+    expect(goModReasons(MOD, MOD.replace('v1.9.0', 'v1.8.0'))).toEqual(why);
+    expect(goModReasons(MOD, `${MOD}\nreplace github.com/stretchr/testify => ./fake\n`)).toEqual(why);
+    expect(goModReasons(MOD, `${MOD}replace (\n\tgithub.com/stretchr/testify v1.9.0 => ../always-passes\n)\n`)).toEqual(why);
+    expect(goModReasons(MOD, MOD.replace('\tgithub.com/stretchr/testify v1.9.0\n', ''))).toEqual(why);
+    expect(goModReasons(MOD, `${MOD}require github.com/onsi/ginkgo/v2 v2.17.0\n`)).toEqual(['"github.com/onsi/ginkgo" is a Go test tool; the coder may not change test configuration']);
+    expect(goModReasons(null, 'github.com/stretchr/testify v1.9.0 h1:abc=\n')).toEqual(why);
+    expect(goModReasons(MOD, MOD.replace('v1.6.0', 'v1.6.1').replace('go 1.19', 'go 1.19 // comment'))).toEqual([]);
+    expect(goModReasons(MOD, `${MOD}require github.com/stretchr/testifyx v1.0.0\n`)).toEqual([]);
   });
 });
 

@@ -21,6 +21,31 @@ interface ConfigFile {
 
 const file = (configures: string, ...globs: string[]): ConfigFile[] => globs.map((glob) => ({ glob, configures }));
 
+/**
+ * Go modules that are test tools (assertions, mocks, runners, snapshots): in go.mod, go.sum and
+ * vendor/ they are test configuration, as a JavaScript test tool is in package.json. A module path
+ * matches itself and its major versions and packages (`github.com/onsi/ginkgo/v2`).
+ */
+export const GO_TEST_MODULES: readonly string[] = [
+  'github.com/stretchr/testify',
+  'github.com/onsi/ginkgo',
+  'github.com/onsi/gomega',
+  'github.com/google/go-cmp',
+  'gotest.tools',
+  'github.com/frankban/quicktest',
+  'github.com/smartystreets/goconvey',
+  'github.com/matryer/is',
+  'github.com/golang/mock',
+  'go.uber.org/mock',
+  'github.com/maxatome/go-testdeep',
+  'github.com/gkampitakis/go-snaps',
+  'github.com/sebdah/goldie',
+  'github.com/google/gofuzz',
+  'github.com/h2non/gock',
+  'github.com/jarcoal/httpmock',
+  'github.com/DATA-DOG/go-sqlmock',
+];
+
 /** Files that configure the test run, wherever they are in the repository: always refused. */
 export const CONFIG_FILES: readonly ConfigFile[] = [
   // nightshift's own settings: the test command, the test-file patterns, the image.
@@ -48,6 +73,10 @@ export const CONFIG_FILES: readonly ConfigFile[] = [
   ...file("bun's test runner", '**/bunfig.toml'),
   ...file('pytest', '**/pytest.ini', '**/.pytest.ini', '**/pytest.toml', '**/.pytest.toml', '**/conftest.py'),
   ...file('nox sessions', '**/noxfile.py'),
+  // go.work decides which modules `go test ./...` builds, and can replace any module (a test tool too).
+  ...file('the modules go test builds', '**/go.work', '**/go.work.sum'),
+  // A vendored Go test tool is the test tool: an assertion library edited to pass.
+  ...GO_TEST_MODULES.map((m) => ({ glob: `**/vendor/${m}/**`, configures: `the vendored Go test tool ${m}` })),
   ...file('the CI checks', '**/.github/workflows/*'),
 ];
 
@@ -70,6 +99,10 @@ export const GATE_TOOLS: readonly { bin: string; keys: readonly string[]; files:
   { bin: 'stylelint', keys: ['stylelint'], files: ['**/.stylelintrc*', '**/stylelint.config.*'] },
   // `tsc` in the test command: a looser tsconfig (`strict: false`, an `exclude`) passes the type check.
   { bin: 'tsc', keys: [], files: ['**/tsconfig*.json'] },
+  // Go linters in the test command (`golangci-lint run && go test ./...`).
+  { bin: 'golangci-lint', keys: [], files: ['**/.golangci.yml', '**/.golangci.yaml', '**/.golangci.toml', '**/.golangci.json'] },
+  { bin: 'staticcheck', keys: [], files: ['**/staticcheck.conf'] },
+  { bin: 'revive', keys: [], files: ['**/revive.toml'] },
   // `make test`: the Makefile's recipe is the test command.
   { bin: 'make', keys: [], files: ['Makefile', 'makefile', 'GNUmakefile', '**/*.mk'] },
 ];
@@ -116,6 +149,37 @@ export function filesNamedBy(commands: readonly string[]): Set<string> {
 /** Why `path` is test configuration when the test commands name it; null when they do not. */
 export function namedFileReason(path: string, what: 'added' | 'changed' | 'deleted', commands: readonly string[]): string | null {
   return filesNamedBy(commands).has(path) ? `test configuration ${what}: the test command runs or reads it; ${NOT_THE_CODERS}` : null;
+}
+
+/** Whether the go.mod or go.sum line names one of `GO_TEST_MODULES`. */
+function goTestModuleOf(line: string): string | undefined {
+  return line
+    .split(/\s+/)
+    .map((w) => w.replace(/^\(|\)$/g, ''))
+    .map((w) => GO_TEST_MODULES.find((m) => w === m || w.startsWith(`${m}/`)))
+    .find((m) => m !== undefined);
+}
+
+/**
+ * Reasons a go.mod or go.sum change is test configuration: a line naming a Go test tool module
+ * (`GO_TEST_MODULES`) added, changed or removed — a require, a replace (a test tool swapped for a
+ * local copy that always passes), an exclude, a checksum. Other lines are the code's dependencies.
+ * `before`/`after` null: the file did not exist.
+ */
+export function goModReasons(before: string | null, after: string | null): string[] {
+  const lines = (text: string | null) =>
+    new Set(
+      (text ?? '')
+        .split(/\r?\n/)
+        .map((l) => l.replace(/\/\/.*$/, '').trim())
+        .filter((l) => l !== '' && goTestModuleOf(l) !== undefined),
+    );
+  const a = lines(before);
+  const b = lines(after);
+  const changed = new Set<string>();
+  for (const l of a) if (!b.has(l)) changed.add(goTestModuleOf(l)!);
+  for (const l of b) if (!a.has(l)) changed.add(goTestModuleOf(l)!);
+  return [...changed].sort().map((m) => `"${m}" is a Go test tool; ${NOT_THE_CODERS}`);
 }
 
 // ---------------------------------------------------------------------------------------------

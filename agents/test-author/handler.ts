@@ -193,7 +193,7 @@ function proofSummary(proof: RedProof): NonNullable<WritingTestsOutput['proof']>
 function noResults(profile: RepoProfile, run: SuiteRun): string {
   return (
     `The suite passes on the unchanged code, but no test runner reported per-test results, so nightshift cannot prove tests red or green. ` +
-    `It reads the reports of vitest, jest, mocha and ava (added through NODE_OPTIONS), node:test (its junit reporter) and pytest (PYTEST_ADDOPTS), ` +
+    `It reads the reports of vitest, jest, mocha and ava (added through NODE_OPTIONS), node:test (its junit reporter), pytest (PYTEST_ADDOPTS) and go test (-json, added to go test by a go first on PATH), ` +
     `or TAP printed by the test command. \`${profile.test}\` gave none of them (a test script that sets NODE_OPTIONS itself, a runner nightshift does not read, or no test at all). ` +
     `Set test: in ${profile.configFile ?? CONFIG_FILE} on the base branch to a command that runs the tests with one of these runners, then answer to resume; or cancel.\n` +
     `Output of the run:\n${run.output.slice(-1_500)}`

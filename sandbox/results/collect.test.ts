@@ -59,6 +59,28 @@ describe('per-test results of a run', () => {
     expect(readdirSync(join(ws, '.nightshift'))).toEqual([]);
   });
 
+  it('puts a read-only go first on PATH that adds -json to `go test` only', async () => {
+    // A stand-in for the real go, later on PATH: it prints the arguments it was given.
+    const fake = join(ws, 'fakebin');
+    mkdirSync(fake);
+    writeFileSync(join(fake, 'go'), '#!/bin/sh\necho "go $*"\n', { mode: 0o755 });
+    const sandbox = new ProcessSandbox();
+    await using results = await prepareResults(ws, sandbox.mountPoint(ws), {}, 'go test ./...');
+    const test = "go test ./... && go vet ./... && go list -m && sh -c 'go test -run X ./a' && go version";
+    const command = results.command(test);
+    expect(command.endsWith(`\n${test}`)).toBe(true);
+    // Other repositories' test commands run as they are.
+    await using other = await prepareResults(ws, sandbox.mountPoint(ws), {}, 'npm test\nvitest run --no-go');
+    expect(other.command('npm test')).toBe('npm test');
+    expect([results.maxOutputBytes, other.maxOutputBytes]).toEqual([16 * 1024 * 1024, undefined]);
+    expect([results.go, other.go]).toEqual([true, false]);
+    const run = await sandbox.run({ image: 'any', workspace: ws, command, env: { ...results.env, PATH: `${fake}:/usr/bin:/bin` }, timeoutMs: 60_000 });
+    expect(run.stdout.split('\n')).toEqual(['go test -json ./...', 'go vet ./...', 'go list -m', 'go test -json -run X ./a', 'go version', '']);
+    const bin = join(resultsDir(), 'bin');
+    expect(lstatSync(bin).mode & 0o777).toBe(0o555);
+    expect(lstatSync(join(bin, 'go')).mode & 0o777).toBe(0o555);
+  });
+
   it('never reads a report through a link, nor one too large, and refuses a replaced results directory', async () => {
     const secret = join(ws, 'host-secret.xml');
     writeFileSync(secret, '<testsuites><testcase name="leaked" classname="x"/></testsuites>');

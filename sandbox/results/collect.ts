@@ -9,6 +9,7 @@ import type { Runner, RunError, TestReport } from './report.ts';
 /** The workspace directory the sandbox uses for its own files (`SCRATCH_DIR` of detect.ts). */
 const SCRATCH = '.nightshift';
 const PRELOAD = readFileSync(new URL('./preload.cjs', import.meta.url), 'utf8');
+const GO_SHIM = readFileSync(new URL('./go-shim.sh', import.meta.url), 'utf8');
 /** A report file larger than this is not read. */
 const MAX_REPORT_BYTES = 32 * 1024 * 1024;
 
@@ -16,6 +17,19 @@ const MAX_REPORT_BYTES = 32 * 1024 * 1024;
 export interface ResultsRun {
   /** Environment to add to the run's (NODE_OPTIONS and the others merged with what `env` already had). */
   env: Record<string, string>;
+  /**
+   * The test command as the sandbox runs it: in a Go repository (a go.mod at the root, or a test
+   * command that runs go), the directory of the `go` shim (which adds `-json` to `go test`) first on
+   * PATH, then `test` unchanged; any other test command as it is.
+   */
+  command(test: string): string;
+  /**
+   * The run's output bound when it has to be larger than the default: go's events come on stdout
+   * (about eight times what `go test -v` prints), so a Go repository's run may print up to 16 MiB.
+   */
+  maxOutputBytes: number | undefined;
+  /** Whether the run is a Go repository's: the shim is on PATH and `go test`'s events are on stdout. */
+  go: boolean;
   /**
    * Reads what the runners wrote, after the run has ended; null when no runner reported. Rejects only
    * when the results directory was tampered with (replaced by a link or another kind of file).
@@ -39,7 +53,8 @@ const FILES: { re: RegExp; runner: Runner; parse: (text: string, mount: string) 
  * Prepares a run of the suite to report per test, without changing a file of the repository: a fresh
  * results directory in the workspace's scratch directory (`.nightshift/results-<random>`, which git
  * ignores), the in-sandbox preload that adds the reporters of vitest, jest, mocha and ava, node's own
- * test reporters and pytest's JUnit report through the environment.
+ * test reporters and pytest's JUnit report through the environment, and a `go` first on PATH that
+ * adds `-json` to `go test` (its events on stdout: `parseGoTestJson`).
  *
  * `hostDir` is the workspace on the host, `mount` where the run sees it (`Sandbox.mountPoint`), `env`
  * the profile's environment and `testConfig` the text that configures the test command (a
@@ -55,6 +70,11 @@ export async function prepareResults(hostDir: string, mount: string, env: Record
   await mkdir(host);
   await chmod(host, 0o777);
   await writeFile(join(host, 'preload.cjs'), PRELOAD, { mode: 0o444 });
+  // Read-only, like the preload. The code under test runs as the workspace's owner and could still
+  // change it (docs/test-first.md, "Where it stops").
+  await mkdir(join(host, 'bin'));
+  await writeFile(join(host, 'bin', 'go'), GO_SHIM, { mode: 0o555 });
+  await chmod(join(host, 'bin'), 0o555);
   const inside = posix.join(mount, SCRATCH, name);
   const nodeOptions = [env.NODE_OPTIONS, `--require=${quote(posix.join(inside, 'preload.cjs'))}`];
   if (!testConfig.includes('--test-reporter')) {
@@ -65,11 +85,28 @@ export async function prepareResults(hostDir: string, mount: string, env: Record
     NODE_OPTIONS: nodeOptions.filter(Boolean).join(' '),
     PYTEST_ADDOPTS: [env.PYTEST_ADDOPTS, `--junitxml=${posix.join(inside, 'pytest.xml')}`, '-o', 'junit_family=xunit1'].filter(Boolean).join(' '),
   };
+  const bin = posix.join(inside, 'bin');
+  const go = GO_WORD.test(testConfig) || (await lstat(join(hostDir, 'go.mod')).then((g) => g.isFile(), () => false));
   return {
     env: added,
+    maxOutputBytes: go ? GO_MAX_OUTPUT_BYTES : undefined,
+    go,
+    command: (test) => (go ? `PATH=${shellQuote(bin)}:"$PATH"; export PATH\n${test}` : test),
     read: () => readReports(host, mount),
-    [Symbol.asyncDispose]: () => rm(host, { recursive: true, force: true }),
+    [Symbol.asyncDispose]: async () => {
+      await chmod(join(host, 'bin'), 0o755).catch(() => undefined);
+      await rm(host, { recursive: true, force: true });
+    },
   };
+}
+
+const GO_MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+/** A test command that runs go (as a word of a command, possibly through a path). */
+const GO_WORD = /(?:^|[\s;&|()'"/])go(?=$|[\s;&|()'"])/m;
+
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function quote(path: string): string {

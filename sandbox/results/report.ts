@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
 /** The test runners whose own machine-readable reports nightshift reads. */
-export const Runner = z.enum(['vitest', 'jest', 'mocha', 'ava', 'node:test', 'pytest', 'tap']);
+export const Runner = z.enum(['vitest', 'jest', 'mocha', 'ava', 'node:test', 'pytest', 'go', 'tap']);
 export type Runner = z.infer<typeof Runner>;
 
 /** What became of one test. `skipped` includes todo and pending tests: they did not run. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_NODE_IMAGE, GO_IMAGE } from '../../sandbox/index.ts';
+import { DEFAULT_NODE_IMAGE } from '../../sandbox/index.ts';
 import { sandboxContract } from '../contracts/sandbox.contract.ts';
 import { ProcessSandbox } from './sandbox.ts';
 
@@ -24,7 +24,7 @@ describe('ProcessSandbox extras', () => {
   it('knows only the images it is given, when given some', async () => {
     const sandbox = new ProcessSandbox({ images: [DEFAULT_NODE_IMAGE] });
     await sandbox.ensureImage(DEFAULT_NODE_IMAGE);
-    await expect(sandbox.ensureImage(GO_IMAGE)).rejects.toMatchObject({
+    await expect(sandbox.ensureImage('nightshift-sandbox-rust:1')).rejects.toMatchObject({
       code: 'image_missing',
       message: /ships no recipe/,
     });
