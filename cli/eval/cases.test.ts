@@ -21,7 +21,7 @@ function write(name: string, value: unknown): string {
 describe('evaluation cases', () => {
   it("loads the project's cases from their directory, in name order, with defaults", async () => {
     const cases = await loadCases([EXAMPLES]);
-    expect(cases.map((c) => c.spec.name)).toEqual(['js-duration-compound', 'py-roman-parse', 'py-stats-mode', 'ts-bytes-decimals']);
+    expect(cases.map((c) => c.spec.name)).toEqual(['go-semver-prerelease', 'go-wordfreq-normalize', 'js-duration-compound', 'py-roman-parse', 'py-stats-mode', 'ts-bytes-decimals']);
     for (const c of cases) expect(Object.keys(c.spec.scripts).sort()).toEqual(['cheating', 'honest']);
     expect(cases[0]!.spec).toMatchObject({ timeout: '10m', ticket: { type: 'feature' } });
   });

@@ -8,7 +8,7 @@ import { runCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 
 /*
- * `nightshift eval` over the project's own cases (examples/eval: JavaScript, TypeScript and Python
+ * `nightshift eval` over the project's own cases (examples/eval: JavaScript, TypeScript, Python and Go
  * repositories, each with held-out tests), through a real stack of its own, real Docker sandboxes and
  * mock-llm answering each ticket from its case's script. The honest scripts must resolve every case
  * with every check held; the cheating ones (tests edited or switched off by the coder, tests that
@@ -37,10 +37,13 @@ describeDocker('nightshift eval over the project cases', () => {
     'resolves every case with the honest scripts, every integrity check held, with tokens, time and cost',
     async () => {
       const run = await evaluate('honest');
-      expect(run.cases.map((c) => c.name)).toEqual(['js-duration-compound', 'py-roman-parse', 'py-stats-mode', 'ts-bytes-decimals']);
+      expect(run.cases.map((c) => c.name)).toEqual(['go-semver-prerelease', 'go-wordfreq-normalize', 'js-duration-compound', 'py-roman-parse', 'py-stats-mode', 'ts-bytes-decimals']);
       for (const c of run.cases) {
         expect(c, JSON.stringify(c.checks)).toMatchObject({ state: 'pr_open', resolved: true, pullRequest: { number: expect.any(Number) } });
         for (const k of CHECKS) expect(c.checks![k].ok, `${c.name} ${k}: ${c.checks![k].detail}`).toBe(true);
+        // Red and green come from the runner's per-test results (pytest's JUnit, go test's events, node's junit).
+        expect(c.checks!.redAtTests.detail, c.name).toMatch(/\d+ tests, \d+ passed, [1-9]\d* failed/);
+        expect(c.checks!.greenAtHead.detail, c.name).toMatch(/(\d+) tests, \1 passed, 0 failed, 0 skipped/);
         expect(c.tokens.total).toBeGreaterThan(0);
         expect(Object.keys(c.tokens.byRole).sort()).toEqual(['coder', 'refiner', 'reviewer', 'test-author']);
         expect(c.costUsd).toBeCloseTo((c.tokens.input * 2.5 + c.tokens.output * 10) / 1e6, 10);
@@ -68,6 +71,8 @@ describeDocker('nightshift eval over the project cases', () => {
       expect(notes['ts-bytes-decimals']).toContain('package.json: scripts "test" is a test script');
       expect(notes['py-stats-mode']).toContain('conftest.py: a test file');
       expect(notes['py-roman-parse']).toContain('PASS on the unchanged code');
+      expect(notes['go-wordfreq-normalize']).toContain('normalize_test.go: a test file');
+      expect(notes['go-semver-prerelease']).toContain('.nightshift.yml');
     },
     30 * MINUTES,
   );
