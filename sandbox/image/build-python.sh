@@ -12,9 +12,9 @@
 #   Another Python: NIGHTSHIFT_PYTHON_TARBALL=/path/to/cpython-3.12.8+20250106-x86_64-unknown-linux-gnu-install_only.tar.gz
 #   (a python-build-standalone "install_only" release you have, from
 #   https://github.com/astral-sh/python-build-standalone/releases: a `python/` directory with
-#   bin/python3) installs that Python into /usr/local/python instead of Debian's (the tree then has
-#   only git and ca-certificates from Debian), and the image is tagged with its major.minor version:
-#   nightshift-sandbox-python:3.12. A repository whose pyproject.toml `requires-python` needs it names
+#   bin/python3) installs that Python into /usr/local/python instead of Debian's, its bin directory
+#   first on PATH (the tree then has only git and ca-certificates from Debian), and the image is
+#   tagged with its major.minor version: nightshift-sandbox-python:3.12. A repository whose pyproject.toml `requires-python` needs it names
 #   it with `image: nightshift-sandbox-python:3.12` in .nightshift.yml; nightshift refuses such a
 #   pyproject.toml on the default image before anything runs, saying so. A 3.11 tarball is refused:
 #   that tag is the default image's. Such a Python usually brings pip but not pytest, setuptools or
@@ -24,7 +24,7 @@
 #   `python/bin/python3 -m pip install pytest setuptools wheel`, and pack `python/` again. The build
 #   says which of them the image has.
 #
-# Both: python3 and python (and pip, pip3 with a tarball) on PATH, the unprivileged user `sandbox`
+# Both: python3 and python (and the tarball's pip) on PATH, the unprivileged user `sandbox`
 # (uid/gid 10001), the extra certificate authorities this host trusts ($NIGHTSHIFT_EXTRA_CA_DIR,
 # default /usr/local/share/ca-certificates, as in build.sh; certificates only, never keys). tar |
 # docker import sets the image's PATH, HOME, user and the labels nightshift.recipe and
@@ -88,14 +88,15 @@ if [ -n "$TARBALL" ]; then
   mv "$stage/usr/local/python.tmp/python" "$stage$PYTHON_HOME" || fail "no python/ directory in $TARBALL"
   rm -rf "$stage/usr/local/python.tmp"
   [ -x "$stage$PYTHON_HOME/bin/python3" ] || fail "no python3 in $PYTHON_HOME/bin of the image tree"
-  # /usr/local/bin comes first on the image's PATH. Python finds its home through the links.
-  for name in python3 "python$series" pip3 pip; do
-    if [ -e "$stage$PYTHON_HOME/bin/$name" ]; then ln -sf "$PYTHON_HOME/bin/$name" "$stage/usr/local/bin/$name"; fi
-  done
-  ln -sf "$PYTHON_HOME/bin/python3" "$stage/usr/local/bin/python"
-  python=/usr/local/bin/python3
+  # Its bin directory comes first on the image's PATH, with `python` next to python3. Not links in
+  # /usr/local/bin: a venv made through such a link records that directory as its home, and its
+  # python then finds no standard library (seen with a CPython 3.13 install tree).
+  [ -e "$stage$PYTHON_HOME/bin/python" ] || ln -s python3 "$stage$PYTHON_HOME/bin/python"
+  python=$PYTHON_HOME/bin/python3
+  path=$PYTHON_HOME/bin:/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin
 else
   python=/usr/bin/python3
+  path=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin
 fi
 
 python_version=$(chroot "$stage" "$python" -c 'import platform; print(platform.python_version())') \
@@ -107,7 +108,7 @@ esac
 
 say "importing $IMAGE (Python $python_version, recipe $recipe)"
 tar --numeric-owner -C "$stage" -c . | docker import \
-  --change 'ENV PATH=/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin:/bin:/sbin' \
+  --change "ENV PATH=$path" \
   --change 'ENV HOME=/tmp' \
   --change 'ENV PIP_DISABLE_PIP_VERSION_CHECK=1' \
   --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
