@@ -195,6 +195,68 @@ describe('detectProfile for Python', () => {
     expect(await detectProfile(dir)).toMatchObject({ detectedFrom: 'requirements.txt', setup: [VENV, `${PIP} -r requirements.txt`, PYTEST_IF_MISSING] });
   });
 
+  const requiring = (spec: string, quote = '"') => `${SETUPTOOLS_PROJECT}requires-python = ${quote}${spec}${quote}  # supported\n`;
+
+  it('accepts a requires-python the image\'s Python 3.11 satisfies', async () => {
+    for (const spec of ['>=3.8', '>=3.10,<3.13', '~=3.11', '~=3.10', '==3.11.*', '== 3.11.*', '>=3.11.4', '!=3.10.*, >3.9', '<4', '==3.*']) {
+      write({ 'pyproject.toml': requiring(spec) });
+      expect(await detectProfile(dir), spec).toMatchObject({ image: PYTHON_IMAGE, notes: [] });
+    }
+    write({ 'pyproject.toml': requiring('>=3.9', "'") });
+    expect((await detectProfile(dir)).image).toBe(PYTHON_IMAGE);
+  });
+
+  it('refuses, before anything runs, a requires-python the image\'s Python does not satisfy, saying how to provide one', async () => {
+    write({ 'pyproject.toml': requiring('>=3.12') });
+    const err = await rejection();
+    expect(err.code).toBe('toolchain_missing');
+    expect(err.message).toContain(
+      'pyproject.toml\'s requires-python ">=3.12" is not satisfied by the Python of the sandbox image nightshift-sandbox-python:3.11 (Python 3.11); Python 3.12 satisfies it.',
+    );
+    expect(err.message).toContain('NIGHTSHIFT_PYTHON_TARBALL=/path/to/cpython-3.12.x+…-x86_64-unknown-linux-gnu-install_only.tar.gz sandbox/image/build-python.sh');
+    expect(err.message).toContain('nightshift-sandbox-python:3.12) and name it with image: in .nightshift.yml');
+    for (const [spec, want] of [
+      ['<3.11', '3.10'],
+      ['==3.10.*', '3.10'],
+      ['~=3.12', '3.12'],
+      ['>=3.10,<3.11', '3.10'],
+      ['!=3.11.*,>=3.11', '3.12'],
+      ['==3.11.2, !=3.11.*', null],
+    ] as const) {
+      write({ 'pyproject.toml': requiring(spec) });
+      const e = await rejection();
+      expect(e.code, spec).toBe('toolchain_missing');
+      expect(e.message, spec).toContain(want === null ? 'cpython-3.x.x+' : `; Python ${want} satisfies it. `);
+    }
+  });
+
+  it('does not refuse a requires-python it cannot read, and says it was not checked', async () => {
+    for (const spec of ['^3.12', '>=3.12a1', '===3.13', '>=3.12.*', '~=3', '>=3.12 || <3', '']) {
+      write({ 'pyproject.toml': requiring(spec) });
+      const profile = await detectProfile(dir);
+      expect(profile.image, spec).toBe(PYTHON_IMAGE);
+      expect(profile.notes, spec).toEqual([`pyproject.toml's requires-python "${spec}" is not a specifier nightshift reads: not checked against the image's Python`]);
+    }
+    // Only [project]'s requires-python counts; a multi-line string is not read.
+    write({ 'pyproject.toml': `${SETUPTOOLS_PROJECT}\n[tool.x]\nrequires-python = ">=3.13"\n` });
+    expect(await detectProfile(dir)).toMatchObject({ image: PYTHON_IMAGE, notes: [] });
+    write({ 'pyproject.toml': `${SETUPTOOLS_PROJECT}requires-python = \"\"\"\n>=3.13\"\"\"\n` });
+    expect(await detectProfile(dir)).toMatchObject({ image: PYTHON_IMAGE, notes: [] });
+  });
+
+  it('checks a nightshift Python image named in .nightshift.yml by its tag, and leaves any other image to the user', async () => {
+    write({ 'pyproject.toml': requiring('>=3.12'), '.nightshift.yml': 'image: nightshift-sandbox-python:3.12\n' });
+    expect(await detectProfile(dir)).toMatchObject({ image: 'nightshift-sandbox-python:3.12', imageShipped: false });
+    write({ 'pyproject.toml': requiring('>=3.12,<3.13'), '.nightshift.yml': 'image: nightshift-sandbox-python:3.13\n' });
+    const err = await rejection();
+    expect(err.code).toBe('toolchain_missing');
+    expect(err.message).toContain('the sandbox image nightshift-sandbox-python:3.13 (Python 3.13); Python 3.12 satisfies it.');
+    write({ '.nightshift.yml': 'image: registry.local/team/python:3.13\n' });
+    expect((await detectProfile(dir)).image).toBe('registry.local/team/python:3.13');
+    write({ '.nightshift.yml': 'image: nightshift-sandbox-python:3.13.1\n' });
+    expect((await detectProfile(dir)).image).toBe('nightshift-sandbox-python:3.13.1');
+  });
+
   it('says which Python manifest it also found when package.json wins', async () => {
     write({ 'package.json': { scripts: { test: 'node --test' } }, 'requirements.txt': 'attrs\n' });
     expect((await detectProfile(dir)).notes).toEqual([expect.stringMatching(/also found requirements.txt; used package.json/)]);

@@ -3,7 +3,16 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { fieldIssues, parseDuration } from '../shared/index.ts';
 import { ProfileError } from './errors.ts';
-import { DEFAULT_NODE_IMAGE, GO_IMAGE, GO_IMAGE_TAG, GO_IMAGE_VERSION, hasRecipe, PYTHON_IMAGE } from './images.ts';
+import {
+  DEFAULT_NODE_IMAGE,
+  GO_IMAGE,
+  GO_IMAGE_TAG,
+  GO_IMAGE_VERSION,
+  hasRecipe,
+  PYTHON_IMAGE,
+  PYTHON_IMAGE_TAG,
+  PYTHON_IMAGE_VERSION,
+} from './images.ts';
 import { GO_TEST_FILES, NODE_TEST_FILES, PYTHON_TEST_FILES, RUNNER_CONFIG_FILES, runnerTestFiles } from './test-files.ts';
 import { parseFlatYaml } from './yaml.ts';
 
@@ -148,6 +157,8 @@ interface Detected {
   notes: string[];
   /** What go.mod asks of the toolchain (Go repositories only). */
   goMod?: GoMod;
+  /** pyproject.toml's `requires-python` (Python repositories only), when set. */
+  requiresPython?: string;
 }
 
 const NPM_PLACEHOLDER_TEST = /no test specified/;
@@ -164,7 +175,9 @@ const NPM_PLACEHOLDER_TEST = /no test specified/;
  *   tox.ini): `PYTHON_IMAGE`; a venv in `.nightshift/venv` that sees the image's packages (its pytest
  *   and build tools: PyPI may be out of reach), the requirements files installed into it, then the
  *   project itself, editable, with its `test` extra when it declares one; pytest from PyPI only when
- *   neither the image nor the project brought it; test `python -m pytest` from the venv.
+ *   neither the image nor the project brought it; test `python -m pytest` from the venv. A
+ *   pyproject.toml whose `requires-python` the image's Python does not satisfy is refused with
+ *   `toolchain_missing`, saying how to provide one.
  * - `go.mod`: `GO_IMAGE` (Debian's Go 1.19); setup `go mod download` into `.nightshift/go/mod` when
  *   go.mod has requirements (none without: the module sets up offline); test `go test ./...`; the
  *   module cache in the workspace, the build cache in /tmp, GOTOOLCHAIN=local. A go.mod that needs a
@@ -172,7 +185,7 @@ const NPM_PLACEHOLDER_TEST = /no test specified/;
  *
  * Rejects with ProfileError `invalid_repo_config` (a configuration or manifest that does not parse or
  * validate, listing every problem), `unknown_repo_type` (nothing to go by) or `toolchain_missing`
- * (a go.mod that needs a newer Go than the image has).
+ * (a go.mod that needs a newer Go than the image has, a `requires-python` its Python does not satisfy).
  */
 export async function detectProfile(dir: string): Promise<RepoProfile> {
   const config = await readConfig(dir);
@@ -197,6 +210,7 @@ export async function detectProfile(dir: string): Promise<RepoProfile> {
     throw new ProfileError('invalid_repo_config', `cannot tell how to test the repository at ${dir}`, missing);
   }
   if (detected?.goMod) checkGoToolchain(detected.goMod, image!, config?.file ?? CONFIG_FILE);
+  if (detected?.requiresPython !== undefined) checkPythonVersion(detected.requiresPython, image!, config?.file ?? CONFIG_FILE);
   const setup = yml?.setup !== undefined ? listOrNull(yml.setup) : (detected?.setup ?? null);
   const env = { ...detected?.env, ...Object.fromEntries((yml?.env ?? []).map((kv) => splitOnce(kv, '='))) };
   return RepoProfile.parse({
@@ -339,6 +353,11 @@ async function detectPython(dir: string): Promise<Detected | null> {
   }
   setup.push(`${venv}/bin/python -c 'import pytest' 2>/dev/null || ${pip} pytest`);
 
+  const requiresPython = pyproject === null ? null : readRequiresPython(pyproject);
+  if (requiresPython !== null && parsePythonSpecifier(requiresPython) === null) {
+    notes.push(`pyproject.toml's requires-python "${requiresPython}" is not a specifier nightshift reads: not checked against the image's Python`);
+  }
+
   return {
     detectedFrom,
     image: PYTHON_IMAGE,
@@ -348,7 +367,134 @@ async function detectPython(dir: string): Promise<Detected | null> {
     testFilePatterns: [...PYTHON_TEST_FILES],
     testFileNotes: [],
     notes,
+    ...(requiresPython !== null ? { requiresPython } : {}),
   };
+}
+
+/**
+ * The `requires-python` of pyproject.toml's `[project]` table, as written (a one-line TOML string,
+ * `"…"` or `'…'`), or null when there is none. A simple line reading, no TOML parser.
+ */
+export function readRequiresPython(text: string): string | null {
+  let inProject = false;
+  for (const line of text.split(/\r?\n/)) {
+    const section = sectionHeader(line);
+    if (section !== null) {
+      inProject = section === '[project]';
+      continue;
+    }
+    if (!inProject) continue;
+    const m = /^\s*(["']?)requires-python\1\s*=\s*(?:"([^"\\]*)"|'([^']*)')\s*(#.*)?$/.exec(line);
+    if (m) return (m[2] ?? m[3]!).trim();
+  }
+  return null;
+}
+
+/** One clause of a version specifier: `>=3.12`, `==3.11.*`, `~=3.11`. */
+interface SpecifierClause {
+  op: '~=' | '==' | '!=' | '<=' | '>=' | '<' | '>';
+  version: number[];
+  wildcard: boolean;
+}
+
+/**
+ * The clauses of a PEP 440 version specifier in its common forms: comma-separated `~=`, `==`, `!=`,
+ * `<=`, `>=`, `<`, `>` with a release version (`3`, `3.12`, `3.12.1`), `.*` after `==` and `!=`.
+ * Null for anything else (pre-releases, `===`, Poetry's `^3.12`…): it is not checked, never refused.
+ */
+export function parsePythonSpecifier(spec: string): SpecifierClause[] | null {
+  const clauses: SpecifierClause[] = [];
+  for (const part of spec.split(',')) {
+    const m = /^\s*(~=|==|!=|<=|>=|<|>)\s*(\d+(?:\.\d+)*)(\.\*)?\s*$/.exec(part);
+    if (!m) return null;
+    const op = m[1] as SpecifierClause['op'];
+    const version = m[2]!.split('.').map(Number);
+    const wildcard = m[3] !== undefined;
+    if (wildcard && op !== '==' && op !== '!=') return null;
+    if (op === '~=' && version.length < 2) return null;
+    clauses.push({ op, version, wildcard });
+  }
+  return clauses;
+}
+
+function compareVersions(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return Math.sign(d);
+  }
+  return 0;
+}
+
+function hasPrefix(v: readonly number[], prefix: readonly number[]): boolean {
+  return prefix.every((p, i) => (v[i] ?? 0) === p);
+}
+
+function clauseHolds(v: readonly number[], c: SpecifierClause): boolean {
+  const cmp = compareVersions(v, c.version);
+  switch (c.op) {
+    case '==':
+      return c.wildcard ? hasPrefix(v, c.version) : cmp === 0;
+    case '!=':
+      return c.wildcard ? !hasPrefix(v, c.version) : cmp !== 0;
+    case '~=':
+      return cmp >= 0 && hasPrefix(v, c.version.slice(0, -1));
+    case '<=':
+      return cmp <= 0;
+    case '>=':
+      return cmp >= 0;
+    case '<':
+      return cmp < 0;
+    case '>':
+      return cmp > 0;
+  }
+}
+
+/**
+ * Whether some release of Python `major.minor` (3.11.0, 3.11.1, …) satisfies every clause: the images
+ * are known by their series only, so a clause about patch releases (`>=3.11.4`) is given the benefit
+ * of the doubt. The patch releases worth trying are 0, the clauses' own and their neighbours, and a
+ * large one.
+ */
+function seriesSatisfies(series: readonly [number, number], clauses: readonly SpecifierClause[]): boolean {
+  const patches = new Set([0, 9999]);
+  for (const c of clauses) {
+    if (c.version[0] === series[0] && c.version[1] === series[1] && c.version[2] !== undefined) {
+      for (const p of [c.version[2] - 1, c.version[2], c.version[2] + 1]) if (p >= 0) patches.add(p);
+    }
+  }
+  return [...patches].some((p) => clauses.every((c) => clauseHolds([series[0], series[1], p], c)));
+}
+
+/**
+ * Refuses, before anything runs, a pyproject.toml whose `requires-python` the image's Python does not
+ * satisfy. The image's Python is known for nightshift's Python images only: `PYTHON_IMAGE` has
+ * `PYTHON_IMAGE_VERSION` (Debian's), and an image built from a Python release with
+ * NIGHTSHIFT_PYTHON_TARBALL is tagged with its major.minor (`nightshift-sandbox-python:3.12`); any
+ * other image is the user's to match. A specifier this does not read is not checked.
+ */
+function checkPythonVersion(spec: string, image: string, configFile: string): void {
+  const tag = image === PYTHON_IMAGE ? PYTHON_IMAGE_VERSION : PYTHON_IMAGE_TAG.exec(image)?.[1];
+  const clauses = parsePythonSpecifier(spec);
+  if (tag === undefined || clauses === null) return;
+  const [major, minor] = tag.split('.').map(Number) as [number, number];
+  if (seriesSatisfies([major, minor], clauses)) return;
+  // The lowest series next to those the specifier names that satisfies it, to name in the advice.
+  const candidates = clauses
+    .flatMap((c) => [-1, 0, 1].map((d): [number, number] => [c.version[0]!, (c.version[1] ?? 0) + d]))
+    .filter(([, m]) => m >= 0)
+    .sort((a, b) => compareVersions(a, b));
+  const fits = candidates.find((s) => seriesSatisfies(s, clauses));
+  const want = fits === undefined ? '3.x' : fits.join('.');
+  throw new ProfileError(
+    'toolchain_missing',
+    `pyproject.toml's requires-python "${spec}" is not satisfied by the Python of the sandbox image ${image} (Python ${tag})` +
+      `${fits === undefined ? '' : `; Python ${want} satisfies it`}. ` +
+      `The setup step makes its venv with the image's Python, and none other can be fetched. Provide one: build a Python image ` +
+      `from a python-build-standalone "install_only" release you have with ` +
+      `\`NIGHTSHIFT_PYTHON_TARBALL=/path/to/cpython-${want}.x+…-x86_64-unknown-linux-gnu-install_only.tar.gz sandbox/image/build-python.sh\` ` +
+      `(it prints the image's name, nightshift-sandbox-python:${want === '3.x' ? '<major.minor>' : want}) and name it with image: in ${configFile}, ` +
+      `or name there any image with such a Python`,
+  );
 }
 
 /** Whether the TOML text has a `[name]` table header line (a simple line check, no TOML parser). */

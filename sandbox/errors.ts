@@ -35,8 +35,10 @@ const RETRYABLE: ReadonlySet<SandboxErrorCode> = new Set(['engine_unavailable', 
 
 /**
  * A repository whose sandbox profile cannot be determined: no `.nightshift.yml` and nothing
- * recognisable, or a `.nightshift.yml` / `package.json` that does not parse. Not retryable: the
- * repository has to change. `issues` lists each problem with its field (or `line N`).
+ * recognisable, or a `.nightshift.yml` / `package.json` that does not parse (`invalid_repo_config`,
+ * `unknown_repo_type`), or a manifest that needs a toolchain the image does not have: a go.mod's Go,
+ * a pyproject.toml's `requires-python` (`toolchain_missing`). Not retryable: the repository (or its
+ * image) has to change. `issues` lists each problem with its field (or `line N`).
  */
 export type ProfileErrorCode = 'invalid_repo_config' | 'unknown_repo_type' | 'toolchain_missing';
 

@@ -10,9 +10,18 @@ export const GATE_IMAGE = 'nightshift-sandbox-gate:1';
 /**
  * The sandbox image for Python repositories: Debian's Python 3.11 with venv, pip, pytest, setuptools
  * and wheel (so that a project without dependencies sets up with no network), and git. Built from local
- * files by `sandbox/image/build-python.sh`.
+ * files by `sandbox/image/build-python.sh`. Another Python comes from a python-build-standalone
+ * "install_only" release the user has: `NIGHTSHIFT_PYTHON_TARBALL=…/cpython-3.x.y+…-install_only.tar.gz
+ * build-python.sh` builds `nightshift-sandbox-python:3.x`, which a repository names with `image:` in
+ * .nightshift.yml.
  */
 export const PYTHON_IMAGE = 'nightshift-sandbox-python:3.11';
+
+/** The Python series (major.minor) `PYTHON_IMAGE`'s recipe installs (Debian bookworm's); build-python.sh checks it. */
+export const PYTHON_IMAGE_VERSION = '3.11';
+
+/** nightshift's Python images are tagged with their Python's major.minor: `nightshift-sandbox-python:3.12`. */
+export const PYTHON_IMAGE_TAG = /^nightshift-sandbox-python:(\d+\.\d+)$/;
 
 /**
  * The sandbox image for Go repositories: Debian bookworm's Go 1.19 (golang-1.19-go, the only Go Debian

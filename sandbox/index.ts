@@ -27,6 +27,8 @@ export {
   IMAGE_RECIPES,
   imageMissingMessage,
   PYTHON_IMAGE,
+  PYTHON_IMAGE_TAG,
+  PYTHON_IMAGE_VERSION,
   SANDBOX_UID,
 } from './images.ts';
 export {

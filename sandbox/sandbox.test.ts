@@ -11,6 +11,8 @@ import {
   imageMissingMessage,
   parseRunSpec,
   PYTHON_IMAGE,
+  PYTHON_IMAGE_TAG,
+  PYTHON_IMAGE_VERSION,
   runFailure,
   SANDBOX_UID,
   SandboxError,
@@ -118,9 +120,21 @@ describe('images', () => {
     expect(imageMissingMessage('other:1')).toMatch(/ships no recipe .* images are never pulled/);
   });
 
-  it.each([DEFAULT_NODE_IMAGE, PYTHON_IMAGE])('agrees with the recipe of %s on the image name and the sandbox uid', (image) => {
+  it.each([DEFAULT_NODE_IMAGE])('agrees with the recipe of %s on the image name and the sandbox uid', (image) => {
     const script = readFileSync(new URL(`../${IMAGE_RECIPES[image]}`, import.meta.url), 'utf8');
     expect(script).toContain(`\nIMAGE=${image}\n`);
+    expect(script).toContain(`\nSANDBOX_UID=${SANDBOX_UID}\n`);
+  });
+
+  it('agrees with the Python recipe on the image name, the Python it installs and the sandbox uid', () => {
+    const script = readFileSync(new URL(`../${IMAGE_RECIPES[PYTHON_IMAGE]}`, import.meta.url), 'utf8');
+    const series = /\nDEBIAN_PYTHON_SERIES=(\S+)\n/.exec(script)?.[1];
+    expect(PYTHON_IMAGE).toBe(`nightshift-sandbox-python:${series}`);
+    expect(PYTHON_IMAGE_VERSION).toBe(series);
+    expect(script).toContain('\n  IMAGE=nightshift-sandbox-python:$DEBIAN_PYTHON_SERIES\n');
+    expect(script).toContain('\n  IMAGE=nightshift-sandbox-python:$series\n');
+    expect(PYTHON_IMAGE_TAG.exec('nightshift-sandbox-python:3.12')?.[1]).toBe('3.12');
+    expect(PYTHON_IMAGE_TAG.exec('nightshift-sandbox-python:3.12.8')).toBeNull();
     expect(script).toContain(`\nSANDBOX_UID=${SANDBOX_UID}\n`);
   });
 
