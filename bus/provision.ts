@@ -79,6 +79,15 @@ export function limitsFromConfig(config: Config): Limits {
   };
 }
 
+/**
+ * The JetStream file storage every stream and bucket at its byte bound takes on one server (each
+ * replica is a full copy, so on a cluster every node needs it too): a server's `max_file_store` must
+ * be at least this, or a stream cannot be placed ("insufficient storage").
+ */
+export function storeBytesNeeded(limits: Limits): number {
+  return Object.values(limits).reduce((sum: number, b: Bound) => sum + b.maxBytes, 0);
+}
+
 /** What `provision` is given by a process that has a configuration. */
 export function provisionOptions(config: Config): ProvisionOptions {
   return {
