@@ -145,9 +145,10 @@ export interface NatsCluster extends AsyncDisposable {
  * Starts a `size`-node JetStream cluster from configuration files: `configs` (e.g. the ones
  * `nightshift nats config --cluster` writes) or, without them, ones written here with
  * `nodeConfigText` on consecutive free ports, without authorization. Resolves once a JetStream
- * meta leader is elected; every node is killed if it does not come up.
+ * meta leader is elected (asked with `auth` when the configurations want credentials);
+ * every node is killed if it does not come up.
  */
-export async function startNatsCluster(opts: { size?: number; configs?: { file: string; url: string }[] } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(opts: { size?: number; configs?: { file: string; url: string }[]; auth?: ProbeAuth } = {}): Promise<NatsCluster> {
   requireNatsServer();
   const root = mkdtempSync(join(tmpdir(), 'nightshift-cluster-'));
   let nodes = opts.configs;
@@ -204,7 +205,7 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
           async () => {
             const dead = procs.findIndex((p) => p.exitCode !== null);
             if (dead >= 0) throw new Error(`nats-server ${nodes[dead]!.file} exited ${procs[dead]!.exitCode}: ${logs[dead]}`);
-            return jetStreamAnswers(url);
+            return jetStreamAnswers(url, opts.auth);
           },
           { timeoutMs, intervalMs: 100 },
         );
@@ -224,13 +225,19 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
   return cluster;
 }
 
-/** Whether JetStream answers an account info request through the server at `url` (no credentials). */
-export async function jetStreamAnswers(url: string, auth: { nkey?: string } = {}): Promise<boolean> {
+/** A user's nkey seed file and the inbox prefix its permissions allow replies on (bus/permissions.ts). */
+export interface ProbeAuth {
+  nkey: string;
+  inboxPrefix: string;
+}
+
+/** Whether JetStream answers an account info request through the server at `url`. */
+export async function jetStreamAnswers(url: string, auth?: ProbeAuth): Promise<boolean> {
   const nc = await connect({
     servers: url,
     reconnect: false,
     timeout: 2_000,
-    ...(auth.nkey && { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkey, 'utf8').trim())) }),
+    ...(auth && { inboxPrefix: auth.inboxPrefix, authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkey, 'utf8').trim())) }),
   });
   try {
     await (await jetstreamManager(nc, { timeout: 2_000 })).getAccountInfo();
