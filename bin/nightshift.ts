@@ -55,9 +55,11 @@ const USAGE = `nightshift — background agents for software delivery
 
 usage: nightshift <command> [options]   (the command first, then its options)
 
-  up [--demo] [--replicas coder=3,…] [--handler <role>=<module>]… [--port 4222]
+  up [--demo] [--replicas coder=3,…] [--handler <role>=<module>]… [--port 4222] [--cluster 3]
                                  the local stack in the foreground: an embedded nats-server
-                                 (unless --nats/NATS_URL), the coordinator and the agents;
+                                 (unless --nats/NATS_URL; --cluster 3: a 3-node JetStream cluster
+                                 on ports from --port, streams with 3 replicas; a server that dies
+                                 is restarted on its data), the coordinator and the agents;
                                  --demo runs one ticket on the shipped demo repository offline
                                  (a scripted model), prints its pull request, and stops
   coordinator                    run a coordinator (any number may run at once)
@@ -321,8 +323,10 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
     replicas: { type: 'string' },
     handler: { type: 'string', multiple: true },
     port: { type: 'string', default: '4222' },
+    cluster: { type: 'string' },
     demo: { type: 'boolean', default: false },
   });
+  if (values.cluster !== undefined && values.cluster !== '3') throw new UsageError(`--cluster ${values.cluster}: the embedded cluster has 3 nodes (--cluster 3)`);
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'up' } });
   const replicas: Record<string, number> = {};
@@ -346,6 +350,7 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
       replicas,
       handlers,
       port,
+      ...(values.cluster && { cluster: 3 }),
       self: { node: process.execPath, args: [...process.execArgv, SELF] },
       env: process.env,
       cwd: process.cwd(),

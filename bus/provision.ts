@@ -9,7 +9,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { nanos } from '@nats-io/transport-node';
+import { nanos, TimeoutError } from '@nats-io/transport-node';
 import { AgentError, delay, ROLES, type Config, type Logger } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
 
@@ -294,7 +294,8 @@ async function exists(info: () => Promise<unknown>): Promise<boolean> {
     await info();
     return true;
   } catch (err) {
-    if (isNotFound(err)) return false;
+    // A JetStream API that does not answer yet (a cluster still electing its leaders) is waited for too.
+    if (isNotFound(err) || err instanceof TimeoutError) return false;
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { permissionsFor, PROCESS_KINDS, type ProcessKind } from './permissions.ts';
 
@@ -105,7 +105,7 @@ export interface NodeSpec {
 /**
  * The text of one node's nats-server configuration: server_name, listen, JetStream (store dir, file
  * store limit), cluster routes when it is part of a cluster, and the authorization block that
- * `writeServerAuth` wrote (included from `authFile`, relative to the node's file or absolute; none
+ * `writeServerAuth` wrote (included from `authFile`, relative to the node's file; none
  * without it: a server anyone may use, for tests).
  */
 export function nodeConfigText(node: NodeSpec, authFile?: string): string {
@@ -139,8 +139,12 @@ export function nodeConfigText(node: NodeSpec, authFile?: string): string {
   return lines.join('\n');
 }
 
-/** Writes a node's configuration into `file` (mode 0600, atomically). */
+/**
+ * Writes a node's configuration into `file` (mode 0600, atomically). nats-server resolves an include
+ * relative to the including file, absolute paths too: `authFile` is written relative to `file`.
+ */
 export async function writeNodeConfig(file: string, node: NodeSpec, authFile?: string): Promise<void> {
-  await writeFile(`${file}.tmp`, nodeConfigText(node, authFile), { mode: 0o600 });
+  const include = authFile === undefined ? undefined : relative(dirname(file), resolve(dirname(file), authFile));
+  await writeFile(`${file}.tmp`, nodeConfigText(node, include), { mode: 0o600 });
   await rename(`${file}.tmp`, file);
 }
