@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
-import { connectBus, DEFAULT_NATS_URL, writeServerAuth, type Bus, type BusAuth } from '../bus/index.ts';
+import { connectBus, DEFAULT_NATS_URL, limitsFromConfig, type Bus, type BusAuth } from '../bus/index.ts';
 import { cliBusOptions, credentialsDir } from '../cli/bus.ts';
 import { prettyLogLine } from '../cli/logview.ts';
 import { renderEntry, renderList, renderTicket } from '../cli/render.ts';
@@ -55,9 +55,11 @@ const USAGE = `nightshift — background agents for software delivery
 
 usage: nightshift <command> [options]   (the command first, then its options)
 
-  up [--demo] [--replicas coder=3,…] [--handler <role>=<module>]… [--port 4222]
+  up [--demo] [--replicas coder=3,…] [--handler <role>=<module>]… [--port 4222] [--cluster 3]
                                  the local stack in the foreground: an embedded nats-server
-                                 (unless --nats/NATS_URL), the coordinator and the agents;
+                                 (unless --nats/NATS_URL; --cluster 3: a 3-node JetStream cluster
+                                 on ports from --port, streams with 3 replicas; a server that dies
+                                 is restarted on its data), the coordinator and the agents;
                                  --demo runs one ticket on the shipped demo repository offline
                                  (a scripted model), prints its pull request, and stops
   coordinator                    run a coordinator (any number may run at once)
@@ -88,9 +90,13 @@ usage: nightshift <command> [options]   (the command first, then its options)
   pr show <ticket-id|number>     a pull request with its summary and diff
   github [--port <n>]            the GitHub webhook receiver: reviews send work back, merge/close
                                  finish tickets, labelled issues become tickets (docs/github.md)
-  nats config [--dir <dir>]      write a nats-server configuration with one nkey user per kind of
-                                 process, each allowed only its role, and each kind's seed file
-                                 (default dir: <data dir>/auth, which \`up\` uses; docs/security.md)
+  nats config [--dir <dir>] [--listen host:port] [--store-dir /var/lib/nats]
+              [--cluster <n> --routes host:port,…]
+                                 write nats-server configurations: one nkey user per kind of process,
+                                 each allowed only its role, and each kind's seed file (default dir:
+                                 <data dir>/auth, which \`up\` uses; docs/security.md), and a server's
+                                 configuration including them, or one per node of an n-node cluster
+                                 (server name, routes, JetStream store and limits; docs/deploy.md)
   eval <case|dir>… [--script <name>] [--out <dir>] [--price-input <usd>] [--price-output <usd>]
                                  run evaluation cases through a stack of its own and judge each
                                  (tests first, red, green, no test touched, held-out tests pass);
@@ -317,8 +323,10 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
     replicas: { type: 'string' },
     handler: { type: 'string', multiple: true },
     port: { type: 'string', default: '4222' },
+    cluster: { type: 'string' },
     demo: { type: 'boolean', default: false },
   });
+  if (values.cluster !== undefined && values.cluster !== '3') throw new UsageError(`--cluster ${values.cluster}: the embedded cluster has 3 nodes (--cluster 3)`);
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'up' } });
   const replicas: Record<string, number> = {};
@@ -342,6 +350,7 @@ async function cmdUp(ctx: Ctx, argv: string[]): Promise<number> {
       replicas,
       handlers,
       port,
+      ...(values.cluster && { cluster: 3 }),
       self: { node: process.execPath, args: [...process.execArgv, SELF] },
       env: process.env,
       cwd: process.cwd(),
@@ -427,18 +436,48 @@ async function cmdEval(ctx: Ctx, argv: string[]): Promise<number> {
 }
 
 async function cmdNatsConfig(ctx: Ctx, argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, { dir: { type: 'string' } });
+  const { values, positionals } = parse(argv, {
+    dir: { type: 'string' },
+    cluster: { type: 'string' },
+    routes: { type: 'string' },
+    listen: { type: 'string' },
+    'store-dir': { type: 'string', default: '/var/lib/nats' },
+  });
   if (positionals.length) throw new UsageError('nats config takes no arguments');
+  const size = values.cluster === undefined ? undefined : Number(values.cluster);
+  if (size !== undefined && (!Number.isInteger(size) || size < 3 || size > 9)) throw new UsageError(`--cluster ${values.cluster}: a number of nodes from 3 to 9`);
+  const routes = values.routes?.split(',').map((r) => r.trim()).filter(Boolean);
+  if (size !== undefined && routes?.length !== size) {
+    throw new UsageError(`--cluster ${size} needs --routes with the route address (host:port) of each of the ${size} nodes, in order`);
+  }
+  if (size === undefined && routes) throw new UsageError('--routes goes with --cluster <nodes>');
   const config = configFrom(values, true);
   const dir = values.dir ? resolve(values.dir) : credentialsDir(config);
-  const written = await writeServerAuth(dir, config.NIGHTSHIFT_PREFIX);
+  const { writeNatsConfig } = await import('../cli/natsconfig.ts');
+  const written = await writeNatsConfig({
+    dir,
+    prefix: config.NIGHTSHIFT_PREFIX,
+    limits: limitsFromConfig(config),
+    listen: (values.listen ?? '0.0.0.0:4222').split(',').map((l) => l.trim()),
+    storeRoot: resolve(values['store-dir']),
+    ...(routes && { routes }),
+  });
+  const { auth, nodes } = written;
   ctx.out(
-    { config: written.config, seeds: written.seeds },
+    { config: auth.config, seeds: auth.seeds, nodes, replicas: size === undefined ? 1 : 3 },
     [
-      `nats-server configuration: ${written.config}`,
-      `  start a server with it:  nats-server -c ${written.config} -js -sd <data dir>`,
+      `authorization (users and permissions): ${auth.config}`,
+      ...(size === undefined
+        ? [`server configuration: ${nodes[0]!.file}`, `  start it:  nats-server -c ${nodes[0]!.file}`]
+        : [
+            `a ${size}-node JetStream cluster, one file per node (each includes nats-server.conf: copy both to the node's host):`,
+            ...nodes.map((n) => `  ${n.name}  ${n.file}  (clients ${n.listen}, data ${n.storeDir})`),
+            `  start each:  nats-server -c <its file>`,
+            `  every nightshift process: NATS_URL=<the nodes' client URLs, comma-separated> NIGHTSHIFT_JS_REPLICAS=3`,
+          ]),
+      `  or with the authorization only:  nats-server -c ${auth.config} -js -sd <data dir>`,
       'seed files (give each process its own as NATS_NKEY):',
-      ...Object.entries(written.seeds).map(([kind, file]) => `  ${kind.padEnd(12)} ${file}`),
+      ...Object.entries(auth.seeds).map(([kind, file]) => `  ${kind.padEnd(12)} ${file}`),
     ].join('\n'),
   );
   return 0;

@@ -9,7 +9,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
-import { nanos } from '@nats-io/transport-node';
+import { nanos, TimeoutError } from '@nats-io/transport-node';
 import { AgentError, delay, ROLES, type Config, type Logger } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
 
@@ -20,6 +20,10 @@ export interface ProvisionOptions {
   maxDeliver: number;
   /** Size bounds of the streams and buckets; DEFAULT_LIMITS for what is not given. */
   limits?: Partial<Limits>;
+  /** Replicas of every stream and bucket (1 on one server, 3 on a 3-node cluster); 1 unless given. */
+  replicas?: number;
+  /** Where a stream or bucket whose replicas differ from `replicas` is reported. */
+  log?: Logger;
 }
 
 /** Bounds on one stream or bucket: total bytes, message count (-1: none beyond bytes), one message. */
@@ -75,9 +79,23 @@ export function limitsFromConfig(config: Config): Limits {
   };
 }
 
+/**
+ * The JetStream file storage every stream and bucket at its byte bound takes on one server (each
+ * replica is a full copy, so on a cluster every node needs it too): a server's `max_file_store` must
+ * be at least this, or a stream cannot be placed ("insufficient storage").
+ */
+export function storeBytesNeeded(limits: Limits): number {
+  return Object.values(limits).reduce((sum: number, b: Bound) => sum + b.maxBytes, 0);
+}
+
 /** What `provision` is given by a process that has a configuration. */
 export function provisionOptions(config: Config): ProvisionOptions {
-  return { ackWaitMs: config.NIGHTSHIFT_ACK_WAIT, maxDeliver: config.NIGHTSHIFT_MAX_DELIVER, limits: limitsFromConfig(config) };
+  return {
+    ackWaitMs: config.NIGHTSHIFT_ACK_WAIT,
+    maxDeliver: config.NIGHTSHIFT_MAX_DELIVER,
+    limits: limitsFromConfig(config),
+    replicas: config.NIGHTSHIFT_JS_REPLICAS,
+  };
 }
 
 const DAY_MS = 86_400_000;
@@ -93,9 +111,12 @@ function bounded(b: Bound, discard: DiscardPolicy): Partial<StreamConfig> {
 export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void> {
   const { subjects, names } = bus;
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const replicas = opts.replicas ?? 1;
+  const ensureStream = (cfg: Partial<StreamConfig> & { name: string }) => ensureStreamOf(bus, { ...cfg, num_replicas: replicas }, opts.log);
+  const ensureBucket = (name: string, b: Bound) => ensureBucketOf(bus, name, b, replicas, opts.log);
   // Queued work is never dropped to make room: a full queue refuses the dispatch, which stays in the
   // coordinator's outbox and is published again later. History streams drop their oldest instead.
-  await ensureStream(bus, {
+  await ensureStream({
     name: names.workStream,
     subjects: [subjects.workAll],
     retention: RetentionPolicy.Workqueue,
@@ -103,7 +124,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     duplicate_window: nanos(120_000),
     ...bounded(limits.work, DiscardPolicy.New),
   });
-  await ensureStream(bus, {
+  await ensureStream({
     name: names.eventsStream,
     subjects: [subjects.eventsAll],
     retention: RetentionPolicy.Limits,
@@ -112,7 +133,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     duplicate_window: nanos(120_000),
     ...bounded(limits.events, DiscardPolicy.Old),
   });
-  await ensureStream(bus, {
+  await ensureStream({
     name: names.rejectedStream,
     subjects: [subjects.rejectedAll],
     retention: RetentionPolicy.Limits,
@@ -120,7 +141,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     max_age: nanos(30 * DAY_MS),
     ...bounded(limits.rejected, DiscardPolicy.Old),
   });
-  await ensureStream(bus, {
+  await ensureStream({
     name: names.advisoriesStream,
     subjects: [subjects.maxDeliveriesAdvisories],
     retention: RetentionPolicy.Limits,
@@ -128,7 +149,7 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     max_age: nanos(14 * DAY_MS),
     ...bounded(limits.advisories, DiscardPolicy.Old),
   });
-  await ensureStream(bus, {
+  await ensureStream({
     name: names.transcriptsStream,
     subjects: [subjects.transcriptsAll],
     retention: RetentionPolicy.Limits,
@@ -136,9 +157,9 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
     max_age: nanos(30 * DAY_MS),
     ...bounded(limits.transcripts, DiscardPolicy.Old),
   });
-  await ensureBucket(bus, names.ticketsBucket, limits.tickets);
-  await ensureBucket(bus, names.prsBucket, limits.prs);
-  await ensureBucket(bus, names.escalationsBucket, limits.escalations);
+  await ensureBucket(names.ticketsBucket, limits.tickets);
+  await ensureBucket(names.prsBucket, limits.prs);
+  await ensureBucket(names.escalationsBucket, limits.escalations);
 
   for (const role of ROLES) {
     await ensureConsumer(bus, names.workStream, {
@@ -163,9 +184,15 @@ export async function provision(bus: Bus, opts: ProvisionOptions): Promise<void>
   }
 }
 
-async function ensureStream(bus: Bus, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+/**
+ * Creates a stream, or brings an existing one's configuration up to date — except its replicas: a
+ * stream that exists keeps its replica count, and a count other than the configured one is logged
+ * (changing it is an operator's decision, e.g. `nats stream edit --replicas`; docs/deploy.md).
+ */
+async function ensureStreamOf(bus: Bus, cfg: Partial<StreamConfig> & { name: string; num_replicas: number }, log: Logger | undefined): Promise<void> {
+  let actual: number;
   try {
-    await bus.jsm.streams.info(cfg.name);
+    actual = (await bus.jsm.streams.info(cfg.name)).config.num_replicas;
   } catch (err) {
     if (!isNotFound(err)) throw err;
     try {
@@ -174,20 +201,33 @@ async function ensureStream(bus: Bus, cfg: Partial<StreamConfig> & { name: strin
     } catch (addErr) {
       if (!isAlreadyInUse(addErr)) throw addErr;
     }
+    actual = (await bus.jsm.streams.info(cfg.name)).config.num_replicas;
   }
-  await bus.jsm.streams.update(cfg.name, cfg);
+  reportReplicas(log, 'stream', cfg.name, cfg.num_replicas, actual);
+  const { num_replicas: _kept, ...rest } = cfg;
+  await bus.jsm.streams.update(cfg.name, rest);
 }
 
 /**
  * Creates a KV bucket with its bounds, or brings an existing one's bounds up to date (creating a
  * bucket that exists leaves its configuration as it was). A full bucket refuses new keys.
  */
-async function ensureBucket(bus: Bus, name: string, b: Bound): Promise<void> {
-  const kv = await new Kvm(bus.js).create(name, { history: 5, storage: StorageType.File, max_bytes: b.maxBytes, maxValueSize: b.maxMsgSize });
+async function ensureBucketOf(bus: Bus, name: string, b: Bound, replicas: number, log: Logger | undefined): Promise<void> {
+  const kv = await new Kvm(bus.js).create(name, { history: 5, storage: StorageType.File, max_bytes: b.maxBytes, maxValueSize: b.maxMsgSize, replicas });
   const stream = (await kv.status()).streamInfo.config;
+  reportReplicas(log, 'bucket', name, replicas, stream.num_replicas);
   if (stream.max_bytes !== b.maxBytes || stream.max_msg_size !== b.maxMsgSize) {
     await bus.jsm.streams.update(stream.name, { max_bytes: b.maxBytes, max_msg_size: b.maxMsgSize });
   }
+}
+
+function reportReplicas(log: Logger | undefined, kind: 'stream' | 'bucket', name: string, configured: number, actual: number): void {
+  if (actual === configured) return;
+  log?.warn(
+    { [kind]: name, configuredReplicas: configured, actualReplicas: actual },
+    `${kind} ${name} has ${actual} replica${actual === 1 ? '' : 's'} but NIGHTSHIFT_JS_REPLICAS is ${configured}; it is left as it is: ` +
+      `change it with \`nats stream edit ${kind === 'bucket' ? `KV_${name}` : name} --replicas ${configured}\` (docs/deploy.md)`,
+  );
 }
 
 async function ensureConsumer(
@@ -254,7 +294,8 @@ async function exists(info: () => Promise<unknown>): Promise<boolean> {
     await info();
     return true;
   } catch (err) {
-    if (isNotFound(err)) return false;
+    // A JetStream API that does not answer yet (a cluster still electing its leaders) is waited for too.
+    if (isNotFound(err) || err instanceof TimeoutError) return false;
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
 import { permissionsFor, PROCESS_KINDS, type ProcessKind } from './permissions.ts';
 
@@ -78,4 +78,73 @@ function q(s: string): string {
 
 function list(items: readonly string[]): string {
   return `[${items.map(q).join(', ')}]`;
+}
+
+/** One nats-server of a deployment: its name, where it listens, where it keeps JetStream data. */
+export interface NodeSpec {
+  /** server_name: unique in a cluster (JetStream needs it). */
+  name: string;
+  /** Client listen address, host:port. */
+  listen: string;
+  /** JetStream store directory (JetStream keeps it under `jetstream/` in there). */
+  storeDir: string;
+  /** The cluster this node is part of, absent for a single server. */
+  cluster?: {
+    name: string;
+    /** Route listen address of this node, host:port. */
+    listen: string;
+    /** Route addresses (host:port) of every node of the cluster, this one's included. */
+    routes: readonly string[];
+  };
+  /** JetStream file storage this node may use, in bytes (all streams at their bounds fit in it). */
+  maxFileStore: number;
+  /** Largest message a client may publish, in bytes. */
+  maxPayload: number;
+}
+
+/**
+ * The text of one node's nats-server configuration: server_name, listen, JetStream (store dir, file
+ * store limit), cluster routes when it is part of a cluster, and the authorization block that
+ * `writeServerAuth` wrote (included from `authFile`, relative to the node's file; none
+ * without it: a server anyone may use, for tests).
+ */
+export function nodeConfigText(node: NodeSpec, authFile?: string): string {
+  const lines = [
+    `# nightshift nats-server node "${node.name}" (written by nightshift; edits are lost when it is written again)`,
+    `server_name: ${q(node.name)}`,
+    `listen: ${q(node.listen)}`,
+    `max_payload: ${node.maxPayload}`,
+    'jetstream {',
+    `  store_dir: ${q(node.storeDir)}`,
+    `  max_file_store: ${node.maxFileStore}`,
+    '  max_memory_store: 268435456',
+    '  # An acknowledged write is on a node\'s disk only once fsync\'d (every 2 minutes by default). To',
+    '  # survive the power loss of a node, not only its process, trade throughput for it (nats-server',
+    '  # 2.10 or later; docs/deploy.md):',
+    '  # sync_interval: always',
+    '}',
+  ];
+  if (node.cluster) {
+    lines.push(
+      'cluster {',
+      `  name: ${q(node.cluster.name)}`,
+      `  listen: ${q(node.cluster.listen)}`,
+      '  # Routes carry every message between the nodes: keep them on a private network, or add TLS.',
+      `  routes: [${node.cluster.routes.map((r) => q(`nats-route://${r}`)).join(', ')}]`,
+      '}',
+    );
+  }
+  if (authFile !== undefined) lines.push(`include ${q(authFile)}`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+/**
+ * Writes a node's configuration into `file` (mode 0600, atomically). nats-server resolves an include
+ * relative to the including file, absolute paths too: `authFile` is written relative to `file`.
+ */
+export async function writeNodeConfig(file: string, node: NodeSpec, authFile?: string): Promise<void> {
+  const include = authFile === undefined ? undefined : relative(dirname(file), resolve(dirname(file), authFile));
+  await writeFile(`${file}.tmp`, nodeConfigText(node, include), { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
 }

@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { writeServerAuth, type BusAuth, type ProcessKind } from '../bus/index.ts';
+import { connectBus, limitsFromConfig, storeBytesNeeded, writeNodeConfig, writeServerAuth, type BusAuth, type ProcessKind } from '../bus/index.ts';
 import { delay, ROLES, untilAborted, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 import { credentialsDir } from './bus.ts';
 
@@ -16,8 +16,13 @@ export interface UpOptions {
   replicas: Partial<Record<Role | 'coordinator', number>>;
   /** Handler module per role, passed to `nightshift agent <role> --handler`; other roles run the built-in agent. */
   handlers: Partial<Record<Role, string>>;
-  /** Port of the embedded nats-server. */
+  /**
+   * Port of the embedded nats-server; with `cluster`, the first of 2×N consecutive ports: the nodes'
+   * client ports, then their route ports.
+   */
   port: number;
+  /** Nodes of an embedded JetStream cluster (3) instead of one server; its streams get 3 replicas. */
+  cluster?: number;
   /** How to run the CLI itself in a child: the node binary and its arguments. */
   self: { node: string; args: string[] };
   env: Record<string, string | undefined>;
@@ -56,15 +61,31 @@ const START_WINDOW_MS = 5_000;
  */
 export async function up(opts: UpOptions): Promise<void> {
   const { config, log } = opts;
-  let nats: ChildProcess | undefined;
+  let servers: EmbeddedServer[] = [];
   let url = config.NATS_URL;
   let seeds: Readonly<Record<ProcessKind, string>> | undefined;
+  let replicas = config.NIGHTSHIFT_JS_REPLICAS;
   if (url === undefined) {
+    if (!opts.cluster && replicas !== 1) {
+      throw new UserInputError('usage', `NIGHTSHIFT_JS_REPLICAS=${replicas} needs a JetStream cluster: \`up --cluster 3\`, or a cluster given with --nats`);
+    }
     // The embedded server is locked down too: one nkey user per process kind, each with its role only.
     const auth = await writeServerAuth(credentialsDir(config, opts.cwd), config.NIGHTSHIFT_PREFIX);
     seeds = auth.seeds;
-    nats = await startEmbeddedNats(opts, auth.config);
-    url = `nats://127.0.0.1:${opts.port}`;
+    servers = await embeddedServers(opts, auth.config);
+    try {
+      await Promise.all(servers.map((srv) => startEmbedded(srv)));
+    } catch (err) {
+      await Promise.all(servers.map((srv) => stopChild(srv.proc, 5_000)));
+      throw err;
+    }
+    url = servers.map((s) => `nats://127.0.0.1:${s.port}`).join(',');
+    if (opts.cluster) {
+      replicas = 3;
+      await awaitJetStream(url, seeds.coordinator, log, servers);
+    }
+  } else if (opts.cluster) {
+    throw new UserInputError('usage', '--cluster starts an embedded cluster: it does not go with --nats/NATS_URL');
   }
   const children: Supervised[] = [];
   for (let i = 0; i < (opts.replicas.coordinator ?? 1); i++) {
@@ -77,7 +98,7 @@ export async function up(opts: UpOptions): Promise<void> {
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
     for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, kind: role, args, crashes: [] });
   }
-  const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX };
+  const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX, NIGHTSHIFT_JS_REPLICAS: String(replicas) };
   // Against the embedded server each child gets its own kind's seed, and no other credentials.
   const envOf = (c: Supervised) =>
     seeds ? { ...env, NATS_CREDS: undefined, NATS_USER: undefined, NATS_PASSWORD: undefined, NATS_TOKEN: undefined, NATS_NKEY: seeds[c.kind] } : env;
@@ -115,22 +136,48 @@ export async function up(opts: UpOptions): Promise<void> {
     });
   };
   children.forEach(launch);
-  nats?.on('exit', (code) => {
-    if (stopAll.signal.aborted) return;
-    failure = new Error(`the embedded nats-server exited (${code}); stopping`);
-    stopAll.abort();
-  });
+  // An embedded server that dies is started again on the same port and data, with backoff, like the
+  // children (they reconnect by themselves); one that keeps dying stops the stack.
+  const superviseServer = (srv: EmbeddedServer) => {
+    srv.proc?.once('exit', (code, sig) => {
+      if (stopAll.signal.aborted) return;
+      const now = Date.now();
+      srv.crashes = [...srv.crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
+      log.warn({ server: srv.name, code, signal: sig }, 'the embedded nats-server exited; restarting it on the same data');
+      if (srv.crashes.length > MAX_CRASHES) {
+        failure = new Error(`the embedded nats-server ${srv.name} exited ${srv.crashes.length} times within a minute; stopping (see ${srv.logFile})`);
+        stopAll.abort();
+        return;
+      }
+      void delay(Math.min(500 * 2 ** (srv.crashes.length - 1), 10_000), stopAll.signal)
+        .then(async () => {
+          if (stopAll.signal.aborted) return;
+          await startEmbedded(srv);
+          if (stopAll.signal.aborted) return void stopChild(srv.proc, 10_000);
+          opts.report({ event: 'nats_restarted', server: srv.name, pid: srv.proc?.pid }, `restarted the embedded nats-server ${srv.name} (pid ${srv.proc?.pid})`);
+          superviseServer(srv);
+        })
+        .catch((err: unknown) => {
+          if (stopAll.signal.aborted) return;
+          failure = new Error(`the embedded nats-server ${srv.name} could not be restarted: ${(err as Error).message}`);
+          stopAll.abort();
+        });
+    });
+  };
+  servers.forEach(superviseServer);
 
   opts.report(
     {
       event: 'up',
       nats: url,
-      embedded: nats !== undefined,
+      embedded: servers.length > 0,
+      ...(servers.length > 0 && { servers: servers.map((srv) => ({ name: srv.name, pid: srv.proc?.pid, port: srv.port, data: srv.storeDir })) }),
+      replicas,
       ...(seeds && { credentials: credentialsDir(config, opts.cwd) }),
       processes: children.map((c) => ({ name: c.name, pid: c.proc?.pid })),
     },
     [
-      `nightshift is up · NATS ${url}${nats ? ` (embedded, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')}, credentials in ${join(config.NIGHTSHIFT_DATA_DIR, 'auth')})` : ''}`,
+      `nightshift is up · NATS ${url}${servers.length ? ` (embedded${opts.cluster ? ` ${opts.cluster}-node cluster, streams with ${replicas} replicas` : ''}, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')}, credentials in ${join(config.NIGHTSHIFT_DATA_DIR, 'auth')})` : ''}`,
       ...children.map((c) => `  ${c.name.padEnd(16)} pid ${c.proc?.pid}`),
       `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
       'Ctrl-C stops everything.',
@@ -149,42 +196,112 @@ export async function up(opts: UpOptions): Promise<void> {
   await untilAborted(stopAll.signal);
   opts.report({ event: 'stopping' }, 'stopping…');
   await Promise.all(children.map((c) => stopChild(c.proc, config.NIGHTSHIFT_SHUTDOWN_GRACE + 5_000)));
-  await stopChild(nats, 10_000);
+  await Promise.all(servers.map((srv) => stopChild(srv.proc, 10_000)));
   opts.report({ event: 'stopped' }, 'stopped.');
   if (failure) throw failure;
 }
 
-async function startEmbeddedNats(opts: UpOptions, configFile: string): Promise<ChildProcess> {
+interface EmbeddedServer {
+  name: string;
+  port: number;
+  args: string[];
+  storeDir: string;
+  logFile: string;
+  proc?: ChildProcess;
+  crashes: number[];
+}
+
+/**
+ * What the embedded server(s) will run: one server, or a cluster of `opts.cluster` nodes on loopback
+ * (client ports from `opts.port`, route ports after them), data under `<data dir>/nats` (`n1`…
+ * for the nodes), the generated authorization included.
+ */
+async function embeddedServers(opts: UpOptions, authConfig: string): Promise<EmbeddedServer[]> {
   if (spawnSync('nats-server', ['--version']).error) {
     throw new UserInputError('nats_server_missing', 'nats-server is not on PATH: install it (apt-get install nats-server) or pass --nats <url>');
   }
-  if (!(await portFree(opts.port))) {
-    throw new UserInputError(
-      'port_in_use',
-      `port ${opts.port} is in use: is another \`nightshift up\` running? Use it with --nats nats://127.0.0.1:${opts.port}, or pick --port`,
-    );
+  const size = opts.cluster ?? 1;
+  const ports = Array.from({ length: opts.cluster ? 2 * size : 1 }, (_, i) => opts.port + i);
+  for (const port of ports) {
+    if (port > 65_535 || !(await portFree(port))) {
+      const what = opts.cluster ? `ports ${opts.port}–${opts.port + ports.length - 1} (clients, then routes) are not all free: port ${port} is taken` : `port ${port} is in use`;
+      throw new UserInputError(
+        'port_in_use',
+        `${what}: is another \`nightshift up\` running? Use it with --nats nats://127.0.0.1:${opts.port}, or pick --port`,
+      );
+    }
   }
   const dir = resolve(opts.cwd, opts.config.NIGHTSHIFT_DATA_DIR);
   mkdirSync(join(dir, 'nats'), { recursive: true });
-  const logFd = openSync(join(dir, 'nats-server.log'), 'a');
-  const proc = spawn(
-    'nats-server',
-    ['-c', configFile, '-a', '127.0.0.1', '-p', String(opts.port), '-js', '-sd', join(dir, 'nats'), '-n', 'nightshift-embedded'],
-    { stdio: ['ignore', logFd, logFd] },
-  );
+  if (!opts.cluster) {
+    const storeDir = join(dir, 'nats');
+    return [
+      {
+        name: 'nightshift-embedded',
+        port: opts.port,
+        args: ['-c', authConfig, '-a', '127.0.0.1', '-p', String(opts.port), '-js', '-sd', storeDir, '-n', 'nightshift-embedded'],
+        storeDir,
+        logFile: join(dir, 'nats-server.log'),
+        crashes: [],
+      },
+    ];
+  }
+  const routes = Array.from({ length: size }, (_, i) => `127.0.0.1:${opts.port + size + i}`);
+  const maxFileStore = Math.ceil(storeBytesNeeded(limitsFromConfig(opts.config)) * 1.1);
+  const servers: EmbeddedServer[] = [];
+  for (let i = 0; i < size; i++) {
+    const name = `n${i + 1}`;
+    const storeDir = join(dir, 'nats', name);
+    const file = join(dir, 'nats', `${name}.conf`);
+    await writeNodeConfig(
+      file,
+      { name, listen: `127.0.0.1:${opts.port + i}`, storeDir, maxFileStore, maxPayload: 1024 ** 2, cluster: { name: 'nightshift-embedded', listen: routes[i]!, routes } },
+      authConfig,
+    );
+    servers.push({ name, port: opts.port + i, args: ['-c', file], storeDir, logFile: join(dir, `nats-server-${name}.log`), crashes: [] });
+  }
+  return servers;
+}
+
+/** Starts (or starts again) one embedded server and waits until it listens. */
+async function startEmbedded(srv: EmbeddedServer): Promise<void> {
+  const logFd = openSync(srv.logFile, 'a');
+  const proc = spawn('nats-server', srv.args, { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
+  srv.proc = proc;
   const deadline = Date.now() + 15_000;
-  while (!(await canConnect(opts.port))) {
-    if (proc.exitCode !== null) {
-      throw new Error(`the embedded nats-server exited with ${proc.exitCode}; see ${join(dir, 'nats-server.log')}`);
+  while (!(await canConnect(srv.port))) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`the embedded nats-server ${srv.name} exited with ${proc.exitCode ?? proc.signalCode}; see ${srv.logFile}`);
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`the embedded nats-server did not listen on ${opts.port} within 15s`);
+      throw new Error(`the embedded nats-server ${srv.name} did not listen on ${srv.port} within 15s; see ${srv.logFile}`);
     }
     await delay(50);
   }
-  return proc;
+}
+
+/** Waits until the embedded cluster's JetStream answers (its meta leader is elected). */
+async function awaitJetStream(url: string, coordinatorSeed: string, log: Logger, servers: EmbeddedServer[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const bus = await connectBus({ url, kind: 'coordinator', auth: { nkey: coordinatorSeed }, name: 'nightshift-up', log, connectTimeoutMs: 5_000 });
+      try {
+        await bus.jsm.getAccountInfo();
+        return;
+      } finally {
+        await bus.close();
+      }
+    } catch (err) {
+      if (Date.now() > deadline) {
+        await Promise.all(servers.map((srv) => stopChild(srv.proc, 5_000)));
+        throw new Error(`the embedded JetStream cluster did not elect a leader within 60s (${(err as Error).message}); see ${servers.map((s) => s.logFile).join(', ')}`);
+      }
+      await delay(250);
+    }
+  }
 }
 
 async function stopChild(proc: ChildProcess | undefined, graceMs: number): Promise<void> {

@@ -20,6 +20,7 @@ describe('loadConfig defaults', () => {
       NIGHTSHIFT_PREFIX: 'nightshift',
       NIGHTSHIFT_LOG_LEVEL: 'info',
       NIGHTSHIFT_DATA_DIR: '.nightshift',
+      NIGHTSHIFT_JS_REPLICAS: 1,
       NIGHTSHIFT_INTAKE_MAX_BYTES: 262_144,
       NIGHTSHIFT_ACK_WAIT: 30_000,
       NIGHTSHIFT_MAX_DELIVER: 5,
@@ -162,6 +163,14 @@ describe('loadConfig values', () => {
     ] as const) {
       const err = configError(() => loadConfig({ [name]: value }));
       expect(err.issues.map((i) => i.path), `${name}=${value}`).toEqual([name]);
+    }
+  });
+
+  it('takes 1 or 3 JetStream replicas, nothing else', () => {
+    expect(loadConfig({ NIGHTSHIFT_JS_REPLICAS: '3' }).NIGHTSHIFT_JS_REPLICAS).toBe(3);
+    expect(loadConfig({ NIGHTSHIFT_JS_REPLICAS: '1' }).NIGHTSHIFT_JS_REPLICAS).toBe(1);
+    for (const value of ['2', '5', '0', 'three']) {
+      expect(configError(() => loadConfig({ NIGHTSHIFT_JS_REPLICAS: value })).issues.map((i) => i.path), value).toEqual(['NIGHTSHIFT_JS_REPLICAS']);
     }
   });
 

@@ -63,6 +63,11 @@ export const ConfigSchema = z.object({
     .max(32)
     .default('nightshift'),
   NIGHTSHIFT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * Replicas of every stream and KV bucket nightshift provisions: 1 on one server, 3 on a 3-node
+   * JetStream cluster (each acknowledged write then survives the loss of one node; docs/deploy.md).
+   */
+  NIGHTSHIFT_JS_REPLICAS: z.enum(['1', '3']).transform(Number).default(1),
   /** Where `nightshift up` keeps the embedded server's JetStream data. */
   NIGHTSHIFT_DATA_DIR: z.string().min(1).default('.nightshift'),
   /** Largest intake payload accepted; larger ones are answered `payload_too_large` and kept truncated. */

@@ -9,7 +9,7 @@ import { createCoordinator } from './coordinator.ts';
 export async function runCoordinator({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   const bus = await connectBus({ ...busOptionsOf(config, 'coordinator'), name: 'nightshift-coordinator', log });
   try {
-    await provision(bus, provisionOptions(config));
+    await provision(bus, { ...provisionOptions(config), log });
     const coordinator = createCoordinator({ bus, config, log });
     await coordinator.start();
     await untilAborted(signal);

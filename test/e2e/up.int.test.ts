@@ -1,12 +1,15 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { connectBus } from '../../bus/index.ts';
 import { Ticket } from '../../shared/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
+import { logSink } from '../helpers/env.ts';
 import { makeRepo } from '../helpers/git.ts';
+import { freePortRange } from '../helpers/nats.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const HANDLER = new URL('../fixtures/handlers/advance.ts', import.meta.url).pathname;
@@ -34,7 +37,39 @@ interface UpEvent {
   event: string;
   nats: string;
   embedded: boolean;
+  replicas: number;
+  servers: { name: string; pid: number; port: number; data: string }[];
   processes: { name: string; pid: number }[];
+}
+
+const AGENT_HANDLERS = ['refiner', 'test-author', 'coder', 'reviewer'].flatMap((role) => ['--handler', `${role}=${HANDLER}`]);
+
+/**
+ * Kills, when the test ends (passed or failed), every nats-server `up` reported starting: a test that
+ * fails kills `up` with SIGKILL, which its agents notice (IPC) but a nats-server does not.
+ */
+function killServersAtEnd(stdout: () => string, dataDir: string): void {
+  onTestFinished(() => {
+    for (const e of eventsOf(stdout())) {
+      const pids = e.event === 'up' ? ((e.servers as { pid: number }[] | undefined) ?? []).map((s) => s.pid) : e.event === 'nats_restarted' ? [e.pid as number] : [];
+      for (const pid of pids) {
+        try {
+          // Only that server: a pid that is gone may have been reused.
+          if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir)) process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone already
+        }
+      }
+    }
+  });
+}
+
+/** The events `up --json` printed so far, parsed. */
+function eventsOf(stdout: string): Record<string, unknown>[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('nightshift up', () => {
@@ -51,6 +86,7 @@ describe('nightshift up', () => {
     let id = '';
     {
       await using stack = spawnCli(args, env);
+      killServersAtEnd(stack.stdout, dataDir);
       const ready = await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')));
       const upEvent = JSON.parse(ready) as UpEvent;
       expect(upEvent).toMatchObject({ nats, embedded: true });
@@ -89,6 +125,7 @@ describe('nightshift up', () => {
 
     // The data stays in the data dir: a new stack still knows the ticket.
     await using again = spawnCli(args, env);
+    killServersAtEnd(again.stdout, dataDir);
     await waitFor('the second up event', () => again.stdout().includes('"event":"up"'));
     const shown = await waitFor('ticket show', async () => {
       const r = await runCli(['ticket', 'show', id, '--nats', nats, '--json'], cli);
@@ -98,6 +135,78 @@ describe('nightshift up', () => {
     again.proc.kill('SIGTERM');
     expect(await again.exited).toBe(0);
   }, 180_000);
+
+  it('restarts its embedded nats-server after a SIGKILL on the same data, and a ticket in flight reaches its end state', async () => {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-'));
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const nats = `nats://127.0.0.1:${port}`;
+    const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
+    await using stack = spawnCli(['up', '--json', '--port', String(port), ...AGENT_HANDLERS], env);
+    killServersAtEnd(stack.stdout, dataDir);
+    const upEvent = JSON.parse(await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')))) as UpEvent;
+    expect(upEvent.servers).toHaveLength(1);
+    const killed = upEvent.servers[0]!.pid;
+    const id = await waitFor('intake served', async () => {
+      const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Survive', '--body', 'b', '--repo', makeRepo()], cli);
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    });
+    // The ticket is durably stored and on its way: the server dies under it.
+    process.kill(killed, 'SIGKILL');
+    const restarted = await waitFor('the nats-server restarted', () => eventsOf(stack.stdout()).find((e) => e.event === 'nats_restarted'), { timeoutMs: 30_000 });
+    expect(restarted.pid).not.toBe(killed);
+    expect(alive(restarted.pid as number)).toBe(true);
+    const waited = await runCli(['ticket', 'wait', id, '--nats', nats, '--state', 'pr_open', '--timeout', '90s'], cli, { timeoutMs: 120_000 });
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stdout.trim()).toBe(`${id} is pr_open`);
+    stack.proc.kill('SIGINT');
+    expect(await stack.exited).toBe(0);
+    for (const pid of [restarted.pid as number, ...upEvent.processes.map((p) => p.pid)]) await waitFor(`pid ${pid} to be gone`, () => !alive(pid));
+  }, 180_000);
+
+  it('runs on an embedded 3-node JetStream cluster: serves intake, survives a node killed, and Ctrl-C leaves no process behind', async () => {
+    const port = await freePortRange(6);
+    const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-cluster-'));
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
+    await using stack = spawnCli(['up', '--json', '--port', String(port), '--cluster', '3', ...AGENT_HANDLERS], env);
+    killServersAtEnd(stack.stdout, dataDir);
+    const ready = await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')), { timeoutMs: 90_000 });
+    const upEvent = JSON.parse(ready) as UpEvent;
+    const urls = [0, 1, 2].map((i) => `nats://127.0.0.1:${port + i}`);
+    expect(upEvent).toMatchObject({ nats: urls.join(','), embedded: true, replicas: 3 });
+    expect(upEvent.servers.map((s) => [s.name, s.port, s.data])).toEqual([1, 2, 3].map((n) => [`n${n}`, port + n - 1, join(dataDir, 'nats', `n${n}`)]));
+    const nats = urls.join(',');
+    const id = await waitFor(
+      'intake served',
+      async () => {
+        const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Clustered', '--body', 'b', '--repo', makeRepo()], cli);
+        return r.code === 0 ? r.stdout.trim() : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    // The coordinator provisioned every stream and bucket with 3 replicas (NIGHTSHIFT_JS_REPLICAS=3 given to it).
+    const bus = await connectBus({ url: nats, kind: 'coordinator', auth: { nkey: join(dataDir, 'auth', 'coordinator.nk') }, name: 'test', log: logSink().log });
+    try {
+      const n = bus.names;
+      const names = [n.workStream, n.eventsStream, n.rejectedStream, n.advisoriesStream, n.transcriptsStream, `KV_${n.ticketsBucket}`, `KV_${n.prsBucket}`, `KV_${n.escalationsBucket}`];
+      for (const name of names) expect((await bus.jsm.streams.info(name)).config.num_replicas, name).toBe(3);
+    } finally {
+      await bus.close();
+    }
+    // One node dies with the ticket on its way: the two others carry on, and the node comes back.
+    process.kill(upEvent.servers[1]!.pid, 'SIGKILL');
+    const restarted = await waitFor('n2 restarted', () => eventsOf(stack.stdout()).find((e) => e.event === 'nats_restarted' && e.server === 'n2'), { timeoutMs: 30_000 });
+    const waited = await runCli(['ticket', 'wait', id, '--nats', nats, '--state', 'pr_open', '--timeout', '90s'], cli, { timeoutMs: 120_000 });
+    expect(waited.code, waited.stderr).toBe(0);
+    expect(waited.stdout.trim()).toBe(`${id} is pr_open`);
+
+    stack.proc.kill('SIGINT');
+    expect(await stack.exited).toBe(0);
+    expect(stack.stdout()).toContain('"event":"stopped"');
+    const pids = [restarted.pid as number, upEvent.servers[0]!.pid, upEvent.servers[2]!.pid, ...upEvent.processes.map((p) => p.pid)];
+    for (const pid of pids) await waitFor(`pid ${pid} to be gone`, () => !alive(pid));
+  }, 240_000);
 
   it('refuses to start on a port that is taken, with a clear message', async () => {
     const port = await freePort();

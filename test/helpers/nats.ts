@@ -1,7 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
+import { nodeConfigText } from '../../bus/index.ts';
 import { waitFor } from './wait.ts';
 
 /** A real nats-server with JetStream on file storage, private to one test. */
@@ -103,5 +107,144 @@ function safeList(dir: string): string[] {
     return readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/** `count` consecutive free loopback ports (as `nightshift up --cluster` takes them from --port). */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let free = true;
+    for (let p = base; p < base + count && free; p++) free = await portFree(p);
+    if (free) return base;
+  }
+  throw new Error(`no ${count} consecutive free ports found`);
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A real JetStream cluster of nats-server processes on loopback, private to one test. */
+export interface NatsCluster extends AsyncDisposable {
+  /** The client URLs of every node, comma-separated (as NATS_URL takes them). */
+  readonly url: string;
+  readonly urls: readonly string[];
+  readonly pids: readonly number[];
+  /** Waits until JetStream answers through every node (its meta leader is elected). */
+  ready(timeoutMs?: number): Promise<void>;
+  /** Stops every node (SIGTERM, then SIGKILL) and deletes the data. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
+ * Starts a `size`-node JetStream cluster from configuration files: `configs` (e.g. the ones
+ * `nightshift nats config --cluster` writes) or, without them, ones written here with
+ * `nodeConfigText` on consecutive free ports, without authorization. Resolves once a JetStream
+ * meta leader is elected (asked with `auth` when the configurations want credentials);
+ * every node is killed if it does not come up.
+ */
+export async function startNatsCluster(opts: { size?: number; configs?: { file: string; url: string }[]; auth?: ProbeAuth } = {}): Promise<NatsCluster> {
+  requireNatsServer();
+  const root = mkdtempSync(join(tmpdir(), 'nightshift-cluster-'));
+  let nodes = opts.configs;
+  if (!nodes) {
+    const size = opts.size ?? 3;
+    const base = await freePortRange(2 * size);
+    const routes = Array.from({ length: size }, (_, i) => `127.0.0.1:${base + size + i}`);
+    nodes = [];
+    for (let i = 0; i < size; i++) {
+      const file = join(root, `n${i + 1}.conf`);
+      const text = nodeConfigText({
+        name: `n${i + 1}`,
+        listen: `127.0.0.1:${base + i}`,
+        storeDir: join(root, `n${i + 1}`),
+        cluster: { name: 'nightshift-test', listen: routes[i]!, routes },
+        maxFileStore: 64 * 1024 ** 3,
+        maxPayload: 1024 ** 2,
+      });
+      writeFileSync(file, text);
+      nodes.push({ file, url: `nats://127.0.0.1:${base + i}` });
+    }
+  }
+  const procs: ChildProcess[] = [];
+  const logs: string[] = [];
+  for (const [i, node] of nodes.entries()) {
+    logs[i] = '';
+    const proc = spawn('nats-server', ['-c', node.file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc.stderr!.on('data', (d: Buffer) => {
+      logs[i] = (logs[i]! + d.toString()).slice(-4000);
+    });
+    procs.push(proc);
+  }
+  const stopAll = async () => {
+    await Promise.all(
+      procs.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  };
+  const urls = nodes.map((n) => n.url);
+  const cluster: NatsCluster = {
+    url: urls.join(','),
+    urls,
+    pids: procs.map((p) => p.pid!),
+    ready: async (timeoutMs = 30_000) => {
+      for (const url of urls) {
+        await waitFor(
+          `the JetStream meta leader, seen from ${url}`,
+          async () => {
+            const dead = procs.findIndex((p) => p.exitCode !== null);
+            if (dead >= 0) throw new Error(`nats-server ${nodes[dead]!.file} exited ${procs[dead]!.exitCode}: ${logs[dead]}`);
+            return jetStreamAnswers(url, opts.auth);
+          },
+          { timeoutMs, intervalMs: 100 },
+        );
+      }
+    },
+    [Symbol.asyncDispose]: async () => {
+      await stopAll();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  try {
+    await cluster.ready();
+  } catch (err) {
+    await cluster[Symbol.asyncDispose]();
+    throw err;
+  }
+  return cluster;
+}
+
+/** A user's nkey seed file and the inbox prefix its permissions allow replies on (bus/permissions.ts). */
+export interface ProbeAuth {
+  nkey: string;
+  inboxPrefix: string;
+}
+
+/** Whether JetStream answers an account info request through the server at `url`. */
+export async function jetStreamAnswers(url: string, auth?: ProbeAuth): Promise<boolean> {
+  const nc = await connect({
+    servers: url,
+    reconnect: false,
+    timeout: 2_000,
+    ...(auth && { inboxPrefix: auth.inboxPrefix, authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkey, 'utf8').trim())) }),
+  });
+  try {
+    await (await jetstreamManager(nc, { timeout: 2_000 })).getAccountInfo();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await nc.close();
   }
 }

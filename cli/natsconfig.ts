@@ -1,0 +1,85 @@
+import { join } from 'node:path';
+import { storeBytesNeeded, writeNodeConfig, writeServerAuth, type Limits, type ServerAuth } from '../bus/index.ts';
+import { UserInputError } from '../shared/index.ts';
+
+/** One node's configuration file as written, and where its clients connect. */
+export interface WrittenNode {
+  name: string;
+  file: string;
+  listen: string;
+  storeDir: string;
+}
+
+export interface NatsConfigOptions {
+  /** Where the files go: the authorization block, the seeds, and each node's configuration. */
+  dir: string;
+  prefix: string;
+  /** The stream and bucket bounds (the JetStream file store is sized to hold them all). */
+  limits: Limits;
+  /** Client listen address of each node (host:port); one address is used for every node. */
+  listen: readonly string[];
+  /** JetStream store root: each node keeps its data in `<storeRoot>/<node name>`. */
+  storeRoot: string;
+  /** An N-node cluster: the route address (host:port) of each node, in order. */
+  routes?: readonly string[];
+  /** The cluster's name (the same on every node). */
+  clusterName?: string;
+}
+
+/** The written configuration: the authorization (and seeds) and the nodes. */
+export interface NatsConfig {
+  auth: ServerAuth;
+  nodes: WrittenNode[];
+}
+
+const MiB = 1024 ** 2;
+/** The largest message a client may publish: nats-server's default, which nightshift's bounds assume. */
+export const MAX_PAYLOAD = MiB;
+
+/**
+ * Writes nats-server configurations that match the code: `nats-server.conf` (the users and
+ * permissions of every process kind, with their seeds), and one node file that includes it: one
+ * `server.conf`, or `n1.conf … nN.conf` for an N-node cluster with its routes. Every node's
+ * JetStream file store is sized for every stream and bucket at its bound (each node holds a copy).
+ */
+export async function writeNatsConfig(opts: NatsConfigOptions): Promise<NatsConfig> {
+  const size = opts.routes?.length ?? 1;
+  if (opts.routes && (size < 3 || size > 9)) {
+    throw new UserInputError('usage', `a JetStream cluster here has 3 to 9 nodes (3 for NIGHTSHIFT_JS_REPLICAS=3), not ${size}`);
+  }
+  for (const addr of [...opts.listen, ...(opts.routes ?? [])]) hostPort(addr);
+  if (opts.listen.length !== 1 && opts.listen.length !== size) {
+    throw new UserInputError('usage', `give one client listen address for every node, or one for each of the ${size} nodes (got ${opts.listen.length})`);
+  }
+  const auth = await writeServerAuth(opts.dir, opts.prefix);
+  const maxFileStore = Math.ceil((storeBytesNeeded(opts.limits) * 1.1) / MiB) * MiB;
+  const nodes: WrittenNode[] = [];
+  for (let i = 0; i < size; i++) {
+    const name = opts.routes ? `n${i + 1}` : 'nightshift';
+    const file = join(opts.dir, opts.routes ? `${name}.conf` : 'server.conf');
+    const listen = opts.listen[opts.listen.length === 1 ? 0 : i]!;
+    const storeDir = join(opts.storeRoot, name);
+    await writeNodeConfig(
+      file,
+      {
+        name,
+        listen,
+        storeDir,
+        maxFileStore,
+        maxPayload: MAX_PAYLOAD,
+        ...(opts.routes && { cluster: { name: opts.clusterName ?? 'nightshift', listen: opts.routes[i]!, routes: opts.routes } }),
+      },
+      'nats-server.conf',
+    );
+    nodes.push({ name, file, listen, storeDir });
+  }
+  return { auth, nodes };
+}
+
+/** Checks a host:port address. */
+export function hostPort(addr: string): { host: string; port: number } {
+  const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(addr.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port < 1 || port > 65_535) throw new UserInputError('usage', `"${addr}" is not host:port`);
+  return { host: m[1]!, port };
+}
