@@ -161,7 +161,8 @@ describe('durability', () => {
 
     const { id } = await postOk(env.bus, { title: 'Survive a kill', body: 'b', repo: { path: repo.path } });
     const firstHolding = join(hold, `holding-${first.pid}`);
-    await waitFor(`the first refiner (${first.pid}) to hold the work`, () => existsSync(firstHolding));
+    // The handler creates the file, then writes the id: wait for both.
+    await waitFor(`the first refiner (${first.pid}) to hold the work`, () => existsSync(firstHolding) && readFileSync(firstHolding, 'utf8') !== '');
     expect(readFileSync(firstHolding, 'utf8')).toBe(id);
 
     first.proc.kill('SIGKILL');
@@ -169,7 +170,7 @@ describe('durability', () => {
 
     await using second = spawnCli(['agent', 'refiner', '--handler', HANDLER], agentEnv);
     const secondHolding = join(hold, `holding-${second.pid}`);
-    await waitFor(`the second refiner (${second.pid}) to be handed the work`, () => existsSync(secondHolding), { timeoutMs: 30_000 });
+    await waitFor(`the second refiner (${second.pid}) to be handed the work`, () => existsSync(secondHolding) && readFileSync(secondHolding, 'utf8') !== '', { timeoutMs: 30_000 });
     expect(readFileSync(secondHolding, 'utf8')).toBe(id);
     writeFileSync(join(hold, 'release'), '');
 
