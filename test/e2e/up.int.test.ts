@@ -45,17 +45,21 @@ interface UpEvent {
 const AGENT_HANDLERS = ['refiner', 'test-author', 'coder', 'reviewer'].flatMap((role) => ['--handler', `${role}=${HANDLER}`]);
 
 /**
- * Kills, when the test ends (passed or failed), every nats-server `up` reported starting: a test that
- * fails kills `up` with SIGKILL, which its agents notice (IPC) but a nats-server does not.
+ * Kills, when the test ends (passed or failed), every nats-server and every child process `up`
+ * reported starting: a test that fails kills `up` with SIGKILL, and neither a nats-server nor (seen on
+ * a failed run, where they lived on for half an hour retrying their connection) the coordinator and
+ * agents reliably stop by themselves.
  */
 function killServersAtEnd(stdout: () => string, dataDir: string): void {
   onTestFinished(() => {
     for (const e of eventsOf(stdout())) {
-      const pids = e.event === 'up' ? ((e.servers as { pid: number }[] | undefined) ?? []).map((s) => s.pid) : e.event === 'nats_restarted' ? [e.pid as number] : [];
-      for (const pid of pids) {
+      const servers = e.event === 'up' ? ((e.servers as { pid: number }[] | undefined) ?? []).map((s) => s.pid) : e.event === 'nats_restarted' ? [e.pid as number] : [];
+      const children = e.event === 'up' ? ((e.processes as { pid: number }[] | undefined) ?? []).map((p) => p.pid) : [];
+      for (const pid of [...servers, ...children]) {
         try {
-          // Only that server: a pid that is gone may have been reused.
-          if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir)) process.kill(pid, 'SIGKILL');
+          // Only this stack's: a pid that is gone may have been reused (servers name the data dir, children have it in their environment).
+          const mine = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dataDir) || readFileSync(`/proc/${pid}/environ`, 'utf8').includes(dataDir);
+          if (mine) process.kill(pid, 'SIGKILL');
         } catch {
           // gone already
         }
