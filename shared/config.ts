@@ -89,6 +89,13 @@ export const ConfigSchema = z.object({
    * start); an attempt nobody starts in time is dispatched again, up to the attempts, then fails.
    */
   NIGHTSHIFT_QUEUE_TIMEOUT: duration.default(3_600_000),
+  /**
+   * How often the coordinator checks that a ticket's dispatched work is still on its way (queued, in
+   * an agent's hands, or its result applied), repairing what a cluster lost in a leader change: an
+   * item its consumer passed over is queued again; a result lost (the item gone, the ticket unchanged
+   * a whole interval later) gets the attempt dispatched again.
+   */
+  NIGHTSHIFT_LOST_WORK_CHECK: duration.default(30_000),
 
   // Bounds on what the server keeps (docs/security.md has the full table).
   /** The rejected-payload stream: total size and count; the oldest go first. */

@@ -3,6 +3,7 @@ import { IntakeReply } from '../../shared/index.ts';
 import { envelope, publishEvent, StageCompleted, TicketStore, type Bus } from '../../bus/index.ts';
 import { setup } from '../../test/helpers/env.ts';
 import { makeRepo } from '../../test/helpers/git.ts';
+import { Harness } from '../../test/helpers/harness.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createAgentRuntime, type AgentHandler } from '../runtime/runtime.ts';
 import { createCoordinator } from './coordinator.ts';
@@ -93,5 +94,48 @@ describe('coordinator', () => {
     await publishEvent(env.bus, 'refiner', id, result(dispatched));
     await waitFor('writing_tests', async () => (await store.get(id))?.ticket.state === 'writing_tests');
     await coordinator.stop();
+  });
+
+  describe('repairs dispatched work the bus lost', () => {
+    const advance: AgentHandler = async (work) => ({ kind: 'advance', output: { did: work.stage } });
+    const workMessage = async (bus: Bus, id: string) => bus.jsm.streams.getMessage(bus.names.workStream, { last_by_subj: bus.subjects.work('refiner', id) });
+
+    it('dispatches the attempt again when its work item is gone from the queue and no result came', async () => {
+      await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '300ms' });
+      await using h = await Harness.start(env);
+      const id = await h.post();
+      const dispatched = await h.until(id, 'the refining dispatch published', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const first = dispatched.work!.dispatchId!;
+      // The item leaves the queue as if an agent had taken it and its result were lost on the way.
+      const item = await workMessage(env.bus, id);
+      expect(await env.bus.jsm.streams.deleteMessage(env.bus.names.workStream, item!.seq)).toBe(true);
+      const again = await h.until(id, 'a new dispatch', (t) => t.work?.dispatchId !== first);
+      expect(again.work).toMatchObject({ stage: 'refining', attempt: 1 });
+      expect(again.timeline.filter((e) => e.event === 'retry')).toEqual([
+        expect.objectContaining({ stage: 'refining', attempt: 1, reason: expect.stringMatching(/gone from the queue but its result never arrived/) }),
+      ]);
+      await h.agent('refiner', advance);
+      const t = await h.inState(id, 'writing_tests');
+      expect(h.calls.map((c) => [c.stage, c.attempt, c.deliveries])).toEqual([['refining', 1, 1]]);
+      expect(t.artifacts).toEqual({ refining: { did: 'refining' } });
+    });
+
+    it('leaves a work item alone while it waits in the queue, however long', async () => {
+      await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
+      await using h = await Harness.start(env);
+      const id = await h.post();
+      const dispatched = await h.until(id, 'the refining dispatch published', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const item = (await workMessage(env.bus, id))!;
+      // No agent takes it while many checks go by (the checks are logged at debug when they fail).
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect((await workMessage(env.bus, id))!.seq).toBe(item.seq);
+      const waited = await h.ticket(id);
+      expect(waited.work!.dispatchId).toBe(dispatched.work!.dispatchId);
+      expect(waited.timeline.filter((e) => e.event === 'retry')).toEqual([]);
+      expect(env.sink.lines.filter((l) => l.level === 'warn')).toEqual([]);
+      await h.agent('refiner', advance);
+      await h.inState(id, 'writing_tests');
+      expect(h.calls.map((c) => [c.stage, c.attempt, c.deliveries])).toEqual([['refining', 1, 1]]);
+    });
   });
 });

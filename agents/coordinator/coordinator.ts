@@ -20,6 +20,7 @@ import {
 import {
   delay,
   describeError,
+  isStage,
   randomTicketId,
   ROLE_OF_STAGE,
   stageTimeout,
@@ -32,7 +33,7 @@ import {
 } from '../../shared/index.ts';
 import type { CoordinatorEvent } from './events.ts';
 import { BUG_INTAKE, parseIntake, TICKET_INTAKE, type IntakeKind } from './intake.ts';
-import { applyEvent, COORDINATOR, newTicket, nextWake, outboxSent, tick, type Policy } from './reducer.ts';
+import { applyEvent, COORDINATOR, newTicket, nextWake, outboxSent, redispatch, tick, type Policy } from './reducer.ts';
 
 export interface CoordinatorDeps {
   bus: Bus;
@@ -211,31 +212,30 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     }
     const { stream_seq: seq, deliveries } = parsed.data;
     const stored = await bus.jsm.streams.getMessage(names.workStream, { seq }).catch(() => null);
-    if (stored) {
-      try {
-        const item = decodeEnvelope(stored.data, [WorkItem]);
-        const ev = envelope(
-          StageFailed,
-          {
-            ticketId: item.data.ticket.id,
-            stage: item.data.stage,
-            attempt: item.data.attempt,
-            error: {
-              code: 'deliveries_exhausted',
-              message: `work item delivered ${deliveries} times without completing`,
-              retryable: false,
-            },
-            deliveries,
-          },
-          { id: `advisory.${names.workStream}.${seq}`, source: COORDINATOR, correlationId: item.data.ticket.id, causationId: item.id },
-        );
-        await applyAndPublish({ ...ev, type: StageFailed.type });
-      } catch (err) {
-        log.error({ err, seq }, 'work item named by an advisory is not valid');
-      }
-      await bus.jsm.streams.deleteMessage(names.workStream, seq).catch(() => false);
-    }
+    if (stored) await failExhausted(seq, stored.data, `work item delivered ${deliveries} times without completing`, deliveries);
     await m.ackAck();
+  }
+
+  /** Fails the attempt of a work item whose deliveries ran out, and removes the item from the queue. */
+  async function failExhausted(seq: number, data: Uint8Array, message: string, deliveries: number): Promise<void> {
+    try {
+      const item = decodeEnvelope(data, [WorkItem]);
+      const ev = envelope(
+        StageFailed,
+        {
+          ticketId: item.data.ticket.id,
+          stage: item.data.stage,
+          attempt: item.data.attempt,
+          error: { code: 'deliveries_exhausted', message, retryable: false },
+          deliveries,
+        },
+        { id: `advisory.${names.workStream}.${seq}`, source: COORDINATOR, correlationId: item.data.ticket.id, causationId: item.id },
+      );
+      await applyAndPublish({ ...ev, type: StageFailed.type });
+    } catch (err) {
+      log.error({ err, seq }, 'work item whose deliveries ran out is not valid');
+    }
+    await bus.jsm.streams.deleteMessage(names.workStream, seq).catch(() => false);
   }
 
   async function consumeLoop(stream: string, handle: (m: JsMsg) => Promise<void>): Promise<void> {
@@ -264,7 +264,13 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
 
   const wakeAt = new Map<string, number>();
   const unsentSince = new Map<string, number>();
-
+  /** Failed outbox publishes per ticket, for backoff: the bus is likely electing leaders. */
+  const outboxRetry = new Map<string, { tries: number; at: number }>();
+  /**
+   * Dispatched work, per ticket: when to check next that its work item is still on its way, and the
+   * ticket revision at which the item was last found gone.
+   */
+  const dispatched = new Map<string, { dispatchId: string; at: number; goneAt?: number }>();
   async function watchTickets(): Promise<void> {
     for await (const t of store.watch(abort.signal)) index(t);
   }
@@ -274,7 +280,66 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     if (wake === null) wakeAt.delete(t.id);
     else wakeAt.set(t.id, wake);
     if (t.outbox.length > 0) unsentSince.set(t.id, Date.parse(t.updatedAt));
-    else unsentSince.delete(t.id);
+    else {
+      unsentSince.delete(t.id);
+      outboxRetry.delete(t.id);
+    }
+    const waiting = t.work && isStage(t.state) && t.work.dispatchId && t.outbox.length === 0 ? t.work : undefined;
+    if (!waiting) dispatched.delete(t.id);
+    else if (dispatched.get(t.id)?.dispatchId !== waiting.dispatchId) {
+      // Counted from when the item was seen published (the outbox emptied), not from the decision.
+      dispatched.set(t.id, { dispatchId: waiting.dispatchId!, at: Math.max(Date.parse(waiting.dispatchedAt), clock().getTime()) + config.NIGHTSHIFT_LOST_WORK_CHECK });
+    }
+  }
+
+  /**
+   * Checks that a ticket's dispatched work is still on its way, and repairs what a JetStream cluster
+   * can lose when its leaders change (nats-server 2.9 was seen doing each):
+   * - the item is still queued (a work queue: items leave it when acked) but at or below its role
+   *   consumer's ack floor, so the consumer counts it done and will never deliver it. Never started:
+   *   it is deleted and queued again under a new Msg-Id (of several coordinators, only the one whose
+   *   delete succeeds does). Started: its deliveries ran out without the advisory saying so, and the
+   *   attempt fails as the advisory would have it.
+   * - the item is gone (an agent acked it once its result was published) yet the ticket still waits
+   *   on it at the same revision one check later: the result, or the write that applied it, was
+   *   lost. The attempt is dispatched again under a new id.
+   * An item the consumer has yet to deliver or holds is left alone.
+   */
+  async function reconcile(id: string, check: { dispatchId: string; goneAt?: number }): Promise<void> {
+    const cur = await store.get(id);
+    const t = cur?.ticket;
+    if (!cur || !t?.work?.dispatchId || !isStage(t.state) || t.outbox.length > 0 || t.work.dispatchId !== check.dispatchId) return;
+    const { stage, attempt } = t.work;
+    const role = ROLE_OF_STAGE[stage];
+    const subject = subjects.work(role, t.id);
+    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subject }).catch(() => null);
+    const current = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === t.work.dispatchId;
+    if (stored && current) {
+      check.goneAt = undefined;
+      const { ack_floor, config: consumer } = await bus.jsm.consumers.info(names.workStream, names.roleConsumer(role));
+      if (stored.seq > ack_floor.stream_seq) return;
+      const where = { ticketId: t.id, stage, attempt, role, seq: stored.seq, ackFloor: ack_floor.stream_seq };
+      if (t.work.startedAt) {
+        log.warn(where, 'started work passed over by its consumer: its deliveries ran out unannounced; failing the attempt');
+        const deliveries = Math.max(0, consumer.max_deliver ?? 0);
+        await failExhausted(stored.seq, stored.data, `work item passed over by its consumer after it started (its ${deliveries} deliveries ran out)`, deliveries);
+        return;
+      }
+      if (!(await bus.jsm.streams.deleteMessage(names.workStream, stored.seq).catch(() => false))) return;
+      await bus.js.publish(subject, stored.data, { msgID: `${t.work.dispatchId}.requeued.${stored.seq}` });
+      log.warn(where, 'dispatched work passed over by its consumer (lost in a leader change); queued again');
+      return;
+    }
+    if (check.goneAt !== cur.revision) {
+      check.goneAt = cur.revision;
+      return;
+    }
+    const reason = `work item of ${stage} attempt ${attempt} is gone from the queue but its result never arrived (lost by the bus); dispatched again`;
+    const next = await store.mutate(id, (x) => (x.work?.dispatchId === check.dispatchId ? redispatch(x, clock(), policy, reason) : null));
+    if (next) {
+      log.warn({ ticketId: t.id, stage, attempt, role }, reason);
+      await publishOutbox(next);
+    }
   }
 
   async function sweepLoop(): Promise<void> {
@@ -293,15 +358,25 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       }
       for (const [id, since] of [...unsentSince]) {
         if (abort.signal.aborted) return;
-        if (now - since < OUTBOX_GRACE_MS) continue;
+        if (now - since < OUTBOX_GRACE_MS || (outboxRetry.get(id)?.at ?? 0) > now) continue;
         unsentSince.delete(id);
         await store
           .get(id)
           .then(publishOutbox)
           .catch((err: unknown) => {
-            log.warn({ err, ticketId: id }, 'outbox publish failed; will retry');
+            const tries = (outboxRetry.get(id)?.tries ?? 0) + 1;
+            const waitMs = Math.min(config.NIGHTSHIFT_RETRY_BACKOFF * 2 ** (tries - 1), config.NIGHTSHIFT_RETRY_BACKOFF_MAX);
+            outboxRetry.set(id, { tries, at: clock().getTime() + waitMs });
+            if (tries === 1) log.warn({ err, ticketId: id }, 'outbox publish failed; will retry');
+            else log.debug({ err, ticketId: id, tries, retryInMs: waitMs }, 'outbox publish failed again; will retry');
             if (!unsentSince.has(id)) unsentSince.set(id, since);
           });
+      }
+      for (const [id, check] of [...dispatched]) {
+        if (abort.signal.aborted) return;
+        if (check.at > now) continue;
+        check.at = now + config.NIGHTSHIFT_LOST_WORK_CHECK;
+        await reconcile(id, check).catch((err: unknown) => log.debug({ err, ticketId: id }, 'could not check dispatched work; will check again'));
       }
     }
   }

@@ -325,6 +325,18 @@ export function nextWake(t: Ticket): number | null {
   return null;
 }
 
+/**
+ * Dispatches the current attempt again under a new id, when its work item is gone from the queue
+ * while the ticket still waits on it: the item or its result was lost (a cluster that lost an
+ * acknowledged write). The attempt keeps its number; results of the lost dispatch no longer count.
+ */
+export function redispatch(t: Ticket, now: Date, policy: Policy, reason: string): Decision {
+  if (!t.work || !isStage(t.state) || t.outbox.length > 0) return null;
+  const { stage, attempt } = t.work;
+  const noted = { ...t, timeline: [...t.timeline, entry(now, COORDINATOR, 'retry', { stage, attempt, reason })] };
+  return dispatch(noted, stage, attempt, now, policy, { by: COORDINATOR, reason }, false);
+}
+
 /** Marks outbox items as published. */
 export function outboxSent(t: Ticket, msgIds: readonly string[]): Decision {
   const outbox = t.outbox.filter((o) => !msgIds.includes(o.msgId));

@@ -44,6 +44,35 @@ describe('agent runtime', () => {
     expect(t.timeline.filter((e) => e.event === 'transition').map((e) => e.to)).toEqual(['refining', 'writing_tests']);
   });
 
+  it('reports a result the bus refuses for a while once it takes it, without doing the work again or counting a failed delivery', async () => {
+    await using env = await setup({ NIGHTSHIFT_MAX_DELIVER: '2', NIGHTSHIFT_RETRY_BACKOFF: '50ms', NIGHTSHIFT_RETRY_BACKOFF_MAX: '200ms' });
+    await using h = await Harness.start(env);
+    const hold = h.gate();
+    await h.agent('refiner', async (work, ctx) => {
+      await hold.wait(ctx.signal);
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    await h.callCount(1);
+    // No stream takes events now (as while a cluster elects a leader): publishing answers "no responders".
+    const events = env.bus.names.eventsStream;
+    const { config } = await env.bus.jsm.streams.info(events);
+    await env.bus.jsm.streams.update(events, { subjects: [`${env.config.NIGHTSHIFT_PREFIX}.nowhere.>`] });
+    hold.open();
+    await waitFor('the agent to fail reporting its result', () => env.sink.lines.some((l) => l.msg === 'could not report the result; retrying until the bus takes it' && l.ticketId === id));
+    // Longer than the two allowed deliveries with their backoff would last: none is spent.
+    await waitFor('several tries', () => env.sink.lines.filter((l) => l.msg === 'could not report the result; retrying' && l.ticketId === id).length >= 4);
+    await env.bus.jsm.streams.update(events, { subjects: config.subjects });
+    const t = await h.inState(id, 'writing_tests');
+    expect(h.calls.map((c) => [c.stage, c.deliveries])).toEqual([['refining', 1]]);
+    expect(t.artifacts).toEqual({ refining: { did: 'refining' } });
+    expect(t.timeline.filter((e) => e.event === 'retry' || e.event === 'ignored')).toEqual([]);
+    expect(env.sink.lines.filter((l) => l.msg === 'work failed; will retry' || l.msg === 'work failed for good')).toEqual([]);
+    expect(env.sink.lines.some((l) => l.msg === 'reported the result once the bus took it' && l.ticketId === id)).toBe(true);
+    const info = await h.consumerIdle('refiner');
+    expect(info.num_redelivered).toBe(0);
+  });
+
   it('fails the ticket at once on a non-retryable error', async () => {
     await using env = await setup();
     await using h = await Harness.start(env);

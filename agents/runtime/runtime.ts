@@ -11,6 +11,7 @@ import {
   TicketStore,
   WorkItem,
   type Bus,
+  type Envelope,
   type EnvelopeMeta,
   type Message,
   type StageOutcome,
@@ -156,8 +157,10 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       if (handBack.signal.aborted) return reportSpent('handed back');
       if (fence.signal.aborted) return dropFenced();
       const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome, ...usage() }, { ...meta, id: `${item.id}.completed` });
-      await publishEvent(bus, role, ticket.id, ev);
-      await m.ackAck();
+      // The work is done: a bus that cannot take its result now (a cluster electing leaders) is waited
+      // for, never a reason to do the work again or to count a failed delivery.
+      if (!(await reportSurely(ev, 'the result', itemLog))) return;
+      await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack completed work; a redelivery finds the ticket moved on and is dropped'));
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
       if (handBack.signal.aborted) return reportSpent('handed back');
@@ -174,18 +177,12 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
         return;
       }
       itemLog.error({ err, deliveries, retryable: error.retryable }, 'work failed for good');
-      try {
-        const ev = envelope(
-          StageFailed,
-          { ticketId: ticket.id, stage, attempt, error: { ...error, message: error.message.slice(0, 4_000) }, deliveries, ...usage() },
-          { ...meta, id: `${item.id}.failed` },
-        );
-        await publishEvent(bus, role, ticket.id, ev);
-        m.term();
-      } catch (reportErr) {
-        itemLog.error({ err: reportErr }, 'could not report the failure; will be redelivered');
-        m.nak(config.NIGHTSHIFT_RETRY_BACKOFF);
-      }
+      const ev = envelope(
+        StageFailed,
+        { ticketId: ticket.id, stage, attempt, error: { ...error, message: error.message.slice(0, 4_000) }, deliveries, ...usage() },
+        { ...meta, id: `${item.id}.failed` },
+      );
+      if (await reportSurely(ev, 'the failure', itemLog)) m.term();
     } finally {
       fence.stop();
       stopHeartbeat();
@@ -203,6 +200,30 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     } catch (err) {
       itemLog.warn({ err }, 'could not read the ticket before starting; working unfenced');
       return null;
+    }
+  }
+
+  /**
+   * Publishes a stage's result (or failure) until the bus takes it, with backoff; the item's
+   * in-progress acks keep it ours meanwhile. Gives up only when the work must be handed back
+   * (shutdown past its grace): false, and the loop hands the item back for redelivery. The event's
+   * id de-duplicates a result published twice.
+   */
+  async function reportSurely(ev: Envelope<{ ticketId: string }>, what: string, itemLog: Logger): Promise<boolean> {
+    for (let tries = 1; ; tries++) {
+      try {
+        await publishEvent(bus, role, ev.data.ticketId, ev);
+        if (tries > 1) itemLog.info({ tries }, `reported ${what} once the bus took it`);
+        return true;
+      } catch (err) {
+        if (handBack.signal.aborted) {
+          itemLog.warn({ err, tries }, `could not report ${what} before the shutdown grace ended; the work is handed back`);
+          return false;
+        }
+        if (tries === 1) itemLog.warn({ err }, `could not report ${what}; retrying until the bus takes it`);
+        else itemLog.debug({ err, tries }, `could not report ${what}; retrying`);
+        await delay(Math.min(config.NIGHTSHIFT_RETRY_BACKOFF * 2 ** (tries - 1), config.NIGHTSHIFT_RETRY_BACKOFF_MAX), handBack.signal);
+      }
     }
   }
 

@@ -134,9 +134,23 @@ export interface NatsCluster extends AsyncDisposable {
   /** The client URLs of every node, comma-separated (as NATS_URL takes them). */
   readonly url: string;
   readonly urls: readonly string[];
+  /** The process of each node as it runs now (a restarted node has a new pid). */
   readonly pids: readonly number[];
+  /** Each node's server name (`n1`, `n2`, … unless `configs` name them otherwise), as JetStream reports leaders. */
+  readonly names: readonly string[];
   /** Waits until JetStream answers through every node (its meta leader is elected). */
   ready(timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until every stream and durable consumer of the account has a leader and every replica is
+   * current: a node restarted after a kill has caught up, so killing another loses no quorum.
+   */
+  settled(timeoutMs?: number): Promise<void>;
+  /** The name of the node leading `stream` now, or undefined while it has none. */
+  leaderOf(stream: string): Promise<string | undefined>;
+  /** Kills one node with SIGKILL (by index) and waits for it to be gone; its data stays. */
+  kill(index: number): Promise<void>;
+  /** Starts a killed node again from its configuration, on the same port and data. */
+  restart(index: number): Promise<void>;
   /** Stops every node (SIGTERM, then SIGKILL) and deletes the data. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -173,14 +187,16 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
   }
   const procs: ChildProcess[] = [];
   const logs: string[] = [];
-  for (const [i, node] of nodes.entries()) {
+  const launch = (i: number) => {
     logs[i] = '';
-    const proc = spawn('nats-server', ['-c', node.file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn('nats-server', ['-c', nodes[i]!.file], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr!.on('data', (d: Buffer) => {
       logs[i] = (logs[i]! + d.toString()).slice(-4000);
     });
-    procs.push(proc);
-  }
+    procs[i] = proc;
+  };
+  nodes.forEach((_, i) => launch(i));
+  const names = nodes.map((n, i) => /^\s*server_name:\s*"?([^"\s]+)"?/m.exec(readFileSync(n.file, 'utf8'))?.[1] ?? `n${i + 1}`);
   const stopAll = async () => {
     await Promise.all(
       procs.map(async (child) => {
@@ -197,7 +213,36 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
   const cluster: NatsCluster = {
     url: urls.join(','),
     urls,
-    pids: procs.map((p) => p.pid!),
+    get pids() {
+      return procs.map((p) => p.pid!);
+    },
+    names,
+    kill: async (i) => {
+      const child = procs[i]!;
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+    },
+    restart: async (i) => {
+      const child = procs[i]!;
+      if (child.exitCode === null && child.signalCode === null) throw new Error(`node ${names[i]} is still running`);
+      launch(i);
+    },
+    settled: async (timeoutMs = 120_000) => {
+      let behind = '';
+      await waitFor(
+        'every stream and consumer to have a leader and current replicas',
+        async () => {
+          behind = await unsettled(urls, opts.auth).catch((err: unknown) => `unreachable (${(err as Error).message})`);
+          return behind === '' || undefined;
+        },
+        { timeoutMs, intervalMs: 250 },
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; still: ${behind}`);
+      });
+    },
+    leaderOf: async (stream) => withJsm(urls, opts.auth, async (jsm) => (await jsm.streams.info(stream)).cluster?.leader),
     ready: async (timeoutMs = 30_000) => {
       for (const url of urls) {
         await waitFor(
@@ -223,6 +268,38 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
     throw err;
   }
   return cluster;
+}
+
+async function withJsm<T>(urls: readonly string[], auth: ProbeAuth | undefined, fn: (jsm: Awaited<ReturnType<typeof jetstreamManager>>) => Promise<T>): Promise<T> {
+  const nc = await connect({
+    servers: [...urls],
+    reconnect: false,
+    timeout: 2_000,
+    ...(auth && { inboxPrefix: auth.inboxPrefix, authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(auth.nkey, 'utf8').trim())) }),
+  });
+  try {
+    return await fn(await jetstreamManager(nc, { timeout: 5_000 }));
+  } finally {
+    await nc.close();
+  }
+}
+
+/** What is not settled yet ('' when everything is): streams or consumers without a leader or with a replica behind. */
+function unsettled(urls: readonly string[], auth: ProbeAuth | undefined): Promise<string> {
+  return withJsm(urls, auth, async (jsm) => {
+    const behind: string[] = [];
+    const check = (what: string, cluster: { leader?: string; replicas?: { name: string; current: boolean; offline?: boolean; lag?: number; active: number }[] } | undefined) => {
+      if (!cluster?.leader) behind.push(`${what}: no leader`);
+      for (const r of cluster?.replicas ?? []) {
+        if (!r.current || r.offline) behind.push(`${what}: ${r.name} behind (lag ${r.lag ?? '?'}, active ${Math.round(r.active / 1e6)}ms ago${r.offline ? ', offline' : ''})`);
+      }
+    };
+    for await (const si of jsm.streams.list()) {
+      check(si.config.name, si.cluster);
+      for await (const ci of jsm.consumers.list(si.config.name)) if (ci.config.durable_name) check(`${si.config.name}/${ci.name}`, ci.cluster);
+    }
+    return behind.join(', ');
+  });
 }
 
 /** A user's nkey seed file and the inbox prefix its permissions allow replies on (bus/permissions.ts). */
