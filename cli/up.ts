@@ -266,7 +266,9 @@ async function embeddedServers(opts: UpOptions, authConfig: string): Promise<Emb
 /** Starts (or starts again) one embedded server and waits until it listens. */
 async function startEmbedded(srv: EmbeddedServer): Promise<void> {
   const logFd = openSync(srv.logFile, 'a');
-  const proc = spawn('nats-server', srv.args, { stdio: ['ignore', logFd, logFd] });
+  // In its data dir: nats-server 2.9 was seen writing a consumer's metadata into its working directory.
+  mkdirSync(srv.storeDir, { recursive: true });
+  const proc = spawn('nats-server', srv.args, { cwd: srv.storeDir, stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
   srv.proc = proc;
   const deadline = Date.now() + 15_000;

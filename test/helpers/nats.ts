@@ -46,7 +46,7 @@ export async function startNatsServer(opts: { config?: string } = {}): Promise<N
     mkdirSync(portsDir, { recursive: true });
     const args = [...(opts.config ? ['-c', opts.config] : []), '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, '--ports_file_dir', portsDir];
     let stderr = '';
-    proc = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc = spawn('nats-server', args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
     });
@@ -189,7 +189,7 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
   const logs: string[] = [];
   const launch = (i: number) => {
     logs[i] = '';
-    const proc = spawn('nats-server', ['-c', nodes[i]!.file], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn('nats-server', ['-c', nodes[i]!.file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr!.on('data', (d: Buffer) => {
       logs[i] = (logs[i]! + d.toString()).slice(-4000);
     });
