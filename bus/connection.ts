@@ -84,6 +84,8 @@ export interface Bus {
   readonly names: Names;
   /** The tickets KV bucket (provisioned by `provision`). */
   tickets(): Promise<KV>;
+  /** Whether the connection is up now: false while it reconnects, and once it is closed. */
+  connected(): boolean;
   /** Drains subscriptions and pending publishes, then closes. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -135,8 +137,11 @@ export async function connectBus(opts: ConnectOptions): Promise<Bus> {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  let up = true;
   void (async () => {
     for await (const s of nc.status()) {
+      if (s.type === 'disconnect') up = false;
+      if (s.type === 'reconnect') up = true;
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
         const server = 'server' in s && typeof s.server === 'string' ? redactUrl(s.server) : undefined;
         opts.log.warn({ status: s.type, server, ...(s.type === 'error' && { error: redactUrl(String(s.error)) }) }, 'nats connection status');
@@ -156,6 +161,7 @@ export async function connectBus(opts: ConnectOptions): Promise<Bus> {
     subjects,
     names,
     tickets: () => (kv ??= new Kvm(js).open(names.ticketsBucket)),
+    connected: () => up && !nc.isClosed(),
     close: () =>
       (closing ??= (async () => {
         if (nc.isClosed()) return;

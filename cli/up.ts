@@ -98,7 +98,8 @@ export async function up(opts: UpOptions): Promise<void> {
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
     for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, kind: role, args, crashes: [] });
   }
-  const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX, NIGHTSHIFT_JS_REPLICAS: String(replicas) };
+  // One health port cannot serve every child: up's children run without health endpoints.
+  const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX, NIGHTSHIFT_JS_REPLICAS: String(replicas), NIGHTSHIFT_HEALTH_PORT: undefined };
   // Against the embedded server each child gets its own kind's seed, and no other credentials.
   const envOf = (c: Supervised) =>
     seeds ? { ...env, NATS_CREDS: undefined, NATS_USER: undefined, NATS_PASSWORD: undefined, NATS_TOKEN: undefined, NATS_NKEY: seeds[c.kind] } : env;

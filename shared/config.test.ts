@@ -19,6 +19,7 @@ describe('loadConfig defaults', () => {
     expect(loadConfig({})).toEqual({
       NIGHTSHIFT_PREFIX: 'nightshift',
       NIGHTSHIFT_LOG_LEVEL: 'info',
+      NIGHTSHIFT_HEALTH_HOST: '127.0.0.1',
       NIGHTSHIFT_DATA_DIR: '.nightshift',
       NIGHTSHIFT_JS_REPLICAS: 1,
       NIGHTSHIFT_INTAKE_MAX_BYTES: 262_144,

@@ -64,6 +64,13 @@ export const ConfigSchema = z.object({
     .default('nightshift'),
   NIGHTSHIFT_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /**
+   * Set: every long-running process (coordinator, agents, gateways) serves `GET /healthz` (alive)
+   * and `GET /readyz` (connected and serving) on this port, for probes. Unset: no health server.
+   */
+  NIGHTSHIFT_HEALTH_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** The address the health endpoints listen on; `0.0.0.0` in a container. */
+  NIGHTSHIFT_HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
+  /**
    * Replicas of every stream and KV bucket nightshift provisions: 1 on one server, 3 on a 3-node
    * JetStream cluster (each acknowledged write then survives the loss of one node; docs/deploy.md).
    */

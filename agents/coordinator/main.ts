@@ -1,5 +1,5 @@
 import { busOptionsOf, connectBus, provision, provisionOptions } from '../../bus/index.ts';
-import { untilAborted, type Config, type Logger } from '../../shared/index.ts';
+import { readinessOf, serveHealth, untilAborted, type Config, type Logger, type ProcessState } from '../../shared/index.ts';
 import { createCoordinator } from './coordinator.ts';
 
 /**
@@ -7,14 +7,24 @@ import { createCoordinator } from './coordinator.ts';
  * finish what is in hand and drain the connection.
  */
 export async function runCoordinator({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
-  const bus = await connectBus({ ...busOptionsOf(config, 'coordinator'), name: 'nightshift-coordinator', log });
+  const state: ProcessState = { phase: 'connecting to NATS' };
+  const health = await serveHealth(config, log, readinessOf(state));
   try {
-    await provision(bus, { ...provisionOptions(config), log });
-    const coordinator = createCoordinator({ bus, config, log });
-    await coordinator.start();
-    await untilAborted(signal);
-    await coordinator.stop();
+    const bus = await connectBus({ ...busOptionsOf(config, 'coordinator'), name: 'nightshift-coordinator', log });
+    state.connected = bus.connected;
+    try {
+      state.phase = 'provisioning the bus';
+      await provision(bus, { ...provisionOptions(config), log });
+      const coordinator = createCoordinator({ bus, config, log });
+      await coordinator.start();
+      state.phase = null;
+      await untilAborted(signal);
+      state.phase = 'stopping';
+      await coordinator.stop();
+    } finally {
+      await bus.close();
+    }
   } finally {
-    await bus.close();
+    await health?.close();
   }
 }

@@ -1,6 +1,6 @@
 import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, isNoResponders, publishEvent, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
-import { AgentError, untilAborted, UserInputError, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
+import { AgentError, readinessOf, serveHealth, untilAborted, UserInputError, type Config, type IntakeReply, type Logger, type ProcessState } from '../../shared/index.ts';
 import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
 import { createWebhookHandler } from './handler.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
@@ -98,14 +98,24 @@ export async function startGitHubGateway({ bus, config, log, options = {} }: { b
  */
 export async function runGitHubReceiver({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   webhookSecret(config);
-  const bus = await connectBus({ ...busOptionsOf(config, 'github'), name: 'nightshift-github', log });
+  const state: ProcessState = { phase: 'connecting to NATS' };
+  const health = await serveHealth(config, log, readinessOf(state));
   try {
-    await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.prsBucket, bus.names.escalationsBucket], log, signal });
-    const server = await startGitHubGateway({ bus, config, log });
-    await untilAborted(signal);
-    await server.close();
-    log.info('github webhook receiver stopped');
+    const bus = await connectBus({ ...busOptionsOf(config, 'github'), name: 'nightshift-github', log });
+    state.connected = bus.connected;
+    try {
+      state.phase = 'waiting for the coordinator to provision the bus';
+      await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.prsBucket, bus.names.escalationsBucket], log, signal });
+      const server = await startGitHubGateway({ bus, config, log });
+      state.phase = null;
+      await untilAborted(signal);
+      state.phase = 'stopping';
+      await server.close();
+      log.info('github webhook receiver stopped');
+    } finally {
+      await bus.close();
+    }
   } finally {
-    await bus.close();
+    await health?.close();
   }
 }

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { awaitProvisioned, busOptionsOf, connectBus, type Bus } from '../../bus/index.ts';
-import { untilAborted, UserInputError, type Config, type Logger, type Role } from '../../shared/index.ts';
+import { readinessOf, serveHealth, untilAborted, UserInputError, type Config, type Logger, type ProcessState, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
 /** What a handler module's default export receives. */
@@ -53,21 +53,32 @@ export async function runAgent({
   log: Logger;
   signal: AbortSignal;
 }): Promise<void> {
-  const bus = await connectBus({ ...busOptionsOf(config, role), name: `nightshift-${role}`, log });
+  const state: ProcessState = { phase: 'connecting to NATS' };
+  const health = await serveHealth(config, log, readinessOf(state));
   try {
-    const { names } = bus;
-    await awaitProvisioned(bus, {
-      buckets: [names.ticketsBucket, names.prsBucket],
-      consumer: { stream: names.workStream, name: names.roleConsumer(role) },
-      log,
-      signal,
-    });
-    const handler = await makeHandler(bus);
-    const runtime = createAgentRuntime({ bus, role, handler, config, log });
-    await runtime.start();
-    await untilAborted(signal);
-    await runtime.stop();
+    const bus = await connectBus({ ...busOptionsOf(config, role), name: `nightshift-${role}`, log });
+    state.connected = bus.connected;
+    try {
+      const { names } = bus;
+      state.phase = 'waiting for the coordinator to provision the bus';
+      await awaitProvisioned(bus, {
+        buckets: [names.ticketsBucket, names.prsBucket],
+        consumer: { stream: names.workStream, name: names.roleConsumer(role) },
+        log,
+        signal,
+      });
+      state.phase = 'starting';
+      const handler = await makeHandler(bus);
+      const runtime = createAgentRuntime({ bus, role, handler, config, log });
+      await runtime.start();
+      state.phase = null;
+      await untilAborted(signal);
+      state.phase = 'stopping';
+      await runtime.stop();
+    } finally {
+      await bus.close();
+    }
   } finally {
-    await bus.close();
+    await health?.close();
   }
 }

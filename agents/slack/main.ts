@@ -1,5 +1,5 @@
 import { awaitProvisioned, busOptionsOf, connectBus } from '../../bus/index.ts';
-import { untilAborted, type Config, type Logger } from '../../shared/index.ts';
+import { readinessOf, serveHealth, untilAborted, type Config, type Logger, type ProcessState } from '../../shared/index.ts';
 import { createSlackService, slackSettings } from './service.ts';
 
 /**
@@ -8,14 +8,25 @@ import { createSlackService, slackSettings } from './service.ts';
  */
 export async function runSlackGateway({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   slackSettings(config);
-  const bus = await connectBus({ ...busOptionsOf(config, 'slack'), name: 'nightshift-slack', log });
+  const state: ProcessState = { phase: 'connecting to NATS' };
+  const health = await serveHealth(config, log, readinessOf(state));
   try {
-    await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.escalationsBucket], log, signal });
-    const service = createSlackService({ bus, config, log });
-    await service.start(signal);
-    await untilAborted(signal);
-    await service.stop();
+    const bus = await connectBus({ ...busOptionsOf(config, 'slack'), name: 'nightshift-slack', log });
+    state.connected = bus.connected;
+    try {
+      state.phase = 'waiting for the coordinator to provision the bus';
+      await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.escalationsBucket], log, signal });
+      state.phase = 'connecting to Slack';
+      const service = createSlackService({ bus, config, log });
+      await service.start(signal);
+      state.phase = null;
+      await untilAborted(signal);
+      state.phase = 'stopping';
+      await service.stop();
+    } finally {
+      await bus.close();
+    }
   } finally {
-    await bus.close();
+    await health?.close();
   }
 }
