@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -222,6 +222,9 @@ async function embeddedServers(opts: UpOptions, authConfig: string): Promise<Emb
     throw new UserInputError('nats_server_missing', 'nats-server is not on PATH: install it (apt-get install nats-server) or pass --nats <url>');
   }
   const size = opts.cluster ?? 1;
+  const dir = resolve(opts.cwd, opts.config.NIGHTSHIFT_DATA_DIR);
+  mkdirSync(join(dir, 'nats'), { recursive: true });
+  await stopStaleServers(join(dir, 'nats'), opts);
   const ports = Array.from({ length: opts.cluster ? 2 * size : 1 }, (_, i) => opts.port + i);
   for (const port of ports) {
     if (port > 65_535 || !(await portFree(port))) {
@@ -232,15 +235,13 @@ async function embeddedServers(opts: UpOptions, authConfig: string): Promise<Emb
       );
     }
   }
-  const dir = resolve(opts.cwd, opts.config.NIGHTSHIFT_DATA_DIR);
-  mkdirSync(join(dir, 'nats'), { recursive: true });
   if (!opts.cluster) {
     const storeDir = join(dir, 'nats');
     return [
       {
         name: 'nightshift-embedded',
         port: opts.port,
-        args: ['-c', authConfig, '-a', '127.0.0.1', '-p', String(opts.port), '-js', '-sd', storeDir, '-n', 'nightshift-embedded'],
+        args: ['-c', authConfig, '-a', '127.0.0.1', '-p', String(opts.port), '-js', '-sd', storeDir, '-n', 'nightshift-embedded', '-P', join(dir, 'nats', 'nightshift-embedded.pid')],
         storeDir,
         logFile: join(dir, 'nats-server.log'),
         crashes: [],
@@ -259,9 +260,42 @@ async function embeddedServers(opts: UpOptions, authConfig: string): Promise<Emb
       { name, listen: `127.0.0.1:${opts.port + i}`, storeDir, maxFileStore, maxPayload: 1024 ** 2, cluster: { name: 'nightshift-embedded', listen: routes[i]!, routes } },
       authConfig,
     );
-    servers.push({ name, port: opts.port + i, args: ['-c', file], storeDir, logFile: join(dir, `nats-server-${name}.log`), crashes: [] });
+    servers.push({ name, port: opts.port + i, args: ['-c', file, '-P', join(dir, 'nats', `${name}.pid`)], storeDir, logFile: join(dir, `nats-server-${name}.log`), crashes: [] });
   }
   return servers;
+}
+
+/**
+ * Stops the embedded nats-servers an earlier `up` on this data dir left running when it was killed
+ * (SIGKILL leaves its children no chance): a server named by a pid file here whose parent is no
+ * longer a nightshift process. One whose `up` still runs is left alone (its ports are then refused).
+ */
+async function stopStaleServers(natsDir: string, opts: UpOptions): Promise<void> {
+  for (const file of readdirSync(natsDir).filter((f) => f.endsWith('.pid'))) {
+    const pidFile = join(natsDir, file);
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    const cmdline = procText(pid, 'cmdline');
+    if (!Number.isInteger(pid) || pid <= 0 || !cmdline?.includes('nats-server') || !cmdline.includes(pidFile)) continue;
+    const parent = Number(procText(pid, 'stat')?.replace(/^.*\) /s, '').split(' ')[1]);
+    if (procText(parent, 'cmdline')?.includes('nightshift')) continue;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (procText(pid, 'cmdline') !== undefined && Date.now() < deadline) await delay(50);
+    if (procText(pid, 'cmdline') !== undefined) process.kill(pid, 'SIGKILL');
+    while (procText(pid, 'cmdline') !== undefined) await delay(50);
+    opts.report({ event: 'nats_stale_stopped', pid, pidFile }, `stopped nats-server pid ${pid}, left running by an earlier up on this data dir`);
+  }
+}
+
+/** A file of /proc/<pid>, or undefined when the process does not exist (or is a zombie with no command line). */
+function procText(pid: number, what: 'cmdline' | 'stat'): string | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    const text = readFileSync(`/proc/${pid}/${what}`, 'utf8').replace(/\0/g, ' ');
+    return what === 'cmdline' && text === '' ? undefined : text;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Starts (or starts again) one embedded server and waits until it listens. */

@@ -24,10 +24,15 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Whether the process runs: a zombie (dead, not yet reaped by an init that may never reap it) does not. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z /s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }
@@ -167,6 +172,32 @@ describe('nightshift up', () => {
     expect(await stack.exited).toBe(0);
     for (const pid of [restarted.pid as number, ...upEvent.processes.map((p) => p.pid)]) await waitFor(`pid ${pid} to be gone`, () => !alive(pid));
   }, 180_000);
+
+  it('stops the nats-server an up killed with SIGKILL left behind when up starts again on the same data', async () => {
+    const port = await freePort();
+    const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-stale-'));
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info' };
+    const args = ['up', '--json', '--port', String(port), ...AGENT_HANDLERS];
+    let left: number;
+    {
+      await using killed = spawnCli(args, env);
+      killServersAtEnd(killed.stdout, dataDir);
+      const upEvent = JSON.parse(await waitFor('the up event', () => killed.stdout().split('\n').find((l) => l.includes('"event":"up"')))) as UpEvent;
+      left = upEvent.servers[0]!.pid;
+      killed.proc.kill('SIGKILL');
+      expect(await killed.exited).toBe('SIGKILL');
+      // Its children see their parent gone and stop; the nats-server cannot, and lives on.
+      for (const p of upEvent.processes) await waitFor(`${p.name} (pid ${p.pid}) to stop with its parent`, () => !alive(p.pid));
+      expect(alive(left)).toBe(true);
+    }
+    await using again = spawnCli(args, env);
+    killServersAtEnd(again.stdout, dataDir);
+    await waitFor('the second up event', () => again.stdout().includes('"event":"up"'), { timeoutMs: 60_000 });
+    expect(eventsOf(again.stdout()).find((e) => e.event === 'nats_stale_stopped')).toMatchObject({ pid: left });
+    expect(alive(left)).toBe(false);
+    again.proc.kill('SIGINT');
+    expect(await again.exited).toBe(0);
+  });
 
   it('runs on an embedded 3-node JetStream cluster: serves intake, survives a node killed, and Ctrl-C leaves no process behind', async () => {
     const port = await freePortRange(6);
