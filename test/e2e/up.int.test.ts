@@ -202,7 +202,7 @@ describe('nightshift up', () => {
   it('runs on an embedded 3-node JetStream cluster: serves intake, survives a node killed, and Ctrl-C leaves no process behind', async () => {
     const port = await freePortRange(6);
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-cluster-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_LOST_WORK_CHECK: '5s' };
     const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
     await using stack = spawnCli(['up', '--json', '--port', String(port), '--cluster', '3', ...AGENT_HANDLERS], env);
     killServersAtEnd(stack.stdout, dataDir);
