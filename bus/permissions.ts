@@ -113,6 +113,8 @@ export function permissionsFor(kind: ProcessKind, prefix = 'nightshift'): Permis
             `${API}.STREAM.MSG.GET.${n.workStream}`,
             `${API}.DIRECT.GET.${n.workStream}`,
             `${API}.STREAM.MSG.DELETE.${n.workStream}`,
+            // Whether a stage's result waits to be applied (the lost-work check).
+            `${API}.STREAM.MSG.GET.${n.eventsStream}`,
             s.rejectedAll,
             ...kvReader(n.ticketsBucket),
             ...kvWriter(n.ticketsBucket, ['>']),

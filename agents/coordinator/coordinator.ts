@@ -8,6 +8,7 @@ import {
   envelope,
   Headers,
   refuseEvent,
+  StageCompleted,
   StageFailed,
   TICKET_EVENTS,
   TicketStore,
@@ -29,6 +30,7 @@ import {
   type ErrorBody,
   type IntakeReply,
   type Logger,
+  type Role,
   type Ticket,
 } from '../../shared/index.ts';
 import type { CoordinatorEvent } from './events.ts';
@@ -300,11 +302,24 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
    *   it is deleted and queued again under a new Msg-Id (of several coordinators, only the one whose
    *   delete succeeds does). Started: its deliveries ran out without the advisory saying so, and the
    *   attempt fails as the advisory would have it.
-   * - the item is gone (an agent acked it once its result was published) yet the ticket still waits
-   *   on it at the same revision one check later: the result, or the write that applied it, was
-   *   lost. The attempt is dispatched again under a new id.
+   * - the item is gone (an agent acked it once its result was published), no result of it waits in
+   *   the events stream above the coordinators' ack floor, and the ticket still waits on it at the
+   *   same revision one check later: the result, or the write that applied it, was lost. The attempt
+   *   is dispatched again under a new id.
    * An item the consumer has yet to deliver or holds is left alone.
    */
+  /** Whether a result of dispatch `dispatchId` waits in the events stream to be applied. */
+  async function resultPending(ticketId: string, role: Role, dispatchId: string): Promise<boolean> {
+    let floor: number | undefined;
+    for (const type of [StageCompleted.type, StageFailed.type]) {
+      const stored = await bus.jsm.streams.getMessage(names.eventsStream, { last_by_subj: subjects.event(ticketId, role, type) }).catch(() => null);
+      if (!stored || decodeEnvelope(stored.data, [StageCompleted, StageFailed]).causationId !== dispatchId) continue;
+      floor ??= (await bus.jsm.consumers.info(names.eventsStream, names.coordinatorConsumer)).ack_floor.stream_seq;
+      if (stored.seq > floor) return true;
+    }
+    return false;
+  }
+
   async function reconcile(id: string, check: { dispatchId: string; goneAt?: number }): Promise<void> {
     const cur = await store.get(id);
     const t = cur?.ticket;
@@ -328,6 +343,11 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       if (!(await bus.jsm.streams.deleteMessage(names.workStream, stored.seq).catch(() => false))) return;
       await bus.js.publish(subject, stored.data, { msgID: `${t.work.dispatchId}.requeued.${stored.seq}` });
       log.warn(where, 'dispatched work passed over by its consumer (lost in a leader change); queued again');
+      return;
+    }
+    // Its result may be on its way: in the events stream, above the coordinators' ack floor.
+    if (await resultPending(t.id, role, t.work.dispatchId)) {
+      check.goneAt = undefined;
       return;
     }
     if (check.goneAt !== cur.revision) {
