@@ -410,7 +410,8 @@ describeKubectl('Kubernetes manifests (deploy/kubernetes)', () => {
         const agentMount = agent.volumeMounts?.find((m) => m.mountPath === posix.dirname(socket));
         const engineMount = docker!.volumeMounts?.find((m) => m.name === agentMount?.name);
         expect(engineMount, where).toBeDefined();
-        expect(docker!.args?.join(' '), where).toContain(`unix://${posix.join(engineMount!.mountPath, posix.basename(socket))}`);
+        // The engine listens on that socket only: never on TCP, where any pod could drive it.
+        expect(docker!.args, where).toEqual(['dockerd', `--host=unix://${posix.join(engineMount!.mountPath, posix.basename(socket))}`]);
         // The engine bind-mounts workspaces by the agent's path: both must see them there.
         const workspaces = set.config(agent).NIGHTSHIFT_WORKSPACES_DIR;
         const shared = agent.volumeMounts?.find((m) => workspaces.startsWith(`${m.mountPath}/`));
