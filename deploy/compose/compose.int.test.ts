@@ -110,7 +110,8 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
     const envFile = join(tmp, 'compose.env');
     const project = `nscompose${process.pid}${Math.random().toString(36).slice(2, 8)}`;
     const compose = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>
-      run('docker-compose', ['--project-name', project, '--file', COMPOSE_FILE, '--env-file', envFile, '--profile', 'demo', '--profile', 'tools', ...args], {
+      // `run cli` activates the cli service's profile (tools) by naming it; `up` starts the demo's only.
+      run('docker-compose', ['--project-name', project, '--file', COMPOSE_FILE, '--env-file', envFile, '--profile', 'demo', ...args], {
         env: hostEnv,
         timeoutMs: opts.timeoutMs ?? 2 * 60_000,
         ...(opts.input !== undefined && { input: opts.input }),
@@ -185,7 +186,7 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
       } catch (err) {
         throw new Error(`${(err as Error).message}\n--- docker-compose logs (last lines per service) ---\n${await logs()}`, { cause: err });
       } finally {
-        down = await compose(['down', '--volumes', '--remove-orphans', '--timeout', '45'], { timeoutMs: 3 * 60_000 }).catch((e: Error) => e);
+        down = await compose(['--profile', 'tools', 'down', '--volumes', '--remove-orphans', '--timeout', '45'], { timeoutMs: 3 * 60_000 }).catch((e: Error) => e);
         phase('down');
       }
     } finally {

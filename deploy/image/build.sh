@@ -63,7 +63,7 @@ stage=$work/stage.$$
 trap 'rm -rf "$stage"' EXIT INT TERM
 mkdir -p "$stage/app"
 (cd "$root" && tar -c --exclude='*.test.ts' $APP_DIRS && tar -c examples package.json package-lock.json) \
-  | tar -x -C "$stage/app"
+  | tar -x -i -C "$stage/app"
 cp -al "$deps/node_modules" "$stage/node_modules" 2>/dev/null || cp -a "$deps/node_modules" "$stage/node_modules"
 
 recipe=$( {
