@@ -130,10 +130,10 @@ function podSpec(w: IDeployment | IStatefulSet): IPodSpec {
   return spec;
 }
 
-/** The nightshift process a container runs: its command after `node bin/nightshift.mjs`. */
+/** The nightshift process a container runs: its command after `node /app/bin/nightshift.mjs`. */
 function nightshiftCommand(c: IContainer): string[] | null {
   const argv = [...(c.command ?? []), ...(c.args ?? [])];
-  return argv[0] === 'node' && argv[1] === 'bin/nightshift.mjs' ? argv.slice(2) : null;
+  return argv[0] === 'node' && argv[1] === '/app/bin/nightshift.mjs' ? argv.slice(2) : null;
 }
 
 /** The process kind (its bus credentials) of a nightshift command; null for one that does not use the bus. */
@@ -220,7 +220,7 @@ describeKubectl('Kubernetes manifests (deploy/kubernetes)', () => {
         for (const c of podSpec(d).containers) {
           const argv = nightshiftCommand(c);
           if (!argv) continue;
-          expect(c.image, `${name}: ${d.metadata.name}`).toBe('nightshift:0');
+          expect(c.image, `${name}: ${d.metadata.name}`).toBe('nightshift:0.1.0');
           expect(c.imagePullPolicy).toBe('IfNotPresent');
           const kind = kindOf(argv);
           if (kind) {
@@ -461,7 +461,9 @@ describeKubectl('Kubernetes manifests (deploy/kubernetes)', () => {
     const argv = nightshiftCommand(container)!;
     expect(argv[0]).toBe('mock-llm');
     const flag = (f: string) => argv[argv.indexOf(f) + 1];
-    expect(existsSync(join(ROOT, flag('--script')!))).toBe(true);
+    // The image holds the repository's files under /app (deploy/image/Dockerfile).
+    expect(flag('--script')).toMatch(/^\/app\//);
+    expect(existsSync(join(ROOT, flag('--script')!.slice('/app/'.length)))).toBe(true);
     expect(flag('--host')).toBe('0.0.0.0');
     const service = demo.one<{ spec: { selector: Record<string, string>; ports: { port: number; targetPort: string | number }[] } }>('Service', 'mock-llm');
     for (const [k, v] of Object.entries(service.spec.selector)) expect(llm.spec?.template.metadata?.labels?.[k]).toBe(v);
