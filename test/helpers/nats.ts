@@ -145,11 +145,6 @@ export interface NatsCluster extends AsyncDisposable {
    * current: a node restarted after a kill has caught up, so killing another loses no quorum.
    */
   settled(timeoutMs?: number): Promise<void>;
-  /**
-   * The nodes holding a replica that is not current (of any stream or durable consumer), and whether
-   * anything lacks a leader: killing a node other than these then costs no stream its quorum.
-   */
-  behind(): Promise<{ nodes: string[]; leaderless: boolean }>;
   /** The name of the node leading `stream` now, or undefined while it has none. */
   leaderOf(stream: string): Promise<string | undefined>;
   /** Kills one node with SIGKILL (by index) and waits for it to be gone; its data stays. */
@@ -246,11 +241,6 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
       ).catch((err: unknown) => {
         throw new Error(`${(err as Error).message}; still: ${behind}`);
       });
-    },
-    behind: async () => {
-      const text = await unsettled(urls, opts.auth);
-      const nodes = [...new Set([...text.matchAll(/: (\S+) behind/g)].map((m) => m[1]!))];
-      return { nodes, leaderless: text.includes('no leader') };
     },
     leaderOf: async (stream) => withJsm(urls, opts.auth, async (jsm) => (await jsm.streams.info(stream)).cluster?.leader),
     ready: async (timeoutMs = 30_000) => {
