@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenHttp } from './http.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 
@@ -32,15 +32,7 @@ export async function startHealthServer({ host, port, ready, log }: { host: stri
     const why = ready();
     return why === null ? reply(200, { ok: true, ready: true }) : reply(503, { ok: false, ready: false, reason: why });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+  const url = await listenHttp(server, host, port);
   log.info({ url }, 'health endpoints listening');
   let closed: Promise<void> | undefined;
   const close = () =>

@@ -1,4 +1,18 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** Starts `server` listening on `host:port`; resolves with its `http://host:port` URL (the actual port when 0 was asked for). */
+export async function listenHttp(server: Server, host: string, port: number): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  return `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+}
 
 /** A request body over the limit `readBody` was given. */
 export class BodyTooLargeError extends Error {

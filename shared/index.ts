@@ -80,4 +80,4 @@ export type { GitRemote, OpenWorkspaceOptions, Workspace, WorkspaceRepo } from '
 export { PullRequest } from './forge/forge.ts';
 export type { Forge, ForgeRouter, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
 export { createLocalForge } from './forge/local.ts';
-export { BodyTooLargeError, readBody } from './http.ts';
+export { BodyTooLargeError, listenHttp, readBody } from './http.ts';

@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { BodyTooLargeError, describeError, readBody, type Logger } from '../../shared/index.ts';
+import { BodyTooLargeError, describeError, listenHttp, readBody, type Logger } from '../../shared/index.ts';
 import type { WebhookRequest, WebhookResponse } from './handler.ts';
 
 export interface WebhookServerOptions {
@@ -55,16 +54,7 @@ export async function startWebhookServer({ handle, host, port, log, maxBytes = 5
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${shown}:${address.port}`;
+  const url = await listenHttp(server, host, port);
   log.info({ url }, 'github webhook receiver listening');
   const close = () =>
     new Promise<void>((resolve) => {
