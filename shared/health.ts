@@ -47,13 +47,27 @@ export async function startHealthServer({ host, port, ready, log }: { host: stri
  * The health server a process runs when NIGHTSHIFT_HEALTH_PORT is set, or null. A port that is
  * taken fails the process at start, with the port in the message.
  */
-export async function serveHealth(config: Config, log: Logger, ready: Readiness): Promise<HealthServer | null> {
+async function serveHealth(config: Config, log: Logger, ready: Readiness): Promise<HealthServer | null> {
   const port = config.NIGHTSHIFT_HEALTH_PORT;
   if (port === undefined) return null;
   try {
     return await startHealthServer({ host: config.NIGHTSHIFT_HEALTH_HOST, port, ready, log });
   } catch (err) {
     throw new Error(`cannot serve health endpoints on ${config.NIGHTSHIFT_HEALTH_HOST}:${port}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Runs a long-running process's body with its health endpoints (when NIGHTSHIFT_HEALTH_PORT is set)
+ * answering from the state the body keeps: `phase` starts at 'connecting to NATS'.
+ */
+export async function withHealth<T>(config: Config, log: Logger, body: (state: ProcessState) => Promise<T>): Promise<T> {
+  const state: ProcessState = { phase: 'connecting to NATS' };
+  const health = await serveHealth(config, log, readinessOf(state));
+  try {
+    return await body(state);
+  } finally {
+    await health?.close();
   }
 }
 

@@ -17,7 +17,7 @@ export { redactUrl } from './redact.ts';
 export { stripTerminalCodes } from './terminal.ts';
 export { createLogger, REDACT_PATHS } from './log.ts';
 export type { Logger, LogOptions } from './log.ts';
-export { readinessOf, serveHealth, startHealthServer } from './health.ts';
+export { startHealthServer, withHealth } from './health.ts';
 export type { HealthServer, ProcessState, Readiness } from './health.ts';
 export {
   canTransition,

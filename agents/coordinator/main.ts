@@ -1,5 +1,5 @@
 import { busOptionsOf, connectBus, provision, provisionOptions } from '../../bus/index.ts';
-import { readinessOf, serveHealth, untilAborted, type Config, type Logger, type ProcessState } from '../../shared/index.ts';
+import { untilAborted, withHealth, type Config, type Logger } from '../../shared/index.ts';
 import { createCoordinator } from './coordinator.ts';
 
 /**
@@ -7,9 +7,7 @@ import { createCoordinator } from './coordinator.ts';
  * finish what is in hand and drain the connection.
  */
 export async function runCoordinator({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
-  const state: ProcessState = { phase: 'connecting to NATS' };
-  const health = await serveHealth(config, log, readinessOf(state));
-  try {
+  return withHealth(config, log, async (state) => {
     const bus = await connectBus({ ...busOptionsOf(config, 'coordinator'), name: 'nightshift-coordinator', log });
     state.connected = bus.connected;
     try {
@@ -24,7 +22,5 @@ export async function runCoordinator({ config, log, signal }: { config: Config; 
     } finally {
       await bus.close();
     }
-  } finally {
-    await health?.close();
-  }
+  });
 }

@@ -1,6 +1,6 @@
 import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, isNoResponders, publishEvent, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
-import { AgentError, readinessOf, serveHealth, untilAborted, UserInputError, type Config, type IntakeReply, type Logger, type ProcessState } from '../../shared/index.ts';
+import { AgentError, untilAborted, UserInputError, withHealth, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
 import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
 import { createWebhookHandler } from './handler.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
@@ -98,9 +98,7 @@ export async function startGitHubGateway({ bus, config, log, options = {} }: { b
  */
 export async function runGitHubReceiver({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   webhookSecret(config);
-  const state: ProcessState = { phase: 'connecting to NATS' };
-  const health = await serveHealth(config, log, readinessOf(state));
-  try {
+  return withHealth(config, log, async (state) => {
     const bus = await connectBus({ ...busOptionsOf(config, 'github'), name: 'nightshift-github', log });
     state.connected = bus.connected;
     try {
@@ -115,7 +113,5 @@ export async function runGitHubReceiver({ config, log, signal }: { config: Confi
     } finally {
       await bus.close();
     }
-  } finally {
-    await health?.close();
-  }
+  });
 }

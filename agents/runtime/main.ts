@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { awaitProvisioned, busOptionsOf, connectBus, type Bus } from '../../bus/index.ts';
-import { readinessOf, serveHealth, untilAborted, UserInputError, type Config, type Logger, type ProcessState, type Role } from '../../shared/index.ts';
+import { untilAborted, UserInputError, withHealth, type Config, type Logger, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
 /** What a handler module's default export receives. */
@@ -53,9 +53,7 @@ export async function runAgent({
   log: Logger;
   signal: AbortSignal;
 }): Promise<void> {
-  const state: ProcessState = { phase: 'connecting to NATS' };
-  const health = await serveHealth(config, log, readinessOf(state));
-  try {
+  return withHealth(config, log, async (state) => {
     const bus = await connectBus({ ...busOptionsOf(config, role), name: `nightshift-${role}`, log });
     state.connected = bus.connected;
     try {
@@ -78,7 +76,5 @@ export async function runAgent({
     } finally {
       await bus.close();
     }
-  } finally {
-    await health?.close();
-  }
+  });
 }

@@ -1,5 +1,5 @@
 import { awaitProvisioned, busOptionsOf, connectBus } from '../../bus/index.ts';
-import { readinessOf, serveHealth, untilAborted, type Config, type Logger, type ProcessState } from '../../shared/index.ts';
+import { untilAborted, withHealth, type Config, type Logger } from '../../shared/index.ts';
 import { createSlackService, slackSettings } from './service.ts';
 
 /**
@@ -8,9 +8,7 @@ import { createSlackService, slackSettings } from './service.ts';
  */
 export async function runSlackGateway({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   slackSettings(config);
-  const state: ProcessState = { phase: 'connecting to NATS' };
-  const health = await serveHealth(config, log, readinessOf(state));
-  try {
+  return withHealth(config, log, async (state) => {
     const bus = await connectBus({ ...busOptionsOf(config, 'slack'), name: 'nightshift-slack', log });
     state.connected = bus.connected;
     try {
@@ -26,7 +24,5 @@ export async function runSlackGateway({ config, log, signal }: { config: Config;
     } finally {
       await bus.close();
     }
-  } finally {
-    await health?.close();
-  }
+  });
 }
