@@ -24,12 +24,12 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNames, limitsFromConfig, PROCESS_KINDS, seedFile, storeBytesNeeded, writeServerAuth, type ProcessKind } from '../../bus/index.ts';
 import { loadConfig, ROLES, type Role } from '../../shared/index.ts';
+// Under CI a missing kubectl fails the suite instead of skipping it, as for Docker.
+import { IN_CI } from '../../test/helpers/docker.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
 const KUBECTL = process.env.KUBECTL ?? 'kubectl';
-/** Under CI a missing kubectl fails the suite instead of skipping it (as test/helpers/docker.ts does for Docker). */
-const IN_CI = process.env.CI === 'true';
 
 /** The roles whose agents run code in a Docker sandbox: all but the triager (agents/registry.ts). */
 const SANDBOX_ROLES: readonly Role[] = ROLES.filter((r) => r !== 'triager');
