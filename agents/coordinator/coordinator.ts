@@ -357,7 +357,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     const reason = `work item of ${stage} attempt ${attempt} is gone from the queue but its result never arrived (lost by the bus); dispatched again`;
     const next = await store.mutate(id, (x) => (x.work?.dispatchId === check.dispatchId ? redispatch(x, clock(), policy, reason) : null));
     if (next) {
-      log.warn({ ticketId: t.id, stage, attempt, role }, reason);
+      if (next.ticket.state === 'failed') log.error({ ticketId: t.id, stage, attempt, role, failure: next.ticket.failure }, 'work lost too often: the ticket failed');
+      else log.warn({ ticketId: t.id, stage, attempt, role }, reason);
       await publishOutbox(next);
     }
   }

@@ -27,7 +27,7 @@ import {
   type State,
 } from '../../shared/index.ts';
 import type { CoordinatorEvent } from './events.ts';
-import { applyEvent, COORDINATOR, dispatchId, MAX_IGNORED_ENTRIES, newTicket, nextWake, outboxSent, tick, type Policy } from './reducer.ts';
+import { applyEvent, COORDINATOR, dispatchId, MAX_IGNORED_ENTRIES, MAX_LOST_REDISPATCHES, newTicket, nextWake, outboxSent, redispatch, tick, type Policy } from './reducer.ts';
 
 type Stage = (typeof STAGES)[number];
 
@@ -326,6 +326,32 @@ describe('newTicket', () => {
     expect(Object.keys(t)).not.toContain('externalId');
     expect(Object.keys(t)).not.toContain('requester');
     expect(Ticket.parse(t)).toEqual(t);
+  });
+});
+
+describe('redispatch (lost work)', () => {
+  it('dispatches the attempt again under a new id, and fails the ticket once its work was lost too often', () => {
+    let t = reach('refining').t;
+    t = outboxSent(t, t.outbox.map((o) => o.msgId)) ?? t;
+    const ids = [t.work!.dispatchId];
+    for (let i = 0; i < MAX_LOST_REDISPATCHES; i++) {
+      const next = redispatch(t, new Date(T0 + 1_000 * (i + 1)), policy, 'gone from the queue')!;
+      expect(next.state).toBe('refining');
+      expect(next.work).toMatchObject({ stage: 'refining', attempt: 1 });
+      expect(ids).not.toContain(next.work!.dispatchId);
+      ids.push(next.work!.dispatchId);
+      t = outboxSent(next, next.outbox.map((o) => o.msgId))!;
+    }
+    const failed = redispatch(t, new Date(T0 + 10_000), policy, 'gone from the queue')!;
+    expect(failed.state).toBe('failed');
+    expect(failed.failure).toMatchObject({ code: 'work_lost', stage: 'refining' });
+    expect(failed.timeline.filter((e) => e.event === 'retry')).toHaveLength(MAX_LOST_REDISPATCHES + 1);
+  });
+
+  it('does nothing to a ticket with an unsent dispatch or no work', () => {
+    const d = reach('refining');
+    expect(redispatch(d.t, new Date(T0 + 1), policy, 'x')).toBeNull();
+    expect(redispatch(reach('pr_open').t, new Date(T0 + 1), policy, 'x')).toBeNull();
   });
 });
 

@@ -325,15 +325,26 @@ export function nextWake(t: Ticket): number | null {
   return null;
 }
 
+/** Times one attempt may be dispatched again because its work was lost, before the ticket fails. */
+export const MAX_LOST_REDISPATCHES = 3;
+/** How the timeline says an attempt was dispatched again because its work was lost. */
+export const LOST_WORK = 'lost work: ';
+
 /**
  * Dispatches the current attempt again under a new id, when its work item is gone from the queue
  * while the ticket still waits on it: the item or its result was lost (a cluster that lost an
  * acknowledged write). The attempt keeps its number; results of the lost dispatch no longer count.
+ * Bounded: an agent that acks its work without ever reporting a result (a bug, or a hostile
+ * process with the role's credentials) would otherwise have the work redone, and paid for, forever.
  */
 export function redispatch(t: Ticket, now: Date, policy: Policy, reason: string): Decision {
   if (!t.work || !isStage(t.state) || t.outbox.length > 0) return null;
   const { stage, attempt } = t.work;
-  const noted = { ...t, timeline: [...t.timeline, entry(now, COORDINATOR, 'retry', { stage, attempt, reason })] };
+  const lost = t.timeline.filter((e) => e.event === 'retry' && e.stage === stage && e.attempt === attempt && e.reason?.startsWith(LOST_WORK)).length;
+  const noted = { ...t, timeline: [...t.timeline, entry(now, COORDINATOR, 'retry', { stage, attempt, reason: `${LOST_WORK}${reason}` })] };
+  if (lost >= MAX_LOST_REDISPATCHES) {
+    return fail(noted, now, { code: 'work_lost', message: `${stage} attempt ${attempt} lost its work ${lost + 1} times: ${reason}`, stage }, COORDINATOR);
+  }
   return dispatch(noted, stage, attempt, now, policy, { by: COORDINATOR, reason }, false);
 }
 
