@@ -120,6 +120,32 @@ describe('coordinator', () => {
       expect(t.artifacts).toEqual({ refining: { did: 'refining' } });
     });
 
+    it('fails the ticket when an agent keeps acking its work without ever reporting a result', async () => {
+      await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
+      await using h = await Harness.start(env);
+      const id = await h.post();
+      // A hostile (or broken) refiner: it takes each work item and acks it, and says nothing.
+      const consumer = await env.bus.js.consumers.get(env.bus.names.workStream, env.bus.names.roleConsumer('refiner'));
+      const swallowed: string[] = [];
+      const t = await waitFor(
+        'the ticket to fail',
+        async () => {
+          const m = await consumer.next({ expires: 1_000 });
+          if (m) {
+            swallowed.push(m.headers?.get('Nats-Msg-Id') ?? '');
+            await m.ackAck();
+          }
+          const cur = await h.ticket(id);
+          return cur.state === 'failed' ? cur : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 10 },
+      );
+      expect(t.failure).toMatchObject({ code: 'work_lost', stage: 'refining' });
+      // The first dispatch and three more, each under its own id: then no more.
+      expect(swallowed).toHaveLength(4);
+      expect(new Set(swallowed).size).toBe(4);
+    });
+
     it('leaves a work item alone while it waits in the queue, however long', async () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
       await using h = await Harness.start(env);
