@@ -26,7 +26,7 @@ import {
   WaitTimeoutError,
 } from '../cli/tickets.ts';
 import { up } from '../cli/up.ts';
-import { listPullRequests, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
+import { listPullRequests, pullRequestOf, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
 import {
   AgentError,
@@ -87,7 +87,8 @@ usage: nightshift <command> [options]   (the command first, then its options)
                                  answer a ticket parked in awaiting_human; --budget raises that
                                  ticket's token budget (above what it used; the text may be left out)
   pr list                        pull requests opened by nightshift
-  pr show <ticket-id|number>     a pull request with its summary and diff
+  pr show <ticket-id|repo#n|n>   a pull request with its summary and diff; pull request numbers are
+                                 per repository, so a bare number only when one repository has it
   github [--port <n>]            the GitHub webhook receiver: reviews send work back, merge/close
                                  finish tickets, labelled issues become tickets (docs/github.md)
   nats config [--dir <dir>] [--listen host:port] [--store-dir /var/lib/nats]
@@ -629,11 +630,11 @@ async function cmdShow(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   const id = oneId(positionals, 'ticket show');
   const config = configFrom(values, true);
-  const { t, duplicates } = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', async (bus) => {
+  const { t, duplicates, pr } = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', async (bus) => {
     const t = await getTicket(bus, id);
-    return { t, duplicates: duplicatesOf(await listTickets(bus), id) };
+    return { t, duplicates: duplicatesOf(await listTickets(bus), id), pr: await pullRequestOf(bus, id) };
   });
-  ctx.out({ ...t, duplicates }, renderTicket(t, new Date(), duplicates));
+  ctx.out({ ...t, duplicates, pullRequest: pr }, renderTicket(t, new Date(), duplicates, pr));
   return 0;
 }
 
@@ -750,7 +751,7 @@ async function cmdPrList(ctx: Ctx, argv: string[]): Promise<number> {
 
 async function cmdPrShow(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (positionals.length !== 1) throw new UsageError('pr show takes a ticket id or a pull request number');
+  if (positionals.length !== 1) throw new UsageError('pr show takes a ticket id, <repo>#<number> or a pull request number');
   const config = configFrom(values, true);
   const shown = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', (bus) => showPullRequest(bus, positionals[0]!));
   ctx.out(shown, renderPullRequest(shown));
