@@ -16,15 +16,15 @@ import {
   cancelTicket,
   createTicket,
   duplicatesOf,
+  checkTicketId,
   getTicket,
-  InvalidBudgetError,
   listTickets,
   reportBug,
   triageCounts,
   triageOf,
   waitTicket,
-  WaitTimeoutError,
 } from '../cli/tickets.ts';
+import { EXIT_HELP, exitCodeOf, isExpected } from '../cli/exit.ts';
 import { up } from '../cli/up.ts';
 import { listPullRequests, pullRequestOf, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
@@ -42,6 +42,7 @@ import {
   ROLES,
   State,
   untilAborted,
+  UsageError,
   UserInputError,
   type Config,
   type FieldIssue,
@@ -117,7 +118,7 @@ options for every command:
   --json              machine-readable output
   -h, --help          this help
 
-exit codes: 0 ok · 1 failed · 2 bad usage or configuration · 3 timed out waiting`;
+${EXIT_HELP}`;
 
 const GLOBAL_OPTIONS = {
   nats: { type: 'string' },
@@ -128,12 +129,6 @@ const GLOBAL_OPTIONS = {
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-
-class UsageError extends UserInputError {
-  constructor(message: string) {
-    super('usage', message);
-  }
-}
 
 interface Ctx {
   argv: string[];
@@ -167,10 +162,8 @@ function report(ctx: Ctx, err: unknown): number {
     if (!(err instanceof ConfigError)) for (const i of issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
     if (err instanceof UsageError) process.stderr.write(`run \`nightshift --help\` for usage\n`);
   }
-  if (err instanceof WaitTimeoutError) return 3;
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidBudgetError) return 2;
-  if (!(err instanceof NightshiftError) && !ctx.json) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  return 1;
+  if (!isExpected(err) && !ctx.json) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  return exitCodeOf(err);
 }
 
 function parse<O extends Options>(argv: string[], options: O) {
@@ -623,7 +616,7 @@ function intakeResult(ctx: Ctx, reply: IntakeReply, what: string): number {
 
 function oneId(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new UsageError(`${what} takes one ticket id`);
-  return positionals[0]!;
+  return checkTicketId(positionals[0]!);
 }
 
 async function cmdShow(ctx: Ctx, argv: string[]): Promise<number> {
@@ -693,6 +686,7 @@ async function cmdAnswer(ctx: Ctx, argv: string[]): Promise<number> {
   const [id, ...words] = positionals;
   const budget = values.budget === undefined ? undefined : budgetOption(values.budget);
   if (!id || (words.length === 0 && budget === undefined)) throw new UsageError('answer takes a ticket id and the answer text (the text may be left out with --budget)');
+  checkTicketId(id);
   const text = words.length > 0 ? words.join(' ') : budgetAnswerText(budget!);
   const config = configFrom(values, true);
   const timeoutMs = duration(values.timeout, 30_000, '--timeout');

@@ -1,6 +1,6 @@
 import { createPullRequestStore, type Bus } from '../bus/index.ts';
 import { repoLabel } from './render.ts';
-import { git, stripTerminalCodes, TicketId, UserInputError, type PullRequest } from '../shared/index.ts';
+import { git, stripTerminalCodes, TicketId, UsageError, UserInputError, type PullRequest } from '../shared/index.ts';
 
 /** The pull request of a ticket, or null when it has none. */
 export async function pullRequestOf(bus: Bus, ticketId: string): Promise<PullRequest | null> {
@@ -25,7 +25,7 @@ export function findPullRequest(prs: readonly PullRequest[], ref: string): PullR
     return pr;
   }
   const m = /^(?:(.+)#|#)?(\d+)$/.exec(text);
-  if (!m) throw new UserInputError('invalid_pr_ref', `"${ref}" is not a pull request: give a ticket id (tk-…), <repo>#<number> or a number`);
+  if (!m) throw new UsageError(`"${ref}" is not a pull request: give a ticket id (tk-…), <repo>#<number> or a number`, 'invalid_pr_ref');
   const repo = m[1];
   const number = Number(m[2]);
   const candidates = prs.filter((p) => p.number === number && (repo === undefined || repoMatches(p.repo, repo)));
@@ -33,11 +33,10 @@ export function findPullRequest(prs: readonly PullRequest[], ref: string): PullR
   if (candidates.length === 0) {
     throw new UserInputError('pr_not_found', `no pull request #${number}${repo === undefined ? '' : ` in ${repo}`} (nightshift pr list shows those there are)`);
   }
-  throw new UserInputError(
+  const listed = candidates.map((p) => `${p.ticketId} (${p.repo}#${p.number})`).join(', ');
+  throw new UsageError(
+    `pull request #${number} is ambiguous: numbers are per repository, and ${candidates.length} repositories have one. Name it by ticket id or <repo>#<number>: ${listed}`,
     'pr_ambiguous',
-    `pull request #${number} is ambiguous: numbers are per repository, and ${candidates.length} repositories have one. Name it by ticket id or <repo>#<number>: ${candidates
-      .map((p) => `${p.ticketId} (${p.repo}#${p.number})`)
-      .join(', ')}`,
   );
 }
 

@@ -4,7 +4,7 @@ import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectBus, limitsFromConfig, storeBytesNeeded, writeNodeConfig, writeServerAuth, type BusAuth, type ProcessKind } from '../bus/index.ts';
-import { delay, ROLES, untilAborted, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { delay, ROLES, untilAborted, UsageError, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 import { credentialsDir } from './bus.ts';
 
 export interface UpOptions {
@@ -67,7 +67,7 @@ export async function up(opts: UpOptions): Promise<void> {
   let replicas = config.NIGHTSHIFT_JS_REPLICAS;
   if (url === undefined) {
     if (!opts.cluster && replicas !== 1) {
-      throw new UserInputError('usage', `NIGHTSHIFT_JS_REPLICAS=${replicas} needs a JetStream cluster: \`up --cluster 3\`, or a cluster given with --nats`);
+      throw new UsageError(`NIGHTSHIFT_JS_REPLICAS=${replicas} needs a JetStream cluster: \`up --cluster 3\`, or a cluster given with --nats`);
     }
     // The embedded server is locked down too: one nkey user per process kind, each with its role only.
     const auth = await writeServerAuth(credentialsDir(config, opts.cwd), config.NIGHTSHIFT_PREFIX);
@@ -85,7 +85,7 @@ export async function up(opts: UpOptions): Promise<void> {
       await awaitJetStream(url, seeds.coordinator, log, servers);
     }
   } else if (opts.cluster) {
-    throw new UserInputError('usage', '--cluster starts an embedded cluster: it does not go with --nats/NATS_URL');
+    throw new UsageError('--cluster starts an embedded cluster: it does not go with --nats/NATS_URL');
   }
   const children: Supervised[] = [];
   for (let i = 0; i < (opts.replicas.coordinator ?? 1); i++) {

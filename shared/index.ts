@@ -10,6 +10,7 @@ export {
   describeError,
   fieldIssues,
   NightshiftError,
+  UsageError,
   UserInputError,
 } from './errors.ts';
 export type { FieldIssue } from './errors.ts';

@@ -25,6 +25,13 @@ describe('the CLI', () => {
     const flag = await runCli(['ticket', 'show', 'tk-0123456789', '--colour'], {});
     expect(flag.code).toBe(2);
     expect(flag.stderr).toContain('--colour');
+    // Checked before anything is reached: no NATS runs at this address.
+    const malformed = await runCli(['ticket', 'cancel', 'T-1', '--nats', 'nats://127.0.0.1:1'], {});
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('"T-1" is not a ticket id');
+    const replicas = await runCli(['up', '--cluster', '3', '--nats', 'nats://127.0.0.1:1'], {});
+    expect(replicas.code).toBe(2);
+    expect(replicas.stderr).toContain('--cluster starts an embedded cluster');
   });
 
   it('writes a nats-server configuration and a private seed per process kind, keeping the seeds on a second run', async () => {
@@ -80,6 +87,7 @@ describe('the CLI', () => {
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'ticket_not_found' } });
     const malformed = await runCli(['ticket', 'show', 'T-1', '--json'], env.childEnv);
+    expect(malformed.code).toBe(2);
     expect(JSON.parse(malformed.stdout)).toMatchObject({ ok: false, error: { code: 'invalid_ticket_id' } });
   });
 });
