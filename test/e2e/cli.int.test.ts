@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PROCESS_KINDS } from '../../bus/index.ts';
 import { Ticket } from '../../shared/index.ts';
@@ -8,7 +10,28 @@ import { runCli, spawnCli } from '../helpers/cli.ts';
 import { setup } from '../helpers/env.ts';
 import { makeRepo } from '../helpers/git.ts';
 
+const ROOT = resolve(import.meta.dirname, '../..');
+
 describe('the CLI', () => {
+  it('prints nothing of npm before its own output through `npx nightshift`, whatever node is on PATH', async () => {
+    // The machine's own node first, as a user's shell has it (here Node 20): the launcher hands over to Node 24.
+    // None of the npm_* settings an `npm test` run passes down, and an npm cache of its own: a first
+    // `npx nightshift` links the project into the cache, checking its engines (npm warned EBADENGINE).
+    const PATH = (process.env.PATH ?? '').split(delimiter).filter((d) => !d.startsWith(join(ROOT, '.toolchain'))).join(delimiter);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+    const cache = mkdtempSync(join(tmpdir(), 'ns-npm-cache-'));
+    try {
+      const r = await promisify(execFile)('npx', ['nightshift', '--help'], { cwd: ROOT, env: { ...env, PATH, npm_config_cache: cache }, timeout: 120_000 });
+      expect(r.stderr).toBe('');
+      expect(r.stdout.startsWith('nightshift — background agents')).toBe(true);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+    // Every dependency's install script is reviewed in package.json (allowScripts), so `npm ci` warns of none.
+    const scripts = await promisify(execFile)('npm', ['install-scripts', 'ls'], { cwd: ROOT, timeout: 120_000 });
+    expect(scripts.stdout.trim()).toBe('No packages with unreviewed install scripts.');
+  });
+
   it('stops start-up on bad configuration, naming every bad variable, with exit code 2', async () => {
     const r = await runCli(['coordinator'], { NIGHTSHIFT_ACK_WAIT: 'soon', NIGHTSHIFT_MAX_DELIVER: '0', NIGHTSHIFT_PREFIX: 'a.b' });
     expect(r.code).toBe(2);
