@@ -25,7 +25,7 @@ import {
   waitTicket,
 } from '../cli/tickets.ts';
 import { EXIT_HELP, exitCodeOf, isExpected } from '../cli/exit.ts';
-import { up } from '../cli/up.ts';
+import { up, type ChildPhase } from '../cli/up.ts';
 import { listPullRequests, pullRequestOf, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
 import {
@@ -36,6 +36,7 @@ import {
   describeError,
   loadConfig,
   NightshiftError,
+  onPhaseChange,
   parseDuration,
   redactUrl,
   repoRefOf,
@@ -139,6 +140,8 @@ interface Ctx {
 const SELF = fileURLToPath(import.meta.url);
 
 async function main(argv: string[]): Promise<number> {
+  // Started by `nightshift up`: tell it each phase of start-up, and when this process serves.
+  if (process.send) onPhaseChange((phase) => process.send?.({ type: 'phase', phase } satisfies ChildPhase));
   const json = argv.includes('--json');
   const ctx: Ctx = {
     argv,
