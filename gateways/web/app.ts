@@ -317,7 +317,7 @@ export function createWebApp(deps: WebDeps): Hono {
             const msg: SSEMessage =
               'ticket' in q
                 ? { event: 'ticket', data: JSON.stringify({ id: t.id, state: t.state, html: ticketDetail(t, await extras(t, c, user)).value }) }
-                : { event: 'row', data: JSON.stringify(rowMessage(t, q, now())) };
+                : { event: 'row', data: JSON.stringify({ ...rowMessage(t, q, now()), total: deps.index.size }) };
             await stream.writeSSE(msg);
           }
         }

@@ -30,7 +30,7 @@ export function boardPage(columns: readonly BoardColumn[], f: BoardFilter, ctx: 
   );
   return page(
     'board',
-    html`<main class="board-page"><h1>Board <small>${ctx.total} tickets</small></h1>${filterForm(f, ctx.repos)}<div class="board" id="board">${cols}</div></main>`,
+    html`<main class="board-page"><h1>Board <small><span id="total">${ctx.total}</span> tickets</small></h1>${filterForm(f, ctx.repos)}<div class="board" id="board">${cols}</div></main>`,
     { user: ctx.user },
   );
 }

@@ -23,6 +23,8 @@ export const CONSOLE_JS = `'use strict';
   if (board) {
     listen('/events' + location.search, {
       row: function (m) {
+        var total = document.getElementById('total');
+        if (total && typeof m.total === 'number') total.textContent = String(m.total);
         var old = document.getElementById('t-' + m.id);
         if (old) { var from = old.closest('section'); old.remove(); bump(from, -1); }
         if (m.html) {
