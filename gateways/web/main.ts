@@ -3,7 +3,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { answerTicket, cancelTicket } from '../../cli/tickets.ts';
 import { showPullRequest } from '../../cli/prs.ts';
 import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, TicketStore, type Bus } from '../../bus/index.ts';
-import { listenHttp, untilAborted, withHealth, type Config, type Logger } from '../../shared/index.ts';
+import { listenHttp, untilAborted, UserInputError, withHealth, type Config, type Logger } from '../../shared/index.ts';
 import { createWebApp } from './app.ts';
 import { isLoopback } from './auth.ts';
 import { BoardIndex } from './board.ts';
@@ -50,6 +50,9 @@ export async function startWebConsole({ bus, config, log }: { bus: Bus; config: 
   } catch (err) {
     stop.abort();
     await watching;
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new UserInputError('port_in_use', `the web console cannot listen on ${host}:${config.NIGHTSHIFT_WEB_PORT}: the port is in use (set NIGHTSHIFT_WEB_PORT or --port)`);
+    }
     throw err;
   }
   if (!isLoopback(host) && !config.NIGHTSHIFT_WEB_TOKEN && !config.NIGHTSHIFT_WEB_PROXY_HEADER) {
