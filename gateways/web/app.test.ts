@@ -53,9 +53,9 @@ function app(auth: Partial<WebDeps['auth']> = {}, tickets: Ticket[] = []) {
 const form = (fields: Record<string, string>, headers: Record<string, string> = {}) => ({
   method: 'POST',
   body: new URLSearchParams(fields).toString(),
-  headers: { 'Content-Type': 'application/x-www-form-urlencoded', Host: 'console.test', ...headers },
+  headers: { 'Content-Type': 'application/x-www-form-urlencoded', Host: '127.0.0.1:4280', ...headers },
 });
-const session = { Cookie: `${SESSION_COOKIE}=${sessionValue(TOKEN)}`, Origin: 'http://console.test' };
+const session = { Cookie: `${SESSION_COOKIE}=${sessionValue(TOKEN)}`, Origin: 'http://127.0.0.1:4280' };
 
 describe('escaping', () => {
   it('escapes every interpolated value, and nothing of a nested template', () => {
@@ -159,15 +159,15 @@ describe('access', () => {
     const { app: a, calls } = app({ token: undefined, proxyHeader: 'X-Forwarded-User' }, [parked('tk-aaaaaaaaaa')]);
     const cross = await a.request('/tickets/tk-aaaaaaaaaa/cancel', form({}, { 'X-Forwarded-User': 'ana', Origin: 'http://evil.test' }));
     expect(cross.status).toBe(403);
-    const r = await a.request('/tickets/tk-aaaaaaaaaa/cancel', form({ reason: 'dup' }, { 'X-Forwarded-User': 'ana', Origin: 'http://console.test' }));
+    const r = await a.request('/tickets/tk-aaaaaaaaaa/cancel', form({ reason: 'dup' }, { 'X-Forwarded-User': 'ana', Origin: 'http://127.0.0.1:4280' }));
     expect(r.status).toBe(303);
     expect(calls.cancels).toEqual([{ id: 'tk-aaaaaaaaaa', by: 'web:ana', reason: 'dup' }]);
   });
   it('logs in with the token into a SameSite=Strict, HttpOnly cookie that is not the token', async () => {
     const { app: a } = app();
-    const wrong = await a.request('/login', form({ token: 'nope', next: '/' }, { Origin: 'http://console.test' }));
+    const wrong = await a.request('/login', form({ token: 'nope', next: '/' }, { Origin: 'http://127.0.0.1:4280' }));
     expect(wrong.status).toBe(403);
-    const r = await a.request('/login', form({ token: TOKEN, next: '//evil.test/' }, { Origin: 'http://console.test' }));
+    const r = await a.request('/login', form({ token: TOKEN, next: '//evil.test/' }, { Origin: 'http://127.0.0.1:4280' }));
     expect(r.status).toBe(303);
     expect(r.headers.get('location')).toBe('/');
     const cookie = r.headers.get('set-cookie')!;
@@ -175,6 +175,13 @@ describe('access', () => {
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
     expect(cookie).not.toContain(TOKEN);
+  });
+  it('refuses a request naming another host while it listens on loopback (DNS rebinding)', async () => {
+    const { app: a } = app({}, [parked('tk-aaaaaaaaaa')]);
+    const r = await a.request('/api/board', { headers: { Host: 'evil.test:4280' } });
+    expect(r.status).toBe(403);
+    expect(await r.json()).toMatchObject({ error: { code: 'host_not_allowed' } });
+    for (const host of ['localhost:4280', '[::1]:4280', '127.0.0.1']) expect((await a.request('/api/board', { headers: { Host: host } })).status).toBe(200);
   });
   it('needs credentials to read when it is not on loopback', async () => {
     const { app: a } = app({ readOpen: false }, [parked('tk-aaaaaaaaaa')]);

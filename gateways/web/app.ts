@@ -4,7 +4,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE, type SSEMessage } from 'hono/streaming';
 import { z } from 'zod';
 import { budgetAnswerText, describeError, fieldIssues, LIMITS, parseBudget, TicketId, UserInputError, type FieldIssue, type Logger, type PullRequest, type Ticket } from '../../shared/index.ts';
-import { authenticate, csrfValue, safeEqual, sameOrigin, SESSION_COOKIE, sessionValue, writesRefusal, type AuthSettings, type Principal, type Refusal } from './auth.ts';
+import { authenticate, csrfValue, isLoopback, safeEqual, sameOrigin, SESSION_COOKIE, sessionValue, writesRefusal, type AuthSettings, type Principal, type Refusal } from './auth.ts';
 import { BoardFilter, matches, rowOf, type BoardIndex } from './board.ts';
 import { boardPage, cardHtml } from './board-view.ts';
 import { html, type Html } from './html.ts';
@@ -91,6 +91,12 @@ function localPath(next: string | undefined): string {
   return next && next.startsWith('/') && !next.startsWith('//') && !next.includes('\\') ? next : '/';
 }
 
+/** The host name of a Host header: without its port, and without the brackets of an IPv6 address. */
+function hostnameOf(host: string): string {
+  const m = /^\[([^\]]+)\](?::\d+)?$/.exec(host) ?? /^([^:]+)(?::\d+)?$/.exec(host);
+  return (m?.[1] ?? host).toLowerCase();
+}
+
 const isApi = (c: Context) => c.req.path.startsWith('/api/');
 
 /**
@@ -146,6 +152,15 @@ export function createWebApp(deps: WebDeps): Hono {
     c.header('X-Frame-Options', 'DENY');
   });
   app.use('*', bodyLimit({ maxSize: 64 * 1024, onError: () => { throw new HttpError(413, 'payload_too_large', 'the request body is over 64 KiB'); } }));
+  // On loopback, a request must name a loopback host: a page of another site that a DNS rebinding
+  // points at 127.0.0.1 sends its own host name, and is refused.
+  app.use('*', async (c, next) => {
+    const host = c.req.header('host');
+    if (deps.auth.readOpen && host !== undefined && !isLoopback(hostnameOf(host))) {
+      throw new HttpError(403, 'host_not_allowed', `this console answers to a loopback address only, not ${host}`);
+    }
+    return next();
+  });
   // Reads are open on loopback; elsewhere they need the same credentials as changes.
   app.use('*', async (c, next) => {
     const path = c.req.path;
