@@ -199,6 +199,7 @@ export function createWebApp(deps: WebDeps): Hono {
     user,
     csrf: user && c && deps.auth.token !== undefined && principalOf(c)?.via === 'session' ? csrfValue(deps.auth.token) : null,
     writable: writesRefusal(deps.auth) === null,
+    version: deps.index.version,
   });
   const load = async (id: string): Promise<Ticket> => {
     const t = await deps.ticket(id);
@@ -208,7 +209,7 @@ export function createWebApp(deps: WebDeps): Hono {
 
   app.get('/', (c) => {
     const f = parse(BoardFilter, queryOf(c), 'invalid_filter');
-    return c.html(boardPage(deps.index.query(f), f, { repos: deps.index.repos(), total: deps.index.size, now: now(), user: userOf(c) }).value);
+    return c.html(boardPage(deps.index.query(f), f, { repos: deps.index.repos(), total: deps.index.size, now: now(), user: userOf(c), version: deps.index.version }).value);
   });
   app.get('/api/board', (c) => {
     const f = parse(BoardFilter, queryOf(c), 'invalid_filter');
@@ -311,7 +312,7 @@ export function createWebApp(deps: WebDeps): Hono {
       stream.onAbort(poke);
       deps.signal?.addEventListener('abort', poke, { once: true });
       try {
-        await stream.writeSSE({ event: 'hello', data: '{}' });
+        await stream.writeSSE({ event: 'hello', data: JSON.stringify({ version: deps.index.version }) });
         while (!stream.aborted && !stream.closed && !deps.signal?.aborted) {
           if (queue.length === 0) {
             await new Promise<void>((resolve) => {

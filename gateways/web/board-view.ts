@@ -23,14 +23,14 @@ function filterForm(f: BoardFilter, repos: readonly string[]): Html {
 }
 
 /** The board: tickets by state, newest first, with the filter form; live over `/events` with the same query. */
-export function boardPage(columns: readonly BoardColumn[], f: BoardFilter, ctx: { repos: readonly string[]; total: number; now: number; user: string | null }): Html {
+export function boardPage(columns: readonly BoardColumn[], f: BoardFilter, ctx: { repos: readonly string[]; total: number; now: number; user: string | null; version: number }): Html {
   const cols = columns.map(
     (c) => html`<section class="col${c.total === 0 ? ' empty' : ''}" data-state="${c.state}"><h2>${c.state} <span class="count">${c.total}</span></h2>
 <ol class="cards" id="col-${c.state}">${c.rows.map((r) => cardHtml(r, ctx.now))}</ol>${c.total > c.rows.length ? html`<p class="more">${c.total - c.rows.length} more: narrow the filter or raise the limit</p>` : ''}</section>`,
   );
   return page(
     'board',
-    html`<main class="board-page"><h1>Board <small><span id="total">${ctx.total}</span> tickets</small></h1>${filterForm(f, ctx.repos)}<div class="board" id="board">${cols}</div></main>`,
+    html`<main class="board-page"><h1>Board <small><span id="total">${ctx.total}</span> tickets</small></h1>${filterForm(f, ctx.repos)}<div class="board" id="board" data-version="${ctx.version}">${cols}</div></main>`,
     { user: ctx.user },
   );
 }

@@ -83,6 +83,12 @@ export type BoardListener = (ticket: Ticket, row: TicketRow) => void;
 export class BoardIndex {
   readonly #rows = new Map<string, TicketRow>();
   readonly #listeners = new Set<BoardListener>();
+  #version = 0;
+
+  /** How many records have been applied: a page rendered at one version is stale at another. */
+  get version(): number {
+    return this.#version;
+  }
 
   /** Takes a ticket as the watch delivered it; an older record than the one held is ignored. */
   apply(t: Ticket): void {
@@ -90,6 +96,7 @@ export class BoardIndex {
     if (prev && prev.updatedAt > t.updatedAt) return;
     const row = rowOf(t);
     this.#rows.set(t.id, row);
+    this.#version += 1;
     for (const l of this.#listeners) l(t, row);
   }
 

@@ -69,7 +69,7 @@ run(
         w.mark = 42;
         w.moves = [];
         new MutationObserver((records) => {
-          for (const r of records) for (const n of r.addedNodes) if (n instanceof HTMLElement && n.dataset.state) w.moves.push(n.dataset.state);
+          for (const r of records) for (const n of r.addedNodes) if (n instanceof HTMLElement && n.classList.contains('card')) w.moves.push(`${n.id}:${n.dataset.state}`);
         }).observe(document.getElementById('board')!, { childList: true, subtree: true });
       });
 
@@ -89,7 +89,7 @@ run(
         .toBe('awaiting_human');
       expect(await page.locator(`#col-awaiting_human ${card}`).count()).toBe(1);
       expect(await page.evaluate(() => (window as unknown as { mark?: number }).mark)).toBe(42);
-      const moves = await page.evaluate(() => (window as unknown as { moves: string[] }).moves);
+      const moves = (await page.evaluate(() => (window as unknown as { moves: string[] }).moves)).filter((m) => m.startsWith(`t-${id}:`)).map((m) => m.split(':')[1]);
       expect(moves).toContain('refining');
       expect(moves.at(-1)).toBe('awaiting_human');
       expect(await page.locator('#total').textContent()).toBe('1');

@@ -11,17 +11,28 @@ export const CONSOLE_JS = `'use strict';
     c.textContent = String(n);
     section.classList.toggle('empty', n === 0);
   }
-  function listen(url, handlers) {
+  // What was missed (a change between the page's render and the stream's start, or while the stream
+  // was down) is caught up by fetching the page again and replacing its live part, without a reload.
+  function resync(el) {
+    fetch(location.href, { credentials: 'same-origin' }).then(function (r) { return r.text(); }).then(function (text) {
+      var fresh = new DOMParser().parseFromString(text, 'text/html').getElementById(el.id);
+      if (fresh) { el.innerHTML = fresh.innerHTML; el.dataset.version = fresh.dataset.version; }
+    });
+  }
+  function listen(url, el, handlers) {
     var es = new EventSource(url);
     es.onopen = function () { setLive(true); };
     es.onerror = function () { setLive(false); };
+    es.addEventListener('hello', function (e) {
+      if (String(JSON.parse(e.data).version) !== el.dataset.version) resync(el);
+    });
     Object.keys(handlers).forEach(function (k) {
       es.addEventListener(k, function (e) { handlers[k](JSON.parse(e.data)); });
     });
   }
   var board = document.getElementById('board');
   if (board) {
-    listen('/events' + location.search, {
+    listen('/events' + location.search, board, {
       row: function (m) {
         var total = document.getElementById('total');
         if (total && typeof m.total === 'number') total.textContent = String(m.total);
@@ -43,7 +54,7 @@ export const CONSOLE_JS = `'use strict';
     }
     function apply() { if (pending !== null && !busy()) { ticket.innerHTML = pending; pending = null; } }
     document.addEventListener('focusout', function () { setTimeout(apply, 0); });
-    listen('/events?ticket=' + encodeURIComponent(ticket.dataset.ticket), {
+    listen('/events?ticket=' + encodeURIComponent(ticket.dataset.ticket), ticket, {
       ticket: function (m) { pending = m.html; apply(); }
     });
   }

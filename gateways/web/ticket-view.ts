@@ -16,6 +16,8 @@ export interface TicketExtras {
   csrf: string | null;
   /** Whether changes are possible at all (a token or proxy header is configured). */
   writable: boolean;
+  /** The board index's version the page was rendered at. */
+  version: number;
 }
 
 const MAX_OUTPUT = 4_000;
@@ -166,5 +168,5 @@ ${attemptsHtml(t)}${usageHtml(t)}
 
 /** A ticket's page; live over `/events?ticket=<id>`. */
 export function ticketPage(t: Ticket, x: TicketExtras): Html {
-  return page(t.title, html`<main class="ticket" id="ticket" data-ticket="${t.id}">${ticketDetail(t, x)}</main>`, { user: x.user });
+  return page(t.title, html`<main class="ticket" id="ticket" data-ticket="${t.id}" data-version="${x.version}">${ticketDetail(t, x)}</main>`, { user: x.user });
 }

@@ -69,7 +69,11 @@ describe('nightshift web', () => {
 
     const stream = eventStream(`${url}/events`);
     try {
-      await waitFor('the stream to open', () => stream.events.some((e) => e.event === 'hello'));
+      const hello = await waitFor('the stream to open', () => stream.events.find((e) => e.event === 'hello'));
+      // The version a page is rendered at, which the stream's first event repeats so a stale page catches up.
+      const version = (JSON.parse(hello.data) as { version: number }).version;
+      expect(version).toBeGreaterThanOrEqual(4);
+      expect(await (await fetch(`${url}/`)).text()).toContain(`data-version="${version}"`);
       const third = await postTicket(env.bus, repo, 'Third ticket');
       const row = await waitFor('the new ticket on the stream', () =>
         stream.events.map((e) => JSON.parse(e.data) as { id?: string; state?: string; html?: string | null }).find((m) => m.id === third && m.state === 'refining'),
