@@ -116,9 +116,15 @@ describe('access', () => {
     const { app: a, calls } = app({}, [parked('tk-aaaaaaaaaa')]);
     const page = await (await a.request('/tickets/tk-aaaaaaaaaa', { headers: session })).text();
     expect(page).toContain(`name="csrf" value="${csrfValue(TOKEN)}"`);
-    const r = await a.request('/tickets/tk-aaaaaaaaaa/answer', form({ text: 'Use -v', csrf: csrfValue(TOKEN) }, session));
+    const r = await a.request('/tickets/tk-aaaaaaaaaa/answer', form({ text: 'Use -v', by: '', csrf: csrfValue(TOKEN) }, session));
     expect(r.status).toBe(303);
-    expect(calls.answers).toEqual([{ id: 'tk-aaaaaaaaaa', text: 'Use -v', by: 'web' }]);
+    await a.request('/tickets/tk-aaaaaaaaaa/answer', form({ text: 'And -q', by: ' ana ', csrf: csrfValue(TOKEN) }, session));
+    expect(calls.answers).toEqual([
+      { id: 'tk-aaaaaaaaaa', text: 'Use -v', by: 'web' },
+      { id: 'tk-aaaaaaaaaa', text: 'And -q', by: 'web:ana' },
+    ]);
+    const bad = await a.request('/tickets/tk-aaaaaaaaaa/answer', form({ text: 'x', by: 'a\u0007b', csrf: csrfValue(TOKEN) }, session));
+    expect(bad.status).toBe(400);
   });
   it('refuses changes without credentials (401), with a wrong token, from another origin or without the form field (403)', async () => {
     const { app: a, calls } = app({}, [parked('tk-aaaaaaaaaa')]);

@@ -63,14 +63,22 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, code = 'invalid_r
 }
 
 const IdParam = z.object({ id: TicketId }).strict();
+/** Who answers, as `nightshift answer --by` names them: recorded as `web:<name>` (a proxy's user wins). */
+const AnswerBy = z
+  .string()
+  .max(100)
+  .regex(/^[^\u0000-\u001f\u007f-\u009f]*$/, 'control characters are not allowed')
+  .transform((v) => v.trim() || undefined)
+  .optional();
 const AnswerForm = z
   .object({
     text: z.string().max(LIMITS.answer).default(''),
     budget: z.string().max(40).optional(),
+    by: AnswerBy,
     csrf: z.string().max(200).optional(),
   })
   .strict();
-const AnswerJson = z.object({ text: z.string().max(LIMITS.answer).default(''), budget: z.union([z.number(), z.string().max(40)]).optional() }).strict();
+const AnswerJson = z.object({ text: z.string().max(LIMITS.answer).default(''), budget: z.union([z.number(), z.string().max(40)]).optional(), by: AnswerBy }).strict();
 const CancelForm = z.object({ reason: z.string().max(1_000).optional(), csrf: z.string().max(200).optional() }).strict();
 const LoginForm = z.object({ token: z.string().min(1).max(1_000), next: z.string().max(2_000).optional() }).strict();
 const EventsQuery = z.union([z.object({ ticket: TicketId }).strict(), BoardFilter]);
@@ -228,7 +236,7 @@ export function createWebApp(deps: WebDeps): Hono {
     return c.json({ ok: true, ticket, pullRequest: await deps.pullRequest(id), duplicates: deps.index.duplicatesOf(id) });
   });
 
-  const answer = async (id: string, input: { text: string; budget?: string | number }, p: Principal) => {
+  const answer = async (id: string, input: { text: string; budget?: string | number; by?: string | undefined }, p: Principal) => {
     let budget: number | undefined;
     if (input.budget !== undefined && String(input.budget).trim() !== '') {
       const b = parseBudget(String(input.budget));
@@ -236,8 +244,9 @@ export function createWebApp(deps: WebDeps): Hono {
       budget = b.value;
     }
     if (input.text.trim() === '' && budget !== undefined) input = { ...input, text: budgetAnswerText(budget) };
-    deps.log.info({ ticketId: id, by: p.by, via: p.via }, 'answer from the web console');
-    return deps.answer(id, { text: input.text, by: p.by, ...(budget !== undefined && { budget }) });
+    const by = p.via === 'proxy' || input.by === undefined ? p.by : `web:${input.by}`;
+    deps.log.info({ ticketId: id, by, via: p.via }, 'answer from the web console');
+    return deps.answer(id, { text: input.text, by, ...(budget !== undefined && { budget }) });
   };
   app.post('/tickets/:id/answer', async (c) => {
     const { id } = parse(IdParam, c.req.param(), 'invalid_ticket_id');
@@ -289,6 +298,9 @@ export function createWebApp(deps: WebDeps): Hono {
     return c.redirect(localPath(form.next), 303);
   });
   app.post('/logout', (c) => {
+    if (!sameOrigin({ origin: c.req.header('origin'), host: c.req.header('host'), fetchSite: c.req.header('sec-fetch-site') })) {
+      refuse({ status: 403, code: 'cross_origin', message: 'log out from the console itself' });
+    }
     deleteCookie(c, SESSION_COOKIE, { path: '/' });
     return c.redirect('/', 303);
   });

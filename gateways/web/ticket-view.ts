@@ -92,6 +92,7 @@ function escalationHtml(t: Ticket, x: TicketExtras): Html {
     : x.user
       ? html`<form method="post" action="/tickets/${t.id}/answer" class="answer">${x.csrf ? html`<input type="hidden" name="csrf" value="${x.csrf}">` : ''}
 <label>answer <textarea name="text" rows="4" maxlength="20000" required></textarea></label>
+<label>your name (optional) <input name="by" maxlength="100" autocomplete="name"></label>
 <label>token budget (optional) <input name="budget" inputmode="numeric" placeholder="e.g. 600000"></label>
 <button>answer</button></form>`
       : html`<p><a href="/login?next=/tickets/${t.id}">Log in</a> to answer.</p>`;
