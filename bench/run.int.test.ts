@@ -35,6 +35,13 @@ it('the pure benchmarks run and print a ratio against their baseline for every c
   for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
 });
 
+it('the web benchmark renders the board against reading its tickets from KV, on a real nats-server', async () => {
+  const lines = await bench('--only', 'web');
+  expect(lines.map((l) => l.bench)).toEqual(['web board render, 1000 tickets', 'web board render with a text filter, 1000 tickets']);
+  expectRatios(lines);
+  for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+});
+
 it('an unknown group is refused with the list of groups', async () => {
   await expect(run(process.execPath, [script, '--only', 'nope'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('groups: pure') });
 });

@@ -86,7 +86,7 @@ describe('nightshift up', () => {
   it('runs the local stack with an embedded server, and Ctrl-C leaves no process behind', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_WEB_PORT: '0' };
     const args = ['up', '--json', '--port', String(port), '--replicas', 'coder=2'];
     for (const role of ['refiner', 'test-author', 'coder', 'reviewer']) args.push('--handler', `${role}=${HANDLER}`);
 
@@ -101,7 +101,7 @@ describe('nightshift up', () => {
       const upEvent = JSON.parse(ready) as UpEvent;
       expect(upEvent).toMatchObject({ nats, embedded: true });
       expect(upEvent.processes.map((p) => p.name).sort()).toEqual(
-        ['coder-1', 'coder-2', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1'],
+        ['coder-1', 'coder-2', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1', 'web-1'],
       );
 
       // Up means up: every process said it serves before, each with its progress, and a ticket posted at once is taken.
