@@ -34,9 +34,14 @@ export interface RepoTools extends ToolBox {
 export interface RepoToolsOptions {
   root: string;
   log?: Logger;
-  /** Cap on any one tool output, in characters. */
+  /**
+   * Cap on any one tool output, in characters (default 12,000, about 3,000 tokens): what the model is
+   * told does not grow with the repository. Cut outputs end with a note saying how much more there is.
+   */
   maxOutputChars?: number;
+  /** Lines of a `list_files` answer (default 200); a recursive listing closes directories to fit. */
   maxEntries?: number;
+  /** Matches of a `search` answer (default 50); the rest are counted. */
   maxMatches?: number;
   /** Larger files are neither read nor searched. */
   maxFileBytes?: number;
@@ -84,9 +89,9 @@ class ToolFailure extends Error {}
  */
 export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools> {
   const root = await realpath(opts.root);
-  const maxOutput = opts.maxOutputChars ?? 20_000;
-  const maxEntries = opts.maxEntries ?? 500;
-  const maxMatches = opts.maxMatches ?? 100;
+  const maxOutput = opts.maxOutputChars ?? 12_000;
+  const maxEntries = opts.maxEntries ?? 200;
+  const maxMatches = opts.maxMatches ?? 50;
   const maxFileBytes = opts.maxFileBytes ?? 1_000_000;
   const stats: ToolStats = { calls: 0, errors: 0, refusals: 0 };
 
@@ -144,34 +149,78 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
 
   function cap(text: string): string {
     if (text.length <= maxOutput) return text;
-    return `${text.slice(0, maxOutput)}\n[output truncated at ${maxOutput} characters]`;
+    const cut = text.lastIndexOf('\n', maxOutput);
+    const kept = text.slice(0, cut > 0 ? cut : maxOutput);
+    return `${kept}\n[… ${text.length - kept.length} more characters; narrow the path or the pattern]`;
   }
 
+  /** A directory entry as listed: its path, and for a directory what is below it (when recursive). */
+  interface Entry {
+    path: string;
+    kind: 'file' | 'dir' | 'link';
+    children?: Entry[];
+    /** Entries below this directory, at every depth (recursive listings only). */
+    below: number;
+  }
+
+  async function sortedEntries(dirAbs: string) {
+    return (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * Lists a directory within `maxEntries` lines whatever the repository's size. Recursive: the tree is
+   * read (up to MAX_SCANNED_FILES entries), then directories are opened breadth first while their
+   * entries still fit; a directory left closed is shown with how many entries are below it.
+   */
   async function listFiles(args: ListFilesArgs): Promise<string> {
     const { abs, rel } = await resolvePath(args.dir);
     if (!(await stat(abs)).isDirectory()) throw new ToolFailure(`"${args.dir}" is not a directory; use read_file`);
-    const out: string[] = [];
-    let truncated = false;
-    const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
-      const entries = (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
+    let scanned = 0;
+    const read = async (dirAbs: string, dirRel: string, deep: boolean): Promise<Entry[]> => {
+      const out: Entry[] = [];
+      for (const e of await sortedEntries(dirAbs)) {
         if (e.name === '.git') continue;
-        if (out.length >= maxEntries) {
-          truncated = true;
-          return;
-        }
         const path = dirRel === '.' ? e.name : `${dirRel}/${e.name}`;
-        if (e.isSymbolicLink()) out.push(`${path}@`);
+        scanned += 1;
+        if (e.isSymbolicLink()) out.push({ path, kind: 'link', below: 0 });
         else if (e.isDirectory()) {
-          out.push(`${path}/`);
-          if (args.recursive && !SKIPPED_DIRS.has(e.name)) await walk(resolve(dirAbs, e.name), path);
-        } else out.push(path);
+          const children = deep && !SKIPPED_DIRS.has(e.name) && scanned < MAX_SCANNED_FILES ? await read(resolve(dirAbs, e.name), path, deep) : undefined;
+          out.push({ path, kind: 'dir', ...(children && { children }), below: children ? children.reduce((n, c) => n + 1 + c.below, 0) : 0 });
+        } else out.push({ path, kind: 'file', below: 0 });
+      }
+      return out;
+    };
+    const top = await read(abs, rel, args.recursive);
+    if (top.length === 0) return `"${args.dir}" is empty`;
+    // Open directories breadth first while the listing stays within maxEntries lines.
+    const open = new Set<Entry>();
+    let lines = Math.min(top.length, maxEntries);
+    for (let queue = top.filter((e) => e.children); queue.length > 0; ) {
+      const next: Entry[] = [];
+      for (const d of queue) {
+        if (lines + d.children!.length > maxEntries) continue;
+        open.add(d);
+        lines += d.children!.length;
+        next.push(...d.children!.filter((e) => e.children));
+      }
+      queue = next;
+    }
+    const out: string[] = [];
+    const render = (entries: Entry[]) => {
+      for (const e of entries) {
+        if (e.kind === 'link') out.push(`${e.path}@`);
+        else if (e.kind === 'file') out.push(e.path);
+        else if (open.has(e)) {
+          out.push(`${e.path}/`);
+          render(e.children!);
+        } else out.push(e.children && e.children.length > 0 ? `${e.path}/ [${e.below} entries below, not listed]` : `${e.path}/`);
       }
     };
-    await walk(abs, rel);
-    if (out.length === 0) return `"${args.dir}" is empty`;
-    if (truncated) out.push(`[listing stopped at ${maxEntries} entries]`);
-    return out.join('\n');
+    render(top.slice(0, maxEntries));
+    if (top.length > maxEntries) out.push(`[… ${top.length - maxEntries} more entries in "${args.dir}"; narrow the path, or search with a glob]`);
+    else if (out.some((l) => l.endsWith('not listed]'))) out.push(`[listing kept to ${maxEntries} entries; list a directory to see inside it]`);
+    if (scanned >= MAX_SCANNED_FILES) out.push(`[stopped reading after ${MAX_SCANNED_FILES} entries]`);
+    return cap(out.join('\n'));
   }
 
   async function readText(abs: string, shown: string): Promise<string> {
@@ -218,12 +267,14 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
       throw new ToolFailure(`invalid regular expression: ${(err as Error).message}`);
     }
     const matches: string[] = [];
+    // Past maxMatches the search goes on counting, so the model learns how much it did not see.
+    let more = 0;
+    const moreFiles = new Set<string>();
     let stopped = false;
     let scanned = 0;
     const wanted = (rel: string, name: string) => !args.glob || matchesGlob(args.glob.includes('/') ? rel : name, args.glob);
     const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
-      const entries = (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
+      for (const e of await sortedEntries(dirAbs)) {
         if (stopped) return;
         const rel = dirRel === '' ? e.name : `${dirRel}/${e.name}`;
         const abs = resolve(dirAbs, e.name);
@@ -234,7 +285,6 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
         if (!e.isFile() || !wanted(rel, e.name)) continue;
         if (++scanned > MAX_SCANNED_FILES) {
           stopped = true;
-          matches.push(`[stopped after searching ${MAX_SCANNED_FILES} files; narrow the glob]`);
           return;
         }
         const handle = await open(abs, 'r');
@@ -253,23 +303,28 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
           const line = lines[i]!.length > MAX_LINE * 4 ? lines[i]!.slice(0, MAX_LINE * 4) : lines[i]!;
           if (!re.test(line)) continue;
           if (matches.length >= maxMatches) {
-            stopped = true;
-            return;
+            more += 1;
+            moreFiles.add(rel);
+            continue;
           }
           matches.push(`${rel}:${i + 1}: ${line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line}`);
         }
       }
     };
     await walk(root, '');
-    if (matches.length === 0) return `no matches for /${args.pattern}/${args.glob ? ` in ${args.glob}` : ''}`;
-    if (stopped && scanned <= MAX_SCANNED_FILES) matches.push(`[stopped at ${maxMatches} matches; narrow the pattern or the glob]`);
-    return cap(matches.join('\n'));
+    const notes: string[] = [];
+    if (more > 0) notes.push(`[… ${more} more matches in ${moreFiles.size} files; narrow the pattern or the glob]`);
+    if (stopped) notes.push(`[stopped after searching ${MAX_SCANNED_FILES} files; narrow the glob]`);
+    if (matches.length === 0) return [`no matches for /${args.pattern}/${args.glob ? ` in ${args.glob}` : ''}`, ...notes].join('\n');
+    // The notes come last and are never cut.
+    return [cap(matches.join('\n')), ...notes].join('\n');
   }
 
   const tools = {
     list_files: {
       args: ListFilesArgs,
-      description: 'List the files and directories of a repository directory (directories end with "/", symbolic links with "@").',
+      description:
+        'List the files and directories of a repository directory (directories end with "/", symbolic links with "@"). Large listings are kept short: directories whose contents do not fit are shown with their entry count; list them to see inside.',
       run: listFiles,
     },
     read_file: {
