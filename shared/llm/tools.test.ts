@@ -85,10 +85,14 @@ describe('search', () => {
     expect((await tools.run('search', { pattern: 'nothing here' })).content).toBe('no matches for /nothing here/');
   });
 
-  it('stops at the match limit and says so', async () => {
+  it('past the match limit, shows the directories that fit and says how much is left out', async () => {
     const few = await createRepoTools({ root, maxMatches: 1 });
     expect((await few.run('search', { pattern: 'TODO' })).content).toBe(
-      'src/a.ts:1: export const a = 1; // TODO: rename\n[… 1 more matches in 1 files; narrow the pattern or the glob]',
+      [
+        'src/a.ts:1: export const a = 1; // TODO: rename',
+        '[matches in 1 more directories not shown]',
+        '[1 of 2 matches not shown; narrow the pattern or the glob]',
+      ].join('\n'),
     );
   });
 
@@ -141,12 +145,20 @@ describe('bounds: what a tool answers does not grow with the repository', () => 
     expect(top).toEqual(['src/gen/ [1000 entries below, not listed]', 'src/slugify.js', '[listing kept to 20 entries; list a directory to see inside it]']);
   });
 
-  it('a search matching every file answers the first matches and counts the rest', async () => {
+  it('a search matching every file of a large directory answers it as a count, and the few other matches whole', async () => {
     const t = await createRepoTools({ root: big, maxMatches: 10 });
-    const lines = (await t.run('search', { pattern: 'generated' })).content.split('\n');
+    expect((await t.run('search', { pattern: 'export' })).content).toBe(
+      [
+        'src/gen/: 1000 matches in 1000 files, not shown; search there (glob "src/gen/*") to see them',
+        'src/slugify.js:1: export function slugify() {}',
+        '[1000 of 1001 matches not shown; narrow the pattern or the glob]',
+      ].join('\n'),
+    );
+    // Narrowed to that directory, its first matches are shown: still within the bound.
+    const lines = (await t.run('search', { pattern: 'export', glob: 'src/gen/*' })).content.split('\n');
     expect(lines).toHaveLength(11);
     expect(lines[0]).toBe('src/gen/file-0000.js:1: export const v0 = 0; // generated');
-    expect(lines[10]).toBe('[… 990 more matches in 990 files; narrow the pattern or the glob]');
+    expect(lines[10]).toBe('[990 of 1000 matches not shown; narrow the pattern or the glob]');
   });
 
   it('no answer is longer than the character bound and its note, even on one long line', async () => {

@@ -41,7 +41,10 @@ export interface RepoToolsOptions {
   maxOutputChars?: number;
   /** Lines of a `list_files` answer (default 200); a recursive listing closes directories to fit. */
   maxEntries?: number;
-  /** Matches of a `search` answer (default 50); the rest are counted. */
+  /**
+   * Lines of a `search` answer (default 50); past it, matches are grouped by directory and large
+   * groups are answered as a count.
+   */
   maxMatches?: number;
   /** Larger files are neither read nor searched. */
   maxFileBytes?: number;
@@ -78,6 +81,56 @@ export type SearchArgs = z.infer<typeof SearchArgs>;
 const SKIPPED_DIRS = new Set(['.git', 'node_modules']);
 const MAX_LINE = 400;
 const MAX_SCANNED_FILES = 20_000;
+
+const MAX_KEPT_MATCHES = 20_000;
+
+interface Match {
+  file: string;
+  /** The file's directory, relative to the root ('' for the root). */
+  dir: string;
+  /** The answer line: `path:line: text`. */
+  text: string;
+}
+
+/**
+ * At most `budget` lines for more matches than that: matches are grouped by directory, the smallest
+ * groups are shown whole while they fit, and every other group is one line saying how many matches it
+ * holds, so that a few matches in one place are not buried under many in another (a generated
+ * directory). In path order. Matches all in one directory are shown up to the budget.
+ */
+function summarizeMatches(matches: readonly Match[], budget: number): { lines: string[]; shown: number } {
+  const groups = new Map<string, Match[]>();
+  for (const m of matches) {
+    const g = groups.get(m.dir);
+    if (g) g.push(m);
+    else groups.set(m.dir, [m]);
+  }
+  // All in one directory: nothing to narrow to but the pattern, so its first matches are shown.
+  if (groups.size === 1) return { lines: matches.slice(0, budget).map((m) => m.text), shown: Math.min(budget, matches.length) };
+  const listed = [...groups.keys()].slice(0, budget);
+  let lines = listed.length;
+  const open = new Set<string>();
+  for (const dir of [...listed].sort((a, b) => groups.get(a)!.length - groups.get(b)!.length)) {
+    const size = groups.get(dir)!.length;
+    if (lines - 1 + size > budget) break;
+    open.add(dir);
+    lines += size - 1;
+  }
+  const out: string[] = [];
+  for (const dir of listed) {
+    const g = groups.get(dir)!;
+    if (open.has(dir)) {
+      out.push(...g.map((m) => m.text));
+      continue;
+    }
+    const files = new Set(g.map((m) => m.file)).size;
+    const where = dir === '' ? 'the top directory' : `${dir}/`;
+    const glob = dir === '' ? '' : ` (glob "${dir}/*")`;
+    out.push(`${where}: ${g.length} matches in ${files} files, not shown; search there${glob} to see them`);
+  }
+  if (listed.length < groups.size) out.push(`[matches in ${groups.size - listed.length} more directories not shown]`);
+  return { lines: out, shown: [...open].reduce((n, dir) => n + groups.get(dir)!.length, 0) };
+}
 
 class Refusal extends Error {}
 class ToolFailure extends Error {}
@@ -266,10 +319,9 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
     } catch (err) {
       throw new ToolFailure(`invalid regular expression: ${(err as Error).message}`);
     }
-    const matches: string[] = [];
-    // Past maxMatches the search goes on counting, so the model learns how much it did not see.
-    let more = 0;
-    const moreFiles = new Set<string>();
+    const matches: Match[] = [];
+    // Past MAX_KEPT_MATCHES the search goes on counting only.
+    let uncounted = 0;
     let stopped = false;
     let scanned = 0;
     const wanted = (rel: string, name: string) => !args.glob || matchesGlob(args.glob.includes('/') ? rel : name, args.glob);
@@ -302,22 +354,24 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
         for (let i = 0; i < lines.length; i++) {
           const line = lines[i]!.length > MAX_LINE * 4 ? lines[i]!.slice(0, MAX_LINE * 4) : lines[i]!;
           if (!re.test(line)) continue;
-          if (matches.length >= maxMatches) {
-            more += 1;
-            moreFiles.add(rel);
+          if (matches.length >= MAX_KEPT_MATCHES) {
+            uncounted += 1;
             continue;
           }
-          matches.push(`${rel}:${i + 1}: ${line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line}`);
+          matches.push({ file: rel, dir: dirRel, text: `${rel}:${i + 1}: ${line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line}` });
         }
       }
     };
     await walk(root, '');
     const notes: string[] = [];
-    if (more > 0) notes.push(`[… ${more} more matches in ${moreFiles.size} files; narrow the pattern or the glob]`);
     if (stopped) notes.push(`[stopped after searching ${MAX_SCANNED_FILES} files; narrow the glob]`);
     if (matches.length === 0) return [`no matches for /${args.pattern}/${args.glob ? ` in ${args.glob}` : ''}`, ...notes].join('\n');
+    if (matches.length <= maxMatches && uncounted === 0) return [cap(matches.map((m) => m.text).join('\n')), ...notes].join('\n');
+    const { lines, shown } = summarizeMatches(matches, maxMatches);
+    const total = matches.length + uncounted;
+    notes.unshift(`[${total - shown} of ${total} matches not shown; narrow the pattern or the glob]`);
     // The notes come last and are never cut.
-    return [cap(matches.join('\n')), ...notes].join('\n');
+    return [cap(lines.join('\n')), ...notes].join('\n');
   }
 
   const tools = {
@@ -334,7 +388,8 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
     },
     search: {
       args: SearchArgs,
-      description: 'Search the repository files for lines matching a regular expression; answers "path:line: text".',
+      description:
+        'Search the repository files for lines matching a regular expression; answers "path:line: text". When there are many matches, a directory holding many of them is answered as a count: narrow the glob to see them.',
       run: searchTool,
     },
   } as const;
