@@ -35,6 +35,24 @@ it('the pure benchmarks run and print a ratio against their baseline for every c
   for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
 });
 
+it('the tokens benchmarks run and print a ratio against their baseline for every case', { timeout: 900_000 }, async () => {
+  const lines = await bench('--only', 'tokens');
+  expect(lines.map((l) => l.bench)).toEqual([
+    'prompt tokens, refiner listing+searching, +1000 files',
+    'prompt tokens, demo ticket whole chain, +1000 files',
+    'workspace open, warm mirror vs git clone, +1000',
+    'workspace open, warm mirror vs full clone, +1000',
+    'workspace open, cold mirror vs git clone, +1000',
+    'workspace open, warm mirror, +1000 vs demo repo',
+  ]);
+  // Only the whole chain needs Docker (its roles run code); without it, that line says why.
+  const [chain] = lines.splice(1, 1);
+  if (chain!.skipped === undefined) lines.push(chain!);
+  else expect(chain!.skipped).toMatch(/Docker|image/);
+  expectRatios(lines);
+  for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+});
+
 it('an unknown group is refused with the list of groups', async () => {
-  await expect(run(process.execPath, [script, '--only', 'nope'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('groups: pure') });
+  await expect(run(process.execPath, [script, '--only', 'nope'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('groups: pure, tokens') });
 });
