@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { git } from './git.ts';
-import { LOCK_STALE_MS, mirrorPath, withLock } from './mirror.ts';
+import { LOCK_STALE_MS, mirrorPath, withLock, withMirror } from './mirror.ts';
 import { pushBranch } from './push.ts';
 import { commitAll, openWorkspace, ticketBranch, workspaceGit } from './workspace.ts';
 
@@ -116,6 +116,38 @@ describe('workspaces from a cached mirror', { timeout: 120_000 }, () => {
     } finally {
       for (const ws of all) await ws.dispose();
     }
+  });
+});
+
+describe('the mirror store', { timeout: 120_000 }, () => {
+  it('keeps what each fetch brings as a pack, and repacks past the pack bound without harming an open workspace', async () => {
+    const origin = repo();
+    const root = tmp();
+    const cacheDir = join(root, '.mirrors');
+    const remote = { url: origin };
+    const mirror = mirrorPath(cacheDir, origin);
+    const packs = () => readdirSync(join(mirror, 'objects', 'pack')).filter((f) => f.endsWith('.pack')).length;
+    const loose = () => readdirSync(join(mirror, 'objects')).filter((d) => /^[0-9a-f]{2}$/.test(d)).length;
+    await git(origin, ['checkout', '--quiet', '-b', 'gone']);
+    await commitOnOrigin(origin, 'gone.md', 'gone');
+    await withMirror({ cacheDir, remote, maxPacks: 3 }, async () => undefined);
+    await using ws = await openWorkspace({ repo: { path: origin, baseBranch: 'gone' }, ticketId: ID, root, cacheDir });
+    await git(origin, ['checkout', '--quiet', 'main']);
+    await git(origin, ['branch', '--quiet', '-D', 'gone']);
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      await commitOnOrigin(origin, `f${i}.md`);
+      await withMirror({ cacheDir, remote, maxPacks: 3 }, async () => undefined);
+      counts.push(packs());
+      expect(loose()).toBe(0);
+    }
+    // One pack from the first fetch, one per fetch after; a fourth pack passes the bound of 3: all become one.
+    expect(counts).toEqual([2, 3, 1, 2]);
+    expect((await git(mirror, ['for-each-ref', '--format=%(refname)'], { gitDir: mirror })).trim()).toBe('refs/heads/main');
+    // The repack dropped the deleted branch's commit from the mirror; the workspace opened on it still has it.
+    await expect(git(mirror, ['cat-file', '-e', `${ws.baseSha}^{commit}`], { gitDir: mirror })).rejects.toThrow();
+    expect(await workspaceGit(ws, ['fsck', '--no-progress', '--connectivity-only'])).toBeDefined();
+    expect((await workspaceGit(ws, ['rev-parse', 'HEAD'])).trim()).toBe(ws.baseSha);
   });
 });
 

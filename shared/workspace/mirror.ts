@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { git } from './git.ts';
@@ -19,8 +19,10 @@ import { remoteOptions, WorkspaceError, type GitRemote } from './workspace.ts';
  *   (GitRemote.env), never written to its configuration; transports are restricted as for any command;
  * - it is never pushed to: workspaces push the ticket branch straight to the origin, and the next
  *   fetch brings it into the mirror;
- * - objects are never deleted from it (`gc.auto=0` on every command), so a clone made from it stays
- *   whole whatever the mirror's refs become later.
+ * - what a fetch brings is kept as one pack (never as loose objects, which a local clone would link
+ *   one file at a time); past MAX_PACKS packs they are repacked into one, under the lock. Repacking
+ *   drops what no branch reaches any more, which harms no workspace: each one's objects are its own
+ *   hard links (see openWorkspace), not borrowed from the mirror.
  */
 
 /** Where the mirror of `url` lives under `cacheDir`: a hash of the URL, so no URL text reaches a path. */
@@ -36,7 +38,12 @@ export interface MirrorOptions {
   followHead?: boolean;
   /** How long to wait for another process holding the mirror's lock. Default 10 minutes. */
   lockWaitMs?: number;
+  /** Packs past which the mirror is repacked into one. Default MAX_PACKS. */
+  maxPacks?: number;
 }
+
+/** Packs a mirror may hold before it is repacked (one pack per fetch that brought something). */
+export const MAX_PACKS = 20;
 
 /**
  * Brings the mirror of `remote` up to date (creating it the first time) under the mirror's lock, then
@@ -54,11 +61,9 @@ export async function withMirror<T>(opts: MirrorOptions, use: (mirror: string) =
     const remote = await remoteOptions(opts.remote);
     // Generous: the first fetch of a large repository is a whole clone.
     const timeoutMs = 600_000;
-    await git(path, ['fetch', '--quiet', '--prune', '--no-tags', '--no-write-fetch-head', '--', opts.remote.url, '+refs/heads/*:refs/heads/*'], {
-      ...remote,
-      gitDir: path,
-      timeoutMs,
-    });
+    const fetch = ['-c', 'fetch.unpackLimit=1', 'fetch', '--quiet', '--prune', '--no-tags', '--no-write-fetch-head', '--', opts.remote.url, '+refs/heads/*:refs/heads/*'];
+    await git(path, fetch, { ...remote, gitDir: path, timeoutMs });
+    if (packCount(path) > (opts.maxPacks ?? MAX_PACKS)) await git(path, ['repack', '-a', '-d', '-q'], { gitDir: path, timeoutMs });
     if (opts.followHead) {
       const out = await git(path, ['ls-remote', '--symref', '--', opts.remote.url, 'HEAD'], { ...remote, gitDir: path, timeoutMs });
       const m = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out);
@@ -66,6 +71,14 @@ export async function withMirror<T>(opts: MirrorOptions, use: (mirror: string) =
     }
     return use(path);
   }, opts.lockWaitMs);
+}
+
+function packCount(mirror: string): number {
+  try {
+    return readdirSync(join(mirror, 'objects', 'pack')).filter((f) => f.endsWith('.pack')).length;
+  } catch {
+    return 0;
+  }
 }
 
 /** The lock's owner, as written in `<lock>/owner`. */
