@@ -127,6 +127,12 @@ export const ConfigSchema = z.object({
   /** Where agents clone repositories, one fresh clone per stage attempt. */
   NIGHTSHIFT_WORKSPACES_DIR: z.string().min(1).default('.nightshift/workspaces'),
   /**
+   * Where agents keep one bare mirror per repository, fetched at the start of each stage, that
+   * workspaces are cloned from locally. Unset: `.mirrors` under NIGHTSHIFT_WORKSPACES_DIR (on the same
+   * file system, so workspaces hard-link the mirror's objects instead of copying them).
+   */
+  NIGHTSHIFT_CACHE_DIR: z.string().min(1).optional(),
+  /**
    * The Docker network a dependency-setup step runs on (behind the egress gate, which lets it reach
    * public addresses and nothing on the host or private networks). Default: Docker's `bridge`.
    */
