@@ -5,7 +5,7 @@
  * /proc/<pid>/status) is read, and printed against a bare Node process that connects to the same
  * server and idles (bench/idle-client.ts), measured at the same moment. Agents are held to an
  * absolute limit of 150 MB (`limit`); the ratio says how far above a bare process each one is. Each
- * line also gives the process's peak RSS (VmHWM) and how long after launch it was ready (its
+ * line also gives the process's peak RSS (VmHWM), the CPU it used (cpuMs) and how long after launch it was ready (its
  * `agent started` / `coordinator started` log line). Linux only (/proc); needs nats-server and Docker.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -29,16 +29,23 @@ interface Proc {
   pid: number;
 }
 
-/** VmRSS and VmHWM of a process, in MB, or null once it is gone. */
-function rssOf(pid: number): { rss: number; peak: number } | null {
+const TICKS_PER_S = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** VmRSS and VmHWM of a process, in MB, and the CPU it used so far (user + system), or null once it is gone. */
+function rssOf(pid: number): { rss: number; peak: number; cpuMs: number } | null {
   let status: string;
+  let stat: string;
   try {
     status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return null;
   }
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+  // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024, cpuMs: Math.round((ticks * 1000) / TICKS_PER_S) };
 }
 
 async function freePort(): Promise<number> {
@@ -80,7 +87,7 @@ async function run(opts: BenchOptions): Promise<void> {
     /** When each process (by pid) logged that it was ready, in ms since the epoch. */
     const readyAt = new Map<number, number>();
     let idleReadyMs: number | undefined;
-    let sample: Map<string, { rss: number; peak: number } | null> | undefined;
+    let sample: Map<string, ReturnType<typeof rssOf>> | undefined;
     const tail: string[] = [];
     lines(up, 'stderr', (line) => {
       tail.push(line);
@@ -134,6 +141,7 @@ async function run(opts: BenchOptions): Promise<void> {
         ratio: round(m.rss) / round(baseline.rss),
         ...(agent && { limit: `<= ${AGENT_LIMIT_MB}` }),
         peakMB: round(m.peak),
+        cpuMs: m.cpuMs,
         ...(ready !== undefined && { readyMs: Math.max(0, ready - launchedAt) }),
         baselineReadyMs: idleReadyMs,
       });
