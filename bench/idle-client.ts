@@ -10,6 +10,8 @@ import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 const [servers = '', seedFile] = process.argv.slice(2);
 const nc = await connect({
   servers: servers.split(','),
+  waitOnFirstConnect: true,
+  maxReconnectAttempts: -1,
   ...(seedFile && { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(seedFile, 'utf8').trim())) }),
 });
 process.stdout.write('ready\n');

@@ -89,6 +89,7 @@ async function run(opts: BenchOptions): Promise<void> {
     let idleReadyMs: number | undefined;
     let sample: Map<string, ReturnType<typeof rssOf>> | undefined;
     const tail: string[] = [];
+    const idleErr: string[] = [];
     lines(up, 'stderr', (line) => {
       tail.push(line);
       if (tail.length > 40) tail.shift();
@@ -112,10 +113,12 @@ async function run(opts: BenchOptions): Promise<void> {
         procs = ev.processes ?? [];
         // The embedded server's credentials, written before it started (cli/bus.ts credentialsDir).
         const seed = [join(dataDir, 'auth', 'viewer.nk')];
-        idle = spawn(process.execPath, [IDLE, ev.nats ?? '', ...seed], { stdio: ['ignore', 'pipe', 'inherit'] });
+        idle = spawn(process.execPath, [IDLE, ev.nats ?? '', ...seed], { stdio: ['ignore', 'pipe', 'pipe'] });
         lines(idle, 'stdout', (l) => {
           if (l === 'ready' && idleReadyMs === undefined) idleReadyMs = Date.now() - launchedAt;
         });
+        lines(idle, 'stderr', (l) => idleErr.push(l));
+        idle.once('exit', (code, sig) => idleErr.push(`(the baseline process exited ${code ?? sig})`));
       }
       // Sampled the moment the ticket reaches its pull request: the stack stops right after.
       if (ev.event === 'timeline' && (ev.entry?.to === 'pr_open' || ev.entry?.to === 'done') && !sample) {
@@ -127,7 +130,9 @@ async function run(opts: BenchOptions): Promise<void> {
       throw new Error(`nightshift up --demo ended ${code}${sample ? '' : ' before the ticket reached its pull request'}:\n${tail.join('\n')}`);
     }
     const baseline = sample.get('baseline');
-    if (!baseline || idleReadyMs === undefined) throw new Error('the baseline process was not up when the demo finished');
+    if (!baseline || idleReadyMs === undefined) {
+      throw new Error(`the baseline process was not up when the ticket reached its pull request:\n${idleErr.slice(-20).join('\n')}`);
+    }
     for (const p of procs) {
       const m = sample.get(p.name);
       if (!m) throw new Error(`${p.name} (pid ${p.pid}) was gone when the demo finished: it crashed and was restarted`);
