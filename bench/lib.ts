@@ -65,6 +65,11 @@ export interface Result {
   ratio: number;
   /** The goal the ratio is held to, e.g. `<= 1.5` or `>= 0.6`, when there is one. */
   goal?: string;
+  /**
+   * A goal held by the value itself, in `unit`, for figures whose target is absolute rather than
+   * relative (e.g. `<= 150` MB of RSS per agent); written like `goal`.
+   */
+  limit?: string;
   [detail: string]: unknown;
 }
 
@@ -74,17 +79,17 @@ export function print(opts: BenchOptions, r: Result): void {
     process.stdout.write(`${JSON.stringify(r)}\n`);
     return;
   }
-  const { bench, value, baseline, unit, ratio, goal, ...detail } = r;
+  const { bench, value, baseline, unit, ratio, goal, limit, ...detail } = r;
   const num = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(3));
-  const met = goal === undefined ? '' : goalMet(ratio, goal) ? '  ok' : '  MISSED';
+  const met = (x: number, g: string) => (goalMet(x, g) ? '  ok' : '  MISSED');
   process.stdout.write(
-    `${bench.padEnd(48)} ${num(value).padStart(10)} ${unit.padEnd(9)} baseline ${num(baseline).padStart(10)}  ratio ${ratio.toFixed(2).padStart(6)}x${goal ? `  goal ${goal}${met}` : ''}  ${Object.entries(detail)
+    `${bench.padEnd(48)} ${num(value).padStart(10)} ${unit.padEnd(9)} baseline ${num(baseline).padStart(10)}  ratio ${ratio.toFixed(2).padStart(6)}x${goal ? `  goal ${goal}${met(ratio, goal)}` : ''}${limit ? `  limit ${limit} ${unit}${met(value, limit)}` : ''}  ${Object.entries(detail)
       .map(([k, v]) => `${k}=${String(v)}`)
       .join(' ')}\n`,
   );
 }
 
-/** Whether `ratio` meets a goal written as `<= x` or `>= x`. */
+/** Whether `ratio` (or a value, for a `limit`) meets a goal written as `<= x` or `>= x`. */
 export function goalMet(ratio: number, goal: string): boolean {
   const m = /^(<=|>=)\s*([\d.]+)$/.exec(goal.trim());
   if (!m) return false;

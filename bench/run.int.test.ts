@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-import { IN_CI } from '../test/helpers/docker.ts';
+import { IN_CI, itIfDocker } from '../test/helpers/docker.ts';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('./run.ts', import.meta.url));
@@ -67,3 +67,18 @@ it('the tokens benchmarks run and print a ratio against their baseline for every
 it('an unknown group is refused with the list of groups', async () => {
   await expect(run(process.execPath, [script, '--only', 'nope'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining('groups: pure') });
 });
+
+itIfDocker('the memory benchmark prints one line per process of the demo stack, each with numeric figures', async () => {
+  const lines = (await bench('--only', 'memory')) as (Line & { unit?: string; peakMB?: number; limit?: string })[];
+  const names = lines.map((l) => l.bench.replace('RSS after the demo: ', ''));
+  // The stack of `up --demo`: a coordinator, one process per role, and the web console.
+  expect(names.sort()).toEqual(['coder-1', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1', 'web-1']);
+  expectRatios(lines);
+  for (const l of lines) {
+    expect(l.unit).toBe('MB');
+    expect(l.peakMB, l.bench).toBeGreaterThanOrEqual(l.value!);
+    expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+    // Agents carry the absolute limit; the coordinator and the web console none.
+    expect(l.limit, l.bench).toBe(/coordinator|web/.test(l.bench) ? undefined : '<= 150');
+  }
+}, 600_000);

@@ -7,11 +7,12 @@
  * `--only <group>[,<group>…]`, `--list`.
  */
 import type { BenchModule, BenchOptions } from './lib.ts';
+import { memory } from './memory.ts';
 import { pure } from './pure.ts';
 import { tokensBench } from './tokens.ts';
 import { web } from './web.ts';
 
-const MODULES: BenchModule[] = [pure, tokensBench, web];
+const MODULES: BenchModule[] = [pure, tokensBench, web, memory];
 
 const argv = process.argv.slice(2);
 const opts: BenchOptions = { quick: argv.includes('--quick'), json: argv.includes('--json') };

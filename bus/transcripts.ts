@@ -30,10 +30,13 @@ export async function readTranscript(bus: Bus, ticketId: string): Promise<Exchan
   const consumer = await bus.js.consumers.get(bus.names.transcriptsStream, { filter_subjects: bus.subjects.transcriptsOf(ticketId) });
   const { num_pending: pending } = await consumer.info(true);
   const out: Exchange[] = [];
+  // Batches of what is still pending rather than one pull per exchange; a batch that brings
+  // nothing within its expiry ends the read.
   while (out.length < pending) {
-    const m = await consumer.next({ expires: 5_000 });
-    if (!m) break;
-    out.push(Exchange.parse(m.json()));
+    const before = out.length;
+    const batch = await consumer.fetch({ max_messages: Math.min(pending - out.length, 100), expires: 5_000 });
+    for await (const m of batch) out.push(Exchange.parse(m.json()));
+    if (out.length === before) break;
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AgentError } from '../../shared/index.ts';
+import { AgentError, delay } from '../../shared/index.ts';
 import { answerTicket } from '../../cli/tickets.ts';
 import { setup } from '../../test/helpers/env.ts';
 import { Harness } from '../../test/helpers/harness.ts';
@@ -215,6 +215,33 @@ describe('agent runtime', () => {
       const info = await h.bus.jsm.streams.info(h.bus.names.workStream);
       return info.state.messages === 0;
     });
+  });
+
+  it('waits for work with one long-lived pull instead of a pull a second, takes work through it, and stops at once while it waits', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    const pulls: number[] = [];
+    const next = `$JS.API.CONSUMER.MSG.NEXT.${env.bus.names.workStream}.${env.bus.names.roleConsumer('refiner')}`;
+    const sub = env.bus.nc.subscribe(next, { callback: () => void pulls.push(Date.now()) });
+    try {
+      const runtime = await h.agent('refiner', advance);
+      await waitFor('the first pull', () => pulls.length >= 1);
+      // An observation window, not a wait for a condition: a pull renewed every second shows here
+      // three times or more, however slow the machine.
+      await delay(3_500);
+      expect(pulls).toHaveLength(1);
+      const id = await h.post();
+      await h.inState(id, 'writing_tests');
+      expect(h.calls).toHaveLength(1);
+      // Asking for exactly one item, it pulls again after the work and waits again.
+      await waitFor('the pull after the work', () => pulls.length >= 2);
+      const stopAt = Date.now();
+      await runtime.stop();
+      // Far less than the pull's 30 s expiry: the stop ends the pull.
+      expect(Date.now() - stopAt).toBeLessThan(10_000);
+    } finally {
+      sub.unsubscribe();
+    }
   });
 
   it('lets the work in hand finish when stopped within the shutdown grace', async () => {

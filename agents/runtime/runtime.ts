@@ -68,8 +68,9 @@ export interface AgentRuntime {
 
 /**
  * The runtime every agent role shares: it pulls one work item at a time from the role's durable
- * consumer (shared by all replicas), keeps it alive with in-progress acks while the handler works,
- * reports the outcome as an event, and only then acks. A retryable failure is retried later with
+ * consumer (shared by all replicas), through a long-lived pull that asks for exactly one item,
+ * keeps it alive with in-progress acks while the handler works, reports the outcome as an event,
+ * and only then acks. A retryable failure is retried later with
  * exponential backoff; a fatal one, or the last allowed delivery, is reported and terminated. A
  * process killed mid-work loses nothing: the server redelivers the item after the ack wait.
  *
@@ -237,12 +238,31 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     await publishEvent(bus, role, w.ticketId, ev).catch((err: unknown) => itemLog.warn({ err }, 'could not report the start; the queue timeout still bounds the attempt'));
   }
 
+  /**
+   * One work item, or null when the pull expired idle or the runtime is stopping. A pull for exactly
+   * one message, so that a replica never holds work it is not doing; long-lived, with the server's
+   * idle heartbeats telling a lost pull (a server restarted, the consumer gone) within two beats.
+   * Stopping ends the pull at once.
+   */
+  async function nextItem(consumer: Consumer): Promise<JsMsg | null> {
+    const pull = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS, idle_heartbeat: PULL_HEARTBEAT_MS });
+    const end = () => pull.stop();
+    stopping.signal.addEventListener('abort', end, { once: true });
+    try {
+      if (stopping.signal.aborted) pull.stop();
+      for await (const m of pull) return m;
+      return null;
+    } finally {
+      stopping.signal.removeEventListener('abort', end);
+    }
+  }
+
   async function run(consumer: Consumer): Promise<void> {
     let current: Consumer | undefined = consumer;
     while (!stopping.signal.aborted) {
       try {
         current ??= await bus.js.consumers.get(bus.names.workStream, bus.names.roleConsumer(role));
-        const m = await current.next({ expires: 1_000 });
+        const m = await nextItem(current);
         if (!m) continue;
         if (stopping.signal.aborted) {
           m.nak();
@@ -286,6 +306,14 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     },
   };
 }
+
+/**
+ * How long an idle pull waits for work before it is renewed. Long, so that idle replicas cost the
+ * server and themselves next to nothing; a stop ends the pull at once whatever its length.
+ */
+const PULL_EXPIRES_MS = 30_000;
+/** How often the server tells an idle pull that it is still there: two missed beats end the pull. */
+const PULL_HEARTBEAT_MS = 5_000;
 
 function afterAbort(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 import { createPrivateKey, createSign } from 'node:crypto';
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { z } from 'zod';
 import type { Config } from '../config.ts';
 import { ConfigError, NightshiftError } from '../errors.ts';
@@ -118,6 +118,14 @@ const InstallationToken = z.object({ token: z.string().min(1), expires_at: z.str
 /** Tokens of an App installation are renewed this long before they expire. */
 const RENEW_BEFORE_MS = 5 * 60_000;
 
+let octokitClass: Promise<typeof Octokit> | undefined;
+
+/** Octokit, loaded on the first GitHub call: a process that never talks to GitHub never loads it. */
+function loadOctokit(): Promise<typeof Octokit> {
+  octokitClass ??= import('@octokit/rest').then((m) => m.Octokit);
+  return octokitClass;
+}
+
 /**
  * GitHub access from the configuration: null when neither GITHUB_TOKEN nor a GitHub App is
  * configured. Throws ConfigError when the App settings are incomplete or its key is not a key.
@@ -137,11 +145,11 @@ export function connectGitHub(config: Config, { log, clock = () => new Date(), t
   };
   const timedFetch: typeof fetch = (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
   const clients = new Map<string, Octokit>();
-  const client = (auth: string): Octokit => {
+  const client = async (auth: string): Promise<Octokit> => {
     let c = clients.get(auth);
     if (!c) {
       if (clients.size > 50) clients.clear();
-      c = new Octokit({ auth, baseUrl: apiUrl, userAgent: 'nightshift', log: octokitLog, request: { fetch: timedFetch } });
+      c = new (await loadOctokit())({ auth, baseUrl: apiUrl, userAgent: 'nightshift', log: octokitLog, request: { fetch: timedFetch } });
       clients.set(auth, c);
     }
     return c;
@@ -150,14 +158,14 @@ export function connectGitHub(config: Config, { log, clock = () => new Date(), t
   const installations = new Map<string, number>();
   const tokens = new Map<number, { token: string; expiresAt: number }>();
   let signed: { jwt: string; until: number } | undefined;
-  const asApp = (): Octokit => {
+  const asApp = (): Promise<Octokit> => {
     const now = clock().getTime();
     if (!signed || signed.until <= now) signed = { jwt: appJwt(app!.id, app!.key, clock()), until: now + 7 * 60_000 };
     return client(signed.jwt);
   };
   async function installationToken(repo: GitHubRepo): Promise<string> {
     const key = `${repo.owner}/${repo.name}`.toLowerCase();
-    const jwt = asApp();
+    const jwt = await asApp();
     let id = installations.get(key);
     if (id === undefined) {
       try {
