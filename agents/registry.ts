@@ -1,7 +1,7 @@
 import { createPullRequestStore, createTranscriptSink, TicketStore, type Bus } from '../bus/index.ts';
 import { DockerSandbox } from '../sandbox/index.ts';
 import { forgesFromConfig } from '../shared/forge/index.ts';
-import { UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { observeSandboxRun, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 import { createCoder } from './coder/handler.ts';
 import type { AgentDeps } from './kit/deps.ts';
 import { createRefiner } from './refiner/handler.ts';
@@ -28,7 +28,7 @@ const BUILT_IN: Record<Role, (deps: BuiltInDeps) => AgentHandler> = {
  */
 export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<AgentHandler> {
   const make = BUILT_IN[role];
-  const sandbox = new DockerSandbox({ setupNetwork: config.NIGHTSHIFT_SETUP_NETWORK, setupAllow: config.NIGHTSHIFT_SETUP_ALLOW });
+  const sandbox = new DockerSandbox({ setupNetwork: config.NIGHTSHIFT_SETUP_NETWORK, setupAllow: config.NIGHTSHIFT_SETUP_ALLOW, onRun: observeSandboxRun });
   let detail = 'not used';
   // The triager only reads the repository; every other role runs its code.
   if (role !== 'triager') {
