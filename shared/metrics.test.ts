@@ -62,6 +62,15 @@ describe('metrics', () => {
     );
   });
 
+  it('bounds the read of a consumer that does not answer: the scrape ends, without that role', async () => {
+    const m = createMetrics(new Registry());
+    measureWorkPending((role) => (role === 'coder' ? new Promise(() => undefined) : Promise.resolve({ num_pending: 1, num_ack_pending: 0 })), m);
+    const started = Date.now();
+    const pending = await samples(m.registry, 'nightshift_work_pending');
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect([...pending.keys()].sort()).toEqual(['{role="refiner"}', '{role="reviewer"}', '{role="test-author"}', '{role="triager"}']);
+  });
+
   it('records a stage delivery once, with its outcome, and counts redeliveries', async () => {
     let t = 1_000;
     const end = startStage('coding', 1, () => t);
