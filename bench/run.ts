@@ -8,8 +8,10 @@
  */
 import type { BenchModule, BenchOptions } from './lib.ts';
 import { pure } from './pure.ts';
+import { tokensBench } from './tokens.ts';
+import { web } from './web.ts';
 
-const MODULES: BenchModule[] = [pure];
+const MODULES: BenchModule[] = [pure, tokensBench, web];
 
 const argv = process.argv.slice(2);
 const opts: BenchOptions = { quick: argv.includes('--quick'), json: argv.includes('--json') };

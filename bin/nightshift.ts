@@ -93,6 +93,8 @@ usage: nightshift <command> [options]   (the command first, then its options)
   pr list                        pull requests opened by nightshift
   pr show <ticket-id|repo#n|n>   a pull request with its summary and diff; pull request numbers are
                                  per repository, so a bare number only when one repository has it
+  web [--port <n>] [--host <h>]  the web console: the board, tickets, answers and cancellations, live
+                                 (default http://127.0.0.1:4280; NIGHTSHIFT_WEB_TOKEN allows changes)
   github [--port <n>]            the GitHub webhook receiver: reviews send work back, merge/close
                                  finish tickets, labelled issues become tickets (docs/github.md)
   nats config [--dir <dir>] [--listen host:port] [--store-dir /var/lib/nats]
@@ -314,6 +316,8 @@ async function dispatch(ctx: Ctx): Promise<number> {
       return cmdEval(ctx, rest);
     case 'github':
       return cmdGitHub(rest);
+    case 'web':
+      return cmdWeb(rest);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -504,6 +508,22 @@ async function cmdGitHub(argv: string[]): Promise<number> {
   labelProcess('github');
   const { runGitHubReceiver } = await import('../agents/github/main.ts');
   await runGitHubReceiver({ config, log, signal: shutdownSignal(log) });
+  return 0;
+}
+
+async function cmdWeb(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  if (positionals.length) throw new UsageError('web takes no arguments');
+  const { webOverrides, runWeb } = await import('../cli/web.ts');
+  const config = loadConfig(process.env, {
+    ...webOverrides(values),
+    NATS_URL: values.nats,
+    NIGHTSHIFT_PREFIX: values.prefix,
+    NIGHTSHIFT_LOG_LEVEL: values['log-level'],
+  });
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'web' } });
+  labelProcess('web');
+  await runWeb({ config, log, signal: shutdownSignal(log) });
   return 0;
 }
 

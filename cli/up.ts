@@ -118,6 +118,11 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', kind: 'slack', args: ['slack'], crashes: [], phase: 'starting' });
   if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', kind: 'github', args: ['github'], crashes: [], phase: 'starting' });
+  // The web console, as the operator: on its port when that is free (another stack may hold it).
+  const webPort = config.NIGHTSHIFT_WEB_PORT;
+  const web = webPort === 0 || (await portFree(webPort, config.NIGHTSHIFT_WEB_HOST));
+  if (web) children.push({ name: 'web-1', kind: 'operator', args: ['web'], crashes: [], phase: 'starting' });
+  else log.warn({ port: webPort }, `port ${webPort} is in use: the web console is not started (set NIGHTSHIFT_WEB_PORT)`);
   for (const role of ROLES) {
     const handler = opts.handlers[role];
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
@@ -254,6 +259,7 @@ export async function up(opts: UpOptions): Promise<void> {
       [
         `nightshift is up: intake is served and every agent takes work · ${where}`,
         ...children.map((c) => `  ${c.name.padEnd(16)} pid ${String(c.proc?.pid).padEnd(8)}${c.metrics ? ` metrics ${c.metrics}` : ''}`),
+        ...(web && webPort !== 0 ? [`web console:    http://${config.NIGHTSHIFT_WEB_HOST.includes(':') ? `[${config.NIGHTSHIFT_WEB_HOST}]` : config.NIGHTSHIFT_WEB_HOST}:${webPort}/`] : []),
         `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
         'Ctrl-C stops everything.',
       ].join('\n'),
@@ -425,11 +431,11 @@ async function stopChild(proc: ChildProcess | undefined, graceMs: number): Promi
   clearTimeout(timer);
 }
 
-function portFree(port: number): Promise<boolean> {
+function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolvePort) => {
     const srv = createServer();
     srv.once('error', () => resolvePort(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolvePort(true)));
+    srv.listen(port, host, () => srv.close(() => resolvePort(true)));
   });
 }
 

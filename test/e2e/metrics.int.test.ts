@@ -66,6 +66,7 @@ describeDocker('metrics of every process under nightshift up', () => {
       OPENAI_BASE_URL: model.url,
       OPENAI_API_KEY: 'demo',
       NIGHTSHIFT_MODEL: 'nightshift-demo',
+      NIGHTSHIFT_WEB_PORT: '0',
     };
     await using stack = spawnCli(['up', '--json', '--port', String(port)], env);
     let upEvent: UpEvent | undefined;
@@ -90,7 +91,7 @@ describeDocker('metrics of every process under nightshift up', () => {
     );
     upEvent = JSON.parse(line) as UpEvent;
     const names = upEvent.processes.map((p) => p.name).sort();
-    expect(names).toEqual(['coder-1', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1']);
+    expect(names).toEqual(['coder-1', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1', 'web-1']);
     // Each child's own health server, on an ephemeral loopback port, with its /metrics.
     for (const p of upEvent.processes) expect(p.metrics, p.name).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(new Set(upEvent.processes.map((p) => p.metrics)).size).toBe(upEvent.processes.length);

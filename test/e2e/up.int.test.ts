@@ -86,7 +86,7 @@ describe('nightshift up', () => {
   it('runs the local stack with an embedded server, and Ctrl-C leaves no process behind', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_WEB_PORT: '0' };
     const args = ['up', '--json', '--port', String(port), '--replicas', 'coder=2'];
     for (const role of ['refiner', 'test-author', 'coder', 'reviewer']) args.push('--handler', `${role}=${HANDLER}`);
 
@@ -101,7 +101,7 @@ describe('nightshift up', () => {
       const upEvent = JSON.parse(ready) as UpEvent;
       expect(upEvent).toMatchObject({ nats, embedded: true });
       expect(upEvent.processes.map((p) => p.name).sort()).toEqual(
-        ['coder-1', 'coder-2', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1'],
+        ['coder-1', 'coder-2', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1', 'web-1'],
       );
 
       // Up means up: every process said it serves before, each with its progress, and a ticket posted at once is taken.
@@ -154,7 +154,7 @@ describe('nightshift up', () => {
   it('restarts its embedded nats-server after a SIGKILL on the same data, and a ticket in flight reaches its end state', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_WEB_PORT: '0' };
     const nats = `nats://127.0.0.1:${port}`;
     const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
     await using stack = spawnCli(['up', '--json', '--port', String(port), ...AGENT_HANDLERS], env);
@@ -182,7 +182,7 @@ describe('nightshift up', () => {
   it('stops the nats-server an up killed with SIGKILL left behind when up starts again on the same data', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-stale-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_WEB_PORT: '0' };
     const args = ['up', '--json', '--port', String(port), ...AGENT_HANDLERS];
     let left: number;
     {
@@ -203,12 +203,12 @@ describe('nightshift up', () => {
     expect(alive(left)).toBe(false);
     again.proc.kill('SIGINT');
     expect(await again.exited).toBe(0);
-  });
+  }, 300_000);
 
   it('runs on an embedded 3-node JetStream cluster: serves intake, survives a node killed, and Ctrl-C leaves no process behind', async () => {
     const port = await freePortRange(6);
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-cluster-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_LOST_WORK_CHECK: '5s' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_LOST_WORK_CHECK: '5s', NIGHTSHIFT_WEB_PORT: '0' };
     const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
     await using stack = spawnCli(['up', '--json', '--port', String(port), '--cluster', '3', ...AGENT_HANDLERS], env);
     killServersAtEnd(stack.stdout, dataDir);
@@ -275,7 +275,7 @@ describeDocker('nightshift up --demo', () => {
   it('runs the demo ticket through the whole chain offline and prints its pull request', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-demo-'));
-    const r = await runCli(['up', '--demo', '--json', '--port', String(port)], { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_WORKSPACES_DIR: join(dataDir, 'ws') }, { timeoutMs: 300_000 });
+    const r = await runCli(['up', '--demo', '--json', '--port', String(port)], { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_WORKSPACES_DIR: join(dataDir, 'ws'), NIGHTSHIFT_WEB_PORT: '0' }, { timeoutMs: 300_000 });
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; pr?: { state: string; title: string; body: string }; diff?: string; entry?: { to?: string } });
     // Starting, a progress line per process, then up, and only then the demo ticket.
