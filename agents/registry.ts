@@ -1,6 +1,6 @@
 import { createPullRequestStore, createTranscriptSink, TicketStore, type Bus } from '../bus/index.ts';
 import type { Sandbox } from '../sandbox/index.ts';
-import { AgentError, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { AgentError, observeSandboxRun, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
 import type { AgentDeps } from './kit/deps.ts';
 import type { AgentHandler } from './runtime/runtime.ts';
 
@@ -47,7 +47,7 @@ export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bu
   let detail = 'not used';
   if (RUNS_CODE.has(role)) {
     const { DockerSandbox } = await import('../sandbox/index.ts');
-    const docker = new DockerSandbox({ setupNetwork: config.NIGHTSHIFT_SETUP_NETWORK, setupAllow: config.NIGHTSHIFT_SETUP_ALLOW });
+    const docker = new DockerSandbox({ setupNetwork: config.NIGHTSHIFT_SETUP_NETWORK, setupAllow: config.NIGHTSHIFT_SETUP_ALLOW, onRun: observeSandboxRun });
     const available = await docker.available();
     if (!available.ok) throw new UserInputError('sandbox_unavailable', `the ${role} agent runs code in Docker, which is not available: ${available.reason}`);
     detail = available.detail;

@@ -25,7 +25,7 @@ import {
   waitTicket,
 } from '../cli/tickets.ts';
 import { EXIT_HELP, exitCodeOf, isExpected } from '../cli/exit.ts';
-import { up, type ChildPhase } from '../cli/up.ts';
+import { up, type ChildHealth, type ChildPhase } from '../cli/up.ts';
 import { listPullRequests, pullRequestOf, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
 import {
@@ -34,8 +34,10 @@ import {
   ConfigError,
   createLogger,
   describeError,
+  labelProcess,
   loadConfig,
   NightshiftError,
+  onHealthServing,
   onPhaseChange,
   parseDuration,
   redactUrl,
@@ -144,6 +146,8 @@ const SELF = fileURLToPath(import.meta.url);
 async function main(argv: string[]): Promise<number> {
   // Started by `nightshift up`: tell it each phase of start-up, and when this process serves.
   if (process.send) onPhaseChange((phase) => process.send?.({ type: 'phase', phase } satisfies ChildPhase));
+  // …and where its health server (with its /metrics) listens: up gives each child an ephemeral port.
+  if (process.send) onHealthServing((url) => process.send?.({ type: 'health', url } satisfies ChildHealth));
   const json = argv.includes('--json');
   const ctx: Ctx = {
     argv,
@@ -489,6 +493,7 @@ async function cmdCoordinator(argv: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`coordinator takes no arguments`);
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'coordinator' } });
+  labelProcess('coordinator');
   await runCoordinator({ config, log, signal: shutdownSignal(log) });
   return 0;
 }
@@ -500,6 +505,7 @@ async function cmdGitHub(argv: string[]): Promise<number> {
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65_535)) throw new UsageError(`--port ${values.port}: not a port`);
   const config = { ...configFrom(values, false), ...(port !== undefined && { NIGHTSHIFT_GITHUB_PORT: port }) };
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'github' } });
+  labelProcess('github');
   const { runGitHubReceiver } = await import('../agents/github/main.ts');
   await runGitHubReceiver({ config, log, signal: shutdownSignal(log) });
   return 0;
@@ -516,6 +522,7 @@ async function cmdWeb(argv: string[]): Promise<number> {
     NIGHTSHIFT_LOG_LEVEL: values['log-level'],
   });
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'web' } });
+  labelProcess('web');
   await runWeb({ config, log, signal: shutdownSignal(log) });
   return 0;
 }
@@ -525,6 +532,7 @@ async function cmdSlack(argv: string[]): Promise<number> {
   if (positionals.length) throw new UsageError(`slack takes no arguments`);
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'slack' } });
+  labelProcess('slack');
   const { runSlackGateway } = await import('../agents/slack/main.ts');
   await runSlackGateway({ config, log, signal: shutdownSignal(log) });
   return 0;
@@ -535,6 +543,7 @@ async function cmdAgent(argv: string[]): Promise<number> {
   const r = role(positionals[0]);
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: r } });
+  labelProcess(r);
   const file = values.handler;
   const handler = file
     ? async () => loadHandler(file, process.cwd(), { role: r, config, log })

@@ -50,6 +50,8 @@ interface Supervised {
   crashes: number[];
   /** Where it is in its start-up, as it reported over IPC: null once it serves. */
   phase: string | null;
+  /** Its Prometheus endpoint (`<health url>/metrics`), as it reported over IPC. */
+  metrics?: string;
 }
 
 /**
@@ -59,6 +61,15 @@ interface Supervised {
  */
 export const ChildPhase = z.object({ type: z.literal('phase'), phase: z.string().max(500).nullable() });
 export type ChildPhase = z.infer<typeof ChildPhase>;
+
+/**
+ * What a child started by `up` tells it once its health server listens (on an ephemeral port of
+ * 127.0.0.1): the server's `http://host:port`, whose `/metrics` `up` reports.
+ */
+export const ChildHealth = z.object({ type: z.literal('health'), url: z.url({ protocol: /^https?$/ }).max(200) });
+export type ChildHealth = z.infer<typeof ChildHealth>;
+
+const ChildMessage = z.discriminatedUnion('type', [ChildPhase, ChildHealth]);
 
 /** After this long without every child serving, `up` says who it is still waiting for (and keeps waiting). */
 const READY_WARN_MS = 120_000;
@@ -125,8 +136,16 @@ export async function up(opts: UpOptions): Promise<void> {
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
     for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, kind: role, args, crashes: [], phase: 'starting' });
   }
-  // One health port cannot serve every child: up's children run without health endpoints.
-  const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX, NIGHTSHIFT_JS_REPLICAS: String(replicas), NIGHTSHIFT_HEALTH_PORT: undefined };
+  // One health port cannot serve every child: each gets an ephemeral one on loopback, and says which over IPC.
+  const env = {
+    ...opts.env,
+    ...opts.childEnv,
+    NATS_URL: url,
+    NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX,
+    NIGHTSHIFT_JS_REPLICAS: String(replicas),
+    NIGHTSHIFT_HEALTH_PORT: '0',
+    NIGHTSHIFT_HEALTH_HOST: '127.0.0.1',
+  };
   // Against the embedded server each child gets its own kind's seed, and no other credentials.
   const envOf = (c: Supervised) =>
     seeds ? { ...env, NATS_CREDS: undefined, NATS_USER: undefined, NATS_PASSWORD: undefined, NATS_TOKEN: undefined, NATS_NKEY: seeds[c.kind] } : env;
@@ -158,11 +177,14 @@ export async function up(opts: UpOptions): Promise<void> {
     });
     c.proc = proc;
     c.phase = 'starting';
+    c.metrics = undefined;
     const startedAt = Date.now();
     createInterface({ input: proc.stderr! }).on('line', (line) => opts.childLine(c.name, line));
     proc.on('message', (m: unknown) => {
-      const parsed = ChildPhase.safeParse(m);
-      if (parsed.success) phaseOf(c, parsed.data.phase);
+      const parsed = ChildMessage.safeParse(m);
+      const message = parsed.success ? parsed.data : undefined;
+      if (message?.type === 'phase') phaseOf(c, message.phase);
+      else if (message?.type === 'health') c.metrics = `${message.url}/metrics`;
       else log.warn({ process: c.name }, 'unexpected message from a child ignored');
     });
     proc.on('exit', (code, sig) => {
@@ -218,7 +240,7 @@ export async function up(opts: UpOptions): Promise<void> {
   servers.forEach(superviseServer);
 
   const where = `NATS ${url}${servers.length ? ` (embedded${opts.cluster ? ` ${opts.cluster}-node cluster, streams with ${replicas} replicas` : ''}, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')}, credentials in ${join(config.NIGHTSHIFT_DATA_DIR, 'auth')})` : ''}`;
-  const processes = () => children.map((c) => ({ name: c.name, pid: c.proc?.pid }));
+  const processes = () => children.map((c) => ({ name: c.name, pid: c.proc?.pid, ...(c.metrics && { metrics: c.metrics }) }));
   const serverList = servers.map((srv) => ({ name: srv.name, pid: srv.proc?.pid, port: srv.port, data: srv.storeDir }));
   opts.report({ event: 'starting', nats: url, servers: serverList, processes: processes() }, `starting nightshift · ${where}`);
   const slow = setTimeout(() => {
@@ -245,7 +267,7 @@ export async function up(opts: UpOptions): Promise<void> {
       },
       [
         `nightshift is up: intake is served and every agent takes work · ${where}`,
-        ...children.map((c) => `  ${c.name.padEnd(16)} pid ${c.proc?.pid}`),
+        ...children.map((c) => `  ${c.name.padEnd(16)} pid ${String(c.proc?.pid).padEnd(8)}${c.metrics ? ` metrics ${c.metrics}` : ''}`),
         ...(web && webPort !== 0 ? [`web console:    http://${config.NIGHTSHIFT_WEB_HOST.includes(':') ? `[${config.NIGHTSHIFT_WEB_HOST}]` : config.NIGHTSHIFT_WEB_HOST}:${webPort}/`] : []),
         `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
         'Ctrl-C stops everything.',

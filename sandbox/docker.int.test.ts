@@ -7,6 +7,7 @@ import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { intToIpv4, ipv4ToInt, parseCidr } from '../shared/index.ts';
 import { sandboxContract } from '../test/contracts/sandbox.contract.ts';
+import type { SandboxRunObservation } from '../shared/index.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
 import {
   DEADLINE_LABEL,
@@ -175,6 +176,25 @@ describeDocker('DockerSandbox', () => {
       limits: { memoryBytes: 96 * MiB },
     });
     expect(r).toMatchObject({ oomKilled: true, timedOut: false, exitCode: 137 });
+  });
+
+  it('tells its onRun observer how each run ended, its network and its duration', async () => {
+    const seen: SandboxRunObservation[] = [];
+    const observed = new DockerSandbox({ docker, onRun: (r) => seen.push(r) });
+    const go = (spec: Partial<RunSpecInput>, options = {}) => observed.run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec }, options);
+    await go({});
+    await go({ command: 'exit 3' });
+    await go({ command: 'sleep 60', timeoutMs: 1_000 });
+    await go({ command: 'yes', maxOutputBytes: 1_000 });
+    await expect(go({}, { signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'cancelled' });
+    expect(seen.map((r) => [r.outcome, r.network])).toEqual([
+      ['ok', 'none'],
+      ['nonzero', 'none'],
+      ['timeout', 'none'],
+      ['output_limit', 'none'],
+      ['cancelled', 'none'],
+    ]);
+    expect(seen[2]!.durationMs).toBeGreaterThanOrEqual(1_000);
   });
 
   it('contains a fork bomb at the pids limit', async () => {

@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { delay, type AllowRule } from '../shared/index.ts';
+import { delay, type AllowRule, type SandboxRunObservation } from '../shared/index.ts';
 import { engineError, errorText, sinkOf, statusOf, withTimeout } from './engine.ts';
 import { SandboxError } from './errors.ts';
 import { openGate, type Gate } from './gate.ts';
@@ -62,6 +62,8 @@ export interface DockerSandboxOptions {
   gateImage?: string;
   /** Extra labels on every container this sandbox creates (gates included), e.g. to find its own. */
   labels?: Record<string, string>;
+  /** Told how each run ended, its network and duration (the agents' metrics); must not throw. */
+  onRun?: (run: SandboxRunObservation) => void;
 }
 
 /**
@@ -94,6 +96,7 @@ export class DockerSandbox implements Sandbox {
   readonly #setupAllow: readonly AllowRule[];
   readonly #gateImage: string;
   readonly #labels: Record<string, string>;
+  readonly #onRun: ((run: SandboxRunObservation) => void) | undefined;
 
   constructor(options: DockerSandboxOptions = {}) {
     this.#docker = options.docker ?? new Docker();
@@ -103,6 +106,7 @@ export class DockerSandbox implements Sandbox {
     this.#setupAllow = options.setupAllow ?? [];
     this.#gateImage = options.gateImage ?? GATE_IMAGE;
     this.#labels = { ...options.labels };
+    this.#onRun = options.onRun;
   }
 
   async available(): Promise<Availability> {
@@ -127,6 +131,22 @@ export class DockerSandbox implements Sandbox {
   }
 
   async run(input: RunSpecInput, options: RunOptions = {}): Promise<RunResult> {
+    if (!this.#onRun) return this.#run(input, options);
+    const started = performance.now();
+    const network = (input as { network?: 'none' | 'bridge' }).network ?? 'none';
+    try {
+      const r = await this.#run(input, options);
+      const outcome = r.timedOut ? 'timeout' : r.outputLimitExceeded ? 'output_limit' : r.oomKilled ? 'oom' : r.exitCode === 0 ? 'ok' : 'nonzero';
+      this.#onRun({ outcome, network, durationMs: r.durationMs });
+      return r;
+    } catch (err) {
+      const outcome = err instanceof SandboxError && err.code === 'cancelled' ? 'cancelled' : 'error';
+      this.#onRun({ outcome, network, durationMs: performance.now() - started });
+      throw err;
+    }
+  }
+
+  async #run(input: RunSpecInput, options: RunOptions): Promise<RunResult> {
     const spec = parseRunSpec(input);
     const { signal } = options;
     throwIfAborted(signal);

@@ -1,7 +1,9 @@
+import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { logSink } from '../test/helpers/env.ts';
 import { loadConfig } from './config.ts';
-import { onPhaseChange, readinessOf, startHealthServer, withHealth, type ProcessState } from './health.ts';
+import { createMetrics, observeModelCall } from './metrics.ts';
+import { onHealthServing, onPhaseChange, readinessOf, startHealthServer, withHealth, type ProcessState } from './health.ts';
 
 describe('health endpoints', () => {
   it('answer liveness always, readiness by the process state, and refuse other paths and methods', async () => {
@@ -23,8 +25,33 @@ describe('health endpoints', () => {
     expect(await get('/healthz')).toEqual({ status: 200, body: { ok: true } });
     state.phase = 'stopping';
     expect((await get('/readyz')).body.reason).toBe('stopping');
-    expect(await get('/metrics')).toMatchObject({ status: 404, body: { ok: false, error: { code: 'not_found' } } });
+    expect(await get('/metrics.json')).toMatchObject({ status: 404, body: { ok: false, error: { code: 'not_found' } } });
     expect(await get('/healthz', 'POST')).toMatchObject({ status: 405, body: { ok: false, error: { code: 'method_not_allowed' } } });
+  });
+
+  it('serves the registry it is given on GET /metrics in the Prometheus text format, whatever the readiness', async () => {
+    const m = createMetrics(new Registry());
+    m.registry.setDefaultLabels({ process_kind: 'coder' });
+    m.modelTokens().inc({ role: 'coder', kind: 'input' }, 42);
+    await using health = await startHealthServer({ host: '127.0.0.1', port: 0, ready: () => 'connecting to NATS', log: logSink().log, registry: m.registry });
+    const r = await fetch(`${health.url}/metrics`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe(m.registry.contentType);
+    const text = await r.text();
+    expect(text).toContain('# TYPE nightshift_model_tokens_total counter');
+    expect(text).toContain('nightshift_model_tokens_total{role="coder",kind="input",process_kind="coder"} 42');
+    const head = await fetch(`${health.url}/metrics`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    expect((await fetch(`${health.url}/metrics`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it("serves the process's own registry by default", async () => {
+    observeModelCall('refiner', 1500, { inputTokens: 3, outputTokens: 4 });
+    await using health = await startHealthServer({ host: '127.0.0.1', port: 0, ready: () => null, log: logSink().log });
+    const text = await (await fetch(`${health.url}/metrics`)).text();
+    expect(text).toMatch(/nightshift_model_tokens_total\{role="refiner",kind="output"\} [1-9]/);
+    expect(text).toMatch(/nightshift_model_call_duration_seconds_count\{role="refiner",outcome="ok"\} [1-9]/);
   });
 
   it('fails to start on a port that is taken, naming it', async () => {
@@ -48,5 +75,21 @@ describe('health endpoints', () => {
       off();
     }
     expect(seen).toEqual(['connecting to NATS', 'provisioning the bus', null, 'stopping']);
+  });
+
+  it('tells health listeners where the health server listens, once it does, and nothing without a health port', async () => {
+    const urls: string[] = [];
+    const off = onHealthServing((url) => urls.push(url));
+    try {
+      await withHealth(loadConfig({ NIGHTSHIFT_HEALTH_PORT: '0' }), logSink().log, async () => {
+        expect(urls).toHaveLength(1);
+        expect((await fetch(`${urls[0]}/healthz`)).status).toBe(200);
+      });
+      await withHealth(loadConfig({}), logSink().log, async () => undefined);
+    } finally {
+      off();
+    }
+    expect(urls).toHaveLength(1);
+    expect(urls[0]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
   });
 });

@@ -2,6 +2,8 @@ import { createServer, type Server } from 'node:http';
 import { listenHttp } from './http.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
+import { metrics } from './metrics.ts';
+import type { Registry } from 'prom-client';
 
 /** Why a process is not ready, or null when it is. */
 export type Readiness = () => string | null;
@@ -17,18 +19,45 @@ export interface HealthServer extends AsyncDisposable {
  * - `GET /healthz`: 200 while the process runs (liveness; it does not depend on the bus, whose
  *   client reconnects by itself: restarting the process would not help);
  * - `GET /readyz`: 200 when `ready` says so, else 503 with the reason (readiness);
- * JSON bodies; any other path is 404, any other method 405.
+ * - `GET /metrics`: the process's Prometheus figures (`registry`, default the process's own,
+ *   shared/metrics.ts), in the text exposition format.
+ * JSON bodies otherwise; any other path is 404, any other method 405.
  */
-export async function startHealthServer({ host, port, ready, log }: { host: string; port: number; ready: Readiness; log: Logger }): Promise<HealthServer> {
+export async function startHealthServer({
+  host,
+  port,
+  ready,
+  log,
+  registry = metrics.registry,
+}: {
+  host: string;
+  port: number;
+  ready: Readiness;
+  log: Logger;
+  registry?: Registry;
+}): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const reply = (status: number, body: Record<string, unknown>) => {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(body));
     };
     const path = (req.url ?? '/').split('?')[0];
-    if (path !== '/healthz' && path !== '/readyz') return reply(404, { ok: false, error: { code: 'not_found', message: 'GET /healthz or /readyz' } });
+    if (path !== '/healthz' && path !== '/readyz' && path !== '/metrics') return reply(404, { ok: false, error: { code: 'not_found', message: 'GET /healthz, /readyz or /metrics' } });
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, { ok: false, error: { code: 'method_not_allowed', message: `${req.method} is not allowed; use GET` } });
     if (path === '/healthz') return reply(200, { ok: true });
+    if (path === '/metrics') {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+          res.end(req.method === 'HEAD' ? undefined : text);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'could not collect the metrics');
+          reply(500, { ok: false, error: { code: 'internal_error', message: 'could not collect the metrics' } });
+        },
+      );
+      return;
+    }
     const why = ready();
     return why === null ? reply(200, { ok: true, ready: true }) : reply(503, { ok: false, ready: false, reason: why });
   });
@@ -55,6 +84,21 @@ async function serveHealth(config: Config, log: Logger, ready: Readiness): Promi
   } catch (err) {
     throw new Error(`cannot serve health endpoints on ${config.NIGHTSHIFT_HEALTH_HOST}:${port}: ${(err as Error).message}`);
   }
+}
+
+/** Told the URL of the process's health server (its `/metrics` included) once it listens. */
+export type HealthListener = (url: string) => void;
+
+const healthListeners = new Set<HealthListener>();
+
+/**
+ * Registers a listener told where the health server of the process bodies `withHealth` runs
+ * listens (`http://host:port`): how a main started by `nightshift up` with an ephemeral health port
+ * tells it where its `/metrics` are. Returns a function that removes the listener.
+ */
+export function onHealthServing(listener: HealthListener): () => void {
+  healthListeners.add(listener);
+  return () => healthListeners.delete(listener);
 }
 
 /** Told each phase a long-running process enters, and null once it serves (see `onPhaseChange`). */
@@ -94,6 +138,7 @@ export async function withHealth<T>(config: Config, log: Logger, body: (state: P
   };
   notify(phase);
   const health = await serveHealth(config, log, readinessOf(state));
+  if (health) for (const listener of healthListeners) listener(health.url);
   try {
     return await body(state);
   } finally {

@@ -18,8 +18,10 @@ export { redactUrl } from './redact.ts';
 export { stripTerminalCodes } from './terminal.ts';
 export { createLogger, REDACT_PATHS } from './log.ts';
 export type { Logger, LogOptions } from './log.ts';
-export { onPhaseChange, startHealthServer, withHealth } from './health.ts';
-export type { HealthServer, PhaseListener, ProcessState, Readiness } from './health.ts';
+export { onHealthServing, onPhaseChange, startHealthServer, withHealth } from './health.ts';
+export type { HealthListener, HealthServer, PhaseListener, ProcessState, Readiness } from './health.ts';
+export { labelProcess, measureWorkPending, metricNames, metrics, observeModelCall, observeSandboxRun, startStage, ticketCensus } from './metrics.ts';
+export type { Metrics, SandboxOutcome, SandboxRunObservation, StageEnd } from './metrics.ts';
 export {
   canTransition,
   isStage,

@@ -33,6 +33,7 @@ import {
   type Role,
   type Ticket,
 } from '../../shared/index.ts';
+import { measureWorkPending, ticketCensus } from '../../shared/metrics.ts';
 import type { CoordinatorEvent } from './events.ts';
 import { BUG_INTAKE, parseIntake, TICKET_INTAKE, type IntakeKind } from './intake.ts';
 import { applyEvent, COORDINATOR, newTicket, nextWake, outboxSent, redispatch, tick, type Policy } from './reducer.ts';
@@ -273,11 +274,13 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
    * ticket revision at which the item was last found gone.
    */
   const dispatched = new Map<string, { dispatchId: string; at: number; goneAt?: number }>();
+  const census = ticketCensus();
   async function watchTickets(): Promise<void> {
     for await (const t of store.watch(abort.signal)) index(t);
   }
 
   function index(t: Ticket): void {
+    census.observe(t);
     const wake = nextWake(t);
     if (wake === null) wakeAt.delete(t.id);
     else wakeAt.set(t.id, wake);
@@ -415,6 +418,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         });
         abort.signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
       };
+      measureWorkPending((role) => bus.jsm.consumers.info(names.workStream, names.roleConsumer(role)));
       serve(subjects.ticketIntake, TICKET_INTAKE);
       serve(subjects.bugIntake, BUG_INTAKE);
       await bus.nc.flush();

@@ -18,6 +18,7 @@ import {
   type WorkItemData,
 } from '../../bus/index.ts';
 import { delay, describeError, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
+import { startStage } from '../../shared/metrics.ts';
 import { movedOn, watchFence, type FencedWork } from './fence.ts';
 
 /** What a handler is told besides its work item. */
@@ -113,6 +114,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     handBack.signal.addEventListener('abort', stopHeartbeat, { once: true });
     const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
     itemLog.info({ deliveries }, 'work started');
+    const ended = startStage(stage, deliveries);
     await reportStarted(item.id, fenced, deliveries, meta, itemLog);
     const fence = watchFence(tickets, fenced, itemLog);
     const signal = AbortSignal.any([handBack.signal, fence.signal]);
@@ -155,6 +157,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
           trackUsage: (read) => readers.push(read),
         }),
       ).finally(() => fence.stop());
+      ended(handBack.signal.aborted ? 'handed_back' : fence.signal.aborted ? 'fenced' : 'completed');
       if (handBack.signal.aborted) return reportSpent('handed back');
       if (fence.signal.aborted) return dropFenced();
       const ev = envelope(StageCompleted, { ticketId: ticket.id, stage, attempt, outcome, ...usage() }, { ...meta, id: `${item.id}.completed` });
@@ -164,6 +167,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack completed work; a redelivery finds the ticket moved on and is dropped'));
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
+      ended(handBack.signal.aborted ? 'handed_back' : fence.signal.aborted ? 'fenced' : describeError(err).retryable && deliveries < maxDeliver ? 'retried' : 'failed');
       if (handBack.signal.aborted) return reportSpent('handed back');
       if (fence.signal.aborted) return dropFenced();
       const error = describeError(err);

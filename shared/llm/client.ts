@@ -4,6 +4,7 @@ import { convertMessagesToCompletionsMessageParams } from '@langchain/openai';
 import { delay } from '../async.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { observeModelCall } from '../metrics.ts';
 import { ModelRequestError, ModelTimeoutError, ModelUnavailableError } from './errors.ts';
 import { createChatModel, type ModelSettings } from './model.ts';
 import { estimateTokens } from './script.ts';
@@ -143,6 +144,7 @@ export function createLlm(deps: LlmDeps): Llm {
         if (deps.signal?.aborted) throw err;
         const failure = classify(err, deadline.signal.aborted);
         const ended = now();
+        observeModelCall(role, ended - started);
         const error = failureError(failure, n);
         const status = failure.kind === 'retry' || failure.kind === 'reject' ? failure.status : undefined;
         await record(
@@ -188,6 +190,7 @@ export function createLlm(deps: LlmDeps): Llm {
         'model call',
       );
       meter.record(role, { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens });
+      observeModelCall(role, ended - started, usage);
       return { message, text, toolCalls, finishReason, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens } };
     }
   }
