@@ -8,11 +8,13 @@ import { delay, type AllowRule } from '../shared/index.ts';
 import { engineError, errorText, sinkOf, statusOf, withTimeout } from './engine.ts';
 import { SandboxError } from './errors.ts';
 import { openGate, type Gate } from './gate.ts';
+import { DockerSession, SESSION_INIT } from './docker-session.ts';
 import { GATE_IMAGE, SANDBOX_UID } from './images.ts';
 import { OutputCapture } from './output.ts';
 import {
   argvOf,
   parseRunSpec,
+  parseSessionSpec,
   WORKSPACE_DIR,
   type Availability,
   type RunOptions,
@@ -20,6 +22,8 @@ import {
   type RunSpec,
   type RunSpecInput,
   type Sandbox,
+  type SandboxSession,
+  type SessionSpecInput,
 } from './sandbox.ts';
 import { resolveWorkspace } from './workspace.ts';
 
@@ -29,6 +33,8 @@ const execFileAsync = promisify(execFile);
 export const SANDBOX_LABEL = 'nightshift.sandbox';
 /** Label holding the run's id. */
 export const RUN_ID_LABEL = 'nightshift.run';
+/** Label marking a warm session's container (`DockerSandbox.session`). */
+export const SESSION_LABEL = 'nightshift.session';
 /** Label holding the epoch milliseconds after which the container is a leftover that may be removed. */
 export const DEADLINE_LABEL = 'nightshift.deadline';
 
@@ -62,6 +68,11 @@ export interface DockerSandboxOptions {
   gateImage?: string;
   /** Extra labels on every container this sandbox creates (gates included), e.g. to find its own. */
   labels?: Record<string, string>;
+  /**
+   * How long a session's container is kept from `removeLeftovers` (its deadline label). Default 6 h:
+   * longer than any stage. A process that crashed leaves its sessions for at most that long.
+   */
+  sessionLifetimeMs?: number;
 }
 
 /**
@@ -81,6 +92,9 @@ export interface DockerSandboxOptions {
  * - labels `nightshift.sandbox=1`, `nightshift.run=<id>`, `nightshift.deadline=<ms>`, so leftovers of
  *   a crashed process can be found and removed (`removeLeftovers`).
  *
+ * `session()` keeps such a container running for many commands, each a `docker exec`
+ * (sandbox/docker-session.ts); setup runs with network stay cold.
+ *
  * The container is killed at the timeout or when output exceeds the cap, inspected for the OOM kill,
  * then removed. Images are never pulled. Runs on one workspace must not overlap: the ownership fix-up
  * of one would race with the other's writes.
@@ -94,6 +108,7 @@ export class DockerSandbox implements Sandbox {
   readonly #setupAllow: readonly AllowRule[];
   readonly #gateImage: string;
   readonly #labels: Record<string, string>;
+  readonly #sessionLifetimeMs: number;
 
   constructor(options: DockerSandboxOptions = {}) {
     this.#docker = options.docker ?? new Docker();
@@ -103,6 +118,7 @@ export class DockerSandbox implements Sandbox {
     this.#setupAllow = options.setupAllow ?? [];
     this.#gateImage = options.gateImage ?? GATE_IMAGE;
     this.#labels = { ...options.labels };
+    this.#sessionLifetimeMs = options.sessionLifetimeMs ?? 6 * 3_600_000;
   }
 
   async available(): Promise<Availability> {
@@ -210,6 +226,50 @@ export class DockerSandbox implements Sandbox {
       await container.remove({ force: true, v: true }).catch(() => undefined);
       await gate?.close();
     }
+  }
+
+  /**
+   * A warm session (`DockerSession`): one container like a cold run's, on `network: none`, kept
+   * running until `close()`. Its deadline label is `sessionLifetimeMs` away: a session that outlives
+   * it may be removed by `removeLeftovers` of any process.
+   */
+  async session(input: SessionSpecInput): Promise<SandboxSession> {
+    const spec = parseSessionSpec(input);
+    const ws = await resolveWorkspace({ workspace: spec.workspace, cwd: '.' });
+    const user = await this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
+    const labels = {
+      ...this.#labels,
+      [SANDBOX_LABEL]: '1',
+      [RUN_ID_LABEL]: randomUUID(),
+      [SESSION_LABEL]: '1',
+      [DEADLINE_LABEL]: String(Date.now() + this.#sessionLifetimeMs),
+    };
+    const runSpec = parseRunSpec({ ...spec, command: SESSION_INIT, network: 'none' });
+    const config = this.#containerConfig(runSpec, ws.root, user, labels, undefined);
+    // pid 1 is SESSION_INIT itself, which reaps orphans; an init in front of it would exit with it.
+    config.HostConfig = { ...config.HostConfig, Init: false };
+    let container: Docker.Container;
+    try {
+      container = await this.#docker.createContainer(config);
+    } catch (err) {
+      throw engineError(err, spec.image, 'create the sandbox session container');
+    }
+    const session = new DockerSession({
+      docker: this.#docker,
+      spec,
+      container,
+      prepareUser: async () => {
+        const now = await resolveWorkspace({ workspace: spec.workspace, cwd: '.' });
+        return this.#prepareUser(now.root, now.stats.uid, now.stats.gid);
+      },
+    });
+    try {
+      await session.open();
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+    return session;
   }
 
   /**
