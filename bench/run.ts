@@ -8,8 +8,9 @@
  */
 import type { BenchModule, BenchOptions } from './lib.ts';
 import { pure } from './pure.ts';
+import { sandbox } from './sandbox.ts';
 
-const MODULES: BenchModule[] = [pure];
+const MODULES: BenchModule[] = [pure, sandbox];
 
 const argv = process.argv.slice(2);
 const opts: BenchOptions = { quick: argv.includes('--quick'), json: argv.includes('--json') };

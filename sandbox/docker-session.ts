@@ -46,8 +46,11 @@ export interface DockerSessionInit {
   spec: SessionSpec;
   /** The container, created (not started) with `SESSION_INIT` as its command. */
   container: Docker.Container;
-  /** Gives the workspace to the sandbox user (when configured) and says which `uid:gid` runs commands. */
-  prepareUser: () => Promise<string>;
+  /**
+   * Which `uid:gid` runs commands on the workspace (its real root, the root's owner), and the giving
+   * of the tree to that user when configured (`ready`: the command starts after it).
+   */
+  prepareUser: (root: string, uid: number, gid: number) => { user: string; ready: Promise<void> };
 }
 
 /**
@@ -67,7 +70,7 @@ export class DockerSession implements SandboxSession {
   readonly #docker: Docker;
   readonly #spec: SessionSpec;
   readonly #container: Docker.Container;
-  readonly #prepareUser: () => Promise<string>;
+  readonly #prepareUser: (root: string, uid: number, gid: number) => { user: string; ready: Promise<void> };
   readonly #queue = new SessionQueue();
   /** Host paths of the container's cgroup files, or null: read them from inside. */
   #cgroup: { oom: string; pids: string } | null = null;
@@ -138,10 +141,10 @@ export class DockerSession implements SandboxSession {
   }
 
   async #run(spec: ReturnType<typeof parseSessionRunSpec>, signal: AbortSignal | undefined): Promise<RunResult> {
-    await resolveWorkspace({ workspace: this.#spec.workspace, cwd: spec.cwd });
-    const user = await this.#prepareUser();
-    if (this.#stopped) await this.#restart();
-    if (signal?.aborted) throw new SandboxError('cancelled', 'the sandbox run was cancelled before it started');
+    const ws = await resolveWorkspace({ workspace: this.#spec.workspace, cwd: spec.cwd });
+    const { user, ready } = this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
+    // The workspace is given to the user while the exec is prepared; the command starts after both.
+    const preparing = ready.catch((err: unknown) => err);
 
     const env = { HOME: '/tmp', ...spec.env };
     const execOptions = {
@@ -156,8 +159,10 @@ export class DockerSession implements SandboxSession {
     };
     let exec: Docker.Exec;
     try {
+      if (this.#stopped) await this.#restart();
       exec = await this.#container.exec(execOptions);
     } catch (err) {
+      await preparing;
       // The container stopped between commands (pid 1 killed by the OOM killer): start it once more.
       if (statusOf(err) !== 409) throw engineError(err, this.#spec.image, 'run a command in the sandbox session');
       await this.#restart();
@@ -165,6 +170,9 @@ export class DockerSession implements SandboxSession {
         throw engineError(e, this.#spec.image, 'run a command in the sandbox session');
       });
     }
+    const failed = await preparing;
+    if (failed !== undefined) throw failed;
+    if (signal?.aborted) throw new SandboxError('cancelled', 'the sandbox run was cancelled before it started');
 
     let killedBy: 'timeout' | 'output' | 'cancel' | null = null;
     let killing: Promise<void> | undefined;

@@ -16,6 +16,8 @@ import {
   RUN_ID_LABEL,
   SANDBOX_LABEL,
   SANDBOX_UID,
+  SESSION_LABEL,
+  type DockerSession,
   type RunSpecInput,
 } from './index.ts';
 
@@ -241,6 +243,45 @@ describeDocker('DockerSandbox', () => {
     const down = new DockerSandbox({ docker: new Docker({ socketPath: join(ws, 'no-such.sock') }) });
     expect(await down.available()).toMatchObject({ ok: false, reason: /no Docker engine answers/ });
     await expect(down.ensureImage(DEFAULT_NODE_IMAGE)).rejects.toMatchObject({ code: 'engine_unavailable', retryable: true });
+  });
+
+  it('keeps a session in one hardened, labelled container without network, gives host-written files to the sandbox user, and removes it on close', async () => {
+    const s = (await sandbox.session({ image: DEFAULT_NODE_IMAGE, workspace: ws, limits: { pids: 100, memoryBytes: 256 * MiB } })) as DockerSession;
+    try {
+      const info = await docker.getContainer(s.id).inspect();
+      expect(info.Config.Labels).toMatchObject({ [SANDBOX_LABEL]: '1', [SESSION_LABEL]: '1' });
+      expect(info.HostConfig).toMatchObject({
+        NetworkMode: 'none',
+        ReadonlyRootfs: true,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        PidsLimit: 100,
+        Memory: 256 * MiB,
+        MemorySwap: 256 * MiB,
+      });
+      const probe = await s.run({ command: 'id -u; ls /sys/class/net; grep -E "^CapEff:" /proc/self/status; touch /x 2>/dev/null || echo read-only' });
+      expect(probe.stdout).toMatch(new RegExp(`^${SANDBOX_UID}\nlo\nCapEff:\\s+0+\nread-only\n$`));
+      // A file the host (root) writes between two commands is the sandbox user's by the next one.
+      writeFileSync(join(ws, 'late.txt'), 'host\n');
+      const append = await s.run({ command: 'echo sandbox >> late.txt && cat late.txt' });
+      expect(append).toMatchObject({ exitCode: 0, stdout: 'host\nsandbox\n' });
+    } finally {
+      await s.close();
+    }
+    await expect(docker.getContainer(s.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it("reaps a crashed process's session with removeLeftovers once its lifetime is over", async () => {
+    const shortLived = new DockerSandbox({ docker, sessionLifetimeMs: 1 });
+    const s = (await shortLived.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
+    try {
+      expect((await s.run({ command: 'echo up' })).stdout).toBe('up\n');
+      expect(await shortLived.removeLeftovers()).toBeGreaterThanOrEqual(1);
+      await expect(docker.getContainer(s.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      await expect(s.run({ command: 'true' })).rejects.toMatchObject({ code: 'sandbox_failed' });
+    } finally {
+      await s.close();
+    }
   });
 
   it('removes leftover containers past their deadline, and only those', async () => {

@@ -258,10 +258,7 @@ export class DockerSandbox implements Sandbox {
       docker: this.#docker,
       spec,
       container,
-      prepareUser: async () => {
-        const now = await resolveWorkspace({ workspace: spec.workspace, cwd: '.' });
-        return this.#prepareUser(now.root, now.stats.uid, now.stats.gid);
-      },
+      prepareUser: (root, uid, gid) => this.#userFor(root, uid, gid),
     });
     try {
       await session.open();
@@ -300,16 +297,29 @@ export class DockerSandbox implements Sandbox {
   }
 
   async #prepareUser(root: string, ownerUid: number, ownerGid: number): Promise<string> {
+    const { user, ready } = this.#userFor(root, ownerUid, ownerGid);
+    await ready;
+    return user;
+  }
+
+  /**
+   * The `uid:gid` that runs commands on a workspace whose root `ownerUid:ownerGid` owns, and the
+   * giving of the tree to it (`ready`, when `chownWorkspace`), so that a caller can prepare the
+   * command meanwhile. Throws `invalid_workspace` when root owns it and it cannot be given away.
+   */
+  #userFor(root: string, ownerUid: number, ownerGid: number): { user: string; ready: Promise<void> } {
     const uid = ownerUid === 0 ? this.#sandboxUid : ownerUid;
     const gid = ownerUid === 0 || ownerGid === 0 ? uid : ownerGid;
+    let ready = Promise.resolve();
     if (this.#chown) {
-      try {
-        await execFileAsync('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', root], { timeout: 120_000 });
-      } catch (err) {
-        throw new SandboxError('invalid_workspace', `could not give the workspace ${root} to uid ${uid}: ${errorText(err)}`, {
-          cause: err,
-        });
-      }
+      ready = execFileAsync('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', root], { timeout: 120_000 }).then(
+        () => undefined,
+        (err: unknown) => {
+          throw new SandboxError('invalid_workspace', `could not give the workspace ${root} to uid ${uid}: ${errorText(err)}`, {
+            cause: err,
+          });
+        },
+      );
     } else if (ownerUid === 0) {
       throw new SandboxError(
         'invalid_workspace',
@@ -317,8 +327,9 @@ export class DockerSandbox implements Sandbox {
           'run the workspace as a non-root user, or run nightshift as root',
       );
     }
-    return `${uid}:${gid}`;
+    return { user: `${uid}:${gid}`, ready };
   }
+
 
   #containerConfig(
     spec: RunSpec,
