@@ -147,7 +147,12 @@ export class DockerSandbox implements Sandbox {
     const { signal } = options;
     throwIfAborted(signal);
     const ws = await resolveWorkspace(spec);
-    const user = await this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
+    const { user, ready } = this.#userFor(ws.root, ws.stats.uid, ws.stats.gid);
+    // The workspace is given to the user while the container is created; it starts after both.
+    const preparing = ready.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     const runId = randomUUID();
     const labels = {
       ...this.#labels,
@@ -166,8 +171,15 @@ export class DockerSandbox implements Sandbox {
       }
       container = await this.#docker.createContainer(this.#containerConfig(spec, ws.root, user, labels, gate));
     } catch (err) {
+      await preparing;
       await gate?.close();
       throw engineError(err, spec.image, 'create the sandbox container');
+    }
+    const failed = await preparing;
+    if (failed !== undefined) {
+      await container.remove({ force: true, v: true }).catch(() => undefined);
+      await gate?.close();
+      throw failed;
     }
 
     let killedBy: 'timeout' | 'output' | 'cancel' | null = null;
