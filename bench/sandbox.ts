@@ -114,8 +114,8 @@ function line(opts: BenchOptions, bench: string, subject: number[], baseline: nu
   const base = median(baseline);
   print(opts, {
     bench,
-    value: Number(value.toFixed(2)),
-    baseline: Number(base.toFixed(2)),
+    value,
+    baseline: base,
     unit: 'ms',
     ratio: value / base,
     ...(goal !== undefined && { goal }),
