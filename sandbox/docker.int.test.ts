@@ -271,6 +271,23 @@ describeDocker('DockerSandbox', () => {
     await expect(docker.getContainer(s.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
   });
 
+  it('leaves nothing running for the next session command even when a command kills its wrapper first', async () => {
+    const s = await sandbox.session({ image: DEFAULT_NODE_IMAGE, workspace: ws });
+    try {
+      const fraction = String(process.pid % 100_000);
+      // The marker is assembled at run time, so only the daemon's own command line holds it.
+      const count = `for p in /proc/[0-9]*; do tr '\\000' ' ' < "$p/cmdline" 2>/dev/null; echo; done | grep -c '86398[.]${fraction}' || true`;
+      const escaped = await s.run({
+        command: `kill -9 $PPID; m=86398; m="$m.${fraction}"; (setsid sleep "$m" >/dev/null 2>&1 &); ${count}`,
+      });
+      expect(escaped.stdout.trim(), 'the daemon was running when the command ended').toBe('1');
+      expect((await s.run({ command: count })).stdout.trim()).toBe('0');
+      expect((await s.run({ command: 'echo usable' })).stdout).toBe('usable\n');
+    } finally {
+      await s.close();
+    }
+  });
+
   it("reaps a crashed process's session with removeLeftovers once its lifetime is over", async () => {
     const shortLived = new DockerSandbox({ docker, sessionLifetimeMs: 1 });
     const s = (await shortLived.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
