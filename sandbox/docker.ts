@@ -283,7 +283,8 @@ export class DockerSandbox implements Sandbox {
 
   /**
    * Removes containers left by runs whose process died before removing them: every container
-   * labelled `nightshift.sandbox` whose deadline (its run's timeout plus a minute) has passed.
+   * labelled `nightshift.sandbox` whose deadline (its run's timeout plus a minute, or a session's
+   * `sessionLifetimeMs`) has passed.
    * Containers of runs still in progress, in this process or another, are left alone, so any
    * process may call it at start-up. Resolves with the number removed.
    */
