@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
-import { IN_CI, itIfDocker } from '../test/helpers/docker.ts';
+import { IN_CI, itIfDocker, probeDocker } from '../test/helpers/docker.ts';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('./run.ts', import.meta.url));
@@ -62,6 +62,28 @@ it('the tokens benchmarks run and print a ratio against their baseline for every
   }
   expectRatios(lines);
   for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+});
+
+it('the sandbox benchmarks print the cold and warm commands against docker run and docker exec, with numeric fields', async () => {
+  const lines = await bench('--only', 'sandbox');
+  expect(lines.map((l) => l.bench)).toEqual([
+    'sandbox: cold command, DockerSandbox.run vs docker run',
+    'sandbox: warm command, session().run vs docker exec',
+    'sandbox: warm command vs cold command',
+  ]);
+  const docker = await probeDocker();
+  if (!docker.ok) {
+    expect(IN_CI, 'under CI the sandbox benchmarks run: Docker is there').toBe(false);
+    // Without an engine each line says why, and nothing else.
+    for (const l of lines) expect(l.skipped, l.bench).toEqual(expect.any(String));
+    return;
+  }
+  expectRatios(lines);
+  for (const l of lines) {
+    expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+    expect((l as unknown as { p95: unknown }).p95, l.bench).toEqual(expect.any(Number));
+  }
+  expect(lines.slice(0, 2).map((l) => (l as unknown as { goal: unknown }).goal)).toEqual(['<= 1.1', '<= 1.3']);
 });
 
 it('an unknown group is refused with the list of groups', async () => {

@@ -9,10 +9,11 @@
 import type { BenchModule, BenchOptions } from './lib.ts';
 import { memory } from './memory.ts';
 import { pure } from './pure.ts';
+import { sandbox } from './sandbox.ts';
 import { tokensBench } from './tokens.ts';
 import { web } from './web.ts';
 
-const MODULES: BenchModule[] = [pure, tokensBench, web, memory];
+const MODULES: BenchModule[] = [pure, sandbox, tokensBench, web, memory];
 
 const argv = process.argv.slice(2);
 const opts: BenchOptions = { quick: argv.includes('--quick'), json: argv.includes('--json') };

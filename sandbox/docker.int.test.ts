@@ -17,6 +17,8 @@ import {
   RUN_ID_LABEL,
   SANDBOX_LABEL,
   SANDBOX_UID,
+  SESSION_LABEL,
+  type DockerSession,
   type RunSpecInput,
 } from './index.ts';
 
@@ -261,6 +263,62 @@ describeDocker('DockerSandbox', () => {
     const down = new DockerSandbox({ docker: new Docker({ socketPath: join(ws, 'no-such.sock') }) });
     expect(await down.available()).toMatchObject({ ok: false, reason: /no Docker engine answers/ });
     await expect(down.ensureImage(DEFAULT_NODE_IMAGE)).rejects.toMatchObject({ code: 'engine_unavailable', retryable: true });
+  });
+
+  it('keeps a session in one hardened, labelled container without network, gives host-written files to the sandbox user, and removes it on close', async () => {
+    const s = (await sandbox.session({ image: DEFAULT_NODE_IMAGE, workspace: ws, limits: { pids: 100, memoryBytes: 256 * MiB } })) as DockerSession;
+    try {
+      const info = await docker.getContainer(s.id).inspect();
+      expect(info.Config.Labels).toMatchObject({ [SANDBOX_LABEL]: '1', [SESSION_LABEL]: '1' });
+      expect(info.HostConfig).toMatchObject({
+        NetworkMode: 'none',
+        ReadonlyRootfs: true,
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        PidsLimit: 100,
+        Memory: 256 * MiB,
+        MemorySwap: 256 * MiB,
+      });
+      const probe = await s.run({ command: 'id -u; ls /sys/class/net; grep -E "^CapEff:" /proc/self/status; touch /x 2>/dev/null || echo read-only' });
+      expect(probe.stdout).toMatch(new RegExp(`^${SANDBOX_UID}\nlo\nCapEff:\\s+0+\nread-only\n$`));
+      // A file the host (root) writes between two commands is the sandbox user's by the next one.
+      writeFileSync(join(ws, 'late.txt'), 'host\n');
+      const append = await s.run({ command: 'echo sandbox >> late.txt && cat late.txt' });
+      expect(append).toMatchObject({ exitCode: 0, stdout: 'host\nsandbox\n' });
+    } finally {
+      await s.close();
+    }
+    await expect(docker.getContainer(s.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+  });
+
+  it('leaves nothing running for the next session command even when a command kills its wrapper first', async () => {
+    const s = await sandbox.session({ image: DEFAULT_NODE_IMAGE, workspace: ws });
+    try {
+      const fraction = String(process.pid % 100_000);
+      // The marker is assembled at run time, so only the daemon's own command line holds it.
+      const count = `for p in /proc/[0-9]*; do tr '\\000' ' ' < "$p/cmdline" 2>/dev/null; echo; done | grep -c '86398[.]${fraction}' || true`;
+      const escaped = await s.run({
+        command: `kill -9 $PPID; m=86398; m="$m.${fraction}"; (setsid sleep "$m" >/dev/null 2>&1 &); ${count}`,
+      });
+      expect(escaped.stdout.trim(), 'the daemon was running when the command ended').toBe('1');
+      expect((await s.run({ command: count })).stdout.trim()).toBe('0');
+      expect((await s.run({ command: 'echo usable' })).stdout).toBe('usable\n');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("reaps a crashed process's session with removeLeftovers once its lifetime is over", async () => {
+    const shortLived = new DockerSandbox({ docker, sessionLifetimeMs: 1 });
+    const s = (await shortLived.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
+    try {
+      expect((await s.run({ command: 'echo up' })).stdout).toBe('up\n');
+      expect(await shortLived.removeLeftovers()).toBeGreaterThanOrEqual(1);
+      await expect(docker.getContainer(s.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      await expect(s.run({ command: 'true' })).rejects.toMatchObject({ code: 'sandbox_failed' });
+    } finally {
+      await s.close();
+    }
   });
 
   it('removes leftover containers past their deadline, and only those', async () => {

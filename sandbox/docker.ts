@@ -8,11 +8,13 @@ import { delay, type AllowRule, type SandboxRunObservation } from '../shared/ind
 import { engineError, errorText, sinkOf, statusOf, withTimeout } from './engine.ts';
 import { SandboxError } from './errors.ts';
 import { openGate, type Gate } from './gate.ts';
+import { DockerSession, SESSION_INIT } from './docker-session.ts';
 import { GATE_IMAGE, SANDBOX_UID } from './images.ts';
 import { OutputCapture } from './output.ts';
 import {
   argvOf,
   parseRunSpec,
+  parseSessionSpec,
   WORKSPACE_DIR,
   type Availability,
   type RunOptions,
@@ -20,6 +22,8 @@ import {
   type RunSpec,
   type RunSpecInput,
   type Sandbox,
+  type SandboxSession,
+  type SessionSpecInput,
 } from './sandbox.ts';
 import { resolveWorkspace } from './workspace.ts';
 
@@ -29,6 +33,8 @@ const execFileAsync = promisify(execFile);
 export const SANDBOX_LABEL = 'nightshift.sandbox';
 /** Label holding the run's id. */
 export const RUN_ID_LABEL = 'nightshift.run';
+/** Label marking a warm session's container (`DockerSandbox.session`). */
+export const SESSION_LABEL = 'nightshift.session';
 /** Label holding the epoch milliseconds after which the container is a leftover that may be removed. */
 export const DEADLINE_LABEL = 'nightshift.deadline';
 
@@ -64,6 +70,11 @@ export interface DockerSandboxOptions {
   labels?: Record<string, string>;
   /** Told how each run ended, its network and duration (the agents' metrics); must not throw. */
   onRun?: (run: SandboxRunObservation) => void;
+  /**
+   * How long a session's container is kept from `removeLeftovers` (its deadline label). Default 6 h:
+   * longer than any stage. A process that crashed leaves its sessions for at most that long.
+   */
+  sessionLifetimeMs?: number;
 }
 
 /**
@@ -83,6 +94,9 @@ export interface DockerSandboxOptions {
  * - labels `nightshift.sandbox=1`, `nightshift.run=<id>`, `nightshift.deadline=<ms>`, so leftovers of
  *   a crashed process can be found and removed (`removeLeftovers`).
  *
+ * `session()` keeps such a container running for many commands, each a `docker exec`
+ * (sandbox/docker-session.ts); setup runs with network stay cold.
+ *
  * The container is killed at the timeout or when output exceeds the cap, inspected for the OOM kill,
  * then removed. Images are never pulled. Runs on one workspace must not overlap: the ownership fix-up
  * of one would race with the other's writes.
@@ -97,6 +111,7 @@ export class DockerSandbox implements Sandbox {
   readonly #gateImage: string;
   readonly #labels: Record<string, string>;
   readonly #onRun: ((run: SandboxRunObservation) => void) | undefined;
+  readonly #sessionLifetimeMs: number;
 
   constructor(options: DockerSandboxOptions = {}) {
     this.#docker = options.docker ?? new Docker();
@@ -107,6 +122,7 @@ export class DockerSandbox implements Sandbox {
     this.#gateImage = options.gateImage ?? GATE_IMAGE;
     this.#labels = { ...options.labels };
     this.#onRun = options.onRun;
+    this.#sessionLifetimeMs = options.sessionLifetimeMs ?? 6 * 3_600_000;
   }
 
   async available(): Promise<Availability> {
@@ -151,7 +167,12 @@ export class DockerSandbox implements Sandbox {
     const { signal } = options;
     throwIfAborted(signal);
     const ws = await resolveWorkspace(spec);
-    const user = await this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
+    const { user, ready } = this.#userFor(ws.root, ws.stats.uid, ws.stats.gid);
+    // The workspace is given to the user while the container is created; it starts after both.
+    const preparing = ready.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     const runId = randomUUID();
     const labels = {
       ...this.#labels,
@@ -170,8 +191,15 @@ export class DockerSandbox implements Sandbox {
       }
       container = await this.#docker.createContainer(this.#containerConfig(spec, ws.root, user, labels, gate));
     } catch (err) {
+      await preparing;
       await gate?.close();
       throw engineError(err, spec.image, 'create the sandbox container');
+    }
+    const failed = await preparing;
+    if (failed !== undefined) {
+      await container.remove({ force: true, v: true }).catch(() => undefined);
+      await gate?.close();
+      throw failed;
     }
 
     let killedBy: 'timeout' | 'output' | 'cancel' | null = null;
@@ -233,8 +261,50 @@ export class DockerSandbox implements Sandbox {
   }
 
   /**
+   * A warm session (`DockerSession`): one container like a cold run's, on `network: none`, kept
+   * running until `close()`. Its deadline label is `sessionLifetimeMs` away: a session that outlives
+   * it may be removed by `removeLeftovers` of any process.
+   */
+  async session(input: SessionSpecInput): Promise<SandboxSession> {
+    const spec = parseSessionSpec(input);
+    const ws = await resolveWorkspace({ workspace: spec.workspace, cwd: '.' });
+    const user = await this.#prepareUser(ws.root, ws.stats.uid, ws.stats.gid);
+    const labels = {
+      ...this.#labels,
+      [SANDBOX_LABEL]: '1',
+      [RUN_ID_LABEL]: randomUUID(),
+      [SESSION_LABEL]: '1',
+      [DEADLINE_LABEL]: String(Date.now() + this.#sessionLifetimeMs),
+    };
+    const runSpec = parseRunSpec({ ...spec, command: SESSION_INIT, network: 'none' });
+    const config = this.#containerConfig(runSpec, ws.root, user, labels, undefined);
+    // pid 1 is SESSION_INIT itself, which reaps orphans; an init in front of it would exit with it.
+    config.HostConfig = { ...config.HostConfig, Init: false };
+    let container: Docker.Container;
+    try {
+      container = await this.#docker.createContainer(config);
+    } catch (err) {
+      throw engineError(err, spec.image, 'create the sandbox session container');
+    }
+    const session = new DockerSession({
+      docker: this.#docker,
+      spec,
+      container,
+      prepareUser: (root, uid, gid) => this.#userFor(root, uid, gid),
+    });
+    try {
+      await session.open();
+    } catch (err) {
+      await session.close();
+      throw err;
+    }
+    return session;
+  }
+
+  /**
    * Removes containers left by runs whose process died before removing them: every container
-   * labelled `nightshift.sandbox` whose deadline (its run's timeout plus a minute) has passed.
+   * labelled `nightshift.sandbox` whose deadline (its run's timeout plus a minute, or a session's
+   * `sessionLifetimeMs`) has passed.
    * Containers of runs still in progress, in this process or another, are left alone, so any
    * process may call it at start-up. Resolves with the number removed.
    */
@@ -260,16 +330,29 @@ export class DockerSandbox implements Sandbox {
   }
 
   async #prepareUser(root: string, ownerUid: number, ownerGid: number): Promise<string> {
+    const { user, ready } = this.#userFor(root, ownerUid, ownerGid);
+    await ready;
+    return user;
+  }
+
+  /**
+   * The `uid:gid` that runs commands on a workspace whose root `ownerUid:ownerGid` owns, and the
+   * giving of the tree to it (`ready`, when `chownWorkspace`), so that a caller can prepare the
+   * command meanwhile. Throws `invalid_workspace` when root owns it and it cannot be given away.
+   */
+  #userFor(root: string, ownerUid: number, ownerGid: number): { user: string; ready: Promise<void> } {
     const uid = ownerUid === 0 ? this.#sandboxUid : ownerUid;
     const gid = ownerUid === 0 || ownerGid === 0 ? uid : ownerGid;
+    let ready = Promise.resolve();
     if (this.#chown) {
-      try {
-        await execFileAsync('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', root], { timeout: 120_000 });
-      } catch (err) {
-        throw new SandboxError('invalid_workspace', `could not give the workspace ${root} to uid ${uid}: ${errorText(err)}`, {
-          cause: err,
-        });
-      }
+      ready = execFileAsync('chown', ['-R', '-P', '-h', `${uid}:${gid}`, '--', root], { timeout: 120_000 }).then(
+        () => undefined,
+        (err: unknown) => {
+          throw new SandboxError('invalid_workspace', `could not give the workspace ${root} to uid ${uid}: ${errorText(err)}`, {
+            cause: err,
+          });
+        },
+      );
     } else if (ownerUid === 0) {
       throw new SandboxError(
         'invalid_workspace',
@@ -277,8 +360,9 @@ export class DockerSandbox implements Sandbox {
           'run the workspace as a non-root user, or run nightshift as root',
       );
     }
-    return `${uid}:${gid}`;
+    return { user: `${uid}:${gid}`, ready };
   }
+
 
   #containerConfig(
     spec: RunSpec,

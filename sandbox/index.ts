@@ -8,7 +8,9 @@ export {
 } from './detect.ts';
 export { GO_TEST_FILES, isTestFile, NODE_TEST_FILES, notATestFile, PYTHON_TEST_FILES, runnerTestFiles } from './test-files.ts';
 export type { RunnerTestFiles } from './test-files.ts';
-export { DEADLINE_LABEL, DockerSandbox, RUN_ID_LABEL, SANDBOX_LABEL } from './docker.ts';
+export { DEADLINE_LABEL, DockerSandbox, RUN_ID_LABEL, SANDBOX_LABEL, SESSION_LABEL } from './docker.ts';
+export { DockerSession, SESSION_INIT } from './docker-session.ts';
+export { SessionQueue, sessionOverRuns, StageSandbox } from './session.ts';
 export type { DockerSandboxOptions } from './docker.ts';
 export { BLOCKED_RANGES, ipv4Rules, ipv6Rules, localAddressesOf, resolversOf } from './egress.ts';
 export type { EgressPolicy } from './egress.ts';
@@ -36,12 +38,16 @@ export {
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_TIMEOUT_MS,
   parseRunSpec,
+  parseSessionRunSpec,
+  parseSessionSpec,
   RunLimits,
   RunSpec,
   runFailure,
+  SessionRunSpec,
+  SessionSpec,
   WORKSPACE_DIR,
 } from './sandbox.ts';
-export type { Availability, RunOptions, RunResult, RunSpecInput, Sandbox } from './sandbox.ts';
+export type { Availability, RunOptions, RunResult, RunSpecInput, Sandbox, SandboxSession, SessionRunSpecInput, SessionSpecInput } from './sandbox.ts';
 export { prepareResults } from './results/collect.ts';
 export type { ResultsRun } from './results/collect.ts';
 export { parseJestJson, parseJunit, parseMochaJson, parseTap } from './results/parse.ts';

@@ -99,6 +99,74 @@ export interface RunResult {
   stderr: string;
 }
 
+/**
+ * What a warm session is opened on: one sandbox for many commands on one workspace (`Sandbox.session`).
+ * Always without network: setup steps that need one stay cold `run`s.
+ */
+export const SessionSpec = z
+  .object({
+    /** Container image, as in `RunSpec`; never pulled. */
+    image: z.string().min(1),
+    /** Absolute host path of the workspace, mounted read-write at `/workspace` for the session's life. */
+    workspace: z.string().refine((p) => p.startsWith('/'), 'must be an absolute host path'),
+    /** Limits of the whole session; each command gets all of them while it runs (commands never overlap). */
+    limits: RunLimits.prefault({}),
+  })
+  .strict();
+
+/** A session spec with every default applied. */
+export type SessionSpec = z.infer<typeof SessionSpec>;
+/** A session spec as callers write it. */
+export type SessionSpecInput = z.input<typeof SessionSpec>;
+
+/** One command of a session: the per-command fields of `RunSpec`, same meanings and defaults. */
+export const SessionRunSpec = RunSpec.pick({ command: true, cwd: true, env: true, timeoutMs: true, maxOutputBytes: true }).strict();
+
+/** A session command with every default applied. */
+export type SessionRunSpec = z.infer<typeof SessionRunSpec>;
+/** A session command as callers write it. */
+export type SessionRunSpecInput = z.input<typeof SessionRunSpec>;
+
+/**
+ * A warm sandbox: the same isolation as `Sandbox.run` (no network, non-root, read-only root, limits,
+ * none of the host's environment), but kept alive between commands so that each command costs an exec,
+ * not a container. Commands run one at a time (a second `run` waits for the first); each sees the
+ * workspace as the previous one left it. What a command leaves running is killed before its `run`
+ * settles, as with a cold run; `/tmp` (HOME) may keep files between commands of one session.
+ * Always `close()` it (or `await using`): that removes the sandbox; a crashed process's sessions are
+ * reaped by the backend's leftover removal.
+ */
+export interface SandboxSession {
+  /**
+   * Runs one command to completion, with `Sandbox.run`'s results and errors. A command killed for
+   * time, output, memory or cancellation leaves the session usable: the backend resets it if it must.
+   * Rejects with SandboxError `sandbox_failed` after `close()`.
+   */
+  run(spec: SessionRunSpecInput, options?: RunOptions): Promise<RunResult>;
+  /** Kills whatever runs and removes the sandbox. Idempotent; never rejects. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Parses a session spec; throws SandboxError `invalid_spec` listing every bad field. */
+export function parseSessionSpec(input: SessionSpecInput): SessionSpec {
+  return parseWith(SessionSpec, input, 'invalid sandbox session');
+}
+
+/** Parses one session command; throws SandboxError `invalid_spec` listing every bad field. */
+export function parseSessionRunSpec(input: SessionRunSpecInput): SessionRunSpec {
+  return parseWith(SessionRunSpec, input, 'invalid sandbox run');
+}
+
+function parseWith<S extends z.ZodType>(schema: S, input: unknown, what: string): z.infer<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issues = fieldIssues(parsed.error.issues);
+    throw new SandboxError('invalid_spec', `${what}: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+  }
+  return parsed.data;
+}
+
 /** Whether a sandbox backend can run commands here. */
 export type Availability = { ok: true; detail: string } | { ok: false; reason: string };
 
@@ -145,16 +213,18 @@ export interface Sandbox {
    * `sandbox_failed`. Whatever it creates for the run is removed before it settles.
    */
   run(spec: RunSpecInput, options?: RunOptions): Promise<RunResult>;
+
+  /**
+   * Opens a warm session on one workspace (see `SandboxSession`): for a stage that runs several
+   * commands there. Rejects like `run` does before a command starts (`invalid_spec`,
+   * `invalid_workspace`, `image_missing`, `engine_unavailable`, `sandbox_failed`).
+   */
+  session(spec: SessionSpecInput): Promise<SandboxSession>;
 }
 
 /** Parses a run spec; throws SandboxError `invalid_spec` listing every bad field. */
 export function parseRunSpec(input: RunSpecInput): RunSpec {
-  const parsed = RunSpec.safeParse(input);
-  if (!parsed.success) {
-    const issues = fieldIssues(parsed.error.issues);
-    throw new SandboxError('invalid_spec', `invalid sandbox run: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
-  }
-  return parsed.data;
+  return parseWith(RunSpec, input, 'invalid sandbox run');
 }
 
 /** The argv a spec runs: the array as given, or `sh -c <command>`. */

@@ -9,7 +9,7 @@ import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts'
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { greenProblem } from '../kit/proof.ts';
 import { coderViolations } from '../kit/guard.ts';
-import { prepareTicketWorkspace, runSuite } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runSuite, stageDeps } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { CODER_SYSTEM, coderRequest } from './prompt.ts';
@@ -39,8 +39,10 @@ function isThisRound(trailers: Record<string, string>, round: number | undefined
  * number of attempts, each fed the previous failure. A mechanical guard on the diff since the tests
  * commit throws away any change to tests, test configuration or test scripts.
  */
-export function createCoder(deps: AgentDeps): AgentHandler {
+export function createCoder(agentDeps: AgentDeps): AgentHandler {
   return escalateToHuman(async (work, ctx) => {
+    // One warm sandbox session for the attempt's commands, closed when the attempt ends.
+    await using deps = stageDeps(agentDeps);
     const spec = specOf(work);
     const tests = artifact(work, 'writing_tests', WritingTestsOutput);
     const review = maybeArtifact(work, 'reviewing', ReviewingOutput);

@@ -1,7 +1,7 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { goModulePath, goTestOutput, parseGoTestJson, parseTap, prepareResults, runFailure, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
+import { goModulePath, goTestOutput, parseGoTestJson, parseTap, prepareResults, runFailure, StageSandbox, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
 import { AgentError, excludeUntracked, stripTerminalCodes, type Logger, type Workspace } from '../../shared/index.ts';
 import { evidenceOf, TestEvidence } from './proof.ts';
 
@@ -33,6 +33,17 @@ export type SuiteRun = z.infer<typeof SuiteRun>;
 export interface SuiteResult {
   run: SuiteRun;
   report: TestReport | null;
+}
+
+/**
+ * The dependencies of one stage attempt: the same, but with a sandbox whose runs without network (the
+ * suite, checks) share one warm session per workspace (`StageSandbox`) instead of a fresh container
+ * each, while setup steps with network stay cold. Declare it with `await using` at the start of the
+ * attempt: disposing it closes the sessions, whatever way the attempt ends.
+ */
+export function stageDeps<D extends { sandbox: Sandbox }>(deps: D): D & AsyncDisposable {
+  const sandbox = new StageSandbox(deps.sandbox);
+  return { ...deps, sandbox, [Symbol.asyncDispose]: () => sandbox.close() };
 }
 
 /**

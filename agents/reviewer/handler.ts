@@ -20,7 +20,7 @@ import { escalateToHuman } from '../kit/escalate.ts';
 import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { evidenceOf, greenProblem, resolveCoverage } from '../kit/proof.ts';
-import { prepareTicketWorkspace, runSuite, type SuiteRun } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runSuite, stageDeps, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REVIEWER_SYSTEM, reviewerRequest } from './prompt.ts';
@@ -41,8 +41,10 @@ const MAX_DIFF_CHARS = 60_000;
  * on the commits themselves, reviews the diff against the spec, and either sends the work back to
  * the coder (bounded rounds) or opens the pull request with the summary.
  */
-export function createReviewer(deps: AgentDeps): AgentHandler {
+export function createReviewer(agentDeps: AgentDeps): AgentHandler {
   return escalateToHuman(async (work, ctx) => {
+    // One warm sandbox session for the attempt's commands, closed when the attempt ends.
+    await using deps = stageDeps(agentDeps);
     const spec = specOf(work);
     const tests = artifact(work, 'writing_tests', WritingTestsOutput);
     const coding = artifact(work, 'coding', CodingOutput);

@@ -19,7 +19,7 @@ import { escalateToHuman } from '../kit/escalate.ts';
 import { instructionPaths, workspaceInstructions, type Instructions } from '../kit/instructions.ts';
 import { evidenceOf, listTests, proveRed, resolveCoverage, type RedProof } from '../kit/proof.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
-import { prepareTicketWorkspace, runOutput, runSuite, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runOutput, runSuite, stageDeps, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
@@ -40,8 +40,10 @@ const STAGE = 'writing_tests';
  * commits them alone (a tests-only commit) and pushes the ticket branch. Tests that already pass, or
  * fail for the wrong reason, are sent back to the model with the evidence, a bounded number of times.
  */
-export function createTestAuthor(deps: AgentDeps): AgentHandler {
+export function createTestAuthor(agentDeps: AgentDeps): AgentHandler {
   return escalateToHuman(async (work, ctx) => {
+    // One warm sandbox session for the attempt's commands, closed when the attempt ends.
+    await using deps = stageDeps(agentDeps);
     const spec = specOf(work);
     await using ws = await openTicketWorkspace(deps, work);
     // Read before the setup step runs anything in the workspace: only what the repository holds.

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { SandboxError, type RunSpecInput, type Sandbox } from '../../sandbox/index.ts';
+import { SandboxError, type RunResult, type RunSpecInput, type Sandbox, type SandboxSession } from '../../sandbox/index.ts';
 
 /** How a contract run gets its implementation. */
 export interface SandboxContractInit {
@@ -17,12 +17,19 @@ export interface SandboxContractInit {
 /**
  * What every `Sandbox` must do, whatever isolates it: run against Docker (`sandbox/docker.int.test.ts`)
  * and against the unit-test fake (`test/fakes/sandbox.test.ts`), so the fake cannot drift from Docker.
- * Isolation itself (network, user, limits) is Docker-only and tested there.
+ * Isolation itself (network, user, limits) is Docker-only and tested there. Every case runs twice: through
+ * cold `run`s, and through `session().run` (one session per case, opened on its first command, closed
+ * after it), so that a warm session keeps every promise of a cold run.
  */
 export function sandboxContract(init: SandboxContractInit): void {
-  describe(`Sandbox contract: ${init.name}`, () => {
+  for (const mode of ['run', 'session'] as const) contractCases(init, mode);
+}
+
+function contractCases(init: SandboxContractInit, mode: 'run' | 'session'): void {
+  describe(`Sandbox contract: ${init.name}, through ${mode === 'run' ? 'cold runs' : 'a warm session'}`, () => {
     let sandbox: Sandbox;
     let ws: string;
+    let session: Promise<SandboxSession> | undefined;
 
     beforeAll(async () => {
       sandbox = await init.create();
@@ -33,12 +40,30 @@ export function sandboxContract(init: SandboxContractInit): void {
     beforeEach(() => {
       ws = mkdtempSync(join(realpathSync(tmpdir()), 'nightshift-contract-'));
     });
-    afterEach(() => {
+    afterEach(async () => {
+      const open = session;
+      session = undefined;
+      await open?.then((s) => s.close(), () => undefined);
       rmSync(ws, { recursive: true, force: true });
     });
 
-    const run = (spec: Partial<RunSpecInput> = {}, signal?: AbortSignal) =>
-      sandbox.run({ image: init.image, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec }, { signal });
+    /** One command, cold or in the case's session (a spec on another workspace gets a session of its own). */
+    const run = async (spec: Partial<RunSpecInput> = {}, signal?: AbortSignal): Promise<RunResult> => {
+      const full = { image: init.image, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec };
+      if (mode === 'run') return sandbox.run(full, { signal });
+      const { image, workspace, limits, network, ...command } = full;
+      if (network !== undefined) throw new Error('sessions have no network: a contract case must not ask for one');
+      if (workspace !== ws || limits !== undefined) {
+        const own = await sandbox.session({ image, workspace, ...(limits !== undefined && { limits }) });
+        try {
+          return await own.run(command, { signal });
+        } finally {
+          await own.close();
+        }
+      }
+      session ??= sandbox.session({ image, workspace });
+      return (await session).run(command, { signal });
+    };
 
     it('reports itself available and accepts its image', async () => {
       expect(await sandbox.available()).toMatchObject({ ok: true });
@@ -182,5 +207,40 @@ export function sandboxContract(init: SandboxContractInit): void {
       aborted.abort();
       await expect(run({}, aborted.signal)).rejects.toMatchObject({ code: 'cancelled' });
     });
+    if (mode === 'session') {
+      it('runs commands of a session one after another, each seeing what the previous one wrote', async () => {
+        const s = await sandbox.session({ image: init.image, workspace: ws });
+        try {
+          const [a, b] = await Promise.all([
+            s.run({ command: 'sleep 1; echo first > order.txt' }),
+            s.run({ command: 'cat order.txt; echo second >> order.txt' }),
+          ]);
+          expect(a.exitCode).toBe(0);
+          expect(b).toMatchObject({ exitCode: 0, stdout: 'first\n' });
+          expect(readFileSync(join(ws, 'order.txt'), 'utf8')).toBe('first\nsecond\n');
+        } finally {
+          await s.close();
+        }
+        await expect(s.run({ command: 'true' })).rejects.toMatchObject({ code: 'sandbox_failed' });
+        await s.close();
+      });
+
+      it("kills what a command leaves running, and a timed-out command's children, before the next command", async () => {
+        const tag = `ns${process.pid}x${Date.now()}`;
+        // The title is assembled at run time, so only the daemon's own command line holds the tag.
+        const daemon = (suffix: string) =>
+          `node -e "process.title=['${tag.slice(0, 4)}', '${tag.slice(4)}-${suffix}'].join('');setInterval(() => {}, 1000)" >/dev/null 2>&1 &`;
+        // The pattern [n]s… matches the daemons' titles but not the grep that looks for them.
+        const count = `for p in /proc/[0-9]*; do tr '\\000' ' ' < "$p/cmdline" 2>/dev/null; echo; done | grep -c '[${tag[0]}]${tag.slice(1)}' || true`;
+        // The command waits until it sees its daemon, so the count below is known to find one.
+        const left = await run({ command: `${daemon('left')} for i in $(seq 200); do n=$(${count}); [ "$n" = 1 ] && break; sleep 0.05; done; echo "$n"` });
+        expect(left).toMatchObject({ exitCode: 0, stdout: '1\n' });
+        expect((await run({ command: count })).stdout.trim()).toBe('0');
+        const timedOut = await run({ command: `${daemon('timeout')} while :; do :; done`, timeoutMs: 1_500 });
+        expect(timedOut).toMatchObject({ timedOut: true, exitCode: null });
+        expect((await run({ command: count })).stdout.trim()).toBe('0');
+        expect((await run({ command: 'echo still usable' })).stdout).toBe('still usable\n');
+      });
+    }
   });
 }

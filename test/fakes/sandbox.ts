@@ -6,6 +6,7 @@ import {
   argvOf,
   imageMissingMessage,
   parseRunSpec,
+  parseSessionSpec,
   SandboxError,
   type Availability,
   type RunOptions,
@@ -13,6 +14,9 @@ import {
   type RunSpec,
   type RunSpecInput,
   type Sandbox,
+  type SandboxSession,
+  type SessionSpecInput,
+  sessionOverRuns,
 } from '../../sandbox/index.ts';
 import { OutputCapture, resolveWorkspace } from '../../sandbox/internal.ts';
 
@@ -73,6 +77,17 @@ export class ProcessSandbox implements Sandbox {
     } finally {
       await rm(home, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * A session whose commands are `run`s of its image, workspace and limits, one at a time (each is
+   * recorded in `runs`, with `network: 'none'`). Checks the image and the workspace as it opens.
+   */
+  async session(input: SessionSpecInput): Promise<SandboxSession> {
+    const spec = parseSessionSpec(input);
+    await this.ensureImage(spec.image);
+    await resolveWorkspace({ workspace: spec.workspace, cwd: '.' });
+    return sessionOverRuns(this, spec);
   }
 }
 

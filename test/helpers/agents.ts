@@ -145,6 +145,19 @@ export function recordingSandbox(inner: Sandbox): Sandbox & { runs: RecordedRun[
       runs.push({ command, workspace: spec.workspace, env: { ...(spec.env ?? {}) }, result });
       return result;
     },
+    async session(spec) {
+      const session = await inner.session(spec);
+      return {
+        async run(command, options) {
+          const result = await session.run(command, options);
+          const text = Array.isArray(command.command) ? command.command.join(' ') : String(command.command);
+          runs.push({ command: text, workspace: spec.workspace, env: { ...(command.env ?? {}) }, result });
+          return result;
+        },
+        close: () => session.close(),
+        [Symbol.asyncDispose]: () => session.close(),
+      };
+    },
   };
 }
 
