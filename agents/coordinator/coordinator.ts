@@ -54,6 +54,12 @@ export interface Coordinator {
 /** How long an unpublished outbox may wait before any coordinator's sweeper publishes it. */
 const OUTBOX_GRACE_MS = 2_000;
 
+/**
+ * Messages one coordinator handles at once per stream (and asks the server for in one pull). Events of
+ * one ticket are still applied one at a time, in arrival order.
+ */
+const MAX_IN_FLIGHT = 64;
+
 /** The server's advisory when a work item reached max_deliver. */
 const MaxDeliveriesAdvisory = z.object({
   stream: z.string(),
@@ -240,19 +246,57 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     await bus.jsm.streams.deleteMessage(names.workStream, seq).catch(() => false);
   }
 
-  async function consumeLoop(stream: string, handle: (m: JsMsg) => Promise<void>): Promise<void> {
+  /**
+   * Consumes `stream` through the shared durable consumer with one long-lived pull, handling up to
+   * MAX_IN_FLIGHT messages at once. Messages with the same key (`keyOf`: the ticket of an event) are
+   * handled one after another in arrival order; others run concurrently, which compare-and-set makes
+   * safe, here as across coordinator replicas. Ends once `abort` fires and what is in hand is done;
+   * messages buffered but not started are handed back (nak) for any coordinator to take.
+   */
+  async function consumeLoop(stream: string, handle: (m: JsMsg) => Promise<void>, keyOf: (m: JsMsg) => string | undefined): Promise<void> {
+    const chains = new Map<string, Promise<void>>();
+    const active = new Set<Promise<void>>();
+    let freed: (() => void) | undefined;
+    const run = async (m: JsMsg): Promise<void> => {
+      try {
+        await handle(m);
+      } catch (err) {
+        log.error({ err, subject: m.subject }, 'handling failed; will be redelivered');
+        m.nak(1_000);
+      }
+    };
     let consumer: Consumer | undefined;
     while (!abort.signal.aborted) {
       try {
         consumer ??= await bus.js.consumers.get(stream, names.coordinatorConsumer);
-        const m = await consumer.next({ expires: 1_000 });
-        if (!m) continue;
+        const messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT });
+        const close = () => void messages.close();
+        abort.signal.addEventListener('abort', close, { once: true });
         try {
-          await handle(m);
-        } catch (err) {
-          log.error({ err, subject: m.subject }, 'handling failed; will be redelivered');
-          m.nak(1_000);
+          for await (const m of messages) {
+            if (abort.signal.aborted) {
+              m.nak();
+              continue;
+            }
+            while (active.size >= MAX_IN_FLIGHT) await new Promise<void>((r) => (freed = r));
+            const key = keyOf(m);
+            const before = key === undefined ? undefined : chains.get(key);
+            const p = before ? before.then(() => run(m)) : run(m);
+            active.add(p);
+            if (key !== undefined) chains.set(key, p);
+            void p.finally(() => {
+              active.delete(p);
+              if (key !== undefined && chains.get(key) === p) chains.delete(key);
+              const wake = freed;
+              freed = undefined;
+              wake?.();
+            });
+          }
+        } finally {
+          abort.signal.removeEventListener('abort', close);
         }
+        // The pull ended without a stop (the client gave up on it): start another.
+        if (!abort.signal.aborted) await delay(500, abort.signal);
       } catch (err) {
         if (abort.signal.aborted) break;
         consumer = undefined;
@@ -260,6 +304,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         await delay(500, abort.signal);
       }
     }
+    await Promise.allSettled([...active]);
   }
 
   // ---- timers -------------------------------------------------------------------------------
@@ -419,8 +464,9 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       serve(subjects.bugIntake, BUG_INTAKE);
       await bus.nc.flush();
       running.push(
-        consumeLoop(names.eventsStream, handleEvent),
-        consumeLoop(names.advisoriesStream, handleAdvisory),
+        consumeLoop(names.eventsStream, handleEvent, (m) => subjects.parseEvent(m.subject)?.ticketId),
+        // Advisories name a stream sequence, not a ticket: any order will do.
+        consumeLoop(names.advisoriesStream, handleAdvisory, () => undefined),
         watchTickets(),
         sweepLoop(),
       );
