@@ -7,9 +7,10 @@
  * `--only <group>[,<group>…]`, `--list`.
  */
 import type { BenchModule, BenchOptions } from './lib.ts';
+import { orchestration } from './orchestration.ts';
 import { pure } from './pure.ts';
 
-const MODULES: BenchModule[] = [pure];
+const MODULES: BenchModule[] = [pure, orchestration];
 
 const argv = process.argv.slice(2);
 const opts: BenchOptions = { quick: argv.includes('--quick'), json: argv.includes('--json') };
