@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { ConflictError, delay, Ticket } from '../shared/index.ts';
-import { CasRecords } from './records.ts';
+import { isWrongLastSequence } from './records.ts';
 
 /** A ticket record with the KV revision it was read at. */
 export interface StoredTicket {
@@ -10,33 +10,73 @@ export interface StoredTicket {
 
 /** Ticket reads `list` keeps in flight at once. */
 const LIST_CONCURRENCY = 32;
+/** Parsed tickets a store keeps, by key, each at the revision it was parsed at. */
+const PARSED_MEMORY = 4_096;
 
 /**
  * The tickets KV bucket. Every write is compare-and-set on the revision read, so concurrent writers
  * (several coordinators) never overwrite each other: the loser re-reads and decides again.
+ *
+ * Every ticket is validated with its schema before it is written, and once per revision when it is
+ * read: a record read again at a revision this store parsed (or wrote) already is not parsed again.
+ * Tickets returned are shared between readers of the same revision: treat them as read-only (the
+ * reducer never changes a ticket in place).
  */
 export class TicketStore {
   readonly #kv: KV;
-  readonly #records: CasRecords<typeof Ticket>;
+  readonly #parsed = new Map<string, StoredTicket>();
 
   constructor(kv: KV) {
     this.#kv = kv;
-    this.#records = new CasRecords(kv, Ticket, (id) => id, 'ticket');
   }
 
   async get(id: string): Promise<StoredTicket | null> {
-    const r = await this.#records.get(id);
-    return r && { ticket: r.value, revision: r.revision };
+    const e = await this.#kv.get(id);
+    if (!e || e.operation !== 'PUT') return null;
+    return this.#parse(e.key, e.revision, () => Ticket.parse(e.json()));
   }
 
   /** Stores a new ticket; returns false when the id exists already. */
   async create(ticket: Ticket): Promise<boolean> {
-    return (await this.#records.create(ticket.id, ticket)) !== null;
+    const valid = Ticket.parse(ticket);
+    try {
+      this.#remember(valid.id, { ticket: valid, revision: await this.#kv.create(valid.id, encode(valid)) });
+      return true;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false;
+      throw err;
+    }
   }
 
   /** Writes `ticket` if the key is still at `revision`; throws ConflictError otherwise. */
-  update(ticket: Ticket, revision: number): Promise<number> {
-    return this.#records.update(ticket.id, ticket, revision);
+  async update(ticket: Ticket, revision: number): Promise<number> {
+    const valid = Ticket.parse(ticket);
+    try {
+      const written = await this.#kv.update(valid.id, encode(valid), revision);
+      this.#remember(valid.id, { ticket: valid, revision: written });
+      return written;
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new ConflictError(`ticket ${valid.id} changed since revision ${revision}`);
+      throw err;
+    }
+  }
+
+  /** The ticket under `key` at `revision`: parsed before, or parsed now (`parse` throws when invalid). */
+  #parse(key: string, revision: number, parse: () => Ticket): StoredTicket {
+    const known = this.#parsed.get(key);
+    if (known?.revision === revision) return known;
+    const stored = { ticket: parse(), revision };
+    this.#remember(key, stored);
+    return stored;
+  }
+
+  #remember(key: string, stored: StoredTicket): void {
+    const known = this.#parsed.get(key);
+    // An older revision never replaces a newer one (a watch can deliver after a write landed).
+    if (known && known.revision > stored.revision) return;
+    this.#parsed.delete(key);
+    this.#parsed.set(key, stored);
+    if (this.#parsed.size > PARSED_MEMORY) this.#parsed.delete(this.#parsed.keys().next().value!);
   }
 
   /**
@@ -93,8 +133,13 @@ export class TicketStore {
       try {
         for await (const e of iter) {
           if (e.operation !== 'PUT') continue;
-          const parsed = Ticket.safeParse(e.json());
-          if (parsed.success) yield parsed.data;
+          let t: StoredTicket;
+          try {
+            t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()));
+          } catch {
+            continue;
+          }
+          yield t.ticket;
         }
       } finally {
         signal.removeEventListener('abort', stop);
@@ -103,4 +148,8 @@ export class TicketStore {
       if (!signal.aborted) await delay(250, signal);
     }
   }
+}
+
+function encode(t: Ticket): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(t));
 }
