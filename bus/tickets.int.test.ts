@@ -53,3 +53,32 @@ it('validates a ticket once per revision: one read again at the same revision is
   // A fresh store (another process) parses what it reads: equal, not the same object.
   expect((await new TicketStore(kv).get(t.id))!.ticket).toEqual(again.ticket);
 });
+
+it('mutates from the revision it knows without reading, and decides again on a fresh read when another writer moved on', async () => {
+  await using env = await setup();
+  const kv = await env.bus.tickets();
+  const mine = new TicketStore(kv);
+  const other = new TicketStore(kv);
+  const t = tick(newTicket(ticketIdForExternalId('stale-mutate'), IntakeRequest.parse({ title: 't', body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  expect(await mine.create(t)).toBe(true);
+  // Another coordinator writes: `mine` still knows the first revision.
+  await other.mutate(t.id, (x) => ({ ...x, title: 'by the other' }));
+  const seen: string[] = [];
+  const written = await mine.mutate(t.id, (x) => {
+    seen.push(x.title);
+    return { ...x, body: `${x.body}+` };
+  });
+  // Decided on what it knew, refused by compare-and-set, decided again on the fresh record.
+  expect(seen).toEqual(['t', 'by the other']);
+  expect(written!.ticket).toMatchObject({ title: 'by the other', body: 'b+' });
+  expect((await other.get(t.id))!.ticket).toMatchObject({ title: 'by the other', body: 'b+' });
+  // "No change" is only trusted on a fresh read.
+  await other.mutate(t.id, (x) => ({ ...x, title: 'changed again' }));
+  const looked: string[] = [];
+  const none = await mine.mutate(t.id, (x) => {
+    looked.push(x.title);
+    return x.title === 'changed again' ? { ...x, body: 'seen' } : null;
+  });
+  expect(looked).toEqual(['by the other', 'changed again']);
+  expect(none!.ticket.body).toBe('seen');
+});

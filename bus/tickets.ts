@@ -82,18 +82,34 @@ export class TicketStore {
   /**
    * Reads, decides, writes with compare-and-set, and on conflict starts again (up to `tries`).
    * `decide` returns the next record or null for no change. Returns what was written, or null.
+   *
+   * The first decision is taken on the latest revision this store knows of the ticket (its own last
+   * write, or the last one a watch through it delivered), without a read: when another writer changed
+   * it since, the write fails its compare-and-set and the decision is taken again on a fresh read. A
+   * decision of "no change" is only trusted on a fresh read. `decide` may thus run more than once: it
+   * must be pure.
    */
   async mutate(id: string, decide: (t: Ticket) => Ticket | null, tries = 20): Promise<StoredTicket | null> {
-    for (let i = 0; ; i++) {
-      const cur = await this.get(id);
-      if (!cur) return null;
+    let cur: StoredTicket | null | undefined = this.#parsed.get(id);
+    let fresh = false;
+    for (let i = 0; ; ) {
+      if (!cur) {
+        cur = await this.get(id);
+        fresh = true;
+        if (!cur) return null;
+      }
       const next = decide(cur.ticket);
-      if (!next) return null;
+      if (!next) {
+        if (fresh) return null;
+        cur = undefined;
+        continue;
+      }
       try {
         const revision = await this.update(next, cur.revision);
         return { ticket: next, revision };
       } catch (err) {
-        if (!(err instanceof ConflictError) || i + 1 >= tries) throw err;
+        if (!(err instanceof ConflictError) || ++i >= tries) throw err;
+        cur = undefined;
       }
     }
   }
