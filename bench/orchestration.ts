@@ -18,7 +18,7 @@
  * - scaling: tickets per second in the steady state (between the first and the last ticket done) with
  *   every stage waiting a simulated stage, at 8 replicas against linear (8 × the 1-replica rate).
  *
- * `--quick` runs fewer tickets, and a 200 ms simulated stage instead of 1 s.
+ * `--quick` runs fewer tickets, and a 100 ms simulated stage instead of 1 s.
  */
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -243,7 +243,7 @@ async function handOff(opts: BenchOptions, repo: string): Promise<void> {
     await env.bus.nc.flush();
 
     const store = await env.bus.tickets();
-    const runs = opts.quick ? 8 : 60;
+    const runs = opts.quick ? 5 : 60;
     const coordinated: number[] = [];
     const chained: number[] = [];
     for (let i = 0; i < runs + 3; i++) {
@@ -288,11 +288,11 @@ async function throughput(opts: BenchOptions, repo: string): Promise<void> {
   const rates = new Map<number, number>();
   try {
     for (const replicas of REPLICAS) {
-      const n = (opts.quick ? 4 : 24) * replicas;
+      const n = (opts.quick ? 2 : 24) * replicas;
       const stack = await startStack(env, replicas, noop);
       let rate: number;
       try {
-        const warm = await runTickets(env, repo, Math.min(n, 2 * replicas)); // warm-up
+        const warm = await runTickets(env, repo, opts.quick ? 1 : 2 * replicas); // warm-up
         // The raw chains write a ticket record as the coordinator last wrote it (at pr_open).
         record ??= (await store.get(warm.ids[0]!))!.value;
         const { t0, done } = await runTickets(env, repo, n);
@@ -300,7 +300,7 @@ async function throughput(opts: BenchOptions, repo: string): Promise<void> {
       } finally {
         await stack.stop();
       }
-      await rawRate(raw, record!, Math.min(n, 2 * replicas), replicas); // warm-up
+      await rawRate(raw, record!, opts.quick ? 1 : 2 * replicas, replicas); // warm-up
       const bound = await rawRate(raw, record!, n, replicas);
       rates.set(replicas, rate);
       print(opts, { bench: `no-op throughput, ${replicas} replica${replicas > 1 ? 's' : ''} per role`, value: rate, baseline: bound, unit: 'tickets/s', ratio: rate / bound, goal: '>= 0.6', tickets: n });
@@ -315,7 +315,7 @@ async function throughput(opts: BenchOptions, repo: string): Promise<void> {
 
 async function scaling(opts: BenchOptions, repo: string): Promise<void> {
   await using env = await setup(SETTINGS);
-  const stageMs = opts.quick ? 200 : 1_000;
+  const stageMs = opts.quick ? 100 : 1_000;
   const handler: AgentHandler = async (_work, ctx) => {
     await delay(stageMs, ctx.signal);
     return { kind: 'advance', output: {} };
@@ -330,7 +330,7 @@ async function scaling(opts: BenchOptions, repo: string): Promise<void> {
       await stack.stop();
     }
   };
-  const perReplica = opts.quick ? 3 : 8;
+  const perReplica = opts.quick ? 2 : 8;
   const one = await rateAt(1, perReplica);
   const eight = await rateAt(8, 8 * perReplica);
   print(opts, { bench: `scaling with a simulated stage, 8 replicas`, value: eight, baseline: 8 * one, unit: 'tickets/s', ratio: eight / (8 * one), goal: '>= 0.9', stageMs, oneReplica: Number(one.toFixed(3)) });
