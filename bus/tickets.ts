@@ -25,6 +25,8 @@ const PARSED_MEMORY = 4_096;
 export class TicketStore {
   readonly #kv: KV;
   readonly #parsed = new Map<string, StoredTicket>();
+  /** Writes on their way, by key: a watch can deliver one before the server has answered the write. */
+  readonly #writing = new Map<string, { bytes: Uint8Array; ticket: Ticket }>();
 
   constructor(kv: KV) {
     this.#kv = kv;
@@ -39,33 +41,54 @@ export class TicketStore {
   /** Stores a new ticket; returns false when the id exists already. */
   async create(ticket: Ticket): Promise<boolean> {
     const valid = Ticket.parse(ticket);
+    const bytes = this.#announce(valid);
     try {
-      this.#remember(valid.id, { ticket: valid, revision: await this.#kv.create(valid.id, encode(valid)) });
+      this.#remember(valid.id, { ticket: valid, revision: await this.#kv.create(valid.id, bytes) });
       return true;
     } catch (err) {
       if (isWrongLastSequence(err)) return false;
       throw err;
+    } finally {
+      this.#settled(valid.id, bytes);
     }
   }
 
   /** Writes `ticket` if the key is still at `revision`; throws ConflictError otherwise. */
   async update(ticket: Ticket, revision: number): Promise<number> {
     const valid = Ticket.parse(ticket);
+    const bytes = this.#announce(valid);
     try {
-      const written = await this.#kv.update(valid.id, encode(valid), revision);
+      const written = await this.#kv.update(valid.id, bytes, revision);
       this.#remember(valid.id, { ticket: valid, revision: written });
       return written;
     } catch (err) {
       if (isWrongLastSequence(err)) throw new ConflictError(`ticket ${valid.id} changed since revision ${revision}`);
       throw err;
+    } finally {
+      this.#settled(valid.id, bytes);
     }
   }
 
-  /** The ticket under `key` at `revision`: parsed before, or parsed now (`parse` throws when invalid). */
-  #parse(key: string, revision: number, parse: () => Ticket): StoredTicket {
+  /** Encodes a validated ticket about to be written, and notes it as on its way. */
+  #announce(valid: Ticket): Uint8Array {
+    const bytes = new TextEncoder().encode(JSON.stringify(valid));
+    this.#writing.set(valid.id, { bytes, ticket: valid });
+    return bytes;
+  }
+
+  #settled(key: string, bytes: Uint8Array): void {
+    if (this.#writing.get(key)?.bytes === bytes) this.#writing.delete(key);
+  }
+
+  /**
+   * The ticket under `key` at `revision`: parsed before, written by this store (`bytes`, from a watch,
+   * are exactly those of a write on its way), or parsed now (`parse` throws when invalid).
+   */
+  #parse(key: string, revision: number, parse: () => Ticket, bytes?: Uint8Array): StoredTicket {
     const known = this.#parsed.get(key);
     if (known?.revision === revision) return known;
-    const stored = { ticket: parse(), revision };
+    const mine = bytes && this.#writing.get(key);
+    const stored = { ticket: mine && Buffer.from(mine.bytes.buffer, mine.bytes.byteOffset, mine.bytes.byteLength).equals(bytes) ? mine.ticket : parse(), revision };
     this.#remember(key, stored);
     return stored;
   }
@@ -151,7 +174,7 @@ export class TicketStore {
           if (e.operation !== 'PUT') continue;
           let t: StoredTicket;
           try {
-            t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()));
+            t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()), e.value);
           } catch {
             continue;
           }
@@ -164,8 +187,4 @@ export class TicketStore {
       if (!signal.aborted) await delay(250, signal);
     }
   }
-}
-
-function encode(t: Ticket): Uint8Array {
-  return new TextEncoder().encode(JSON.stringify(t));
 }
