@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
+import { IN_CI } from '../test/helpers/docker.ts';
 
 const run = promisify(execFile);
 const script = fileURLToPath(new URL('./run.ts', import.meta.url));
@@ -47,6 +48,34 @@ it('the orchestration benchmarks run on a real nats-server and print a ratio aga
     'no-op throughput speed-up, 1 -> 2 replicas',
     'scaling with a simulated stage, 8 replicas',
   ]);
+  expectRatios(lines);
+  for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+});
+
+it('the web benchmark renders the board against reading its tickets from KV, on a real nats-server', async () => {
+  const lines = await bench('--only', 'web');
+  expect(lines.map((l) => l.bench)).toEqual(['web board render, 1000 tickets', 'web board render with a text filter, 1000 tickets']);
+  expectRatios(lines);
+  for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+});
+
+it('the tokens benchmarks run and print a ratio against their baseline for every case', { timeout: 900_000 }, async () => {
+  const lines = await bench('--only', 'tokens');
+  expect(lines.map((l) => l.bench)).toEqual([
+    'prompt tokens, refiner listing+searching, +1000 files',
+    'prompt tokens, demo ticket whole chain, +1000 files',
+    'workspace open, warm mirror vs git clone, +1000',
+    'workspace open, warm mirror vs full clone, +1000',
+    'workspace open, cold mirror vs git clone, +1000',
+    'workspace open, warm mirror, +1000 vs demo repo',
+  ]);
+  // Only the whole chain needs Docker (its roles run code); without it, that line says why.
+  const [chain] = lines.splice(1, 1);
+  if (chain!.skipped === undefined) lines.push(chain!);
+  else {
+    expect(IN_CI, 'under CI the whole chain runs: Docker is there').toBe(false);
+    expect(chain!.skipped).toMatch(/Docker|image/);
+  }
   expectRatios(lines);
   for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
 });

@@ -9,8 +9,10 @@
 import type { BenchModule, BenchOptions } from './lib.ts';
 import { orchestration } from './orchestration.ts';
 import { pure } from './pure.ts';
+import { tokensBench } from './tokens.ts';
+import { web } from './web.ts';
 
-const MODULES: BenchModule[] = [pure, orchestration];
+const MODULES: BenchModule[] = [pure, tokensBench, web, orchestration];
 
 const argv = process.argv.slice(2);
 const opts: BenchOptions = { quick: argv.includes('--quick'), json: argv.includes('--json') };

@@ -16,17 +16,17 @@ import {
   cancelTicket,
   createTicket,
   duplicatesOf,
+  checkTicketId,
   getTicket,
-  InvalidBudgetError,
   listTickets,
   reportBug,
   triageCounts,
   triageOf,
   waitTicket,
-  WaitTimeoutError,
 } from '../cli/tickets.ts';
-import { up } from '../cli/up.ts';
-import { listPullRequests, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
+import { EXIT_HELP, exitCodeOf, isExpected } from '../cli/exit.ts';
+import { up, type ChildPhase } from '../cli/up.ts';
+import { listPullRequests, pullRequestOf, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
 import { readTranscript } from '../bus/index.ts';
 import {
   AgentError,
@@ -36,12 +36,14 @@ import {
   describeError,
   loadConfig,
   NightshiftError,
+  onPhaseChange,
   parseDuration,
   redactUrl,
   repoRefOf,
   ROLES,
   State,
   untilAborted,
+  UsageError,
   UserInputError,
   type Config,
   type FieldIssue,
@@ -87,7 +89,10 @@ usage: nightshift <command> [options]   (the command first, then its options)
                                  answer a ticket parked in awaiting_human; --budget raises that
                                  ticket's token budget (above what it used; the text may be left out)
   pr list                        pull requests opened by nightshift
-  pr show <ticket-id|number>     a pull request with its summary and diff
+  pr show <ticket-id|repo#n|n>   a pull request with its summary and diff; pull request numbers are
+                                 per repository, so a bare number only when one repository has it
+  web [--port <n>] [--host <h>]  the web console: the board, tickets, answers and cancellations, live
+                                 (default http://127.0.0.1:4280; NIGHTSHIFT_WEB_TOKEN allows changes)
   github [--port <n>]            the GitHub webhook receiver: reviews send work back, merge/close
                                  finish tickets, labelled issues become tickets (docs/github.md)
   nats config [--dir <dir>] [--listen host:port] [--store-dir /var/lib/nats]
@@ -116,7 +121,7 @@ options for every command:
   --json              machine-readable output
   -h, --help          this help
 
-exit codes: 0 ok · 1 failed · 2 bad usage or configuration · 3 timed out waiting`;
+${EXIT_HELP}`;
 
 const GLOBAL_OPTIONS = {
   nats: { type: 'string' },
@@ -128,12 +133,6 @@ const GLOBAL_OPTIONS = {
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
-class UsageError extends UserInputError {
-  constructor(message: string) {
-    super('usage', message);
-  }
-}
-
 interface Ctx {
   argv: string[];
   json: boolean;
@@ -143,6 +142,8 @@ interface Ctx {
 const SELF = fileURLToPath(import.meta.url);
 
 async function main(argv: string[]): Promise<number> {
+  // Started by `nightshift up`: tell it each phase of start-up, and when this process serves.
+  if (process.send) onPhaseChange((phase) => process.send?.({ type: 'phase', phase } satisfies ChildPhase));
   const json = argv.includes('--json');
   const ctx: Ctx = {
     argv,
@@ -166,10 +167,8 @@ function report(ctx: Ctx, err: unknown): number {
     if (!(err instanceof ConfigError)) for (const i of issues) process.stderr.write(`  ${i.path}: ${i.message}\n`);
     if (err instanceof UsageError) process.stderr.write(`run \`nightshift --help\` for usage\n`);
   }
-  if (err instanceof WaitTimeoutError) return 3;
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof InvalidBudgetError) return 2;
-  if (!(err instanceof NightshiftError) && !ctx.json) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
-  return 1;
+  if (!isExpected(err) && !ctx.json) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+  return exitCodeOf(err);
 }
 
 function parse<O extends Options>(argv: string[], options: O) {
@@ -313,6 +312,8 @@ async function dispatch(ctx: Ctx): Promise<number> {
       return cmdEval(ctx, rest);
     case 'github':
       return cmdGitHub(rest);
+    case 'web':
+      return cmdWeb(rest);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -504,6 +505,21 @@ async function cmdGitHub(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdWeb(argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  if (positionals.length) throw new UsageError('web takes no arguments');
+  const { webOverrides, runWeb } = await import('../cli/web.ts');
+  const config = loadConfig(process.env, {
+    ...webOverrides(values),
+    NATS_URL: values.nats,
+    NIGHTSHIFT_PREFIX: values.prefix,
+    NIGHTSHIFT_LOG_LEVEL: values['log-level'],
+  });
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'web' } });
+  await runWeb({ config, log, signal: shutdownSignal(log) });
+  return 0;
+}
+
 async function cmdSlack(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   if (positionals.length) throw new UsageError(`slack takes no arguments`);
@@ -622,18 +638,18 @@ function intakeResult(ctx: Ctx, reply: IntakeReply, what: string): number {
 
 function oneId(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new UsageError(`${what} takes one ticket id`);
-  return positionals[0]!;
+  return checkTicketId(positionals[0]!);
 }
 
 async function cmdShow(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
   const id = oneId(positionals, 'ticket show');
   const config = configFrom(values, true);
-  const { t, duplicates } = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', async (bus) => {
+  const { t, duplicates, pr } = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', async (bus) => {
     const t = await getTicket(bus, id);
-    return { t, duplicates: duplicatesOf(await listTickets(bus), id) };
+    return { t, duplicates: duplicatesOf(await listTickets(bus), id), pr: await pullRequestOf(bus, id) };
   });
-  ctx.out({ ...t, duplicates }, renderTicket(t, new Date(), duplicates));
+  ctx.out({ ...t, duplicates, pullRequest: pr }, renderTicket(t, new Date(), duplicates, pr));
   return 0;
 }
 
@@ -692,6 +708,7 @@ async function cmdAnswer(ctx: Ctx, argv: string[]): Promise<number> {
   const [id, ...words] = positionals;
   const budget = values.budget === undefined ? undefined : budgetOption(values.budget);
   if (!id || (words.length === 0 && budget === undefined)) throw new UsageError('answer takes a ticket id and the answer text (the text may be left out with --budget)');
+  checkTicketId(id);
   const text = words.length > 0 ? words.join(' ') : budgetAnswerText(budget!);
   const config = configFrom(values, true);
   const timeoutMs = duration(values.timeout, 30_000, '--timeout');
@@ -750,7 +767,7 @@ async function cmdPrList(ctx: Ctx, argv: string[]): Promise<number> {
 
 async function cmdPrShow(ctx: Ctx, argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (positionals.length !== 1) throw new UsageError('pr show takes a ticket id or a pull request number');
+  if (positionals.length !== 1) throw new UsageError('pr show takes a ticket id, <repo>#<number> or a pull request number');
   const config = configFrom(values, true);
   const shown = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', (bus) => showPullRequest(bus, positionals[0]!));
   ctx.out(shown, renderPullRequest(shown));

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { storeBytesNeeded, writeNodeConfig, writeServerAuth, type Limits, type ServerAuth } from '../bus/index.ts';
-import { UserInputError } from '../shared/index.ts';
+import { UsageError } from '../shared/index.ts';
 
 /** One node's configuration file as written, and where its clients connect. */
 export interface WrittenNode {
@@ -45,11 +45,11 @@ export const MAX_PAYLOAD = MiB;
 export async function writeNatsConfig(opts: NatsConfigOptions): Promise<NatsConfig> {
   const size = opts.routes?.length ?? 1;
   if (opts.routes && (size < 3 || size > 9)) {
-    throw new UserInputError('usage', `a JetStream cluster here has 3 to 9 nodes (3 for NIGHTSHIFT_JS_REPLICAS=3), not ${size}`);
+    throw new UsageError(`a JetStream cluster here has 3 to 9 nodes (3 for NIGHTSHIFT_JS_REPLICAS=3), not ${size}`);
   }
   for (const addr of [...opts.listen, ...(opts.routes ?? [])]) hostPort(addr);
   if (opts.listen.length !== 1 && opts.listen.length !== size) {
-    throw new UserInputError('usage', `give one client listen address for every node, or one for each of the ${size} nodes (got ${opts.listen.length})`);
+    throw new UsageError(`give one client listen address for every node, or one for each of the ${size} nodes (got ${opts.listen.length})`);
   }
   const auth = await writeServerAuth(opts.dir, opts.prefix);
   const maxFileStore = Math.ceil((storeBytesNeeded(opts.limits) * 1.1) / MiB) * MiB;
@@ -80,6 +80,6 @@ export async function writeNatsConfig(opts: NatsConfigOptions): Promise<NatsConf
 export function hostPort(addr: string): { host: string; port: number } {
   const m = /^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\d{1,5})$/.exec(addr.trim());
   const port = m ? Number(m[2]) : NaN;
-  if (!m || port < 1 || port > 65_535) throw new UserInputError('usage', `"${addr}" is not host:port`);
+  if (!m || port < 1 || port > 65_535) throw new UsageError(`"${addr}" is not host:port`);
   return { host: m[1]!, port };
 }

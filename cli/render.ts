@@ -1,4 +1,5 @@
-import { formatDuration, stripTerminalCodes, usedTokens, type Ticket, type TimelineEntry } from '../shared/index.ts';
+import { basename } from 'node:path';
+import { formatDuration, stripTerminalCodes, usedTokens, type PullRequest, type Ticket, type TimelineEntry } from '../shared/index.ts';
 import { triageOf, triageOutcome } from './tickets.ts';
 
 /** One timeline entry as a line for a person. */
@@ -46,8 +47,9 @@ export function triageCell(t: Ticket): string {
  * A ticket as `nightshift ticket show` prints it for a person; `duplicates` are the tickets marked
  * duplicates of it. Terminal escape codes in what it stores (runner output in a failure or a question,
  * stored before runs were cleaned, or in what people posted) are not passed on to the terminal.
+ * `pr` is the ticket's pull request, when it has one.
  */
-export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly string[] = []): string {
+export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly string[] = [], pr?: PullRequest | null): string {
   const lines = [`${t.id}  ${t.title}  [${t.state}]`];
   const repo = t.repo.path ?? t.repo.url ?? '';
   lines.push(`type ${t.type} · repo ${repo}${t.repo.baseBranch ? ` (${t.repo.baseBranch})` : ''}`);
@@ -80,6 +82,7 @@ export function renderTicket(t: Ticket, now = new Date(), duplicates: readonly s
     }
     lines.push(`  answer with: nightshift answer ${t.id} "<text>"`);
   }
+  if (pr) lines.push(`pull request: ${repoLabel(pr.repo)}#${pr.number} [${pr.state}] ${pr.url}  (nightshift pr show ${t.id})`);
   if (t.failure) lines.push(`failed: ${t.failure.code}: ${t.failure.message}`);
   if (t.duplicateOf) lines.push(`duplicate of ${t.duplicateOf}  (nightshift ticket show ${t.duplicateOf})`);
   if (duplicates.length > 0) lines.push(`duplicates: ${duplicates.join(', ')}`);
@@ -106,4 +109,9 @@ export function renderList(tickets: readonly Ticket[]): string {
 function firstLine(text: string): string {
   const line = text.split('\n')[0] ?? '';
   return line.length > 120 ? `${line.slice(0, 117)}...` : line;
+}
+
+/** The short name of a recorded repository for a listing: its last path segment, without `.git`. */
+export function repoLabel(repo: string): string {
+  return basename(repo.replace(/\/+$/, '').replace(/\.git$/, '').replace(/^[^/]*:/, '/'));
 }

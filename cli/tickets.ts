@@ -16,6 +16,7 @@ import {
   isTerminal,
   parseBudget,
   TicketId,
+  UsageError,
   UserInputError,
   type State,
   type Ticket,
@@ -91,10 +92,15 @@ export function duplicatesOf(tickets: readonly Ticket[], id: string): string[] {
   return tickets.filter((t) => t.duplicateOf === id).map((t) => t.id);
 }
 
+/** Throws a UsageError (exit 2) when `id` is not a ticket id at all. */
+export function checkTicketId(id: string): string {
+  if (!TicketId.safeParse(id).success) throw new UsageError(`"${id}" is not a ticket id (tk- and ten characters)`, 'invalid_ticket_id');
+  return id;
+}
+
 /** The ticket with this id; throws a clear error for a malformed or unknown id. */
 export async function getTicket(bus: Bus, id: string): Promise<Ticket> {
-  const parsed = TicketId.safeParse(id);
-  if (!parsed.success) throw new UserInputError('invalid_ticket_id', `"${id}" is not a ticket id (tk- and ten characters)`);
+  checkTicketId(id);
   const stored = await new TicketStore(await bus.tickets()).get(id);
   if (!stored) throw new UserInputError('ticket_not_found', `no ticket ${id}`);
   return stored.ticket;
@@ -167,9 +173,9 @@ export async function cancelTicket(bus: Bus, id: string, opts: { by: string; rea
 }
 
 /** A `--budget` nobody can use: not a whole number in range, or not above what the ticket used. Bad usage (exit 2). */
-export class InvalidBudgetError extends UserInputError {
+export class InvalidBudgetError extends UsageError {
   constructor(message: string) {
-    super('invalid_budget', message, [{ path: 'budget', message }]);
+    super(message, 'invalid_budget', [{ path: 'budget', message }]);
   }
 }
 

@@ -4,7 +4,8 @@ import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { connectBus, limitsFromConfig, storeBytesNeeded, writeNodeConfig, writeServerAuth, type BusAuth, type ProcessKind } from '../bus/index.ts';
-import { delay, ROLES, untilAborted, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { delay, ROLES, untilAborted, UsageError, UserInputError, type Config, type Logger, type Role } from '../shared/index.ts';
+import { z } from 'zod';
 import { credentialsDir } from './bus.ts';
 
 export interface UpOptions {
@@ -47,7 +48,20 @@ interface Supervised {
   args: string[];
   proc?: ChildProcess;
   crashes: number[];
+  /** Where it is in its start-up, as it reported over IPC: null once it serves. */
+  phase: string | null;
 }
+
+/**
+ * What a child started by `up` tells it over the IPC channel: each phase of its start-up (the same
+ * phases its `/readyz` reports), and `phase: null` once it serves (the coordinator its intake, an agent
+ * its role's consumer).
+ */
+export const ChildPhase = z.object({ type: z.literal('phase'), phase: z.string().max(500).nullable() });
+export type ChildPhase = z.infer<typeof ChildPhase>;
+
+/** After this long without every child serving, `up` says who it is still waiting for (and keeps waiting). */
+const READY_WARN_MS = 120_000;
 
 const CRASH_WINDOW_MS = 60_000;
 const MAX_CRASHES = 5;
@@ -67,7 +81,7 @@ export async function up(opts: UpOptions): Promise<void> {
   let replicas = config.NIGHTSHIFT_JS_REPLICAS;
   if (url === undefined) {
     if (!opts.cluster && replicas !== 1) {
-      throw new UserInputError('usage', `NIGHTSHIFT_JS_REPLICAS=${replicas} needs a JetStream cluster: \`up --cluster 3\`, or a cluster given with --nats`);
+      throw new UsageError(`NIGHTSHIFT_JS_REPLICAS=${replicas} needs a JetStream cluster: \`up --cluster 3\`, or a cluster given with --nats`);
     }
     // The embedded server is locked down too: one nkey user per process kind, each with its role only.
     const auth = await writeServerAuth(credentialsDir(config, opts.cwd), config.NIGHTSHIFT_PREFIX);
@@ -85,18 +99,23 @@ export async function up(opts: UpOptions): Promise<void> {
       await awaitJetStream(url, seeds.coordinator, log, servers);
     }
   } else if (opts.cluster) {
-    throw new UserInputError('usage', '--cluster starts an embedded cluster: it does not go with --nats/NATS_URL');
+    throw new UsageError('--cluster starts an embedded cluster: it does not go with --nats/NATS_URL');
   }
   const children: Supervised[] = [];
   for (let i = 0; i < (opts.replicas.coordinator ?? 1); i++) {
-    children.push({ name: `coordinator-${i + 1}`, kind: 'coordinator', args: ['coordinator'], crashes: [] });
+    children.push({ name: `coordinator-${i + 1}`, kind: 'coordinator', args: ['coordinator'], crashes: [], phase: 'starting' });
   }
-  if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', kind: 'slack', args: ['slack'], crashes: [] });
-  if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', kind: 'github', args: ['github'], crashes: [] });
+  if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', kind: 'slack', args: ['slack'], crashes: [], phase: 'starting' });
+  if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', kind: 'github', args: ['github'], crashes: [], phase: 'starting' });
+  // The web console, as the operator: on its port when that is free (another stack may hold it).
+  const webPort = config.NIGHTSHIFT_WEB_PORT;
+  const web = webPort === 0 || (await portFree(webPort, config.NIGHTSHIFT_WEB_HOST));
+  if (web) children.push({ name: 'web-1', kind: 'operator', args: ['web'], crashes: [], phase: 'starting' });
+  else log.warn({ port: webPort }, `port ${webPort} is in use: the web console is not started (set NIGHTSHIFT_WEB_PORT)`);
   for (const role of ROLES) {
     const handler = opts.handlers[role];
     const args = handler ? ['agent', role, '--handler', resolve(opts.cwd, handler)] : ['agent', role];
-    for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, kind: role, args, crashes: [] });
+    for (let i = 0; i < (opts.replicas[role] ?? 1); i++) children.push({ name: `${role}-${i + 1}`, kind: role, args, crashes: [], phase: 'starting' });
   }
   // One health port cannot serve every child: up's children run without health endpoints.
   const env = { ...opts.env, ...opts.childEnv, NATS_URL: url, NIGHTSHIFT_PREFIX: config.NIGHTSHIFT_PREFIX, NIGHTSHIFT_JS_REPLICAS: String(replicas), NIGHTSHIFT_HEALTH_PORT: undefined };
@@ -107,6 +126,21 @@ export async function up(opts: UpOptions): Promise<void> {
   const stopAll = new AbortController();
   opts.signal.addEventListener('abort', () => stopAll.abort(), { once: true });
 
+  let up = false;
+  let markUp: () => void;
+  const allServing = new Promise<void>((r) => (markUp = r));
+  /** Takes a child's phase: progress while the stack starts, and `up` once every child serves. */
+  const phaseOf = (c: Supervised, phase: string | null) => {
+    if (phase === c.phase) return;
+    c.phase = phase;
+    if (!up) {
+      opts.report({ event: 'progress', process: c.name, pid: c.proc?.pid, phase }, `  ${c.name.padEnd(16)} ${phase ?? 'ready'}`);
+      if (children.every((x) => x.phase === null)) markUp();
+    } else if (phase === null) {
+      opts.report({ event: 'ready_again', process: c.name, pid: c.proc?.pid }, `${c.name} is serving again (pid ${c.proc?.pid})`);
+    }
+  };
+
   const launch = (c: Supervised) => {
     const proc = spawn(opts.self.node, [...opts.self.args, ...c.args], {
       cwd: opts.cwd,
@@ -114,9 +148,16 @@ export async function up(opts: UpOptions): Promise<void> {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
     });
     c.proc = proc;
+    c.phase = 'starting';
     const startedAt = Date.now();
     createInterface({ input: proc.stderr! }).on('line', (line) => opts.childLine(c.name, line));
+    proc.on('message', (m: unknown) => {
+      const parsed = ChildPhase.safeParse(m);
+      if (parsed.success) phaseOf(c, parsed.data.phase);
+      else log.warn({ process: c.name }, 'unexpected message from a child ignored');
+    });
     proc.on('exit', (code, sig) => {
+      if (c.phase === null) c.phase = 'restarting';
       if (stopAll.signal.aborted) return;
       const now = Date.now();
       if (code !== 0 && now - startedAt < START_WINDOW_MS && c.crashes.length === 0) {
@@ -167,32 +208,50 @@ export async function up(opts: UpOptions): Promise<void> {
   };
   servers.forEach(superviseServer);
 
-  opts.report(
-    {
-      event: 'up',
-      nats: url,
-      embedded: servers.length > 0,
-      ...(servers.length > 0 && { servers: servers.map((srv) => ({ name: srv.name, pid: srv.proc?.pid, port: srv.port, data: srv.storeDir })) }),
-      replicas,
-      ...(seeds && { credentials: credentialsDir(config, opts.cwd) }),
-      processes: children.map((c) => ({ name: c.name, pid: c.proc?.pid })),
-    },
-    [
-      `nightshift is up · NATS ${url}${servers.length ? ` (embedded${opts.cluster ? ` ${opts.cluster}-node cluster, streams with ${replicas} replicas` : ''}, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')}, credentials in ${join(config.NIGHTSHIFT_DATA_DIR, 'auth')})` : ''}`,
-      ...children.map((c) => `  ${c.name.padEnd(16)} pid ${c.proc?.pid}`),
-      `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
-      'Ctrl-C stops everything.',
-    ].join('\n'),
-  );
+  const where = `NATS ${url}${servers.length ? ` (embedded${opts.cluster ? ` ${opts.cluster}-node cluster, streams with ${replicas} replicas` : ''}, data in ${join(config.NIGHTSHIFT_DATA_DIR, 'nats')}, credentials in ${join(config.NIGHTSHIFT_DATA_DIR, 'auth')})` : ''}`;
+  const processes = () => children.map((c) => ({ name: c.name, pid: c.proc?.pid }));
+  const serverList = servers.map((srv) => ({ name: srv.name, pid: srv.proc?.pid, port: srv.port, data: srv.storeDir }));
+  opts.report({ event: 'starting', nats: url, servers: serverList, processes: processes() }, `starting nightshift · ${where}`);
+  const slow = setTimeout(() => {
+    const waiting = children.filter((c) => c.phase !== null).map((c) => ({ process: c.name, phase: c.phase }));
+    opts.report(
+      { event: 'still_starting', waiting },
+      `still waiting after ${READY_WARN_MS / 1000}s for: ${waiting.map((w) => `${w.process} (${w.phase})`).join(', ')}; see their logs above`,
+    );
+  }, READY_WARN_MS);
+  await Promise.race([allServing, untilAborted(stopAll.signal)]);
+  clearTimeout(slow);
 
-  if (opts.then) {
-    const finish = { url, ...(seeds && { auth: { nkey: seeds.operator } }) };
-    void opts
-      .then(finish, stopAll.signal)
-      .catch((err: unknown) => {
-        failure = err instanceof Error ? err : new Error(String(err));
-      })
-      .finally(() => stopAll.abort());
+  if (!stopAll.signal.aborted) {
+    up = true;
+    opts.report(
+      {
+        event: 'up',
+        nats: url,
+        embedded: servers.length > 0,
+        ...(servers.length > 0 && { servers: serverList }),
+        replicas,
+        ...(seeds && { credentials: credentialsDir(config, opts.cwd) }),
+        processes: processes(),
+      },
+      [
+        `nightshift is up: intake is served and every agent takes work · ${where}`,
+        ...children.map((c) => `  ${c.name.padEnd(16)} pid ${c.proc?.pid}`),
+        ...(web && webPort !== 0 ? [`web console:    http://${config.NIGHTSHIFT_WEB_HOST.includes(':') ? `[${config.NIGHTSHIFT_WEB_HOST}]` : config.NIGHTSHIFT_WEB_HOST}:${webPort}/`] : []),
+        `post a ticket:  nightshift ticket create --title "…" --body "…" --repo <path>`,
+        'Ctrl-C stops everything.',
+      ].join('\n'),
+    );
+
+    if (opts.then) {
+      const finish = { url, ...(seeds && { auth: { nkey: seeds.operator } }) };
+      void opts
+        .then(finish, stopAll.signal)
+        .catch((err: unknown) => {
+          failure = err instanceof Error ? err : new Error(String(err));
+        })
+        .finally(() => stopAll.abort());
+    }
   }
   await untilAborted(stopAll.signal);
   opts.report({ event: 'stopping' }, 'stopping…');
@@ -350,11 +409,11 @@ async function stopChild(proc: ChildProcess | undefined, graceMs: number): Promi
   clearTimeout(timer);
 }
 
-function portFree(port: number): Promise<boolean> {
+function portFree(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolvePort) => {
     const srv = createServer();
     srv.once('error', () => resolvePort(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolvePort(true)));
+    srv.listen(port, host, () => srv.close(() => resolvePort(true)));
   });
 }
 

@@ -59,6 +59,8 @@ describe('loadConfig defaults', () => {
       NIGHTSHIFT_GITHUB_PORT: 3001,
       NIGHTSHIFT_GITHUB_ASK: 'on',
       NIGHTSHIFT_GITHUB_MENTION: '@nightshift',
+      NIGHTSHIFT_WEB_HOST: '127.0.0.1',
+      NIGHTSHIFT_WEB_PORT: 4280,
       OPENAI_BASE_URL: 'https://api.openai.com/v1',
       NIGHTSHIFT_MODEL: 'gpt-4o-mini',
       NIGHTSHIFT_MODEL_TIMEOUT: 120_000,

@@ -127,6 +127,12 @@ export const ConfigSchema = z.object({
   /** Where agents clone repositories, one fresh clone per stage attempt. */
   NIGHTSHIFT_WORKSPACES_DIR: z.string().min(1).default('.nightshift/workspaces'),
   /**
+   * Where agents keep one bare mirror per repository, fetched at the start of each stage, that
+   * workspaces are cloned from locally. Unset: `.mirrors` under NIGHTSHIFT_WORKSPACES_DIR (on the same
+   * file system, so workspaces hard-link the mirror's objects instead of copying them).
+   */
+  NIGHTSHIFT_CACHE_DIR: z.string().min(1).optional(),
+  /**
    * The Docker network a dependency-setup step runs on (behind the egress gate, which lets it reach
    * public addresses and nothing on the host or private networks). Default: Docker's `bridge`.
    */
@@ -226,6 +232,23 @@ export const ConfigSchema = z.object({
    * access, sends the work back to the coder like a review does. `off`: such comments are not used.
    */
   NIGHTSHIFT_GITHUB_MENTION: z.union([z.literal('off'), z.string().regex(/^@[A-Za-z0-9][A-Za-z0-9-]{0,38}(\[bot\])?$/, 'an @handle, e.g. @nightshift')]).default('@nightshift'),
+
+  // The web console (`nightshift web`, started by `up`; gateways/web).
+  /** Address the console listens on: loopback unless told otherwise (`0.0.0.0` behind a reverse proxy). */
+  NIGHTSHIFT_WEB_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Port of the console (0: any free port). */
+  NIGHTSHIFT_WEB_PORT: z.coerce.number().int().min(0).max(65_535).default(4280),
+  /**
+   * The token that allows changing requests (answer, cancel): sent as `Authorization: Bearer …`, or
+   * given once in the console's login form (a SameSite=Strict cookie). Unset, nothing can be changed
+   * from the console unless a trusted proxy header is configured.
+   */
+  NIGHTSHIFT_WEB_TOKEN: z.string().min(16, 'at least 16 characters').optional(),
+  /**
+   * A request header set by an authenticating reverse proxy (e.g. `X-Forwarded-User`): a request that
+   * carries it may change state, as that user. Only for a console reachable through that proxy alone.
+   */
+  NIGHTSHIFT_WEB_PROXY_HEADER: z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'a header name such as X-Forwarded-User').optional(),
 }).extend(LlmConfigSchema.shape).superRefine(
   (c, ctx) => {
     // The triage channel and its repository go together: a report without a repository cannot be filed.

@@ -38,6 +38,17 @@ export class UserInputError extends NightshiftError {
   }
 }
 
+/**
+ * A command line that cannot be carried out as written: an unknown command or flag, a malformed
+ * argument (a ticket id that is not one), an ambiguous reference. The CLI exits 2 on it, as on a
+ * ConfigError; other UserInputErrors (a ticket that does not exist) exit 1.
+ */
+export class UsageError extends UserInputError {
+  constructor(message: string, code = 'usage', issues: readonly FieldIssue[] = []) {
+    super(code, message, issues);
+  }
+}
+
 /** Invalid configuration found at start-up; lists every offending variable or flag. */
 export class ConfigError extends NightshiftError {
   readonly code = 'invalid_config';

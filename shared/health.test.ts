@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { logSink } from '../test/helpers/env.ts';
-import { readinessOf, startHealthServer, type ProcessState } from './health.ts';
+import { loadConfig } from './config.ts';
+import { onPhaseChange, readinessOf, startHealthServer, withHealth, type ProcessState } from './health.ts';
 
 describe('health endpoints', () => {
   it('answer liveness always, readiness by the process state, and refuse other paths and methods', async () => {
@@ -30,5 +31,22 @@ describe('health endpoints', () => {
     await using first = await startHealthServer({ host: '127.0.0.1', port: 0, ready: () => null, log: logSink().log });
     const port = Number(new URL(first.url).port);
     await expect(startHealthServer({ host: '127.0.0.1', port, ready: () => null, log: logSink().log })).rejects.toThrow(/EADDRINUSE/);
+  });
+
+  it('tells phase listeners every phase of a process body, ending in null once it serves, as /readyz reports them', async () => {
+    const seen: (string | null)[] = [];
+    const off = onPhaseChange((p) => seen.push(p));
+    try {
+      const config = loadConfig({ NIGHTSHIFT_HEALTH_PORT: '0' });
+      await withHealth(config, logSink().log, async (state) => {
+        state.phase = 'provisioning the bus';
+        state.phase = 'provisioning the bus';
+        state.phase = null;
+        state.phase = 'stopping';
+      });
+    } finally {
+      off();
+    }
+    expect(seen).toEqual(['connecting to NATS', 'provisioning the bus', null, 'stopping']);
   });
 });

@@ -57,12 +57,42 @@ async function serveHealth(config: Config, log: Logger, ready: Readiness): Promi
   }
 }
 
+/** Told each phase a long-running process enters, and null once it serves (see `onPhaseChange`). */
+export type PhaseListener = (phase: string | null) => void;
+
+const phaseListeners = new Set<PhaseListener>();
+
+/**
+ * Registers a listener told every phase change of the process bodies `withHealth` runs (the same
+ * phases `/readyz` reports): how a main passes readiness on to whoever started it (`nightshift up`,
+ * over its IPC channel). Returns a function that removes the listener.
+ */
+export function onPhaseChange(listener: PhaseListener): () => void {
+  phaseListeners.add(listener);
+  return () => phaseListeners.delete(listener);
+}
+
 /**
  * Runs a long-running process's body with its health endpoints (when NIGHTSHIFT_HEALTH_PORT is set)
- * answering from the state the body keeps: `phase` starts at 'connecting to NATS'.
+ * answering from the state the body keeps: `phase` starts at 'connecting to NATS'. Every change of
+ * `phase` is told to the `onPhaseChange` listeners.
  */
 export async function withHealth<T>(config: Config, log: Logger, body: (state: ProcessState) => Promise<T>): Promise<T> {
-  const state: ProcessState = { phase: 'connecting to NATS' };
+  let phase: string | null = 'connecting to NATS';
+  const notify = (p: string | null) => {
+    for (const listener of phaseListeners) listener(p);
+  };
+  const state: ProcessState = {
+    get phase() {
+      return phase;
+    },
+    set phase(next: string | null) {
+      if (next === phase) return;
+      phase = next;
+      notify(next);
+    },
+  };
+  notify(phase);
   const health = await serveHealth(config, log, readinessOf(state));
   try {
     return await body(state);

@@ -10,6 +10,7 @@ export {
   describeError,
   fieldIssues,
   NightshiftError,
+  UsageError,
   UserInputError,
 } from './errors.ts';
 export type { FieldIssue } from './errors.ts';
@@ -17,8 +18,8 @@ export { redactUrl } from './redact.ts';
 export { stripTerminalCodes } from './terminal.ts';
 export { createLogger, REDACT_PATHS } from './log.ts';
 export type { Logger, LogOptions } from './log.ts';
-export { startHealthServer, withHealth } from './health.ts';
-export type { HealthServer, ProcessState, Readiness } from './health.ts';
+export { onPhaseChange, startHealthServer, withHealth } from './health.ts';
+export type { HealthServer, PhaseListener, ProcessState, Readiness } from './health.ts';
 export {
   canTransition,
   isStage,

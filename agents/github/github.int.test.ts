@@ -391,10 +391,10 @@ describe('the GitHub webhook receiver', () => {
     expect((await w.env.bus.jsm.streams.info(w.env.bus.names.rejectedStream)).state.messages).toBe(1);
   });
 
-  it('`nightshift github` will not start without the webhook secret', async () => {
+  it('`nightshift github` will not start without the webhook secret: bad configuration, exit 2', async () => {
     const r = await runCli(['github'], { GITHUB_WEBHOOK_SECRET: '', NATS_URL: 'nats://127.0.0.1:1' });
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('the GitHub webhook receiver needs GITHUB_WEBHOOK_SECRET');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('GITHUB_WEBHOOK_SECRET: the GitHub webhook receiver needs it');
   });
 
   it('ignores issues when no label is configured', async () => {

@@ -1,13 +1,13 @@
 import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, isNoResponders, publishEvent, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
-import { AgentError, untilAborted, UserInputError, withHealth, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
+import { AgentError, ConfigError, untilAborted, withHealth, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
 import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
 import { createWebhookHandler } from './handler.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
 
 function webhookSecret(config: Config): string {
   const secret = config.GITHUB_WEBHOOK_SECRET;
-  if (!secret) throw new UserInputError('github_webhook_secret_missing', 'the GitHub webhook receiver needs GITHUB_WEBHOOK_SECRET, the secret set on the webhook');
+  if (!secret) throw new ConfigError([{ path: 'GITHUB_WEBHOOK_SECRET', message: 'the GitHub webhook receiver needs it: the secret set on the webhook (docs/github.md)' }]);
   return secret;
 }
 

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { awaitProvisioned, busOptionsOf, connectBus, type Bus } from '../../bus/index.ts';
-import { untilAborted, UserInputError, withHealth, type Config, type Logger, type Role } from '../../shared/index.ts';
+import { untilAborted, UsageError, withHealth, type Config, type Logger, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
 /** What a handler module's default export receives. */
@@ -24,14 +24,14 @@ export async function loadHandler(path: string, cwd: string, ctx: HandlerModuleC
   try {
     mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (err) {
-    throw new UserInputError('invalid_handler', `cannot load handler module ${file}: ${(err as Error).message}`);
+    throw new UsageError(`cannot load handler module ${file}: ${(err as Error).message}`, 'invalid_handler');
   }
   if (typeof mod.default !== 'function') {
-    throw new UserInputError('invalid_handler', `handler module ${file} must export a default function (see README)`);
+    throw new UsageError(`handler module ${file} must export a default function (see README)`, 'invalid_handler');
   }
   const handler: unknown = await (mod.default as HandlerFactory)(ctx);
   if (typeof handler !== 'function') {
-    throw new UserInputError('invalid_handler', `the default export of ${file} must return a handler function`);
+    throw new UsageError(`the default export of ${file} must return a handler function`, 'invalid_handler');
   }
   return handler as AgentHandler;
 }

@@ -1,7 +1,7 @@
 import { lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { fieldIssues, parseDuration, UserInputError } from '../../shared/index.ts';
+import { fieldIssues, parseDuration, UsageError } from '../../shared/index.ts';
 
 /** The file that describes a case, in its own directory. */
 export const CASE_FILE = 'case.json';
@@ -83,7 +83,7 @@ export interface LoadedCase {
 
 /**
  * The cases named by `paths`: a `case.json`, a directory holding one, or a directory of such
- * directories (each case once, in name order). Rejects with UserInputError `invalid_case` listing what
+ * directories (each case once, in name order). Rejects with UsageError `invalid_case` listing what
  * is wrong, or `no_cases`.
  */
 export async function loadCases(paths: readonly string[]): Promise<LoadedCase[]> {
@@ -91,13 +91,13 @@ export async function loadCases(paths: readonly string[]): Promise<LoadedCase[]>
   for (const p of paths) {
     const full = resolve(p);
     const s = await stat(full).catch(() => null);
-    if (!s) throw new UserInputError('no_cases', `${p} does not exist`);
+    if (!s) throw new UsageError(`${p} does not exist`, 'no_cases');
     if (s.isFile()) files.push(full);
     else if (await exists(join(full, CASE_FILE))) files.push(join(full, CASE_FILE));
     else {
       const found = [];
       for (const entry of (await readdir(full)).sort()) if (await exists(join(full, entry, CASE_FILE))) found.push(join(full, entry, CASE_FILE));
-      if (found.length === 0) throw new UserInputError('no_cases', `${p} holds no ${CASE_FILE}, nor directories with one`);
+      if (found.length === 0) throw new UsageError(`${p} holds no ${CASE_FILE}, nor directories with one`, 'no_cases');
       files.push(...found);
     }
   }
@@ -107,15 +107,15 @@ export async function loadCases(paths: readonly string[]): Promise<LoadedCase[]>
     try {
       json = JSON.parse(await readFile(file, 'utf8'));
     } catch (err) {
-      throw new UserInputError('invalid_case', `${file} is not JSON: ${(err as Error).message}`);
+      throw new UsageError(`${file} is not JSON: ${(err as Error).message}`, 'invalid_case');
     }
     const parsed = EvalCase.safeParse(json);
-    if (!parsed.success) throw new UserInputError('invalid_case', `${file} is not a valid case`, fieldIssues(parsed.error.issues));
+    if (!parsed.success) throw new UsageError(`${file} is not a valid case`, 'invalid_case', fieldIssues(parsed.error.issues));
     cases.push({ dir: dirname(file), spec: parsed.data });
   }
   const names = cases.map((c) => c.spec.name);
   const twice = names.filter((n, i) => names.indexOf(n) !== i);
-  if (twice.length > 0) throw new UserInputError('invalid_case', `case names must be unique: ${[...new Set(twice)].join(', ')}`);
+  if (twice.length > 0) throw new UsageError(`case names must be unique: ${[...new Set(twice)].join(', ')}`, 'invalid_case');
   return cases;
 }
 

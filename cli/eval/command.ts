@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DockerSandbox } from '../../sandbox/index.ts';
 import { loadMockScript, startMockLlm, type MockLlm } from '../../shared/llm/index.ts';
-import { loadConfig, UserInputError, type Config, type Logger } from '../../shared/index.ts';
+import { loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
 import { up, type UpOptions } from '../up.ts';
 import { loadCases } from './cases.ts';
 import { caseTicketId, renderMarkdown, runEval, type EvalRun, type Prices } from './run.ts';
@@ -52,7 +52,7 @@ export async function evalCommand(o: EvalCommandOptions): Promise<EvalRun> {
     const tickets: Record<string, Awaited<ReturnType<typeof loadMockScript>>> = {};
     for (const c of cases) {
       const file = c.spec.scripts[o.script];
-      if (!file) throw new UserInputError('invalid_case', `case ${c.spec.name} has no "${o.script}" script (it has: ${Object.keys(c.spec.scripts).join(', ') || 'none'})`);
+      if (!file) throw new UsageError(`case ${c.spec.name} has no "${o.script}" script (it has: ${Object.keys(c.spec.scripts).join(', ') || 'none'})`, 'invalid_case');
       tickets[caseTicketId(runId, c.spec.name)] = await loadMockScript(join(c.dir, file));
     }
     mock = await startMockLlm({ tickets, log: o.log });

@@ -63,9 +63,9 @@ describe('nightshift mock-llm', () => {
       runCli(['mock-llm', '--script', join(dir, 'bad.json'), '--json'], {}),
     ]);
     expect(usage).toMatchObject({ code: 2, stderr: expect.stringContaining('mock-llm needs --script <file>') });
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('cannot read mock-llm script');
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(JSON.parse(bad.stdout)).toEqual({
       ok: false,
       error: {

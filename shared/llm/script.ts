@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { fieldIssues, UserInputError } from '../errors.ts';
+import { fieldIssues, UsageError } from '../errors.ts';
 
 /** One tool call the mock answers with. `arguments` given as an object is sent as its JSON. */
 export const ScriptToolCall = z
@@ -89,12 +89,12 @@ export type MockScript = z.infer<typeof MockScript>;
 /** A script as written, before defaults are applied. */
 export type MockScriptInput = z.input<typeof MockScript>;
 
-/** Validates a script; throws UserInputError('invalid_mock_script') listing every problem. */
+/** Validates a script; throws UsageError `invalid_mock_script` listing every problem. */
 export function parseMockScript(value: unknown, source = 'script'): MockScript {
   const parsed = MockScript.safeParse(value);
   if (!parsed.success) {
     const issues = fieldIssues(parsed.error.issues);
-    throw new UserInputError('invalid_mock_script', `${source} is not a valid mock-llm script`, issues);
+    throw new UsageError(`${source} is not a valid mock-llm script`, 'invalid_mock_script', issues);
   }
   return parsed.data;
 }
@@ -105,13 +105,13 @@ export async function loadMockScript(path: string): Promise<MockScript> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new UserInputError('invalid_mock_script', `cannot read mock-llm script ${path}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read mock-llm script ${path}: ${(err as Error).message}`, 'invalid_mock_script');
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new UserInputError('invalid_mock_script', `${path} is not JSON: ${(err as Error).message}`);
+    throw new UsageError(`${path} is not JSON: ${(err as Error).message}`, 'invalid_mock_script');
   }
   return parseMockScript(value, path);
 }

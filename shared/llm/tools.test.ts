@@ -85,15 +85,95 @@ describe('search', () => {
     expect((await tools.run('search', { pattern: 'nothing here' })).content).toBe('no matches for /nothing here/');
   });
 
-  it('stops at the match limit and says so', async () => {
+  it('past the match limit, shows the directories that fit and says how much is left out', async () => {
     const few = await createRepoTools({ root, maxMatches: 1 });
     expect((await few.run('search', { pattern: 'TODO' })).content).toBe(
-      'src/a.ts:1: export const a = 1; // TODO: rename\n[stopped at 1 matches; narrow the pattern or the glob]',
+      [
+        'src/a.ts:1: export const a = 1; // TODO: rename',
+        '[matches in 1 more directories not shown]',
+        '[1 of 2 matches not shown; narrow the pattern or the glob]',
+      ].join('\n'),
     );
   });
 
   it('reports a bad pattern', async () => {
     expect((await tools.run('search', { pattern: '(' })).content).toMatch(/^error: invalid regular expression/);
+  });
+});
+
+describe('bounds: what a tool answers does not grow with the repository', () => {
+  let big: string;
+  beforeAll(async () => {
+    big = await mkdtemp(join(tmpdir(), 'ns-tools-big-'));
+    await mkdir(join(big, 'src/gen'), { recursive: true });
+    await mkdir(join(big, 'test'), { recursive: true });
+    await writeFile(join(big, 'README.md'), '# big\n');
+    await writeFile(join(big, 'src/slugify.js'), 'export function slugify() {}\n');
+    await writeFile(join(big, 'test/slugify.test.js'), 'test\n');
+    await Promise.all(Array.from({ length: 1_000 }, (_, i) => writeFile(join(big, 'src/gen', `file-${String(i).padStart(4, '0')}.js`), `export const v${i} = ${i}; // generated\n`)));
+    await writeFile(join(big, 'one-line.txt'), 'y'.repeat(50_000));
+  });
+  afterAll(async () => {
+    await rm(big, { recursive: true, force: true });
+  });
+
+  it('a recursive listing opens what fits and shows a large directory closed, with its size', async () => {
+    const t = await createRepoTools({ root: big });
+    const out = (await t.run('list_files', { recursive: true })).content;
+    expect(out).toBe(
+      [
+        'README.md',
+        'one-line.txt',
+        'src/',
+        'src/gen/ [1000 entries below, not listed]',
+        'src/slugify.js',
+        'test/',
+        'test/slugify.test.js',
+        '[listing kept to 200 entries; list a directory to see inside it]',
+      ].join('\n'),
+    );
+  });
+
+  it('a directory with more entries than the bound lists the first ones and says how many more', async () => {
+    const t = await createRepoTools({ root: big, maxEntries: 20 });
+    const lines = (await t.run('list_files', { dir: 'src/gen' })).content.split('\n');
+    expect(lines).toHaveLength(21);
+    expect(lines[0]).toBe('src/gen/file-0000.js');
+    expect(lines[20]).toBe('[… 980 more entries in "src/gen"; narrow the path, or search with a glob]');
+    // Recursive from the top, even the first level does not fit: it is cut the same way.
+    const top = (await t.run('list_files', { dir: 'src', recursive: true })).content.split('\n');
+    expect(top).toEqual(['src/gen/ [1000 entries below, not listed]', 'src/slugify.js', '[listing kept to 20 entries; list a directory to see inside it]']);
+  });
+
+  it('a search matching every file of a large directory answers it as a count, and the few other matches whole', async () => {
+    const t = await createRepoTools({ root: big, maxMatches: 10 });
+    expect((await t.run('search', { pattern: 'export' })).content).toBe(
+      [
+        'src/gen/: 1000 matches in 1000 files, not shown; search there (glob "src/gen/*") to see them',
+        'src/slugify.js:1: export function slugify() {}',
+        '[1000 of 1001 matches not shown; narrow the pattern or the glob]',
+      ].join('\n'),
+    );
+    // Narrowed to that directory, its first matches are shown: still within the bound.
+    const lines = (await t.run('search', { pattern: 'export', glob: 'src/gen/*' })).content.split('\n');
+    expect(lines).toHaveLength(11);
+    expect(lines[0]).toBe('src/gen/file-0000.js:1: export const v0 = 0; // generated');
+    expect(lines[10]).toBe('[990 of 1000 matches not shown; narrow the pattern or the glob]');
+  });
+
+  it('no answer is longer than the character bound and its note, even on one long line', async () => {
+    const t = await createRepoTools({ root: big, maxOutputChars: 2_000 });
+    const answers = await Promise.all([
+      t.run('read_file', { path: 'one-line.txt' }),
+      t.run('list_files', { dir: 'src/gen' }),
+      t.run('list_files', { dir: '.', recursive: true }),
+      t.run('search', { pattern: 'export' }),
+    ]);
+    for (const a of answers) {
+      expect(a.status).toBe('ok');
+      expect(a.content.length).toBeLessThan(2_000 + 200);
+    }
+    expect(answers[0]!.content).toMatch(/\n\[… 48000 more characters; narrow the path or the pattern\]$/);
   });
 });
 

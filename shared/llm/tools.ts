@@ -34,9 +34,17 @@ export interface RepoTools extends ToolBox {
 export interface RepoToolsOptions {
   root: string;
   log?: Logger;
-  /** Cap on any one tool output, in characters. */
+  /**
+   * Cap on any one tool output, in characters (default 12,000, about 3,000 tokens): what the model is
+   * told does not grow with the repository. Cut outputs end with a note saying how much more there is.
+   */
   maxOutputChars?: number;
+  /** Lines of a `list_files` answer (default 200); a recursive listing closes directories to fit. */
   maxEntries?: number;
+  /**
+   * Lines of a `search` answer (default 50); past it, matches are grouped by directory and large
+   * groups are answered as a count.
+   */
   maxMatches?: number;
   /** Larger files are neither read nor searched. */
   maxFileBytes?: number;
@@ -74,6 +82,56 @@ const SKIPPED_DIRS = new Set(['.git', 'node_modules']);
 const MAX_LINE = 400;
 const MAX_SCANNED_FILES = 20_000;
 
+const MAX_KEPT_MATCHES = 20_000;
+
+interface Match {
+  file: string;
+  /** The file's directory, relative to the root ('' for the root). */
+  dir: string;
+  /** The answer line: `path:line: text`. */
+  text: string;
+}
+
+/**
+ * At most `budget` lines for more matches than that: matches are grouped by directory, the smallest
+ * groups are shown whole while they fit, and every other group is one line saying how many matches it
+ * holds, so that a few matches in one place are not buried under many in another (a generated
+ * directory). In path order. Matches all in one directory are shown up to the budget.
+ */
+function summarizeMatches(matches: readonly Match[], budget: number): { lines: string[]; shown: number } {
+  const groups = new Map<string, Match[]>();
+  for (const m of matches) {
+    const g = groups.get(m.dir);
+    if (g) g.push(m);
+    else groups.set(m.dir, [m]);
+  }
+  // All in one directory: nothing to narrow to but the pattern, so its first matches are shown.
+  if (groups.size === 1) return { lines: matches.slice(0, budget).map((m) => m.text), shown: Math.min(budget, matches.length) };
+  const listed = [...groups.keys()].slice(0, budget);
+  let lines = listed.length;
+  const open = new Set<string>();
+  for (const dir of [...listed].sort((a, b) => groups.get(a)!.length - groups.get(b)!.length)) {
+    const size = groups.get(dir)!.length;
+    if (lines - 1 + size > budget) break;
+    open.add(dir);
+    lines += size - 1;
+  }
+  const out: string[] = [];
+  for (const dir of listed) {
+    const g = groups.get(dir)!;
+    if (open.has(dir)) {
+      out.push(...g.map((m) => m.text));
+      continue;
+    }
+    const files = new Set(g.map((m) => m.file)).size;
+    const where = dir === '' ? 'the top directory' : `${dir}/`;
+    const glob = dir === '' ? '' : ` (glob "${dir}/*")`;
+    out.push(`${where}: ${g.length} matches in ${files} files, not shown; search there${glob} to see them`);
+  }
+  if (listed.length < groups.size) out.push(`[matches in ${groups.size - listed.length} more directories not shown]`);
+  return { lines: out, shown: [...open].reduce((n, dir) => n + groups.get(dir)!.length, 0) };
+}
+
 class Refusal extends Error {}
 class ToolFailure extends Error {}
 
@@ -84,9 +142,9 @@ class ToolFailure extends Error {}
  */
 export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools> {
   const root = await realpath(opts.root);
-  const maxOutput = opts.maxOutputChars ?? 20_000;
-  const maxEntries = opts.maxEntries ?? 500;
-  const maxMatches = opts.maxMatches ?? 100;
+  const maxOutput = opts.maxOutputChars ?? 12_000;
+  const maxEntries = opts.maxEntries ?? 200;
+  const maxMatches = opts.maxMatches ?? 50;
   const maxFileBytes = opts.maxFileBytes ?? 1_000_000;
   const stats: ToolStats = { calls: 0, errors: 0, refusals: 0 };
 
@@ -144,34 +202,78 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
 
   function cap(text: string): string {
     if (text.length <= maxOutput) return text;
-    return `${text.slice(0, maxOutput)}\n[output truncated at ${maxOutput} characters]`;
+    const cut = text.lastIndexOf('\n', maxOutput);
+    const kept = text.slice(0, cut > 0 ? cut : maxOutput);
+    return `${kept}\n[… ${text.length - kept.length} more characters; narrow the path or the pattern]`;
   }
 
+  /** A directory entry as listed: its path, and for a directory what is below it (when recursive). */
+  interface Entry {
+    path: string;
+    kind: 'file' | 'dir' | 'link';
+    children?: Entry[];
+    /** Entries below this directory, at every depth (recursive listings only). */
+    below: number;
+  }
+
+  async function sortedEntries(dirAbs: string) {
+    return (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * Lists a directory within `maxEntries` lines whatever the repository's size. Recursive: the tree is
+   * read (up to MAX_SCANNED_FILES entries), then directories are opened breadth first while their
+   * entries still fit; a directory left closed is shown with how many entries are below it.
+   */
   async function listFiles(args: ListFilesArgs): Promise<string> {
     const { abs, rel } = await resolvePath(args.dir);
     if (!(await stat(abs)).isDirectory()) throw new ToolFailure(`"${args.dir}" is not a directory; use read_file`);
-    const out: string[] = [];
-    let truncated = false;
-    const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
-      const entries = (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
+    let scanned = 0;
+    const read = async (dirAbs: string, dirRel: string, deep: boolean): Promise<Entry[]> => {
+      const out: Entry[] = [];
+      for (const e of await sortedEntries(dirAbs)) {
         if (e.name === '.git') continue;
-        if (out.length >= maxEntries) {
-          truncated = true;
-          return;
-        }
         const path = dirRel === '.' ? e.name : `${dirRel}/${e.name}`;
-        if (e.isSymbolicLink()) out.push(`${path}@`);
+        scanned += 1;
+        if (e.isSymbolicLink()) out.push({ path, kind: 'link', below: 0 });
         else if (e.isDirectory()) {
-          out.push(`${path}/`);
-          if (args.recursive && !SKIPPED_DIRS.has(e.name)) await walk(resolve(dirAbs, e.name), path);
-        } else out.push(path);
+          const children = deep && !SKIPPED_DIRS.has(e.name) && scanned < MAX_SCANNED_FILES ? await read(resolve(dirAbs, e.name), path, deep) : undefined;
+          out.push({ path, kind: 'dir', ...(children && { children }), below: children ? children.reduce((n, c) => n + 1 + c.below, 0) : 0 });
+        } else out.push({ path, kind: 'file', below: 0 });
+      }
+      return out;
+    };
+    const top = await read(abs, rel, args.recursive);
+    if (top.length === 0) return `"${args.dir}" is empty`;
+    // Open directories breadth first while the listing stays within maxEntries lines.
+    const open = new Set<Entry>();
+    let lines = Math.min(top.length, maxEntries);
+    for (let queue = top.filter((e) => e.children); queue.length > 0; ) {
+      const next: Entry[] = [];
+      for (const d of queue) {
+        if (lines + d.children!.length > maxEntries) continue;
+        open.add(d);
+        lines += d.children!.length;
+        next.push(...d.children!.filter((e) => e.children));
+      }
+      queue = next;
+    }
+    const out: string[] = [];
+    const render = (entries: Entry[]) => {
+      for (const e of entries) {
+        if (e.kind === 'link') out.push(`${e.path}@`);
+        else if (e.kind === 'file') out.push(e.path);
+        else if (open.has(e)) {
+          out.push(`${e.path}/`);
+          render(e.children!);
+        } else out.push(e.children && e.children.length > 0 ? `${e.path}/ [${e.below} entries below, not listed]` : `${e.path}/`);
       }
     };
-    await walk(abs, rel);
-    if (out.length === 0) return `"${args.dir}" is empty`;
-    if (truncated) out.push(`[listing stopped at ${maxEntries} entries]`);
-    return out.join('\n');
+    render(top.slice(0, maxEntries));
+    if (top.length > maxEntries) out.push(`[… ${top.length - maxEntries} more entries in "${args.dir}"; narrow the path, or search with a glob]`);
+    else if (out.some((l) => l.endsWith('not listed]'))) out.push(`[listing kept to ${maxEntries} entries; list a directory to see inside it]`);
+    if (scanned >= MAX_SCANNED_FILES) out.push(`[stopped reading after ${MAX_SCANNED_FILES} entries]`);
+    return cap(out.join('\n'));
   }
 
   async function readText(abs: string, shown: string): Promise<string> {
@@ -217,13 +319,14 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
     } catch (err) {
       throw new ToolFailure(`invalid regular expression: ${(err as Error).message}`);
     }
-    const matches: string[] = [];
+    const matches: Match[] = [];
+    // Past MAX_KEPT_MATCHES the search goes on counting only.
+    let uncounted = 0;
     let stopped = false;
     let scanned = 0;
     const wanted = (rel: string, name: string) => !args.glob || matchesGlob(args.glob.includes('/') ? rel : name, args.glob);
     const walk = async (dirAbs: string, dirRel: string): Promise<void> => {
-      const entries = (await readdir(dirAbs, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const e of entries) {
+      for (const e of await sortedEntries(dirAbs)) {
         if (stopped) return;
         const rel = dirRel === '' ? e.name : `${dirRel}/${e.name}`;
         const abs = resolve(dirAbs, e.name);
@@ -234,7 +337,6 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
         if (!e.isFile() || !wanted(rel, e.name)) continue;
         if (++scanned > MAX_SCANNED_FILES) {
           stopped = true;
-          matches.push(`[stopped after searching ${MAX_SCANNED_FILES} files; narrow the glob]`);
           return;
         }
         const handle = await open(abs, 'r');
@@ -252,24 +354,31 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
         for (let i = 0; i < lines.length; i++) {
           const line = lines[i]!.length > MAX_LINE * 4 ? lines[i]!.slice(0, MAX_LINE * 4) : lines[i]!;
           if (!re.test(line)) continue;
-          if (matches.length >= maxMatches) {
-            stopped = true;
-            return;
+          if (matches.length >= MAX_KEPT_MATCHES) {
+            uncounted += 1;
+            continue;
           }
-          matches.push(`${rel}:${i + 1}: ${line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line}`);
+          matches.push({ file: rel, dir: dirRel, text: `${rel}:${i + 1}: ${line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line}` });
         }
       }
     };
     await walk(root, '');
-    if (matches.length === 0) return `no matches for /${args.pattern}/${args.glob ? ` in ${args.glob}` : ''}`;
-    if (stopped && scanned <= MAX_SCANNED_FILES) matches.push(`[stopped at ${maxMatches} matches; narrow the pattern or the glob]`);
-    return cap(matches.join('\n'));
+    const notes: string[] = [];
+    if (stopped) notes.push(`[stopped after searching ${MAX_SCANNED_FILES} files; narrow the glob]`);
+    if (matches.length === 0) return [`no matches for /${args.pattern}/${args.glob ? ` in ${args.glob}` : ''}`, ...notes].join('\n');
+    if (matches.length <= maxMatches && uncounted === 0) return [cap(matches.map((m) => m.text).join('\n')), ...notes].join('\n');
+    const { lines, shown } = summarizeMatches(matches, maxMatches);
+    const total = matches.length + uncounted;
+    notes.unshift(`[${total - shown} of ${total} matches not shown; narrow the pattern or the glob]`);
+    // The notes come last and are never cut.
+    return [cap(lines.join('\n')), ...notes].join('\n');
   }
 
   const tools = {
     list_files: {
       args: ListFilesArgs,
-      description: 'List the files and directories of a repository directory (directories end with "/", symbolic links with "@").',
+      description:
+        'List the files and directories of a repository directory (directories end with "/", symbolic links with "@"). Large listings are kept short: directories whose contents do not fit are shown with their entry count; list them to see inside.',
       run: listFiles,
     },
     read_file: {
@@ -279,7 +388,8 @@ export async function createRepoTools(opts: RepoToolsOptions): Promise<RepoTools
     },
     search: {
       args: SearchArgs,
-      description: 'Search the repository files for lines matching a regular expression; answers "path:line: text".',
+      description:
+        'Search the repository files for lines matching a regular expression; answers "path:line: text". When there are many matches, a directory holding many of them is answered as a count: narrow the glob to see them.',
       run: searchTool,
     },
   } as const;

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { NightshiftError } from '../errors.ts';
 import type { RepoRef } from '../ticket/schema.ts';
 import { git, protocolOf, type GitIdentity, type GitOptions } from './git.ts';
+import { withMirror } from './mirror.ts';
 
 /** The branch nightshift works on for a ticket. The base branch is never written. */
 export function ticketBranch(ticketId: string): string {
@@ -71,6 +72,12 @@ export interface OpenWorkspaceOptions {
   root: string;
   /** Where to clone from and push to; by default the repository's url or path, without credentials. */
   remote?: GitRemote;
+  /**
+   * Directory of the repository mirrors (see mirror.ts). Given: the workspace is cloned locally from
+   * this machine's mirror of the remote, brought up to date by one fetch. Absent: a full clone of the
+   * remote.
+   */
+  cacheDir?: string;
 }
 
 /**
@@ -92,11 +99,20 @@ export async function remoteOptions(remote: GitRemote): Promise<GitOptions> {
  * pushed it, else new from the base branch. Every stage works in its own clone, so agents on different
  * hosts hand work on through the origin.
  *
+ * With `cacheDir`, the clone is made from this machine's bare mirror of the origin (mirror.ts), fetched
+ * first so that it holds the origin's branches as they are now, the ticket branch included. The clone
+ * from the mirror is a plain local clone (`git clone` of a path: objects hard-linked when on the same
+ * file system, else copied), not `--shared` nor `--reference`: those leave the workspace borrowing the
+ * mirror's objects through `objects/info/alternates`, and the mirror is pruned as branches go, so a
+ * workspace could lose objects it needs. Hard links cost the same and leave each workspace whole and
+ * independent; the workspace's git directory is never in a sandbox's reach, so the shared files cannot
+ * be written through it (git's object files are read-only besides).
+ *
  * The clone is `<root>/<ticketId>-<random suffix>/` (a fresh mkdtemp directory) holding `git/` (the git directory) and `tree/` (the work
  * tree, `dir`). Only `tree/` is ever given to a sandbox; the git directory, its configuration, hooks,
  * index and refs stay out of its reach, and the tree keeps no `.git` pointing at them.
  */
-export async function openWorkspace({ repo, ticketId, root: rootDir, remote: given }: OpenWorkspaceOptions): Promise<Workspace> {
+export async function openWorkspace({ repo, ticketId, root: rootDir, remote: given, cacheDir }: OpenWorkspaceOptions): Promise<Workspace> {
   const root = resolve(rootDir);
   mkdirSync(root, { recursive: true });
   const home = mkdtempSync(join(root, `${ticketId}-`));
@@ -106,25 +122,35 @@ export async function openWorkspace({ repo, ticketId, root: rootDir, remote: giv
     const gitDir = join(home, 'git');
     const dir = join(home, 'tree');
     const ws: WorkspaceRepo = { dir, gitDir };
-    await git(root, ['clone', '--quiet', '--no-tags', '--no-checkout', '--template=', `--separate-git-dir=${gitDir}`, '--', remote.url, dir], await remoteOptions(remote));
+    const branch = ticketBranch(ticketId);
+    const cloneArgs = ['clone', '--quiet', '--no-tags', '--no-checkout', '--template=', `--separate-git-dir=${gitDir}`, '--'];
+    if (cacheDir !== undefined) {
+      await withMirror({ cacheDir, remote, followHead: repo.baseBranch === undefined }, (mirror) => git(root, [...cloneArgs, mirror, dir]));
+    } else {
+      await git(root, [...cloneArgs, remote.url, dir], await remoteOptions(remote));
+    }
     // The clone leaves a `.git` file naming the git directory: the tree must not know where it is.
     rmSync(join(dir, '.git'), { force: true });
     // The sandbox keeps its own files (dependency caches, a virtualenv) under .nightshift/: never commit them.
     mkdirSync(join(gitDir, 'info'), { recursive: true });
     writeFileSync(join(gitDir, 'info', 'exclude'), '/.nightshift/\n');
     const baseBranch = repo.baseBranch ?? (await defaultBranch(ws));
-    const branch = ticketBranch(ticketId);
-    const pushed = (await workspaceGit(ws, ['ls-remote', '--heads', remote.url, `refs/heads/${branch}`], await remoteOptions(remote))).trim();
     const baseSha = (await workspaceGit(ws, ['rev-parse', '--verify', `refs/remotes/origin/${baseBranch}^{commit}`]).catch(() => {
       throw new WorkspaceError('base_branch_missing', `the repository has no branch "${baseBranch}"`);
     })).trim();
-    if (pushed) {
-      await workspaceGit(ws, ['fetch', '--quiet', '--no-tags', remote.url, `+refs/heads/${branch}:refs/remotes/origin/${branch}`], await remoteOptions(remote));
-      await workspaceGit(ws, ['checkout', '--quiet', '-B', branch, `refs/remotes/origin/${branch}`]);
+    let pushed: boolean;
+    if (cacheDir !== undefined) {
+      // The mirror was fetched just now: it has the ticket branch if the origin has it.
+      pushed = await workspaceGit(ws, ['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}^{commit}`]).then(
+        (out) => out.trim() !== '',
+        () => false,
+      );
     } else {
-      await workspaceGit(ws, ['checkout', '--quiet', '-B', branch, baseSha]);
+      pushed = (await workspaceGit(ws, ['ls-remote', '--heads', remote.url, `refs/heads/${branch}`], await remoteOptions(remote))).trim() !== '';
+      if (pushed) await workspaceGit(ws, ['fetch', '--quiet', '--no-tags', remote.url, `+refs/heads/${branch}:refs/remotes/origin/${branch}`], await remoteOptions(remote));
     }
-    return { dir, gitDir, ticketId, branch, baseBranch, baseSha, resumed: pushed !== '', remote, dispose, [Symbol.asyncDispose]: dispose };
+    await workspaceGit(ws, ['checkout', '--quiet', '-B', branch, pushed ? `refs/remotes/origin/${branch}` : baseSha]);
+    return { dir, gitDir, ticketId, branch, baseBranch, baseSha, resumed: pushed, remote, dispose, [Symbol.asyncDispose]: dispose };
   } catch (err) {
     await dispose();
     throw err;

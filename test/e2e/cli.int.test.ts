@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { PROCESS_KINDS } from '../../bus/index.ts';
 import { Ticket } from '../../shared/index.ts';
@@ -8,7 +10,28 @@ import { runCli, spawnCli } from '../helpers/cli.ts';
 import { setup } from '../helpers/env.ts';
 import { makeRepo } from '../helpers/git.ts';
 
+const ROOT = resolve(import.meta.dirname, '../..');
+
 describe('the CLI', () => {
+  it('prints nothing of npm before its own output through `npx nightshift`, whatever node is on PATH', async () => {
+    // The machine's own node first, as a user's shell has it (here Node 20): the launcher hands over to Node 24.
+    // None of the npm_* settings an `npm test` run passes down, and an npm cache of its own: a first
+    // `npx nightshift` links the project into the cache, checking its engines (npm warned EBADENGINE).
+    const PATH = (process.env.PATH ?? '').split(delimiter).filter((d) => !d.startsWith(join(ROOT, '.toolchain'))).join(delimiter);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+    const cache = mkdtempSync(join(tmpdir(), 'ns-npm-cache-'));
+    try {
+      const r = await promisify(execFile)('npx', ['nightshift', '--help'], { cwd: ROOT, env: { ...env, PATH, npm_config_cache: cache }, timeout: 120_000 });
+      expect(r.stderr).toBe('');
+      expect(r.stdout.startsWith('nightshift — background agents')).toBe(true);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
+    // Every dependency's install script is reviewed in package.json (allowScripts), so `npm ci` warns of none.
+    const scripts = await promisify(execFile)('npm', ['install-scripts', 'ls'], { cwd: ROOT, timeout: 120_000 });
+    expect(scripts.stdout.trim()).toBe('No packages with unreviewed install scripts.');
+  });
+
   it('stops start-up on bad configuration, naming every bad variable, with exit code 2', async () => {
     const r = await runCli(['coordinator'], { NIGHTSHIFT_ACK_WAIT: 'soon', NIGHTSHIFT_MAX_DELIVER: '0', NIGHTSHIFT_PREFIX: 'a.b' });
     expect(r.code).toBe(2);
@@ -25,6 +48,13 @@ describe('the CLI', () => {
     const flag = await runCli(['ticket', 'show', 'tk-0123456789', '--colour'], {});
     expect(flag.code).toBe(2);
     expect(flag.stderr).toContain('--colour');
+    // Checked before anything is reached: no NATS runs at this address.
+    const malformed = await runCli(['ticket', 'cancel', 'T-1', '--nats', 'nats://127.0.0.1:1'], {});
+    expect(malformed.code).toBe(2);
+    expect(malformed.stderr).toContain('"T-1" is not a ticket id');
+    const replicas = await runCli(['up', '--cluster', '3', '--nats', 'nats://127.0.0.1:1'], {});
+    expect(replicas.code).toBe(2);
+    expect(replicas.stderr).toContain('--cluster starts an embedded cluster');
   });
 
   it('writes a nats-server configuration and a private seed per process kind, keeping the seeds on a second run', async () => {
@@ -80,6 +110,7 @@ describe('the CLI', () => {
     expect(missing.code).toBe(1);
     expect(JSON.parse(missing.stdout)).toMatchObject({ ok: false, error: { code: 'ticket_not_found' } });
     const malformed = await runCli(['ticket', 'show', 'T-1', '--json'], env.childEnv);
+    expect(malformed.code).toBe(2);
     expect(JSON.parse(malformed.stdout)).toMatchObject({ ok: false, error: { code: 'invalid_ticket_id' } });
   });
 });

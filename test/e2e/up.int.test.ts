@@ -58,8 +58,9 @@ const AGENT_HANDLERS = ['refiner', 'test-author', 'coder', 'reviewer'].flatMap((
 function killServersAtEnd(stdout: () => string, dataDir: string): void {
   onTestFinished(() => {
     for (const e of eventsOf(stdout())) {
-      const servers = e.event === 'up' ? ((e.servers as { pid: number }[] | undefined) ?? []).map((s) => s.pid) : e.event === 'nats_restarted' ? [e.pid as number] : [];
-      const children = e.event === 'up' ? ((e.processes as { pid: number }[] | undefined) ?? []).map((p) => p.pid) : [];
+      const listed = e.event === 'up' || e.event === 'starting';
+      const servers = listed ? ((e.servers as { pid: number }[] | undefined) ?? []).map((s) => s.pid) : e.event === 'nats_restarted' ? [e.pid as number] : [];
+      const children = listed ? ((e.processes as { pid: number }[] | undefined) ?? []).map((p) => p.pid) : [];
       for (const pid of [...servers, ...children]) {
         try {
           // Only this stack's: a pid that is gone may have been reused (servers name the data dir, children have it in their environment).
@@ -85,7 +86,7 @@ describe('nightshift up', () => {
   it('runs the local stack with an embedded server, and Ctrl-C leaves no process behind', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_WEB_PORT: '0' };
     const args = ['up', '--json', '--port', String(port), '--replicas', 'coder=2'];
     for (const role of ['refiner', 'test-author', 'coder', 'reviewer']) args.push('--handler', `${role}=${HANDLER}`);
 
@@ -96,18 +97,23 @@ describe('nightshift up', () => {
     {
       await using stack = spawnCli(args, env);
       killServersAtEnd(stack.stdout, dataDir);
-      const ready = await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')));
+      const ready = await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')), { timeoutMs: 120_000 });
       const upEvent = JSON.parse(ready) as UpEvent;
       expect(upEvent).toMatchObject({ nats, embedded: true });
       expect(upEvent.processes.map((p) => p.name).sort()).toEqual(
-        ['coder-1', 'coder-2', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1'],
+        ['coder-1', 'coder-2', 'coordinator-1', 'refiner-1', 'reviewer-1', 'test-author-1', 'triager-1', 'web-1'],
       );
 
-      const created = await waitFor('intake served', async () => {
-        const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Up', '--body', 'b', '--repo', makeRepo()], cli);
-        return r.code === 0 ? r.stdout.trim() : undefined;
-      });
-      id = created;
+      // Up means up: every process said it serves before, each with its progress, and a ticket posted at once is taken.
+      const progress = eventsOf(stack.stdout()).filter((e) => e.event === 'progress');
+      for (const p of upEvent.processes) {
+        const mine = progress.filter((e) => e.process === p.name);
+        expect(mine.length, p.name).toBeGreaterThan(1);
+        expect(mine.at(-1)!.phase, p.name).toBeNull();
+      }
+      const created = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Up', '--body', 'b', '--repo', makeRepo()], cli);
+      expect(created.code, created.stderr).toBe(0);
+      id = created.stdout.trim();
 
       // Locked down by default: no credentials, no bus; the viewer's may read but not post or cancel.
       const anonymous = await runCli(['ticket', 'list', '--nats', nats, '--json'], { NIGHTSHIFT_DATA_DIR: join(dataDir, 'elsewhere') });
@@ -135,7 +141,7 @@ describe('nightshift up', () => {
     // The data stays in the data dir: a new stack still knows the ticket.
     await using again = spawnCli(args, env);
     killServersAtEnd(again.stdout, dataDir);
-    await waitFor('the second up event', () => again.stdout().includes('"event":"up"'));
+    await waitFor('the second up event', () => again.stdout().includes('"event":"up"'), { timeoutMs: 120_000 });
     const shown = await waitFor('ticket show', async () => {
       const r = await runCli(['ticket', 'show', id, '--nats', nats, '--json'], cli);
       return r.code === 0 ? r.stdout : undefined;
@@ -148,12 +154,12 @@ describe('nightshift up', () => {
   it('restarts its embedded nats-server after a SIGKILL on the same data, and a ticket in flight reaches its end state', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_WEB_PORT: '0' };
     const nats = `nats://127.0.0.1:${port}`;
     const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
     await using stack = spawnCli(['up', '--json', '--port', String(port), ...AGENT_HANDLERS], env);
     killServersAtEnd(stack.stdout, dataDir);
-    const upEvent = JSON.parse(await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')))) as UpEvent;
+    const upEvent = JSON.parse(await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')), { timeoutMs: 120_000 })) as UpEvent;
     expect(upEvent.servers).toHaveLength(1);
     const killed = upEvent.servers[0]!.pid;
     const id = await waitFor('intake served', async () => {
@@ -176,13 +182,13 @@ describe('nightshift up', () => {
   it('stops the nats-server an up killed with SIGKILL left behind when up starts again on the same data', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-stale-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_WEB_PORT: '0' };
     const args = ['up', '--json', '--port', String(port), ...AGENT_HANDLERS];
     let left: number;
     {
       await using killed = spawnCli(args, env);
       killServersAtEnd(killed.stdout, dataDir);
-      const upEvent = JSON.parse(await waitFor('the up event', () => killed.stdout().split('\n').find((l) => l.includes('"event":"up"')))) as UpEvent;
+      const upEvent = JSON.parse(await waitFor('the up event', () => killed.stdout().split('\n').find((l) => l.includes('"event":"up"')), { timeoutMs: 120_000 })) as UpEvent;
       left = upEvent.servers[0]!.pid;
       killed.proc.kill('SIGKILL');
       expect(await killed.exited).toBe('SIGKILL');
@@ -192,21 +198,21 @@ describe('nightshift up', () => {
     }
     await using again = spawnCli(args, env);
     killServersAtEnd(again.stdout, dataDir);
-    await waitFor('the second up event', () => again.stdout().includes('"event":"up"'), { timeoutMs: 60_000 });
+    await waitFor('the second up event', () => again.stdout().includes('"event":"up"'), { timeoutMs: 120_000 });
     expect(eventsOf(again.stdout()).find((e) => e.event === 'nats_stale_stopped')).toMatchObject({ pid: left });
     expect(alive(left)).toBe(false);
     again.proc.kill('SIGINT');
     expect(await again.exited).toBe(0);
-  });
+  }, 300_000);
 
   it('runs on an embedded 3-node JetStream cluster: serves intake, survives a node killed, and Ctrl-C leaves no process behind', async () => {
     const port = await freePortRange(6);
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-up-cluster-'));
-    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_LOST_WORK_CHECK: '5s' };
+    const env = { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_LOG_LEVEL: 'info', NIGHTSHIFT_SWEEP_INTERVAL: '100ms', NIGHTSHIFT_LOST_WORK_CHECK: '5s', NIGHTSHIFT_WEB_PORT: '0' };
     const cli = { NIGHTSHIFT_DATA_DIR: dataDir };
     await using stack = spawnCli(['up', '--json', '--port', String(port), '--cluster', '3', ...AGENT_HANDLERS], env);
     killServersAtEnd(stack.stdout, dataDir);
-    const ready = await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')), { timeoutMs: 90_000 });
+    const ready = await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')), { timeoutMs: 120_000 });
     const upEvent = JSON.parse(ready) as UpEvent;
     const urls = [0, 1, 2].map((i) => `nats://127.0.0.1:${port + i}`);
     expect(upEvent).toMatchObject({ nats: urls.join(','), embedded: true, replicas: 3 });
@@ -269,10 +275,15 @@ describeDocker('nightshift up --demo', () => {
   it('runs the demo ticket through the whole chain offline and prints its pull request', async () => {
     const port = await freePort();
     const dataDir = mkdtempSync(join(tmpdir(), 'nightshift-demo-'));
-    const r = await runCli(['up', '--demo', '--json', '--port', String(port)], { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_WORKSPACES_DIR: join(dataDir, 'ws') }, { timeoutMs: 300_000 });
+    const r = await runCli(['up', '--demo', '--json', '--port', String(port)], { NATS_URL: '', NIGHTSHIFT_DATA_DIR: dataDir, NIGHTSHIFT_WORKSPACES_DIR: join(dataDir, 'ws'), NIGHTSHIFT_WEB_PORT: '0' }, { timeoutMs: 300_000 });
     expect(r.code, r.stderr.slice(-4000)).toBe(0);
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; pr?: { state: string; title: string; body: string }; diff?: string; entry?: { to?: string } });
-    expect(events[0]!.event).toBe('up');
+    // Starting, a progress line per process, then up, and only then the demo ticket.
+    expect(events[0]!.event).toBe('starting');
+    const upAt = events.findIndex((e) => e.event === 'up');
+    expect(upAt).toBeGreaterThan(0);
+    expect(events.slice(1, upAt).every((e) => e.event === 'progress')).toBe(true);
+    expect(events.findIndex((e) => e.event === 'timeline')).toBeGreaterThan(upAt);
     expect(events.filter((e) => e.event === 'timeline' && e.entry?.to).map((e) => e.entry!.to)).toEqual([
       'received',
       'refining',

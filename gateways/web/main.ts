@@ -1,0 +1,91 @@
+import type { Server } from 'node:http';
+import { createAdaptorServer } from '@hono/node-server';
+import { answerTicket, cancelTicket } from '../../cli/tickets.ts';
+import { showPullRequest } from '../../cli/prs.ts';
+import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, TicketStore, type Bus } from '../../bus/index.ts';
+import { listenHttp, untilAborted, UserInputError, withHealth, type Config, type Logger } from '../../shared/index.ts';
+import { createWebApp } from './app.ts';
+import { isLoopback } from './auth.ts';
+import { BoardIndex } from './board.ts';
+
+/** How long an answer or a cancellation from the console waits for the coordinator to take it. */
+const ACTION_TIMEOUT_MS = 30_000;
+
+/** The running console. */
+export interface WebConsole extends AsyncDisposable {
+  url: string;
+  index: BoardIndex;
+  close(): Promise<void>;
+}
+
+/**
+ * The web console on a connected bus (the operator's permissions: read tickets and pull requests,
+ * answer and cancel): the board index fed by the tickets KV watch, and the HTTP server.
+ */
+export async function startWebConsole({ bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<WebConsole> {
+  const store = new TicketStore(await bus.tickets());
+  const prs = await createPullRequestStore(bus);
+  const index = new BoardIndex();
+  const stop = new AbortController();
+  const watching = (async () => {
+    for await (const t of store.watch(stop.signal)) index.apply(t);
+  })().catch((err: unknown) => {
+    if (!stop.signal.aborted) log.error({ err }, 'the tickets watch ended');
+  });
+  const host = config.NIGHTSHIFT_WEB_HOST;
+  const app = createWebApp({
+    index,
+    ticket: async (id) => (await store.get(id))?.ticket ?? null,
+    pullRequest: async (id) => ((await prs.get(id)) ? showPullRequest(bus, id) : null),
+    answer: (id, o) => answerTicket(bus, id, o.text, { by: o.by, timeoutMs: ACTION_TIMEOUT_MS, ...(o.budget !== undefined && { budget: o.budget }) }),
+    cancel: (id, o) => cancelTicket(bus, id, { by: o.by, timeoutMs: ACTION_TIMEOUT_MS, ...(o.reason !== undefined && { reason: o.reason }) }),
+    auth: { token: config.NIGHTSHIFT_WEB_TOKEN, proxyHeader: config.NIGHTSHIFT_WEB_PROXY_HEADER, readOpen: isLoopback(host) },
+    log,
+    signal: stop.signal,
+  });
+  const server = createAdaptorServer({ fetch: app.fetch, hostname: host }) as Server;
+  let url: string;
+  try {
+    url = await listenHttp(server, host, config.NIGHTSHIFT_WEB_PORT);
+  } catch (err) {
+    stop.abort();
+    await watching;
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new UserInputError('port_in_use', `the web console cannot listen on ${host}:${config.NIGHTSHIFT_WEB_PORT}: the port is in use (set NIGHTSHIFT_WEB_PORT or --port)`);
+    }
+    throw err;
+  }
+  if (!isLoopback(host) && !config.NIGHTSHIFT_WEB_TOKEN && !config.NIGHTSHIFT_WEB_PROXY_HEADER) {
+    log.warn({ host }, 'the console listens beyond loopback with neither NIGHTSHIFT_WEB_TOKEN nor NIGHTSHIFT_WEB_PROXY_HEADER: nobody can read or change anything');
+  }
+  log.info({ url, writable: Boolean(config.NIGHTSHIFT_WEB_TOKEN || config.NIGHTSHIFT_WEB_PROXY_HEADER) }, 'web console listening');
+  const close = async () => {
+    stop.abort();
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    await watching;
+  };
+  return { url, index, close, [Symbol.asyncDispose]: close };
+}
+
+/** The web console process (`nightshift web`): connect as the operator, serve until `signal` aborts, then drain. */
+export async function runWebConsole({ config, log, signal, busOptions }: { config: Config; log: Logger; signal: AbortSignal; busOptions?: Parameters<typeof connectBus>[0] }): Promise<void> {
+  return withHealth(config, log, async (state) => {
+    const bus = await connectBus(busOptions ?? { ...busOptionsOf(config, 'operator'), name: 'nightshift-web', log });
+    state.connected = bus.connected;
+    try {
+      state.phase = 'waiting for the coordinator to provision the bus';
+      await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.prsBucket], log, signal });
+      const web = await startWebConsole({ bus, config, log });
+      state.phase = null;
+      await untilAborted(signal);
+      state.phase = 'stopping';
+      await web.close();
+      log.info('web console stopped');
+    } finally {
+      await bus.close();
+    }
+  });
+}
