@@ -36,6 +36,22 @@ it('the pure benchmarks run and print a ratio against their baseline for every c
   for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
 });
 
+it('the orchestration benchmarks run on a real nats-server and print a ratio against their baseline for every case', { timeout: 600_000 }, async () => {
+  const lines = await bench('--only', 'orchestration');
+  expect(lines.map((l) => l.bench)).toEqual([
+    'hand-off through the coordinator (median)',
+    'hand-off through the coordinator (p95)',
+    'no-op throughput, 1 replica per role',
+    'no-op throughput, 2 replicas per role',
+    'no-op throughput, 4 replicas per role',
+    'no-op throughput, 8 replicas per role',
+    'no-op throughput speed-up, 1 -> 2 replicas',
+    'scaling with a simulated stage, 8 replicas',
+  ]);
+  expectRatios(lines);
+  for (const l of lines) expect(l.ratio).toBeCloseTo(l.value! / l.baseline!, 6);
+});
+
 it('the web benchmark renders the board against reading its tickets from KV, on a real nats-server', async () => {
   const lines = await bench('--only', 'web');
   expect(lines.map((l) => l.bench)).toEqual(['web board render, 1000 tickets', 'web board render with a text filter, 1000 tickets']);

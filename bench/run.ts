@@ -8,12 +8,13 @@
  */
 import type { BenchModule, BenchOptions } from './lib.ts';
 import { memory } from './memory.ts';
+import { orchestration } from './orchestration.ts';
 import { pure } from './pure.ts';
 import { sandbox } from './sandbox.ts';
 import { tokensBench } from './tokens.ts';
 import { web } from './web.ts';
 
-const MODULES: BenchModule[] = [pure, sandbox, tokensBench, web, memory];
+const MODULES: BenchModule[] = [pure, orchestration, sandbox, memory, tokensBench, web];
 
 const argv = process.argv.slice(2);
 const opts: BenchOptions = { quick: argv.includes('--quick'), json: argv.includes('--json') };

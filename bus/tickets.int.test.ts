@@ -1,6 +1,10 @@
 import { expect, it } from 'vitest';
 import { setup } from '../test/helpers/env.ts';
+import { newTicket, tick } from '../agents/coordinator/reducer.ts';
+import { IntakeRequest, ticketIdForExternalId } from '../shared/index.ts';
 import { TicketStore } from './tickets.ts';
+
+const POLICY = { stageTimeoutMs: () => 60_000, queueTimeoutMs: 3_600_000, stageAttempts: 3, humanTimeoutMs: 3_600_000 };
 
 it('ends a ticket watch aborted while the watch is being set up, and one aborted while it waits', async () => {
   await using env = await setup();
@@ -20,4 +24,61 @@ it('ends a ticket watch aborted while the watch is being set up, and one aborted
   await env.bus.nc.flush();
   late.abort();
   expect(await waiting).toEqual({ done: true, value: undefined });
+});
+
+it('validates a ticket once per revision: one read again at the same revision is not parsed again, a new one is', async () => {
+  await using env = await setup();
+  const kv = await env.bus.tickets();
+  const store = new TicketStore(kv);
+  const t = tick(newTicket(ticketIdForExternalId('parsed-once'), IntakeRequest.parse({ title: 't', body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  // Written through the store: validated on the way in, and known at its revision.
+  expect(await store.create(t)).toBe(true);
+  const first = (await store.get(t.id))!;
+  expect(first.ticket).toEqual(t);
+  expect((await store.get(t.id))!.ticket).toBe(first.ticket);
+  // A record another writer left invalid, at a new revision: refused on read, by get and by watch.
+  await kv.put(t.id, JSON.stringify({ ...t, state: 'nonsense' }));
+  await expect(store.get(t.id)).rejects.toThrow();
+  // The store refuses to write an invalid ticket.
+  await expect(store.update({ ...t, state: 'nonsense' } as never, first.revision)).rejects.toThrow();
+  // Valid again: read, parsed once, and the watch yields that same parsed record.
+  await kv.put(t.id, JSON.stringify({ ...t, title: 'renamed' }));
+  const again = (await store.get(t.id))!;
+  expect(again.ticket.title).toBe('renamed');
+  const stop = new AbortController();
+  for await (const seen of store.watch(stop.signal, t.id)) {
+    expect(seen).toBe(again.ticket);
+    stop.abort();
+  }
+  // A fresh store (another process) parses what it reads: equal, not the same object.
+  expect((await new TicketStore(kv).get(t.id))!.ticket).toEqual(again.ticket);
+});
+
+it('mutates from the revision it knows without reading, and decides again on a fresh read when another writer moved on', async () => {
+  await using env = await setup();
+  const kv = await env.bus.tickets();
+  const mine = new TicketStore(kv);
+  const other = new TicketStore(kv);
+  const t = tick(newTicket(ticketIdForExternalId('stale-mutate'), IntakeRequest.parse({ title: 't', body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  expect(await mine.create(t)).toBe(true);
+  // Another coordinator writes: `mine` still knows the first revision.
+  await other.mutate(t.id, (x) => ({ ...x, title: 'by the other' }));
+  const seen: string[] = [];
+  const written = await mine.mutate(t.id, (x) => {
+    seen.push(x.title);
+    return { ...x, body: `${x.body}+` };
+  });
+  // Decided on what it knew, refused by compare-and-set, decided again on the fresh record.
+  expect(seen).toEqual(['t', 'by the other']);
+  expect(written!.ticket).toMatchObject({ title: 'by the other', body: 'b+' });
+  expect((await other.get(t.id))!.ticket).toMatchObject({ title: 'by the other', body: 'b+' });
+  // "No change" is only trusted on a fresh read.
+  await other.mutate(t.id, (x) => ({ ...x, title: 'changed again' }));
+  const looked: string[] = [];
+  const none = await mine.mutate(t.id, (x) => {
+    looked.push(x.title);
+    return x.title === 'changed again' ? { ...x, body: 'seen' } : null;
+  });
+  expect(looked).toEqual(['by the other', 'changed again']);
+  expect(none!.ticket.body).toBe('seen');
 });

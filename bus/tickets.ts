@@ -1,6 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { ConflictError, delay, Ticket } from '../shared/index.ts';
-import { CasRecords } from './records.ts';
+import { isWrongLastSequence } from './records.ts';
 
 /** A ticket record with the KV revision it was read at. */
 export interface StoredTicket {
@@ -10,50 +10,129 @@ export interface StoredTicket {
 
 /** Ticket reads `list` keeps in flight at once. */
 const LIST_CONCURRENCY = 32;
+/** Parsed tickets a store keeps, by key, each at the revision it was parsed at. */
+const PARSED_MEMORY = 4_096;
 
 /**
  * The tickets KV bucket. Every write is compare-and-set on the revision read, so concurrent writers
  * (several coordinators) never overwrite each other: the loser re-reads and decides again.
+ *
+ * Every ticket is validated with its schema before it is written, and once per revision when it is
+ * read: a record read again at a revision this store parsed (or wrote) already is not parsed again.
+ * Tickets returned are shared between readers of the same revision: treat them as read-only (the
+ * reducer never changes a ticket in place).
  */
 export class TicketStore {
   readonly #kv: KV;
-  readonly #records: CasRecords<typeof Ticket>;
+  readonly #parsed = new Map<string, StoredTicket>();
+  /** Writes on their way, by key: a watch can deliver one before the server has answered the write. */
+  readonly #writing = new Map<string, { bytes: Uint8Array; ticket: Ticket }>();
 
   constructor(kv: KV) {
     this.#kv = kv;
-    this.#records = new CasRecords(kv, Ticket, (id) => id, 'ticket');
   }
 
   async get(id: string): Promise<StoredTicket | null> {
-    const r = await this.#records.get(id);
-    return r && { ticket: r.value, revision: r.revision };
+    const e = await this.#kv.get(id);
+    if (!e || e.operation !== 'PUT') return null;
+    return this.#parse(e.key, e.revision, () => Ticket.parse(e.json()));
   }
 
   /** Stores a new ticket; returns false when the id exists already. */
   async create(ticket: Ticket): Promise<boolean> {
-    return (await this.#records.create(ticket.id, ticket)) !== null;
+    const valid = Ticket.parse(ticket);
+    const bytes = this.#announce(valid);
+    try {
+      this.#remember(valid.id, { ticket: valid, revision: await this.#kv.create(valid.id, bytes) });
+      return true;
+    } catch (err) {
+      if (isWrongLastSequence(err)) return false;
+      throw err;
+    } finally {
+      this.#settled(valid.id, bytes);
+    }
   }
 
   /** Writes `ticket` if the key is still at `revision`; throws ConflictError otherwise. */
-  update(ticket: Ticket, revision: number): Promise<number> {
-    return this.#records.update(ticket.id, ticket, revision);
+  async update(ticket: Ticket, revision: number): Promise<number> {
+    const valid = Ticket.parse(ticket);
+    const bytes = this.#announce(valid);
+    try {
+      const written = await this.#kv.update(valid.id, bytes, revision);
+      this.#remember(valid.id, { ticket: valid, revision: written });
+      return written;
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new ConflictError(`ticket ${valid.id} changed since revision ${revision}`);
+      throw err;
+    } finally {
+      this.#settled(valid.id, bytes);
+    }
+  }
+
+  /** Encodes a validated ticket about to be written, and notes it as on its way. */
+  #announce(valid: Ticket): Uint8Array {
+    const bytes = new TextEncoder().encode(JSON.stringify(valid));
+    this.#writing.set(valid.id, { bytes, ticket: valid });
+    return bytes;
+  }
+
+  #settled(key: string, bytes: Uint8Array): void {
+    if (this.#writing.get(key)?.bytes === bytes) this.#writing.delete(key);
+  }
+
+  /**
+   * The ticket under `key` at `revision`: parsed before, written by this store (`bytes`, from a watch,
+   * are exactly those of a write on its way), or parsed now (`parse` throws when invalid).
+   */
+  #parse(key: string, revision: number, parse: () => Ticket, bytes?: Uint8Array): StoredTicket {
+    const known = this.#parsed.get(key);
+    if (known?.revision === revision) return known;
+    const mine = bytes && this.#writing.get(key);
+    const stored = { ticket: mine && Buffer.from(mine.bytes.buffer, mine.bytes.byteOffset, mine.bytes.byteLength).equals(bytes) ? mine.ticket : parse(), revision };
+    this.#remember(key, stored);
+    return stored;
+  }
+
+  #remember(key: string, stored: StoredTicket): void {
+    const known = this.#parsed.get(key);
+    // An older revision never replaces a newer one (a watch can deliver after a write landed).
+    if (known && known.revision > stored.revision) return;
+    this.#parsed.delete(key);
+    this.#parsed.set(key, stored);
+    if (this.#parsed.size > PARSED_MEMORY) this.#parsed.delete(this.#parsed.keys().next().value!);
   }
 
   /**
    * Reads, decides, writes with compare-and-set, and on conflict starts again (up to `tries`).
    * `decide` returns the next record or null for no change. Returns what was written, or null.
+   *
+   * The first decision is taken on the latest revision this store knows of the ticket (its own last
+   * write, or the last one a watch through it delivered), without a read: when another writer changed
+   * it since, the write fails its compare-and-set and the decision is taken again on a fresh read. A
+   * decision of "no change" is only trusted on a fresh read. `decide` may thus run more than once: it
+   * must be pure.
    */
   async mutate(id: string, decide: (t: Ticket) => Ticket | null, tries = 20): Promise<StoredTicket | null> {
-    for (let i = 0; ; i++) {
-      const cur = await this.get(id);
-      if (!cur) return null;
+    let cur: StoredTicket | null | undefined = this.#parsed.get(id);
+    let fresh = false;
+    for (let i = 0; ; ) {
+      if (!cur) {
+        cur = await this.get(id);
+        fresh = true;
+        if (!cur) return null;
+      }
       const next = decide(cur.ticket);
-      if (!next) return null;
+      if (!next) {
+        if (fresh) return null;
+        cur = undefined;
+        continue;
+      }
       try {
         const revision = await this.update(next, cur.revision);
         return { ticket: next, revision };
       } catch (err) {
-        if (!(err instanceof ConflictError) || i + 1 >= tries) throw err;
+        if (!(err instanceof ConflictError) || ++i >= tries) throw err;
+        cur = undefined;
       }
     }
   }
@@ -93,8 +172,13 @@ export class TicketStore {
       try {
         for await (const e of iter) {
           if (e.operation !== 'PUT') continue;
-          const parsed = Ticket.safeParse(e.json());
-          if (parsed.success) yield parsed.data;
+          let t: StoredTicket;
+          try {
+            t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()), e.value);
+          } catch {
+            continue;
+          }
+          yield t.ticket;
         }
       } finally {
         signal.removeEventListener('abort', stop);

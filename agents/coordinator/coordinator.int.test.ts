@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { IntakeReply } from '../../shared/index.ts';
-import { envelope, publishEvent, StageCompleted, TicketStore, type Bus } from '../../bus/index.ts';
+import { IntakeReply, IntakeRequest, ticketIdForExternalId } from '../../shared/index.ts';
+import { encodeEnvelope, envelope, publishEvent, StageCompleted, TicketStore, WorkItem, workTicketOf, type Bus } from '../../bus/index.ts';
 import { setup } from '../../test/helpers/env.ts';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { Harness } from '../../test/helpers/harness.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createAgentRuntime, type AgentHandler } from '../runtime/runtime.ts';
 import { createCoordinator } from './coordinator.ts';
+import { COORDINATOR, newTicket, tick } from './reducer.ts';
 
 async function post(bus: Bus, payload: unknown): Promise<IntakeReply> {
   const data = typeof payload === 'string' ? payload : JSON.stringify(payload);
@@ -29,8 +30,13 @@ describe('coordinator', () => {
       return s && s.ticket.state === 'refining' && s.ticket.outbox.length === 0 ? s.ticket : undefined;
     });
     expect(t.timeline.map((e) => e.event)).toEqual(['received', 'transition', 'dispatched']);
-    const info = await env.bus.jsm.streams.info(env.bus.names.workStream);
+    // The dispatch is published right after the write that records it.
+    const info = await waitFor('the work item queued', async () => {
+      const i = await env.bus.jsm.streams.info(env.bus.names.workStream);
+      return i.state.messages > 0 ? i : undefined;
+    });
     expect(info.state.messages).toBe(1);
+    expect(t.outbox).toEqual([]);
     await coordinator.stop();
   });
 
@@ -96,6 +102,50 @@ describe('coordinator', () => {
     await coordinator.stop();
   });
 
+  describe('publishes a dispatch whose coordinator died between the write and the publish', () => {
+    const advance: AgentHandler = async (work) => ({ kind: 'advance', output: { did: work.stage } });
+
+    /** A ticket dispatched to refining by a write nobody published, as a coordinator killed right after it leaves it. */
+    async function writtenNotPublished(env: Awaited<ReturnType<typeof setup>>, outbox: 'emptied' | 'filled'): Promise<{ id: string; store: TicketStore }> {
+      const store = new TicketStore(await env.bus.tickets());
+      const id = ticketIdForExternalId(`unpublished-${outbox}`);
+      const policy = { stageTimeoutMs: () => 60_000, queueTimeoutMs: 3_600_000, stageAttempts: 3, humanTimeoutMs: 3_600_000 };
+      const t = tick(newTicket(id, IntakeRequest.parse({ title: 'x', body: 'y', repo: { path: makeRepo() } }), new Date(), 'intake:test'), new Date(), policy)!;
+      // `emptied`: as this coordinator writes a dispatch; `filled`: as a coordinator before it did.
+      expect(await store.create(outbox === 'emptied' ? { ...t, outbox: [] } : t)).toBe(true);
+      return { id, store };
+    }
+
+    it.each(['emptied', 'filled'] as const)('publishes it once, under its own id, when the outbox was %s', async (outbox) => {
+      await using env = await setup();
+      const { id, store } = await writtenNotPublished(env, outbox);
+      expect((await env.bus.jsm.streams.info(env.bus.names.workStream)).state.messages).toBe(0);
+      await using h = await Harness.start(env);
+      await h.agent('refiner', advance);
+      const t = await h.inState(id, 'writing_tests');
+      expect(h.calls.map((c) => [c.stage, c.attempt, c.deliveries])).toEqual([['refining', 1, 1]]);
+      expect(t.timeline.filter((e) => e.event === 'retry')).toEqual([]);
+      expect(t.timeline.filter((e) => e.event === 'dispatched').map((e) => e.stage)).toEqual(['refining', 'writing_tests']);
+      expect((await store.get(id))!.ticket.outbox).toEqual([]);
+    });
+
+    it('does not publish again a dispatch whose work item waits in the queue', async () => {
+      await using env = await setup();
+      const { id } = await writtenNotPublished(env, 'emptied');
+      // Published before the crash: only the write that recorded it had landed in the ticket.
+      const t = (await new TicketStore(await env.bus.tickets()).get(id))!.ticket;
+      const item = envelope(WorkItem, { stage: 'refining', attempt: 1, round: 1, ticket: workTicketOf(t) }, { id: t.work!.dispatchId!, source: COORDINATOR, correlationId: id });
+      await env.bus.js.publish(env.bus.subjects.work('refiner', id), encodeEnvelope(item), { msgID: item.id });
+      await using h = await Harness.start(env);
+      await waitFor('the sweeper to have looked', () => env.sink.lines.some((l) => l.msg === 'coordinator started') && Date.now() > Date.parse(t.work!.dispatchedAt) + 3_000, { intervalMs: 100 });
+      expect((await env.bus.jsm.streams.info(env.bus.names.workStream)).state.messages).toBe(1);
+      expect(env.sink.lines.filter((l) => l.msg === 'dispatched')).toEqual([]);
+      await h.agent('refiner', advance);
+      await h.inState(id, 'writing_tests');
+      expect(h.calls.map((c) => [c.stage, c.attempt, c.deliveries])).toEqual([['refining', 1, 1]]);
+    });
+  });
+
   describe('repairs dispatched work the bus lost', () => {
     const advance: AgentHandler = async (work) => ({ kind: 'advance', output: { did: work.stage } });
     const workMessage = async (bus: Bus, id: string) => bus.jsm.streams.getMessage(bus.names.workStream, { last_by_subj: bus.subjects.work('refiner', id) });
@@ -104,10 +154,10 @@ describe('coordinator', () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '300ms' });
       await using h = await Harness.start(env);
       const id = await h.post();
-      const dispatched = await h.until(id, 'the refining dispatch published', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
       const first = dispatched.work!.dispatchId!;
       // The item leaves the queue as if an agent had taken it and its result were lost on the way.
-      const item = await workMessage(env.bus, id);
+      const item = await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
       expect(await env.bus.jsm.streams.deleteMessage(env.bus.names.workStream, item!.seq)).toBe(true);
       const again = await h.until(id, 'a new dispatch', (t) => t.work?.dispatchId !== first);
       expect(again.work).toMatchObject({ stage: 'refining', attempt: 1 });
@@ -150,8 +200,8 @@ describe('coordinator', () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
       await using h = await Harness.start(env);
       const id = await h.post();
-      const dispatched = await h.until(id, 'the refining dispatch published', (t) => t.state === 'refining' && t.outbox.length === 0);
-      const item = (await workMessage(env.bus, id))!;
+      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const item = await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
       // No agent takes it while many checks go by (the checks are logged at debug when they fail).
       await new Promise((r) => setTimeout(r, 2_000));
       expect((await workMessage(env.bus, id))!.seq).toBe(item.seq);

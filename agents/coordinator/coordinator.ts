@@ -31,12 +31,13 @@ import {
   type IntakeReply,
   type Logger,
   type Role,
+  type OutboxItem,
   type Ticket,
 } from '../../shared/index.ts';
 import { measureWorkPending, ticketCensus } from '../../shared/metrics.ts';
 import type { CoordinatorEvent } from './events.ts';
 import { BUG_INTAKE, parseIntake, TICKET_INTAKE, type IntakeKind } from './intake.ts';
-import { applyEvent, COORDINATOR, newTicket, nextWake, outboxSent, redispatch, tick, type Policy } from './reducer.ts';
+import { applyEvent, COORDINATOR, newTicket, nextWake, redispatch, tick, type Policy } from './reducer.ts';
 
 export interface CoordinatorDeps {
   bus: Bus;
@@ -52,8 +53,19 @@ export interface Coordinator {
   stop(): Promise<void>;
 }
 
-/** How long an unpublished outbox may wait before any coordinator's sweeper publishes it. */
+/**
+ * How long a dispatch nobody has seen published may wait before any coordinator's sweeper checks the
+ * work stream for it, and publishes it if it is not there.
+ */
 const OUTBOX_GRACE_MS = 2_000;
+/** How long this coordinator remembers the dispatches it published itself. */
+const PUBLISHED_MEMORY_MS = 600_000;
+
+/**
+ * Messages one coordinator handles at once per stream (and asks the server for in one pull). Events of
+ * one ticket are still applied one at a time, in arrival order.
+ */
+const MAX_IN_FLIGHT = 64;
 
 /** The server's advisory when a work item reached max_deliver. */
 const MaxDeliveriesAdvisory = z.object({
@@ -87,32 +99,53 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     void p.finally(() => inFlight.delete(p));
   }
 
-  async function publishOutbox(stored: StoredTicket | null): Promise<void> {
-    if (!stored || stored.ticket.outbox.length === 0) return;
-    const t = stored.ticket;
-    const sent: string[] = [];
-    for (const item of t.outbox) {
-      const role = ROLE_OF_STAGE[item.stage];
-      const msg = envelope(
-        WorkItem,
-        {
-          stage: item.stage,
-          attempt: item.attempt,
-          ...(item.round !== undefined && { round: item.round }),
-          ticket: workTicketOf(t),
-        },
-        { id: item.msgId, source: COORDINATOR, correlationId: t.id },
-      );
-      const ack = await bus.js.publish(subjects.work(role, t.id), encodeEnvelope(msg), { msgID: item.msgId });
-      sent.push(item.msgId);
-      // A duplicate is a republished outbox item (after a crash or by a sweeper): already queued once.
-      log.info({ ticketId: t.id, stage: item.stage, attempt: item.attempt, role, duplicate: ack.duplicate }, 'dispatched');
+  /** Dispatches this coordinator published, by id, with when: no need to look for them in the work stream. */
+  const published = new Map<string, number>();
+
+  /** Publishes one dispatch of `t` under its Msg-Id: publishing it again is deduplicated by the server. */
+  async function publishWork(t: Ticket, item: OutboxItem): Promise<boolean> {
+    const role = ROLE_OF_STAGE[item.stage];
+    const msg = envelope(
+      WorkItem,
+      {
+        stage: item.stage,
+        attempt: item.attempt,
+        ...(item.round !== undefined && { round: item.round }),
+        ticket: workTicketOf(t),
+      },
+      { id: item.msgId, source: COORDINATOR, correlationId: t.id },
+    );
+    const ack = await bus.js.publish(subjects.work(role, t.id), encodeEnvelope(msg), { msgID: item.msgId });
+    published.set(item.msgId, Date.now());
+    // A duplicate is a dispatch published once already (before a crash, or by another coordinator).
+    log.info({ ticketId: t.id, stage: item.stage, attempt: item.attempt, role, duplicate: ack.duplicate }, 'dispatched');
+    return ack.duplicate;
+  }
+
+  /**
+   * Reads, decides and writes a ticket with compare-and-set, then publishes what the decision
+   * dispatched. One write per transition: the dispatch is recorded in the ticket (`work.dispatchId`)
+   * by the write that decides it, and the outbox the reducer fills is emptied in that same write. That
+   * the work item was published is not written anywhere: a publish lost to a crash or a bus error is
+   * found by the sweepers (`ensurePublished`), which look for the item in the work stream.
+   */
+  async function write(id: string, decide: (t: Ticket) => Ticket | null): Promise<StoredTicket | null> {
+    let items: OutboxItem[] = [];
+    const written = await store.mutate(id, (t) => {
+      const next = decide(t);
+      items = next?.outbox ?? [];
+      return next && items.length > 0 ? { ...next, outbox: [] } : next;
+    });
+    if (written) {
+      for (const item of items) {
+        await publishWork(written.ticket, item).catch((err: unknown) => log.warn({ err, ticketId: id, stage: item.stage, attempt: item.attempt }, 'dispatch not published; a sweeper will publish it'));
+      }
     }
-    await store.mutate(t.id, (cur) => outboxSent(cur, sent));
+    return written;
   }
 
   async function advance(id: string): Promise<void> {
-    await publishOutbox(await store.mutate(id, (t) => tick(t, clock(), policy)));
+    await write(id, (t) => tick(t, clock(), policy));
   }
 
   // ---- intake -------------------------------------------------------------------------------
@@ -188,19 +221,20 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       return;
     }
     await applyAndPublish(ev);
-    await m.ackAck();
+    // Not waited for: the next event of this ticket need not wait a round trip, and an ack that is
+    // lost only brings the event back, which the ticket's applied ids recognise.
+    m.ack();
   }
 
   async function applyAndPublish(ev: CoordinatorEvent): Promise<void> {
     const ticketId = ev.data.ticketId;
     let found = false;
-    const written = await store.mutate(ticketId, (t) => {
+    const written = await write(ticketId, (t) => {
       found = true;
       return applyEvent(t, ev, clock(), policy);
     });
     if (written) {
       log.info({ ticketId, event: ev.type, eventId: ev.id, state: written.ticket.state }, 'event applied');
-      await publishOutbox(written);
     } else if (!found) {
       log.warn({ ticketId, event: ev.type, eventId: ev.id }, 'event for an unknown ticket ignored');
     }
@@ -241,19 +275,57 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     await bus.jsm.streams.deleteMessage(names.workStream, seq).catch(() => false);
   }
 
-  async function consumeLoop(stream: string, handle: (m: JsMsg) => Promise<void>): Promise<void> {
+  /**
+   * Consumes `stream` through the shared durable consumer with one long-lived pull, handling up to
+   * MAX_IN_FLIGHT messages at once. Messages with the same key (`keyOf`: the ticket of an event) are
+   * handled one after another in arrival order; others run concurrently, which compare-and-set makes
+   * safe, here as across coordinator replicas. Ends once `abort` fires and what is in hand is done;
+   * messages buffered but not started are handed back (nak) for any coordinator to take.
+   */
+  async function consumeLoop(stream: string, handle: (m: JsMsg) => Promise<void>, keyOf: (m: JsMsg) => string | undefined): Promise<void> {
+    const chains = new Map<string, Promise<void>>();
+    const active = new Set<Promise<void>>();
+    let freed: (() => void) | undefined;
+    const run = async (m: JsMsg): Promise<void> => {
+      try {
+        await handle(m);
+      } catch (err) {
+        log.error({ err, subject: m.subject }, 'handling failed; will be redelivered');
+        m.nak(1_000);
+      }
+    };
     let consumer: Consumer | undefined;
     while (!abort.signal.aborted) {
       try {
         consumer ??= await bus.js.consumers.get(stream, names.coordinatorConsumer);
-        const m = await consumer.next({ expires: 1_000 });
-        if (!m) continue;
+        const messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT });
+        const close = () => void messages.close();
+        abort.signal.addEventListener('abort', close, { once: true });
         try {
-          await handle(m);
-        } catch (err) {
-          log.error({ err, subject: m.subject }, 'handling failed; will be redelivered');
-          m.nak(1_000);
+          for await (const m of messages) {
+            if (abort.signal.aborted) {
+              m.nak();
+              continue;
+            }
+            while (active.size >= MAX_IN_FLIGHT) await new Promise<void>((r) => (freed = r));
+            const key = keyOf(m);
+            const before = key === undefined ? undefined : chains.get(key);
+            const p = before ? before.then(() => run(m)) : run(m);
+            active.add(p);
+            if (key !== undefined) chains.set(key, p);
+            void p.finally(() => {
+              active.delete(p);
+              if (key !== undefined && chains.get(key) === p) chains.delete(key);
+              const wake = freed;
+              freed = undefined;
+              wake?.();
+            });
+          }
+        } finally {
+          abort.signal.removeEventListener('abort', close);
         }
+        // The pull ended without a stop (the client gave up on it): start another.
+        if (!abort.signal.aborted) await delay(500, abort.signal);
       } catch (err) {
         if (abort.signal.aborted) break;
         consumer = undefined;
@@ -261,17 +333,22 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         await delay(500, abort.signal);
       }
     }
+    await Promise.allSettled([...active]);
   }
 
   // ---- timers -------------------------------------------------------------------------------
 
   const wakeAt = new Map<string, number>();
+  /** Tickets whose outbox a coordinator older than this one left filled, since when. */
   const unsentSince = new Map<string, number>();
-  /** Failed outbox publishes per ticket, for backoff: the bus is likely electing leaders. */
-  const outboxRetry = new Map<string, { tries: number; at: number }>();
   /**
-   * Dispatched work, per ticket: when to check next that its work item is still on its way, and the
-   * ticket revision at which the item was last found gone.
+   * Dispatches nobody has seen published yet, per ticket: since when this coordinator knows of them,
+   * and when to try again after a failed check (backoff: the bus is likely electing leaders).
+   */
+  const unconfirmed = new Map<string, { dispatchId: string; dispatchedAt: string; since: number; tries?: number; retryAt?: number }>();
+  /**
+   * Dispatched work seen published, per ticket: when to check next that its work item is still on
+   * its way, and the ticket revision at which the item was last found gone.
    */
   const dispatched = new Map<string, { dispatchId: string; at: number; goneAt?: number }>();
   const census = ticketCensus();
@@ -285,16 +362,59 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     if (wake === null) wakeAt.delete(t.id);
     else wakeAt.set(t.id, wake);
     if (t.outbox.length > 0) unsentSince.set(t.id, Date.parse(t.updatedAt));
-    else {
-      unsentSince.delete(t.id);
-      outboxRetry.delete(t.id);
-    }
+    else unsentSince.delete(t.id);
     const waiting = t.work && isStage(t.state) && t.work.dispatchId && t.outbox.length === 0 ? t.work : undefined;
-    if (!waiting) dispatched.delete(t.id);
-    else if (dispatched.get(t.id)?.dispatchId !== waiting.dispatchId) {
-      // Counted from when the item was seen published (the outbox emptied), not from the decision.
-      dispatched.set(t.id, { dispatchId: waiting.dispatchId!, at: Math.max(Date.parse(waiting.dispatchedAt), clock().getTime()) + config.NIGHTSHIFT_LOST_WORK_CHECK });
+    if (!waiting) {
+      unconfirmed.delete(t.id);
+      dispatched.delete(t.id);
+      return;
     }
+    const dispatchId = waiting.dispatchId!;
+    if (dispatched.get(t.id)?.dispatchId === dispatchId) return;
+    // Started by an agent, or published here: it was published. Otherwise the sweeper makes sure.
+    if (waiting.startedAt || published.has(dispatchId)) confirm(t.id, dispatchId, waiting.dispatchedAt);
+    else if (unconfirmed.get(t.id)?.dispatchId !== dispatchId) {
+      dispatched.delete(t.id);
+      unconfirmed.set(t.id, { dispatchId, dispatchedAt: waiting.dispatchedAt, since: clock().getTime() });
+    }
+  }
+
+  /** Work known to be published: from now on, checked for loss (`reconcile`). */
+  function confirm(id: string, dispatchId: string, dispatchedAt: string): void {
+    if (unconfirmed.get(id)?.dispatchId === dispatchId) unconfirmed.delete(id);
+    if (dispatched.get(id)?.dispatchId === dispatchId) return;
+    // Counted from when the item was seen published, not from the decision.
+    dispatched.set(id, { dispatchId, at: Math.max(Date.parse(dispatchedAt), clock().getTime()) + config.NIGHTSHIFT_LOST_WORK_CHECK });
+  }
+
+  let duplicateWindowMs: number | undefined;
+
+  /**
+   * Makes sure the dispatch a ticket waits on was published, for a dispatch nobody has seen published
+   * (its coordinator died between the write and the publish, or the publish failed): it was when its
+   * work item is in the work stream, when an agent started it, or when its result waits to be applied.
+   * Otherwise it is published now under its own Msg-Id; within the stream's duplicate window the server
+   * drops it if it had been published after all. Past that window, an item that left no trace is left
+   * to `reconcile`, which dispatches the attempt again under a new id.
+   */
+  async function ensurePublished(id: string, dispatchId: string): Promise<void> {
+    const t = (await store.get(id))?.ticket;
+    const w = t?.work;
+    if (!t || !w || !isStage(t.state) || w.dispatchId !== dispatchId || t.outbox.length > 0) {
+      if (unconfirmed.get(id)?.dispatchId === dispatchId) unconfirmed.delete(id);
+      return;
+    }
+    const role = ROLE_OF_STAGE[w.stage];
+    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subjects.work(role, id) }).catch(() => null);
+    const queued = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === dispatchId;
+    if (!queued && !w.startedAt && !(await resultPending(id, role, dispatchId))) {
+      duplicateWindowMs ??= Math.floor((await bus.jsm.streams.info(names.workStream)).config.duplicate_window / 1e6);
+      if (Date.now() - Date.parse(w.dispatchedAt) < duplicateWindowMs - OUTBOX_GRACE_MS) {
+        const duplicate = await publishWork(t, { msgId: dispatchId, kind: 'dispatch', stage: w.stage, attempt: w.attempt, ...(w.round !== undefined && { round: w.round }) });
+        if (!duplicate) log.warn({ ticketId: id, stage: w.stage, attempt: w.attempt }, 'a dispatch nobody published is published now');
+      }
+    }
+    confirm(id, dispatchId, w.dispatchedAt);
   }
 
   /**
@@ -358,11 +478,10 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       return;
     }
     const reason = `work item of ${stage} attempt ${attempt} is gone from the queue but its result never arrived (lost by the bus); dispatched again`;
-    const next = await store.mutate(id, (x) => (x.work?.dispatchId === check.dispatchId ? redispatch(x, clock(), policy, reason) : null));
+    const next = await write(id, (x) => (x.work?.dispatchId === check.dispatchId ? redispatch(x, clock(), policy, reason) : null));
     if (next) {
       if (next.ticket.state === 'failed') log.error({ ticketId: t.id, stage, attempt, role, failure: next.ticket.failure }, 'work lost too often: the ticket failed');
       else log.warn({ ticketId: t.id, stage, attempt, role }, reason);
-      await publishOutbox(next);
     }
   }
 
@@ -382,20 +501,30 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       }
       for (const [id, since] of [...unsentSince]) {
         if (abort.signal.aborted) return;
-        if (now - since < OUTBOX_GRACE_MS || (outboxRetry.get(id)?.at ?? 0) > now) continue;
+        if (now - since < OUTBOX_GRACE_MS) continue;
         unsentSince.delete(id);
-        await store
-          .get(id)
-          .then(publishOutbox)
-          .catch((err: unknown) => {
-            const tries = (outboxRetry.get(id)?.tries ?? 0) + 1;
-            const waitMs = Math.min(config.NIGHTSHIFT_RETRY_BACKOFF * 2 ** (tries - 1), config.NIGHTSHIFT_RETRY_BACKOFF_MAX);
-            outboxRetry.set(id, { tries, at: clock().getTime() + waitMs });
-            if (tries === 1) log.warn({ err, ticketId: id }, 'outbox publish failed; will retry');
-            else log.debug({ err, ticketId: id, tries, retryInMs: waitMs }, 'outbox publish failed again; will retry');
-            if (!unsentSince.has(id)) unsentSince.set(id, since);
-          });
+        // An outbox left filled by an older coordinator: published and emptied in one write.
+        await write(id, (t) => (t.outbox.length > 0 ? t : null)).catch((err: unknown) => {
+          log.warn({ err, ticketId: id }, 'outbox publish failed; will retry');
+          if (!unsentSince.has(id)) unsentSince.set(id, since);
+        });
       }
+      for (const [id, u] of [...unconfirmed]) {
+        if (abort.signal.aborted) return;
+        if (published.has(u.dispatchId)) {
+          confirm(id, u.dispatchId, u.dispatchedAt);
+          continue;
+        }
+        if (now - u.since < OUTBOX_GRACE_MS || (u.retryAt ?? 0) > now) continue;
+        await ensurePublished(id, u.dispatchId).catch((err: unknown) => {
+          const tries = (u.tries ?? 0) + 1;
+          const waitMs = Math.min(config.NIGHTSHIFT_RETRY_BACKOFF * 2 ** (tries - 1), config.NIGHTSHIFT_RETRY_BACKOFF_MAX);
+          Object.assign(u, { tries, retryAt: clock().getTime() + waitMs });
+          if (tries === 1) log.warn({ err, ticketId: id }, 'could not check that a dispatch was published; will retry');
+          else log.debug({ err, ticketId: id, tries, retryInMs: waitMs }, 'could not check that a dispatch was published, again; will retry');
+        });
+      }
+      for (const [dispatchId, at] of published) if (Date.now() - at > PUBLISHED_MEMORY_MS) published.delete(dispatchId);
       for (const [id, check] of [...dispatched]) {
         if (abort.signal.aborted) return;
         if (check.at > now) continue;
@@ -423,8 +552,9 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       serve(subjects.bugIntake, BUG_INTAKE);
       await bus.nc.flush();
       running.push(
-        consumeLoop(names.eventsStream, handleEvent),
-        consumeLoop(names.advisoriesStream, handleAdvisory),
+        consumeLoop(names.eventsStream, handleEvent, (m) => subjects.parseEvent(m.subject)?.ticketId),
+        // Advisories name a stream sequence, not a ticket: any order will do.
+        consumeLoop(names.advisoriesStream, handleAdvisory, () => undefined),
         watchTickets(),
         sweepLoop(),
       );

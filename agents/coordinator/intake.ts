@@ -58,7 +58,7 @@ export const BUG_INTAKE: IntakeKind<typeof BugReport> = {
 
 /**
  * Checks an intake payload in the order a person would fix it: size, JSON, schema, repository.
- * Only the repository check touches the outside world (git on a local path).
+ * Only the repository check touches the outside world (the file system, for a local path).
  */
 export async function parseIntake<S extends z.ZodType>(bytes: Uint8Array, maxBytes: number, kind: IntakeKind<S> = TICKET_INTAKE as never): Promise<IntakeParse> {
   if (bytes.byteLength > maxBytes) {

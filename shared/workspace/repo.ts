@@ -1,6 +1,6 @@
-import { isAbsolute, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
 import type { RepoRef } from '../ticket/schema.ts';
-import { git, GitError } from './git.ts';
 
 /** Clone URL schemes nightshift accepts. `user@host:path` (scp-like ssh) is accepted too. */
 export const REPO_URL_SCHEMES = ['https:', 'ssh:', 'git:'] as const;
@@ -19,19 +19,31 @@ export function repoRefOf(text: string, cwd?: string): RepoRef {
 
 /**
  * Why a repository reference cannot be used, or null when it can: a local path must be absolute and
- * a git repository (checked with git itself); a URL must use https, ssh or git. Throws when git
- * itself cannot be run.
+ * a git repository, a URL must use https, ssh or git. A local path is judged by its layout alone, with
+ * the file system: a directory holding a `.git` directory or file (a work tree, or a linked worktree or
+ * submodule), or a bare repository (`HEAD`, `objects/` and `refs/`). No process is spawned and nothing
+ * in the repository is read or interpreted, so intake stays cheap and a hostile repository configures
+ * nothing.
  */
 export async function repositoryProblem(repo: RepoRef): Promise<string | null> {
   if (repo.url !== undefined) return urlProblem(repo.url);
   const path = repo.path!;
   if (!isAbsolute(path)) return `repo.path must be an absolute path, got "${path}"`;
+  if (!(await kind(path)).dir) return `repo.path "${path}" is not a git repository`;
+  const dotGit = await kind(join(path, '.git'));
+  if (dotGit.dir || dotGit.file) return null;
+  const [head, objects, refs] = await Promise.all([kind(join(path, 'HEAD')), kind(join(path, 'objects')), kind(join(path, 'refs'))]);
+  if (head.file && objects.dir && refs.dir) return null;
+  return `repo.path "${path}" is not a git repository`;
+}
+
+/** What is at `path` (following symbolic links); neither when nothing is, or it cannot be read. */
+async function kind(path: string): Promise<{ dir: boolean; file: boolean }> {
   try {
-    await git('/', ['-C', path, 'rev-parse', '--git-dir'], { timeoutMs: 10_000 });
-    return null;
-  } catch (err) {
-    if (!(err instanceof GitError)) throw err;
-    return `repo.path "${path}" is not a git repository`;
+    const s = await stat(path);
+    return { dir: s.isDirectory(), file: s.isFile() };
+  } catch {
+    return { dir: false, file: false };
   }
 }
 
