@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import {
   DEFAULT_NODE_IMAGE,
   detectProfile,
   DockerSandbox,
+  OWNER_LABEL,
   RUN_ID_LABEL,
   SANDBOX_LABEL,
   SANDBOX_UID,
@@ -321,6 +322,25 @@ describeDocker('DockerSandbox', () => {
     }
   });
 
+  it("reaps at once the session of an owner process that is gone, and keeps a live owner's", async () => {
+    const gone = spawnSync('true').pid!;
+    const orphaned = new DockerSandbox({ docker, owner: `${hostname()}/${gone}/1` });
+    const dead = (await orphaned.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
+    const alive = (await sandbox.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
+    try {
+      expect((await dead.run({ command: 'echo up' })).stdout).toBe('up\n');
+      expect((await alive.run({ command: 'echo up' })).stdout).toBe('up\n');
+      expect((await docker.getContainer(alive.id).inspect()).Config.Labels[OWNER_LABEL]).toMatch(new RegExp(`^${hostname()}/${process.pid}/\\d+$`));
+      // At least it: a test running beside this one may have killed an agent in the middle of a session.
+      expect(await sandbox.removeLeftovers()).toBeGreaterThanOrEqual(1);
+      await expect(docker.getContainer(dead.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      expect((await alive.run({ command: 'echo still' })).stdout).toBe('still\n');
+    } finally {
+      await dead.close();
+      await alive.close();
+    }
+  });
+
   it('removes leftover containers past their deadline, and only those', async () => {
     const create = (deadline: number) =>
       docker.createContainer({
@@ -331,7 +351,7 @@ describeDocker('DockerSandbox', () => {
     const stale = await create(Date.now() - 1_000);
     const live = await create(Date.now() + 3_600_000);
     try {
-      expect(await sandbox.removeLeftovers()).toBe(1);
+      expect(await sandbox.removeLeftovers()).toBeGreaterThanOrEqual(1);
       await expect(stale.inspect()).rejects.toMatchObject({ statusCode: 404 });
       expect((await live.inspect()).Id).toBe(live.id);
     } finally {

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -37,6 +39,30 @@ export const RUN_ID_LABEL = 'nightshift.run';
 export const SESSION_LABEL = 'nightshift.session';
 /** Label holding the epoch milliseconds after which the container is a leftover that may be removed. */
 export const DEADLINE_LABEL = 'nightshift.deadline';
+/**
+ * Label on a session's container naming the process that owns it, `<host>/<pid>/<start time>`: on
+ * the same host, a session whose owner is gone (crashed, killed) is a leftover at once, whatever its
+ * deadline says.
+ */
+export const OWNER_LABEL = 'nightshift.owner';
+
+/** This process as an owner label says it: host, pid and the kernel's start time of the pid (so a reused pid is not taken for it). */
+function ownerOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return start === undefined ? null : `${hostname()}/${pid}/${start}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the owner a label names is known to be gone: it ran on this host and its pid is dead or another process's now. */
+function ownerGone(label: string | undefined): boolean {
+  const m = label === undefined ? null : /^(.+)\/(\d+)\/(\d+)$/.exec(label);
+  if (!m || m[1] !== hostname()) return false;
+  return ownerOf(Number(m[2])) !== label;
+}
 
 /** Margin past a run's timeout before its container counts as a leftover. */
 const LEFTOVER_GRACE_MS = 60_000;
@@ -72,9 +98,13 @@ export interface DockerSandboxOptions {
   onRun?: (run: SandboxRunObservation) => void;
   /**
    * How long a session's container is kept from `removeLeftovers` (its deadline label). Default 6 h:
-   * longer than any stage. A process that crashed leaves its sessions for at most that long.
+   * longer than any stage. A session whose owner process is gone is removed at once by a process on
+   * the same host (`OWNER_LABEL`); one from another host (an agent in another container) lives out
+   * its lifetime.
    */
   sessionLifetimeMs?: number;
+  /** The owner label of this sandbox's sessions (`OWNER_LABEL`); this process by default. */
+  owner?: string;
 }
 
 /**
@@ -112,6 +142,7 @@ export class DockerSandbox implements Sandbox {
   readonly #labels: Record<string, string>;
   readonly #onRun: ((run: SandboxRunObservation) => void) | undefined;
   readonly #sessionLifetimeMs: number;
+  readonly #owner: string | null;
 
   constructor(options: DockerSandboxOptions = {}) {
     this.#docker = options.docker ?? new Docker();
@@ -123,6 +154,7 @@ export class DockerSandbox implements Sandbox {
     this.#labels = { ...options.labels };
     this.#onRun = options.onRun;
     this.#sessionLifetimeMs = options.sessionLifetimeMs ?? 6 * 3_600_000;
+    this.#owner = options.owner ?? ownerOf(process.pid);
   }
 
   async available(): Promise<Availability> {
@@ -275,6 +307,7 @@ export class DockerSandbox implements Sandbox {
       [RUN_ID_LABEL]: randomUUID(),
       [SESSION_LABEL]: '1',
       [DEADLINE_LABEL]: String(Date.now() + this.#sessionLifetimeMs),
+      ...(this.#owner !== null && { [OWNER_LABEL]: this.#owner }),
     };
     const runSpec = parseRunSpec({ ...spec, command: SESSION_INIT, network: 'none' });
     const config = this.#containerConfig(runSpec, ws.root, user, labels, undefined);
@@ -318,7 +351,7 @@ export class DockerSandbox implements Sandbox {
     let removed = 0;
     for (const c of list) {
       const deadline = Number(c.Labels[DEADLINE_LABEL]);
-      if (Number.isFinite(deadline) && deadline > now) continue;
+      if (Number.isFinite(deadline) && deadline > now && !ownerGone(c.Labels[OWNER_LABEL])) continue;
       try {
         await this.#docker.getContainer(c.Id).remove({ force: true, v: true });
         removed += 1;

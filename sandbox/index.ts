@@ -8,7 +8,7 @@ export {
 } from './detect.ts';
 export { GO_TEST_FILES, isTestFile, NODE_TEST_FILES, notATestFile, PYTHON_TEST_FILES, runnerTestFiles } from './test-files.ts';
 export type { RunnerTestFiles } from './test-files.ts';
-export { DEADLINE_LABEL, DockerSandbox, RUN_ID_LABEL, SANDBOX_LABEL, SESSION_LABEL } from './docker.ts';
+export { DEADLINE_LABEL, DockerSandbox, OWNER_LABEL, RUN_ID_LABEL, SANDBOX_LABEL, SESSION_LABEL } from './docker.ts';
 export { DockerSession, SESSION_INIT } from './docker-session.ts';
 export { SessionQueue, sessionOverRuns, StageSandbox } from './session.ts';
 export type { DockerSandboxOptions } from './docker.ts';
