@@ -119,7 +119,8 @@ function closed(id = freshId(), number = PR): CoordinatorEvent {
 const advance = (output: unknown = { ok: true }): StageOutcome => ({ kind: 'advance', output });
 const QUESTIONS = [{ id: 'q1', text: 'Should the flag be -v or --verbose?', blocking: true }];
 const escalate = (output?: unknown): StageOutcome => ({ kind: 'escalate', questions: QUESTIONS, ...(output !== undefined && { output }) });
-const retryable = { code: 'model_unavailable', message: 'the model did not answer', retryable: true };
+const retryable = { code: 'mirror_locked', message: 'the repository mirror stayed locked', retryable: true };
+const endpointDown = { code: 'model_unavailable', message: 'the model endpoint answered 500 three times', retryable: true };
 const fatal = { code: 'bad_spec', message: 'no acceptance criteria', retryable: false };
 
 // ---- invariants ---------------------------------------------------------------------------------
@@ -757,7 +758,7 @@ describe('stage.failed', () => {
     expect(t.work).toEqual({ stage: 'coding', attempt: 2, dispatchId: dispatchId(ID, 'coding', 2), dispatchedAt: iso(d.now), deadline: iso(d.now + QUEUE), round: 1 });
     expect(t.outbox.at(-1)).toEqual({ msgId: dispatchId(ID, 'coding', 2), kind: 'dispatch', stage: 'coding', attempt: 2, round: 1 });
     expect(t.timeline.slice(before)).toEqual([
-      { at: iso(d.now), by: 'agent:coder', event: 'retry', stage: 'coding', attempt: 1, reason: 'model_unavailable: the model did not answer', cause: ev.id },
+      { at: iso(d.now), by: 'agent:coder', event: 'retry', stage: 'coding', attempt: 1, reason: 'mirror_locked: the repository mirror stayed locked', cause: ev.id },
       { at: iso(d.now), by: COORDINATOR, event: 'dispatched', stage: 'coding', attempt: 2 },
     ]);
     expect(t.timeline.filter((e) => e.event === 'transition').at(-1)?.to).toBe('coding');
@@ -769,9 +770,22 @@ describe('stage.failed', () => {
     expect(d.t.work?.attempt).toBe(ATTEMPTS);
     const t = d.later(1).must(failed('coding', ATTEMPTS, retryable));
     expect(t.state).toBe('failed');
-    expect(t.failure).toEqual({ code: 'model_unavailable', message: 'the model did not answer', stage: 'coding' });
+    expect(t.failure).toEqual({ code: 'mirror_locked', message: 'the repository mirror stayed locked', stage: 'coding' });
     expect(t.outbox).toEqual([]);
-    expect(t.timeline.at(-1)).toMatchObject({ by: 'agent:coder', from: 'coding', to: 'failed', reason: 'model_unavailable: the model did not answer' });
+    expect(t.timeline.at(-1)).toMatchObject({ by: 'agent:coder', from: 'coding', to: 'failed', reason: 'mirror_locked: the repository mirror stayed locked' });
+  });
+
+  it('fails the ticket at once when the model endpoint kept failing through its deliveries: a new attempt would meet it again', () => {
+    for (const code of ['model_unavailable', 'model_timeout']) {
+      const d = reach('coding');
+      const ev = failed('coding', 1, { ...endpointDown, code });
+      const t = d.must(ev);
+      expect(t.state).toBe('failed');
+      expect(t.outbox).toEqual([]);
+      expect(t.failure).toMatchObject({ code, stage: 'coding' });
+      expect(t.failure!.message).toContain('the model endpoint answered 500 three times');
+      expect(t.failure!.message).toContain('NIGHTSHIFT_MODEL_RETRIES');
+    }
   });
 
   it('fails the ticket at once on a non-retryable failure, with its code', () => {

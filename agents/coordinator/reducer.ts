@@ -228,6 +228,9 @@ function completed(
   }
 }
 
+/** Failures that say the model endpoint is down (the client's ModelUnavailableError, ModelTimeoutError), not the attempt. */
+const ENDPOINT_DOWN: ReadonlySet<string> = new Set(['model_unavailable', 'model_timeout']);
+
 function failedAttempt(
   t: Ticket,
   ev: Extract<CoordinatorEvent, { type: 'stage.failed' }>,
@@ -235,6 +238,12 @@ function failedAttempt(
   policy: Policy,
 ): Ticket {
   const { stage, attempt, error } = ev.data;
+  if (ENDPOINT_DOWN.has(error.code)) {
+    // Its retries and deliveries spent, the endpoint still fails: a new attempt would prepare the stage
+    // again only to meet it. The ticket fails now, with the endpoint's error.
+    const message = `${error.message} — the model endpoint kept failing through the retry budget (NIGHTSHIFT_MODEL_RETRIES retries of each call, NIGHTSHIFT_MAX_DELIVER deliveries of the attempt); check OPENAI_BASE_URL and the endpoint, then post the ticket again`;
+    return fail(t, now, { code: error.code, message, stage }, ev.source, ev.id);
+  }
   if (error.retryable && attempt < policy.stageAttempts) {
     const retried = { ...t, timeline: [...t.timeline, entry(now, ev.source, 'retry', { stage, attempt, reason: `${error.code}: ${error.message}`, cause: ev.id })] };
     return dispatch(retried, stage, attempt + 1, now, policy, { by: COORDINATOR, reason: 'retry', cause: ev.id }, false);
