@@ -10,6 +10,7 @@ import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { greenProblem } from '../kit/proof.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { prepareTicketWorkspace, runSuite, stageDeps } from '../kit/suite.ts';
+import { setupCacheIn } from '../kit/setup-cache.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { CODER_SYSTEM, coderRequest } from './prompt.ts';
@@ -57,7 +58,7 @@ export function createCoder(agentDeps: AgentDeps): AgentHandler {
     const instructions = await workspaceInstructions(ws, [...spec.affectedFiles, ...tests.files], ctx.log);
     const followed = instructionPaths(instructions);
     const profile = await detectProfile(ws.dir);
-    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
+    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal, setupCacheIn(deps.config.NIGHTSHIFT_WORKSPACES_DIR, ctx.log));
 
     // Pushed by an earlier attempt of this round (then lost: a crash, a timeout): adopted if still green.
     const redelivered = (await commitsSince(ws, tests.commit)).findLast((c) => isThisRound(c.trailers, work.round, ctx.workId));

@@ -2,8 +2,9 @@ import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { goModulePath, goTestOutput, parseGoTestJson, parseTap, prepareResults, runFailure, StageSandbox, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
-import { AgentError, excludeUntracked, stripTerminalCodes, type Logger, type Workspace } from '../../shared/index.ts';
+import { AgentError, excludeUntracked, stripTerminalCodes, workspaceGit, type Logger, type Workspace } from '../../shared/index.ts';
 import { evidenceOf, TestEvidence } from './proof.ts';
+import type { SetupCache } from './setup-cache.ts';
 
 /** Keep this much of a run's output as evidence and as feedback for a model. */
 const EVIDENCE_BYTES = 6_000;
@@ -73,10 +74,23 @@ export async function prepareWorkspace(sandbox: Sandbox, dir: string, profile: R
 
 /**
  * `prepareWorkspace` for a ticket's workspace: what the setup left in the tree (a lock file, build
- * metadata) is then excluded from git, so that no agent commits it as its work.
+ * metadata) is then excluded from git, so that no agent commits it as its work. With `cache`, a setup
+ * already run for this ticket on this commit with this profile is copied back instead of run again
+ * (the retries and redeliveries of a stage), and a setup that runs is kept for them (`SetupCache`).
  */
-export async function prepareTicketWorkspace(sandbox: Sandbox, ws: Workspace, profile: RepoProfile, log: Logger, signal?: AbortSignal): Promise<void> {
-  await prepareWorkspace(sandbox, ws.dir, profile, log, signal);
+export async function prepareTicketWorkspace(sandbox: Sandbox, ws: Workspace, profile: RepoProfile, log: Logger, signal?: AbortSignal, cache?: SetupCache): Promise<void> {
+  const key = cache && profile.setup?.length ? await cache.keyOf(ws, profile) : null;
+  if (cache && key !== null && (await cache.restore(key, ws.dir))) {
+    await sandbox.ensureImage(profile.image);
+    log.info({ setup: profile.setup }, 'setup reused: kept from an earlier run of this stage on this commit');
+  } else {
+    await prepareWorkspace(sandbox, ws.dir, profile, log, signal);
+    if (cache && key !== null) {
+      // Everything the setup left, ignored files (node_modules) included: nothing else has run yet.
+      const outputs = (await workspaceGit(ws, ['ls-files', '-z', '--others', '--directory', '--no-empty-directory'])).split('\0').filter((p) => p !== '' && !p.includes('\n'));
+      await cache.save(key, ws.dir, outputs).catch((err: unknown) => log.warn({ err }, 'could not keep the setup for a retry'));
+    }
+  }
   const left = await excludeUntracked(ws);
   if (left.length > 0) log.info({ paths: left.slice(0, 20), count: left.length }, 'files the setup left excluded from commits');
 }

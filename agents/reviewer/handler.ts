@@ -21,6 +21,7 @@ import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts'
 import { coderViolations } from '../kit/guard.ts';
 import { evidenceOf, greenProblem, resolveCoverage } from '../kit/proof.ts';
 import { prepareTicketWorkspace, runSuite, stageDeps, type SuiteRun } from '../kit/suite.ts';
+import { setupCacheIn } from '../kit/setup-cache.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { REVIEWER_SYSTEM, reviewerRequest } from './prompt.ts';
@@ -56,7 +57,7 @@ export function createReviewer(agentDeps: AgentDeps): AgentHandler {
     const instructions = await workspaceInstructions(ws, [...spec.affectedFiles, ...tests.files, ...coding.files], ctx.log);
     const followed = instructionPaths(instructions);
     const profile = await detectProfile(ws.dir);
-    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
+    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal, setupCacheIn(deps.config.NIGHTSHIFT_WORKSPACES_DIR, ctx.log));
     const result = await runSuite(deps.sandbox, ws.dir, profile, deps.clock, ctx.signal);
     const covered = (names: readonly { tests: readonly string[] }[]) => new Set(names.flatMap((c) => c.tests));
     const keepOf = (labels: Set<string>) => (result.report?.tests ?? []).filter((t) => labels.has(testLabel(t))).map(testKey);

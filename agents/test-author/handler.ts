@@ -20,6 +20,7 @@ import { instructionPaths, workspaceInstructions, type Instructions } from '../k
 import { evidenceOf, listTests, proveRed, resolveCoverage, type RedProof } from '../kit/proof.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
 import { prepareTicketWorkspace, runOutput, runSuite, stageDeps, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
+import { setupCacheIn } from '../kit/setup-cache.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { TEST_AUTHOR_SYSTEM, testAuthorRequest } from './prompt.ts';
@@ -49,7 +50,7 @@ export function createTestAuthor(agentDeps: AgentDeps): AgentHandler {
     // Read before the setup step runs anything in the workspace: only what the repository holds.
     const instructions = await workspaceInstructions(ws, spec.affectedFiles, ctx.log);
     const profile = await detectProfile(ws.dir);
-    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal);
+    await prepareTicketWorkspace(deps.sandbox, ws, profile, ctx.log, ctx.signal, setupCacheIn(deps.config.NIGHTSHIFT_WORKSPACES_DIR, ctx.log));
 
     const done = (await commitsSince(ws, ws.baseSha)).find((c) => c.trailers['Nightshift-Stage'] === STAGE);
     if (done) return { kind: 'advance', output: await reprove(deps, ws, profile, done.sha, done.trailers, ctx) };
