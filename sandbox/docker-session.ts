@@ -2,8 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { delay } from '../shared/index.ts';
-import { engineError, execIn, sinkOf, statusOf } from './engine.ts';
+import { delay, type SandboxRunObservation } from '../shared/index.ts';
+import { engineError, execIn, observedRun, sinkOf, statusOf } from './engine.ts';
 import { SandboxError } from './errors.ts';
 import { OutputCapture } from './output.ts';
 import { argvOf, parseSessionRunSpec, WORKSPACE_DIR, type RunOptions, type RunResult, type SandboxSession, type SessionRunSpecInput, type SessionSpec } from './sandbox.ts';
@@ -51,6 +51,8 @@ export interface DockerSessionInit {
    * of the tree to that user when configured (`ready`: the command starts after it).
    */
   prepareUser: (root: string, uid: number, gid: number) => { user: string; ready: Promise<void> };
+  /** Told how each command ended (the agents' metrics), as cold runs are. */
+  onRun?: (run: SandboxRunObservation) => void;
 }
 
 /**
@@ -72,6 +74,7 @@ export class DockerSession implements SandboxSession {
   readonly #container: Docker.Container;
   readonly #prepareUser: (root: string, uid: number, gid: number) => { user: string; ready: Promise<void> };
   readonly #queue = new SessionQueue();
+  readonly #onRun: ((run: SandboxRunObservation) => void) | undefined;
   /** Host paths of the container's cgroup files, or null: read them from inside. */
   #cgroup: { oom: string; pids: string } | null = null;
   /** Task count with nothing running but pid 1 and its sleeper (by the same way of reading). */
@@ -85,6 +88,7 @@ export class DockerSession implements SandboxSession {
     this.#spec = init.spec;
     this.#container = init.container;
     this.#prepareUser = init.prepareUser;
+    this.#onRun = init.onRun;
   }
 
   /** The container's id, for tests and logs. */
@@ -100,7 +104,7 @@ export class DockerSession implements SandboxSession {
   run(input: SessionRunSpecInput, options: RunOptions = {}): Promise<RunResult> {
     const spec = parseSessionRunSpec(input);
     if (options.signal?.aborted) return Promise.reject(new SandboxError('cancelled', 'the sandbox run was cancelled before it started'));
-    return this.#queue.run(() => this.#run(spec, options.signal));
+    return this.#queue.run(() => observedRun(this.#onRun, 'none', () => this.#run(spec, options.signal)));
   }
 
   async close(): Promise<void> {

@@ -198,6 +198,22 @@ describeDocker('DockerSandbox', () => {
       ['cancelled', 'none'],
     ]);
     expect(seen[2]!.durationMs).toBeGreaterThanOrEqual(1_000);
+
+    // A warm session's commands are told too.
+    seen.length = 0;
+    const session = await observed.session({ image: DEFAULT_NODE_IMAGE, workspace: ws });
+    try {
+      await session.run({ command: 'true' });
+      await session.run({ command: 'exit 4' });
+      await session.run({ command: 'sleep 60', timeoutMs: 1_000 });
+    } finally {
+      await session.close();
+    }
+    expect(seen.map((r) => [r.outcome, r.network])).toEqual([
+      ['ok', 'none'],
+      ['nonzero', 'none'],
+      ['timeout', 'none'],
+    ]);
   });
 
   it('contains a fork bomb at the pids limit', async () => {

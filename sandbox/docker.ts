@@ -7,7 +7,7 @@ import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { delay, type AllowRule, type SandboxRunObservation } from '../shared/index.ts';
-import { engineError, errorText, sinkOf, statusOf, withTimeout } from './engine.ts';
+import { engineError, errorText, observedRun, sinkOf, statusOf, withTimeout } from './engine.ts';
 import { SandboxError } from './errors.ts';
 import { openGate, type Gate } from './gate.ts';
 import { DockerSession, SESSION_INIT } from './docker-session.ts';
@@ -178,20 +178,8 @@ export class DockerSandbox implements Sandbox {
     }
   }
 
-  async run(input: RunSpecInput, options: RunOptions = {}): Promise<RunResult> {
-    if (!this.#onRun) return this.#run(input, options);
-    const started = performance.now();
-    const network = (input as { network?: 'none' | 'bridge' }).network ?? 'none';
-    try {
-      const r = await this.#run(input, options);
-      const outcome = r.timedOut ? 'timeout' : r.outputLimitExceeded ? 'output_limit' : r.oomKilled ? 'oom' : r.exitCode === 0 ? 'ok' : 'nonzero';
-      this.#onRun({ outcome, network, durationMs: r.durationMs });
-      return r;
-    } catch (err) {
-      const outcome = err instanceof SandboxError && err.code === 'cancelled' ? 'cancelled' : 'error';
-      this.#onRun({ outcome, network, durationMs: performance.now() - started });
-      throw err;
-    }
+  run(input: RunSpecInput, options: RunOptions = {}): Promise<RunResult> {
+    return observedRun(this.#onRun, (input as { network?: 'none' | 'bridge' }).network ?? 'none', () => this.#run(input, options));
   }
 
   async #run(input: RunSpecInput, options: RunOptions): Promise<RunResult> {
@@ -324,6 +312,7 @@ export class DockerSandbox implements Sandbox {
       spec,
       container,
       prepareUser: (root, uid, gid) => this.#userFor(root, uid, gid),
+      ...(this.#onRun && { onRun: this.#onRun }),
     });
     try {
       await session.open();

@@ -1,8 +1,11 @@
 import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
+import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
+import type { SandboxRunObservation } from '../shared/index.ts';
 import { SandboxError } from './errors.ts';
 import { imageMissingMessage } from './images.ts';
+import type { RunResult } from './sandbox.ts';
 
 /** Helpers shared by the Docker sandbox and its egress gate: engine errors, timeouts, small runs. */
 
@@ -123,5 +126,28 @@ export async function runToEnd(docker: Docker, config: Docker.ContainerCreateOpt
     return await withTimeout(work(), timeoutMs, `the container did not finish within ${timeoutMs} ms`);
   } finally {
     await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `fn` (one sandbox run) and tells `onRun` how it ended, its network and duration: the agents'
+ * metrics, for cold runs and session commands alike. `onRun` must not throw.
+ */
+export async function observedRun(
+  onRun: ((run: SandboxRunObservation) => void) | undefined,
+  network: 'none' | 'bridge',
+  fn: () => Promise<RunResult>,
+): Promise<RunResult> {
+  if (!onRun) return fn();
+  const started = performance.now();
+  try {
+    const r = await fn();
+    const outcome = r.timedOut ? 'timeout' : r.outputLimitExceeded ? 'output_limit' : r.oomKilled ? 'oom' : r.exitCode === 0 ? 'ok' : 'nonzero';
+    onRun({ outcome, network, durationMs: r.durationMs });
+    return r;
+  } catch (err) {
+    const outcome = err instanceof SandboxError && err.code === 'cancelled' ? 'cancelled' : 'error';
+    onRun({ outcome, network, durationMs: performance.now() - started });
+    throw err;
   }
 }
