@@ -167,7 +167,9 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       // The work is done: a bus that cannot take its result now (a cluster electing leaders) is waited
       // for, never a reason to do the work again or to count a failed delivery.
       if (!(await reportSurely(ev, 'the result', itemLog))) return;
-      await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack completed work; a redelivery finds the ticket moved on and is dropped'));
+      // Not waited for: the result is on the bus, and an ack the server never got only brings the item
+      // back, to be dropped (the ticket moved on). The next pull leaves after it on the same connection.
+      m.ack();
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
       ended(handBack.signal.aborted ? 'handed_back' : fence.signal.aborted ? 'fenced' : describeError(err).retryable && deliveries < maxDeliver ? 'retried' : 'failed');
