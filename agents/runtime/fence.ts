@@ -1,3 +1,4 @@
+import type { TicketStore } from '../../bus/index.ts';
 import { isTerminal, type Logger, type Stage, type Ticket } from '../../shared/index.ts';
 
 /** The work item a fence guards: its dispatch id (the envelope id), stage and attempt. */
@@ -32,52 +33,39 @@ export interface Fence {
   readonly signal: AbortSignal;
   /** Why the work was fenced off; null while it is not. */
   readonly reason: string | null;
-  /** Stops following the ticket. */
+  /** Stops watching the ticket. */
   stop(): void;
 }
 
-/** The writes of the ticket's record from now on (`followTicket`), until the signal aborts. */
-export type FollowTicket = (signal: AbortSignal) => Promise<AsyncIterable<Ticket | null>>;
-
 /**
- * Follows the ticket's record while its work runs and aborts the fence's signal when the ticket moves
- * on, so a cancel reaches the handler in about a round trip. Resolves once it follows, so a read of the
- * ticket made after it sees what it missed: start the fence, then check the ticket. Following costs a
- * core subscription, no consumer on the server. One that fails is only logged: the coordinator
- * refuses a stale result anyway, the fence saves its cost.
+ * Watches the ticket's record while its work runs (a KV watch of its one key, so a cancel reaches
+ * the handler in about a round trip) and aborts the fence's signal when the ticket moves on. A watch
+ * that fails is only logged: the coordinator refuses a stale result anyway, the fence saves its cost.
  */
-export async function startFence(follow: FollowTicket, w: FencedWork, log: Logger): Promise<Fence> {
+export function watchFence(store: TicketStore, w: FencedWork, log: Logger): Fence {
   const fenced = new AbortController();
-  const following = new AbortController();
+  const watching = new AbortController();
   let reason: string | null = null;
-  let writes: AsyncIterable<Ticket | null> | null = null;
-  try {
-    writes = await follow(following.signal);
-  } catch (err) {
-    log.warn({ err }, 'could not follow the ticket; its work is not fenced');
-  }
-  if (writes) {
-    const iterable = writes;
-    void (async () => {
-      try {
-        for await (const t of iterable) {
-          const why = movedOn(t, w);
-          if (why) {
-            reason = why;
-            fenced.abort(new Error(`work fenced off: ${why}`));
-            break;
-          }
+  void (async () => {
+    try {
+      for await (const t of store.watch(watching.signal, w.ticketId)) {
+        if (watching.signal.aborted) break;
+        const why = movedOn(t, w);
+        if (why) {
+          reason = why;
+          fenced.abort(new Error(`work fenced off: ${why}`));
+          break;
         }
-      } catch (err) {
-        if (!following.signal.aborted) log.warn({ err }, 'lost the ticket it followed; its work is no longer fenced');
       }
-    })();
-  }
+    } catch (err) {
+      if (!watching.signal.aborted) log.warn({ err }, 'could not watch the ticket; its work is not fenced');
+    }
+  })();
   return {
     signal: fenced.signal,
     get reason() {
       return reason;
     },
-    stop: () => following.abort(),
+    stop: () => watching.abort(),
   };
 }

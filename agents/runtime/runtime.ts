@@ -2,7 +2,6 @@ import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { millis } from '@nats-io/transport-node';
 import {
   decodeEnvelope,
-  followTicket,
   publishEvent,
   envelope,
   StageCompleted,
@@ -20,7 +19,7 @@ import {
 } from '../../bus/index.ts';
 import { delay, describeError, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
 import { startStage } from '../../shared/metrics.ts';
-import { movedOn, startFence, type FencedWork } from './fence.ts';
+import { movedOn, watchFence, type FencedWork } from './fence.ts';
 
 /** What a handler is told besides its work item. */
 export interface HandlerContext {
@@ -104,11 +103,8 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     const deliveries = m.info.deliveryCount;
     const itemLog = log.child({ ticketId: ticket.id, stage, attempt, correlationId: item.correlationId });
     const fenced: FencedWork = { dispatchId: item.id, ticketId: ticket.id, stage, attempt, publishedAt: item.ts };
-    // Followed first, read second: a change between the two is seen by one or the other.
-    const fence = await startFence((signal) => followTicket(bus, ticket.id, signal), fenced, itemLog);
     const stale = await staleBeforeStart(fenced, itemLog);
     if (stale) {
-      fence.stop();
       itemLog.info({ deliveries, reason: stale }, 'work dropped before it started: the ticket moved on');
       await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack dropped work; it will come back and be dropped again'));
       return;
@@ -120,6 +116,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     itemLog.info({ deliveries }, 'work started');
     const ended = startStage(stage, deliveries);
     await reportStarted(item.id, fenced, deliveries, meta, itemLog);
+    const fence = watchFence(tickets, fenced, itemLog);
     const signal = AbortSignal.any([handBack.signal, fence.signal]);
     /** Acks work whose ticket moved on while it ran: no result is reported, only the tokens spent. */
     const dropFenced = async () => {
