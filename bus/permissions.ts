@@ -84,7 +84,8 @@ function agent(role: Role, s: Subjects, n: Names): Permissions {
       // The reviewer opens pull requests: the local forge records them and numbers them.
       ...(role === 'reviewer' ? kvWriter(n.prsBucket, ['>']) : []),
     ],
-    subscribe: [],
+    // Following its ticket's record while it works (the fence): what it may read with a KV get anyway.
+    subscribe: [s.ticketRecords],
     allowResponses: false,
   };
 }

@@ -20,6 +20,8 @@ export type RejectedSource = 'tickets' | 'bugs' | 'events';
  *                                    that NATS permissions decide who may say what (bus/permissions.ts)
  *   P.rejected.<source>              stream P_REJECTED: every refused input, kept for audit
  *   P.transcripts.<ticketId>.<role>  stream P_TRANSCRIPTS: every model exchange, for replay
+ *   $KV.P-tickets.<ticketId>         a ticket record's writes (the tickets KV bucket's own subject):
+ *                                    agents follow their ticket on it with a core subscription
  *
  * Streams, consumers and the KV bucket take their names from the prefix too (see `names`), so two
  * installations with different prefixes share a NATS server without seeing each other.
@@ -45,6 +47,10 @@ export interface Subjects {
   /** Filter of every transcript one role writes. */
   transcriptsBy(role: Role): string;
   readonly transcriptsAll: string;
+  /** The subject every write of one ticket's record is published on (the tickets bucket's key subject). */
+  ticketRecord(ticketId: string): string;
+  /** Filter of every ticket record's writes. */
+  readonly ticketRecords: string;
   /** The server's advisory when a work item has been delivered max_deliver times. */
   readonly maxDeliveriesAdvisories: string;
 }
@@ -110,6 +116,8 @@ export function createSubjects(prefix = 'nightshift'): Subjects {
     transcriptsOf: (ticketId) => `${p}.transcripts.${token(ticketId, 'ticket id')}.*`,
     transcriptsBy: (role) => `${p}.transcripts.*.${token(role, 'role')}`,
     transcriptsAll: `${p}.transcripts.>`,
+    ticketRecord: (ticketId) => `$KV.${names.ticketsBucket}.${token(ticketId, 'ticket id')}`,
+    ticketRecords: `$KV.${names.ticketsBucket}.>`,
     maxDeliveriesAdvisories: `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.workStream}.*`,
   };
 }

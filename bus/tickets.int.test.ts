@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { setup } from '../test/helpers/env.ts';
 import { newTicket, tick } from '../agents/coordinator/reducer.ts';
 import { IntakeRequest, ticketIdForExternalId } from '../shared/index.ts';
-import { TicketStore } from './tickets.ts';
+import { followTicket, TicketStore } from './tickets.ts';
 
 const POLICY = { stageTimeoutMs: () => 60_000, queueTimeoutMs: 3_600_000, stageAttempts: 3, humanTimeoutMs: 3_600_000 };
 
@@ -81,4 +81,27 @@ it('mutates from the revision it knows without reading, and decides again on a f
   });
   expect(looked).toEqual(['by the other', 'changed again']);
   expect(none!.ticket.body).toBe('seen');
+});
+
+it('follows one ticket\'s writes from the moment it resolves: updates, a bad record skipped, a delete as null, no other ticket\'s', async () => {
+  await using env = await setup();
+  const kv = await env.bus.tickets();
+  const store = new TicketStore(kv);
+  const make = (key: string) => tick(newTicket(ticketIdForExternalId(key), IntakeRequest.parse({ title: key, body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  const t = make('followed');
+  const other = make('not-followed');
+  expect(await store.create(t)).toBe(true);
+  expect(await store.create(other)).toBe(true);
+  const following = new AbortController();
+  const writes = (await followTicket(env.bus, t.id, following.signal))[Symbol.asyncIterator]();
+  // Written right after it resolved: seen (the subscription was on the server before).
+  const rev = (await store.get(t.id))!.revision;
+  await store.update({ ...t, title: 'renamed' }, rev);
+  await store.update({ ...other, title: 'other renamed' }, (await store.get(other.id))!.revision);
+  await kv.put(t.id, JSON.stringify({ ...t, state: 'nonsense' }));
+  await kv.delete(t.id);
+  expect((await writes.next()).value).toMatchObject({ id: t.id, title: 'renamed' });
+  expect((await writes.next()).value).toBeNull();
+  following.abort();
+  expect(await writes.next()).toEqual({ done: true, value: undefined });
 });

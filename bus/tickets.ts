@@ -1,5 +1,6 @@
 import type { KV } from '@nats-io/kv';
 import { ConflictError, delay, Ticket } from '../shared/index.ts';
+import type { Bus } from './connection.ts';
 import { isWrongLastSequence } from './records.ts';
 
 /** A ticket record with the KV revision it was read at. */
@@ -186,5 +187,44 @@ export class TicketStore {
       }
       if (!signal.aborted) await delay(250, signal);
     }
+  }
+}
+
+/**
+ * The writes of one ticket's record from now on, as they are published: the ticket, or null when the
+ * record is deleted; a write that does not parse is skipped. A core subscription to the record's
+ * subject, registered on the server before this resolves (so a read made after it misses nothing
+ * between), and no consumer on the server: cheap enough for every work item. At most once: writes made
+ * while the connection is down are not replayed — for a fence, which only saves cost, that is enough;
+ * who needs every write uses `TicketStore.watch`. Ends when `signal` aborts.
+ */
+export async function followTicket(bus: Bus, ticketId: string, signal: AbortSignal): Promise<AsyncIterable<Ticket | null>> {
+  const sub = bus.nc.subscribe(bus.subjects.ticketRecord(ticketId));
+  const stop = () => sub.unsubscribe();
+  signal.addEventListener('abort', stop, { once: true });
+  await bus.nc.flush();
+  return (async function* () {
+    try {
+      for await (const m of sub) {
+        const op = m.headers?.get('KV-Operation');
+        if (op === 'DEL' || op === 'PURGE') {
+          yield null;
+          continue;
+        }
+        const parsed = Ticket.safeParse(safeJson(m.data));
+        if (parsed.success) yield parsed.data;
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+      sub.unsubscribe();
+    }
+  })();
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
   }
 }

@@ -2,6 +2,7 @@ import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { millis } from '@nats-io/transport-node';
 import {
   decodeEnvelope,
+  followTicket,
   publishEvent,
   envelope,
   StageCompleted,
@@ -19,7 +20,7 @@ import {
 } from '../../bus/index.ts';
 import { delay, describeError, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
 import { startStage } from '../../shared/metrics.ts';
-import { movedOn, watchFence, type FencedWork } from './fence.ts';
+import { movedOn, startFence, type FencedWork } from './fence.ts';
 
 /** What a handler is told besides its work item. */
 export interface HandlerContext {
@@ -77,7 +78,7 @@ export interface AgentRuntime {
  *
  * Work is fenced by the ticket's state: before the handler runs, an item whose ticket has moved on
  * (terminal, or no longer at this dispatch) is acked and dropped without a model call; while it runs,
- * a watch on the ticket aborts the handler the moment the ticket moves on, and the item is acked
+ * following the ticket's record (fence.ts) aborts the handler the moment the ticket moves on, and the item is acked
  * without a result (the tokens spent are still reported). An item that starts reports `stage.started`,
  * from which the coordinator runs the stage's deadline.
  */
@@ -103,8 +104,15 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     const deliveries = m.info.deliveryCount;
     const itemLog = log.child({ ticketId: ticket.id, stage, attempt, correlationId: item.correlationId });
     const fenced: FencedWork = { dispatchId: item.id, ticketId: ticket.id, stage, attempt, publishedAt: item.ts };
+    // Followed first, read second: a change between the two is seen by one or the other.
+    const fence = await startFence(
+      { follow: (signal) => followTicket(bus, ticket.id, signal), read: async () => (await tickets.get(ticket.id))?.ticket ?? null },
+      fenced,
+      itemLog,
+    );
     const stale = await staleBeforeStart(fenced, itemLog);
     if (stale) {
+      fence.stop();
       itemLog.info({ deliveries, reason: stale }, 'work dropped before it started: the ticket moved on');
       await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack dropped work; it will come back and be dropped again'));
       return;
@@ -116,7 +124,6 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     itemLog.info({ deliveries }, 'work started');
     const ended = startStage(stage, deliveries);
     await reportStarted(item.id, fenced, deliveries, meta, itemLog);
-    const fence = watchFence(tickets, fenced, itemLog);
     const signal = AbortSignal.any([handBack.signal, fence.signal]);
     /** Acks work whose ticket moved on while it ran: no result is reported, only the tokens spent. */
     const dropFenced = async () => {
