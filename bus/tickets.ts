@@ -193,8 +193,10 @@ export class TicketStore {
 /**
  * The writes of one ticket's record from now on, as they are published: the ticket, or null when the
  * record is deleted; a write that does not parse is skipped. A core subscription to the record's
- * subject, registered on the server before this resolves (so a read made after it misses nothing
- * between), and no consumer on the server: cheap enough for every work item. At most once: writes made
+ * subject, and no consumer on the server: cheap enough for every work item. No round trip is spent
+ * on it: a server takes a connection's messages in order, so the subscription is in place before any
+ * request sent after it on the same connection, and a read of the ticket made after this resolves
+ * misses nothing between. At most once: writes made
  * while the connection is down are not replayed — for a fence, which only saves cost, that is enough;
  * who needs every write uses `TicketStore.watch`. Ends when `signal` aborts.
  */
@@ -202,7 +204,6 @@ export async function followTicket(bus: Bus, ticketId: string, signal: AbortSign
   const sub = bus.nc.subscribe(bus.subjects.ticketRecord(ticketId));
   const stop = () => sub.unsubscribe();
   signal.addEventListener('abort', stop, { once: true });
-  await bus.nc.flush();
   return (async function* () {
     try {
       for await (const m of sub) {

@@ -123,7 +123,9 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
     itemLog.info({ deliveries }, 'work started');
     const ended = startStage(stage, deliveries);
-    await reportStarted(item.id, fenced, deliveries, meta, itemLog);
+    // Not waited for: the handler need not wait for the server's answer, and the result, published
+    // later on the same connection, lands after it in the events stream all the same.
+    void reportStarted(item.id, fenced, deliveries, meta, itemLog);
     const signal = AbortSignal.any([handBack.signal, fence.signal]);
     /** Acks work whose ticket moved on while it ran: no result is reported, only the tokens spent. */
     const dropFenced = async () => {
