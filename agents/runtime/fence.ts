@@ -36,6 +36,9 @@ export interface Fence {
   stop(): void;
 }
 
+/** Why a fence stops following: one value, so stopping builds no DOMException per work item. */
+const STOPPED = new Error('the fence was stopped');
+
 /** Where a fence learns of the ticket: the writes of its record as they are published, and the record as stored. */
 export interface TicketSource {
   /**
@@ -114,6 +117,6 @@ export async function startFence(source: TicketSource, w: FencedWork, log: Logge
     get reason() {
       return reason;
     },
-    stop: () => following.abort(),
+    stop: () => following.abort(STOPPED),
   };
 }

@@ -284,7 +284,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
           break;
         }
         const work = handleItem(m);
-        await Promise.race([work, afterAbort(handBack.signal)]);
+        await untilSettledOrAborted(work, handBack.signal);
         if (handBack.signal.aborted) {
           m.nak();
           log.warn({ subject: m.subject }, 'shutdown grace over: work handed back');
@@ -330,9 +330,19 @@ const PULL_EXPIRES_MS = 30_000;
 /** How often the server tells an idle pull that it is still there: two missed beats end the pull. */
 const PULL_HEARTBEAT_MS = 5_000;
 
-function afterAbort(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+/**
+ * Settles as `work` does, or resolves when `signal` aborts first, and leaves no listener on
+ * the signal behind: the runtime waits like this on every item, on a signal that lives as long as
+ * the process.
+ */
+async function untilSettledOrAborted(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  let onAbort!: () => void;
+  const aborted = new Promise<void>((resolve) => (onAbort = resolve));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }
