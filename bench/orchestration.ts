@@ -32,7 +32,7 @@ import { StageCompleted, type Bus } from '../bus/index.ts';
 import { delay, IntakeReply, ticketIdForExternalId, type Role } from '../shared/index.ts';
 import { setup, type TestEnv } from '../test/helpers/env.ts';
 import { makeRepo } from '../test/helpers/git.ts';
-import { median, percentile, print, skipped, type BenchModule, type BenchOptions } from './lib.ts';
+import { coresBusy, cpuTimes, median, percentile, print, skipped, type BenchModule, type BenchOptions } from './lib.ts';
 
 const ROLES: readonly Role[] = ['refiner', 'test-author', 'coder', 'reviewer'];
 const REPLICAS = [1, 2, 4, 8] as const;
@@ -328,19 +328,22 @@ async function throughput(opts: BenchOptions, repo: string): Promise<void> {
       const n = (opts.quick ? 2 : 24) * replicas;
       const stack = await startStack(env, replicas, 0);
       let rate: number;
+      let cores: string | undefined;
       try {
         const warm = await runTickets(env, repo, opts.quick ? 1 : 2 * replicas); // warm-up
         // The raw chains write a ticket record as the coordinator last wrote it (at pr_open).
         record ??= (await store.get(warm.ids[0]!))!.value;
+        const before = cpuTimes();
         const { t0, done } = await runTickets(env, repo, n);
         rate = n / ((done.at(-1)! - t0) / 1_000);
+        cores = coresBusy(before, cpuTimes());
       } finally {
         await stack.stop();
       }
       await rawRate(raw, record!, opts.quick ? 1 : 2 * replicas, replicas); // warm-up
       const bound = await rawRate(raw, record!, n, replicas);
       rates.set(replicas, rate);
-      print(opts, { bench: `no-op throughput, ${replicas} replica${replicas > 1 ? 's' : ''} per role`, value: rate, baseline: bound, unit: 'tickets/s', ratio: rate / bound, goal: '>= 0.6', tickets: n });
+      print(opts, { bench: `no-op throughput, ${replicas} replica${replicas > 1 ? 's' : ''} per role`, value: rate, baseline: bound, unit: 'tickets/s', ratio: rate / bound, goal: '>= 0.6', tickets: n, ...(cores && { coresBusy: cores }) });
     }
   } finally {
     await raw.stop();
