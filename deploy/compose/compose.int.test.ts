@@ -23,7 +23,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HERE = join(ROOT, 'deploy', 'compose');
 const COMPOSE_FILE = join(HERE, 'docker-compose.yml');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const IMAGE = `nightshift:${VERSION}`;
+/** NIGHTSHIFT_IMAGE builds and runs another tag (build.sh and init read it too), e.g. beside another checkout's image. */
+const IMAGE = process.env.NIGHTSHIFT_IMAGE ?? `nightshift:${VERSION}`;
 /** Every long-running service of `--profile demo up`: its containers, and the kind whose seed each must be given. */
 const SERVICES: Record<string, { replicas: number; kind: string | null }> = {
   nats1: { replicas: 1, kind: null },
@@ -105,7 +106,12 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
     };
 
     // The images: idempotent, so a second run of the test (or of CI) spends a few seconds here.
-    const hostEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...(process.env.DOCKER_HOST && { DOCKER_HOST: process.env.DOCKER_HOST }) };
+    const hostEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...(process.env.DOCKER_HOST && { DOCKER_HOST: process.env.DOCKER_HOST }),
+      ...(process.env.NIGHTSHIFT_IMAGE && { NIGHTSHIFT_IMAGE: process.env.NIGHTSHIFT_IMAGE }),
+    };
     // The console on any free port of the host's loopback: another stack may hold 4280.
     const composeEnv = { ...hostEnv, NIGHTSHIFT_WEB_PUBLISH: '127.0.0.1::4280' };
     ok(await run(join(ROOT, 'deploy/image/build.sh'), [], { env: hostEnv, timeoutMs: 10 * 60_000 }), 'deploy/image/build.sh');
