@@ -112,8 +112,8 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
       ...(process.env.DOCKER_HOST && { DOCKER_HOST: process.env.DOCKER_HOST }),
       ...(process.env.NIGHTSHIFT_IMAGE && { NIGHTSHIFT_IMAGE: process.env.NIGHTSHIFT_IMAGE }),
     };
-    // The console on any free port of the host's loopback: another stack may hold 4280.
-    const composeEnv = { ...hostEnv, NIGHTSHIFT_WEB_PUBLISH: '127.0.0.1::4280' };
+    // The console on any free port of the host's loopback (`127.0.0.1:` + `:4280`): another stack may hold 4280.
+    const composeEnv = { ...hostEnv, NIGHTSHIFT_WEB_PUBLISH: '127.0.0.1:' };
     ok(await run(join(ROOT, 'deploy/image/build.sh'), [], { env: hostEnv, timeoutMs: 10 * 60_000 }), 'deploy/image/build.sh');
     ok(await run(join(ROOT, 'deploy/image/build-nats.sh'), [], { env: hostEnv, timeoutMs: 5 * 60_000 }), 'deploy/image/build-nats.sh');
     phase('images');
