@@ -31,6 +31,7 @@ export const EVENTS_BY_ORIGIN: Readonly<Record<EventOrigin, readonly string[]>> 
   triager: STAGE_RESULTS,
   slack: [HumanAnswered.type],
   github: [HumanAnswered.type, PrChangesRequested.type, PrMerged.type, PrClosed.type],
+  web: [HumanAnswered.type, CancelRequested.type],
   cli: [HumanAnswered.type, CancelRequested.type],
 };
 

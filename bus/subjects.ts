@@ -1,7 +1,7 @@
 import { ROLES, type Role } from '../shared/index.ts';
 
 /** Who publishes a ticket event: an agent role, a gateway, or the CLI (a person). */
-export const EVENT_ORIGINS = [...ROLES, 'slack', 'github', 'cli'] as const;
+export const EVENT_ORIGINS = [...ROLES, 'slack', 'github', 'web', 'cli'] as const;
 export type EventOrigin = (typeof EVENT_ORIGINS)[number];
 
 /** Where a refused input came from: the two intakes, or an event the coordinator refused. */
@@ -16,7 +16,7 @@ export type RejectedSource = 'tickets' | 'bugs' | 'events';
  *   P.work.<role>.<ticketId>         stream P_WORK (work queue): one stage attempt for one agent role
  *   P.events.<ticketId>.<origin>.<type>
  *                                    stream P_EVENTS: what happened to a ticket, for the coordinator;
- *                                    <origin> is who says so (an agent role, slack, github, cli), so
+ *                                    <origin> is who says so (an agent role, slack, github, web, cli), so
  *                                    that NATS permissions decide who may say what (bus/permissions.ts)
  *   P.rejected.<source>              stream P_REJECTED: every refused input, kept for audit
  *   P.transcripts.<ticketId>.<role>  stream P_TRANSCRIPTS: every model exchange, for replay
