@@ -58,7 +58,7 @@ export {
   TimelineEntry,
   TokenBudget,
 } from './ticket/schema.ts';
-export { budgetAnswerText, budgetDirective, budgetProblem, parseBudget, usedTokens } from './ticket/budget.ts';
+export { budgetAnswerText, budgetDirective, budgetProblem, NO_USAGE, parseBudget, sumUsage, usedTokens } from './ticket/budget.ts';
 export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
 export { delay, untilAborted } from './async.ts';

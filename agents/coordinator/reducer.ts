@@ -6,6 +6,7 @@ import {
   NEXT_AFTER,
   type BugDetails,
   ROLE_OF_STAGE,
+  sumUsage,
   type IntakeRequest,
   type OutboxItem,
   type Question,
@@ -81,15 +82,7 @@ export function applyEvent(t: Ticket, ev: CoordinatorEvent, now: Date, policy: P
 function countUsage(t: Ticket, ev: CoordinatorEvent): Ticket {
   if ((ev.type !== 'stage.completed' && ev.type !== 'stage.failed' && ev.type !== 'stage.usage') || !ev.data.usage) return t;
   const role = ROLE_OF_STAGE[ev.data.stage];
-  const u = ev.data.usage;
-  const cur = t.usage[role] ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
-  const sum = {
-    inputTokens: cur.inputTokens + u.inputTokens,
-    outputTokens: cur.outputTokens + u.outputTokens,
-    totalTokens: cur.totalTokens + u.totalTokens,
-    calls: cur.calls + u.calls,
-  };
-  return { ...t, usage: { ...t.usage, [role]: sum } };
+  return { ...t, usage: { ...t.usage, [role]: sumUsage(t.usage[role], ev.data.usage) } };
 }
 
 function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Ticket {

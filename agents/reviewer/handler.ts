@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { detectProfile, isTestFile, testKey, testLabel } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { changedFiles, commitsSince, diff, type RoleUsage } from '../../shared/index.ts';
+import { changedFiles, commitsSince, diff, sumUsage, type RoleUsage } from '../../shared/index.ts';
 import {
   artifact,
   CodingOutput,
@@ -110,14 +110,7 @@ export function createReviewer(agentDeps: AgentDeps): AgentHandler {
     }
 
     const usage: Record<string, RoleUsage> = { ...work.ticket.usage };
-    const mine = llm.meter.forRole('reviewer');
-    const before = usage.reviewer ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
-    usage.reviewer = {
-      inputTokens: before.inputTokens + mine.inputTokens,
-      outputTokens: before.outputTokens + mine.outputTokens,
-      totalTokens: before.totalTokens + mine.totalTokens,
-      calls: before.calls + mine.calls,
-    };
+    usage.reviewer = sumUsage(usage.reviewer, llm.meter.forRole('reviewer'));
     // The reviewer's mapping counts only for tests the runner reported; other names are said, not shown as tests.
     const reviewed = resolveCoverage(review.coverage, result.report?.tests ?? []);
     fresh = { ...fresh, tests: result.report ? evidenceOf(result.report, { keep: keepOf(covered([...tests.coverage, ...reviewed.coverage])) }) : null };

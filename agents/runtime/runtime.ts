@@ -18,7 +18,7 @@ import {
   type StageOutcome,
   type WorkItemData,
 } from '../../bus/index.ts';
-import { delay, describeError, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
+import { delay, describeError, sumUsage, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
 import { startStage } from '../../shared/metrics.ts';
 import { movedOn, startFence, type FencedWork } from './fence.ts';
 
@@ -134,17 +134,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       itemLog.info({ deliveries, reason: fence.reason }, 'work aborted: the ticket moved on');
     };
     const readers: (() => RoleUsage)[] = [];
-    const usage = (): { usage?: RoleUsage } => {
-      if (readers.length === 0) return {};
-      const sum = { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
-      for (const u of readers.map((r) => r())) {
-        sum.inputTokens += u.inputTokens;
-        sum.outputTokens += u.outputTokens;
-        sum.totalTokens += u.totalTokens;
-        sum.calls += u.calls;
-      }
-      return { usage: sum };
-    };
+    const usage = (): { usage?: RoleUsage } => (readers.length === 0 ? {} : { usage: sumUsage(...readers.map((r) => r())) });
     /** Reports the tokens of a delivery that ends without a result, so that they count on the ticket. */
     const reportSpent = async (why: string) => {
       const spent = usage().usage;
