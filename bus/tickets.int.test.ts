@@ -105,3 +105,28 @@ it('follows one ticket\'s writes from the moment it resolves: updates, a bad rec
   following.abort();
   expect(await writes.next()).toEqual({ done: true, value: undefined });
 });
+
+it('watches every ticket\'s head: its own writes as written, others\' checked on the head alone, a bad head skipped', async () => {
+  await using env = await setup();
+  const kv = await env.bus.tickets();
+  const store = new TicketStore(kv);
+  const make = (key: string) => tick(newTicket(ticketIdForExternalId(key), IntakeRequest.parse({ title: key, body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  const mine = make('head-mine');
+  const theirs = make('head-theirs');
+  expect(await store.create(mine)).toBe(true);
+  // Another writer: a whole record, one whose body is off-schema but whose head is sound, one with a bad head.
+  await kv.put(theirs.id, JSON.stringify(theirs));
+  const badHead = make('head-bad');
+  await kv.put(badHead.id, JSON.stringify({ ...badHead, state: 'nonsense' }));
+  const offBody = make('head-off-body');
+  await kv.put(offBody.id, JSON.stringify({ ...offBody, title: 42 }));
+  const stop = new AbortController();
+  const seen: unknown[] = [];
+  for await (const h of store.watchHeads(stop.signal)) {
+    seen.push(h);
+    if (seen.length === 3) stop.abort();
+  }
+  expect(seen[0]).toBe((await store.get(mine.id))!.ticket);
+  expect(seen[1]).toEqual({ id: theirs.id, state: theirs.state, work: theirs.work, parked: theirs.parked, outbox: theirs.outbox, createdAt: theirs.createdAt, updatedAt: theirs.updatedAt });
+  expect(seen[2]).toMatchObject({ id: offBody.id, state: offBody.state });
+});

@@ -1,5 +1,5 @@
-import type { KV } from '@nats-io/kv';
-import { ConflictError, delay, Ticket } from '../shared/index.ts';
+import type { KV, KvEntry } from '@nats-io/kv';
+import { ConflictError, delay, Ticket, TicketHead } from '../shared/index.ts';
 import type { Bus } from './connection.ts';
 import { isWrongLastSequence } from './records.ts';
 
@@ -89,7 +89,7 @@ export class TicketStore {
     const known = this.#parsed.get(key);
     if (known?.revision === revision) return known;
     const mine = bytes && this.#writing.get(key);
-    const stored = { ticket: mine && Buffer.from(mine.bytes.buffer, mine.bytes.byteOffset, mine.bytes.byteLength).equals(bytes) ? mine.ticket : parse(), revision };
+    const stored = { ticket: mine && sameBytes(mine.bytes, bytes) ? mine.ticket : parse(), revision };
     this.#remember(key, stored);
     return stored;
   }
@@ -155,6 +155,47 @@ export class TicketStore {
    * server drops it, so callers see every change again after a reconnect.
    */
   async *watch(signal: AbortSignal, key?: string): AsyncGenerator<Ticket> {
+    for await (const e of this.#entries(signal, key)) {
+      let t: StoredTicket;
+      try {
+        t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()), e.value);
+      } catch {
+        continue;
+      }
+      yield t.ticket;
+    }
+  }
+
+  /**
+   * Like `watch`, every ticket's head only (TicketHead): what a watcher of every ticket keeps timers
+   * and counts by, validated without the rest of the record. A write of this store yields the ticket
+   * it wrote; a record whose head does not parse is skipped. Nothing is remembered: a write by another
+   * process is read in full only by whoever needs it.
+   */
+  async *watchHeads(signal: AbortSignal): AsyncGenerator<TicketHead> {
+    for await (const e of this.#entries(signal)) {
+      const known = this.#parsed.get(e.key);
+      if (known?.revision === e.revision) {
+        yield known.ticket;
+        continue;
+      }
+      const mine = this.#writing.get(e.key);
+      if (mine && sameBytes(mine.bytes, e.value)) {
+        yield mine.ticket;
+        continue;
+      }
+      let head: TicketHead;
+      try {
+        head = TicketHead.parse(e.json());
+      } catch {
+        continue;
+      }
+      yield head;
+    }
+  }
+
+  /** Every current record's last write, then every write (deletes left out), until `signal` aborts. */
+  async *#entries(signal: AbortSignal, key?: string): AsyncGenerator<KvEntry> {
     while (!signal.aborted) {
       let iter: Awaited<ReturnType<KV['watch']>>;
       try {
@@ -171,16 +212,7 @@ export class TicketStore {
       const stop = () => iter.stop();
       signal.addEventListener('abort', stop, { once: true });
       try {
-        for await (const e of iter) {
-          if (e.operation !== 'PUT') continue;
-          let t: StoredTicket;
-          try {
-            t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()), e.value);
-          } catch {
-            continue;
-          }
-          yield t.ticket;
-        }
+        for await (const e of iter) if (e.operation === 'PUT') yield e;
       } finally {
         signal.removeEventListener('abort', stop);
         iter.stop();
@@ -188,6 +220,10 @@ export class TicketStore {
       if (!signal.aborted) await delay(250, signal);
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 /**

@@ -53,6 +53,7 @@ export {
   Stage,
   State,
   Ticket,
+  TicketHead,
   TicketId,
   TicketType,
   TimelineEntry,

@@ -33,6 +33,7 @@ import {
   type Role,
   type OutboxItem,
   type Ticket,
+  type TicketHead,
 } from '../../shared/index.ts';
 import { measureWorkPending, ticketCensus } from '../../shared/metrics.ts';
 import type { CoordinatorEvent } from './events.ts';
@@ -353,10 +354,12 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   const dispatched = new Map<string, { dispatchId: string; at: number; goneAt?: number }>();
   const census = ticketCensus();
   async function watchTickets(): Promise<void> {
-    for await (const t of store.watch(abort.signal)) index(t);
+    // Heads only: every coordinator follows every write of every ticket, and validating whole records
+    // there cost each coordinator a full parse of every other coordinator's writes.
+    for await (const t of store.watchHeads(abort.signal)) index(t);
   }
 
-  function index(t: Ticket): void {
+  function index(t: TicketHead): void {
     census.observe(t);
     const wake = nextWake(t);
     if (wake === null) wakeAt.delete(t.id);
@@ -494,6 +497,9 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         if (at > now) continue;
         wakeAt.delete(id);
         await advance(id).catch((err: unknown) => {
+          // A record whose head parses but whose whole does not: retrying cannot help, and the watch
+          // brings the ticket back when it is written again.
+          if (err instanceof z.ZodError) return log.error({ err, ticketId: id }, 'the ticket record does not parse; its timer is dropped until it is written again');
           log.warn({ err, ticketId: id }, 'timer failed; will retry');
           // The watch only re-indexes a ticket when it changes: keep the timer, or it is never retried.
           if (!wakeAt.has(id)) wakeAt.set(id, at);

@@ -13,6 +13,7 @@ import {
   type Stage as StageName,
   type State as StateName,
   type Ticket,
+  type TicketHead,
   type TimelineEntry,
 } from '../../shared/index.ts';
 import { PR_FEEDBACK, PrFeedback, type PrComment } from '../../bus/index.ts';
@@ -320,7 +321,7 @@ export function tick(t: Ticket, now: Date, policy: Policy): Decision {
 }
 
 /** When `tick` next has something to do for this ticket, or null when only an event can move it. */
-export function nextWake(t: Ticket): number | null {
+export function nextWake(t: Pick<TicketHead, 'state' | 'createdAt' | 'work' | 'parked'>): number | null {
   if (t.state === 'received') return Date.parse(t.createdAt);
   if (t.work && isStage(t.state)) return Date.parse(t.work.deadline);
   if (t.state === 'awaiting_human' && t.parked) return Date.parse(t.parked.deadline);

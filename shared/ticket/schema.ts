@@ -278,3 +278,20 @@ export const Ticket = z.object({
   updatedAt: z.iso.datetime(),
 });
 export type Ticket = z.infer<typeof Ticket>;
+
+/**
+ * The part of a ticket record a watcher of every ticket keeps timers and counts by (the
+ * coordinator's index): validated on its own, without the rest of the record, so that following every
+ * write of every ticket costs little. A whole Ticket is a TicketHead.
+ */
+export const TicketHead = z.object({
+  id: TicketId,
+  state: State,
+  work: Ticket.shape.work,
+  parked: z.object({ askedAt: z.iso.datetime(), deadline: z.iso.datetime() }).nullable(),
+  /** Only how many items wait: what they are is read with the whole record when they are sent. */
+  outbox: z.array(z.unknown()),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type TicketHead = z.infer<typeof TicketHead>;
