@@ -110,6 +110,16 @@ describeDocker('traces across processes', () => {
       expect(pr.service).toBe('nightshift-agent-reviewer');
       expect(pr.attributes['nightshift.pr.number']).toBe(1);
       expect(spans.some((s) => s.name === 'dispatch refining' && s.parentSpanId === rootSpanId)).toBe(true);
+      // The demo's model reads files through its tools: those calls have spans too, with the tool's name.
+      const tools = spans.filter((s) => s.name === 'execute_tool read_file');
+      expect(tools.length).toBeGreaterThan(0);
+      for (const s of tools) expect(s.attributes).toMatchObject({ 'gen_ai.tool.name': 'read_file', 'nightshift.tool.status': 'ok' });
+      // Within a process the stage span is the active one: model calls, tool calls, sandbox runs and the
+      // pull request are its children.
+      for (const s of spans.filter((x) => /^(chat |execute_tool |sandbox run$|open pull request$)/.test(x.name))) {
+        const parent = byId.get(s.parentSpanId!)!;
+        expect([parent.service, parent.name], `${s.service} ${s.name}`).toEqual([s.service, `stage ${s.service.replace('nightshift-agent-', '')}`]);
+      }
 
       // No secret and no prompt in anything exported: not the model API key, not the ticket's text.
       const exported = receiver.bodies.join('\n');
