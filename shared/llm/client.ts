@@ -184,38 +184,45 @@ export function createLlm(deps: LlmDeps): Llm {
       } finally {
         clearTimeout(timer);
       }
-      const ended = now();
-      const text = message.text;
-      const toolCalls = toolCallsOf(message);
-      const usage = usageOf(message, request.messages, text, toolCalls);
-      const finishReason = finishReasonOf(message);
-      await record(
-        Exchange.parse({
-          ...base,
-          endedAt: new Date(ended).toISOString(),
-          durationMs: ended - started,
-          response: {
-            content: text,
-            toolCalls: toolCalls.map((t): RecordedToolCall => ({ id: t.id, name: t.name, arguments: t.arguments })),
-            ...(finishReason && { finishReason }),
-          },
-          usage,
-        }),
-      );
-      log.debug(
-        { seq, attempt: n, ms: ended - started, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, toolCalls: toolCalls.map((t) => t.name) },
-        'model call',
-      );
-      meter.record(role, { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens });
-      observeModelCall(role, ended - started, usage);
-      span.setAttributes({
-        'gen_ai.usage.input_tokens': usage.inputTokens,
-        'gen_ai.usage.output_tokens': usage.outputTokens,
-        'nightshift.model.tool_calls': toolCalls.length,
-        ...(finishReason && { 'gen_ai.response.finish_reasons': [finishReason] }),
-      });
-      span.end();
-      return { message, text, toolCalls, finishReason, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens } };
+      try {
+        const ended = now();
+        const text = message.text;
+        const toolCalls = toolCallsOf(message);
+        const usage = usageOf(message, request.messages, text, toolCalls);
+        const finishReason = finishReasonOf(message);
+        await record(
+          Exchange.parse({
+            ...base,
+            endedAt: new Date(ended).toISOString(),
+            durationMs: ended - started,
+            response: {
+              content: text,
+              toolCalls: toolCalls.map((t): RecordedToolCall => ({ id: t.id, name: t.name, arguments: t.arguments })),
+              ...(finishReason && { finishReason }),
+            },
+            usage,
+          }),
+        );
+        log.debug(
+          { seq, attempt: n, ms: ended - started, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, toolCalls: toolCalls.map((t) => t.name) },
+          'model call',
+        );
+        meter.record(role, { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens });
+        observeModelCall(role, ended - started, usage);
+        span.setAttributes({
+          'gen_ai.usage.input_tokens': usage.inputTokens,
+          'gen_ai.usage.output_tokens': usage.outputTokens,
+          'nightshift.model.tool_calls': toolCalls.length,
+          ...(finishReason && { 'gen_ai.response.finish_reasons': [finishReason] }),
+        });
+        return { message, text, toolCalls, finishReason, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens } };
+      } catch (err) {
+        // A call that went over the ticket's budget, say.
+        markError(span, err);
+        throw err;
+      } finally {
+        span.end();
+      }
     }
   }
 
