@@ -37,3 +37,4 @@ export { Escalation, EscalationStore, PostedMessage, ThreadRef } from './escalat
 export type { StoredEscalation } from './escalations.ts';
 export { createTranscriptSink, readTranscript } from './transcripts.ts';
 export { IssueAsk, IssueAskStore } from './issue-asks.ts';
+export { traceContextOf, traceHeaders } from './trace.ts';

@@ -150,4 +150,11 @@ export const Headers = {
   /** Size in bytes of a rejected payload that was stored truncated. */
   OriginalSize: 'Nightshift-Original-Size',
   OriginalSha256: 'Nightshift-Original-Sha256',
+  /**
+   * W3C trace context (https://www.w3.org/TR/trace-context/) on work items and ticket events, so that a
+   * ticket is one trace across processes (bus/trace.ts). The OpenTelemetry propagator writes and reads
+   * them under these names.
+   */
+  TraceParent: 'traceparent',
+  TraceState: 'tracestate',
 } as const;

@@ -85,3 +85,20 @@ export { PullRequest } from './forge/forge.ts';
 export type { Forge, ForgeRouter, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
 export { createLocalForge } from './forge/local.ts';
 export { BodyTooLargeError, listenHttp, readBody } from './http.ts';
+export {
+  contextOfTraceparent,
+  extractTrace,
+  injectTrace,
+  inSpan,
+  markError,
+  parentIn,
+  SpanKind,
+  SpanStatusCode,
+  startTracing,
+  traceExportUrl,
+  traceparentOf,
+  tracer,
+  tracing,
+  withTracing,
+} from './trace.ts';
+export type { HeaderCarrier, Span, SpanAttributes, SpanOptions, TraceContext, Tracing } from './trace.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { detectProfile, isTestFile, testKey, testLabel } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { changedFiles, commitsSince, diff, sumUsage, type RoleUsage } from '../../shared/index.ts';
+import { changedFiles, commitsSince, diff, inSpan, SpanKind, sumUsage, type RoleUsage } from '../../shared/index.ts';
 import {
   artifact,
   CodingOutput,
@@ -127,15 +127,20 @@ export function createReviewer(agentDeps: AgentDeps): AgentHandler {
       round,
       instructions: instructionsOfAll,
     });
-    const pr = await deps.forges.forgeFor(work.ticket.repo).openPullRequest({
-      ticketId: work.ticket.id,
-      repo: work.ticket.repo.url ?? work.ticket.repo.path!,
-      branch: ws.branch,
-      base: ws.baseBranch,
-      baseSha: ws.baseSha,
-      headSha: coding.commit,
-      title: work.ticket.title,
-      body,
+    const forge = deps.forges.forgeFor(work.ticket.repo);
+    const pr = await inSpan('open pull request', { kind: SpanKind.CLIENT, attributes: { 'nightshift.ticket.id': work.ticket.id, 'nightshift.round': round } }, async (span) => {
+      const opened = await forge.openPullRequest({
+        ticketId: work.ticket.id,
+        repo: work.ticket.repo.url ?? work.ticket.repo.path!,
+        branch: ws.branch,
+        base: ws.baseBranch,
+        baseSha: ws.baseSha,
+        headSha: coding.commit,
+        title: work.ticket.title,
+        body,
+      });
+      span.setAttributes({ 'nightshift.pr.forge': opened.forge, 'nightshift.pr.number': opened.number });
+      return opened;
     });
     ctx.log.info({ number: pr.number, url: pr.url, forge: pr.forge }, 'pull request opened');
     const output: ReviewingOutput = {

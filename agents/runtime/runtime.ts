@@ -10,6 +10,7 @@ import {
   StageStarted,
   StageUsage,
   TicketStore,
+  traceContextOf,
   WorkItem,
   type Bus,
   type Envelope,
@@ -18,9 +19,9 @@ import {
   type StageOutcome,
   type WorkItemData,
 } from '../../bus/index.ts';
-import { delay, describeError, sumUsage, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
-import { startStage } from '../../shared/metrics.ts';
-import { movedOn, startFence, type FencedWork } from './fence.ts';
+import { delay, describeError, inSpan, markError, parentIn, SpanKind, sumUsage, type Config, type Logger, type Role, type RoleUsage, type Span } from '../../shared/index.ts';
+import { startStage, type StageEnd } from '../../shared/metrics.ts';
+import { movedOn, startFence, type Fence, type FencedWork } from './fence.ts';
 
 /** What a handler is told besides its work item. */
 export interface HandlerContext {
@@ -110,19 +111,42 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       fenced,
       itemLog,
     );
-    const stale = await staleBeforeStart(fenced, itemLog);
+    const { stale, traceparent } = await staleBeforeStart(fenced, itemLog);
     if (stale) {
       fence.stop();
       itemLog.info({ deliveries, reason: stale }, 'work dropped before it started: the ticket moved on');
       await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack dropped work; it will come back and be dropped again'));
       return;
     }
+    // The ticket's trace goes on in a `stage <role>` span: under the dispatch that sent the item (its
+    // headers), else (an item from a coordinator that did not trace) under the ticket's own root.
+    const sent = traceContextOf(m.headers);
+    const attributes = {
+      'nightshift.ticket.id': ticket.id,
+      'nightshift.role': role,
+      'nightshift.stage': stage,
+      'nightshift.attempt': attempt,
+      'nightshift.deliveries': deliveries,
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'process',
+      'messaging.message.id': item.id,
+    };
+    await inSpan(`stage ${role}`, { kind: SpanKind.CONSUMER, parent: parentIn(traceparent, sent), attributes }, (span) => work(m, item, deliveries, fenced, fence, itemLog, span));
+  }
+
+  /** One started delivery of a work item, in its stage span. */
+  async function work(m: JsMsg, item: Message<typeof WorkItem>, deliveries: number, fenced: FencedWork, fence: Fence, itemLog: Logger, span: Span): Promise<void> {
+    const { stage, attempt, ticket } = item.data;
     const heartbeat = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
     const stopHeartbeat = () => clearInterval(heartbeat);
     handBack.signal.addEventListener('abort', stopHeartbeat, { once: true });
     const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
     itemLog.info({ deliveries }, 'work started');
-    const ended = startStage(stage, deliveries);
+    const timed = startStage(stage, deliveries);
+    const ended = (end: StageEnd) => {
+      span.setAttribute('nightshift.stage.end', end);
+      timed(end);
+    };
     // Not waited for: the handler need not wait for the server's answer, and the result, published
     // later on the same connection, lands after it in the events stream all the same.
     void reportStarted(item.id, fenced, deliveries, meta, itemLog);
@@ -166,8 +190,10 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       // Not waited for: the result is on the bus, and an ack the server never got only brings the item
       // back, to be dropped (the ticket moved on). The next pull leaves after it on the same connection.
       m.ack();
+      span.setAttribute('nightshift.outcome', outcome.kind);
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
+      markError(span, err);
       ended(handBack.signal.aborted ? 'handed_back' : fence.signal.aborted ? 'fenced' : describeError(err).retryable && deliveries < maxDeliver ? 'retried' : 'failed');
       if (handBack.signal.aborted) return reportSpent('handed back');
       if (fence.signal.aborted) return dropFenced();
@@ -197,15 +223,16 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
   }
 
   /**
-   * Why the item should not start, or null. A ticket that cannot be read does not stop the work
+   * Why the item should not start, or null, and the ticket's traceparent. A ticket that cannot be read does not stop the work
    * (fail open): the fence only saves cost, the coordinator refuses a stale result anyway.
    */
-  async function staleBeforeStart(w: FencedWork, itemLog: Logger): Promise<string | null> {
+  async function staleBeforeStart(w: FencedWork, itemLog: Logger): Promise<{ stale: string | null; traceparent?: string }> {
     try {
-      return movedOn((await tickets.get(w.ticketId))?.ticket ?? null, w);
+      const t = (await tickets.get(w.ticketId))?.ticket ?? null;
+      return { stale: movedOn(t, w), ...(t?.traceparent && { traceparent: t.traceparent }) };
     } catch (err) {
       itemLog.warn({ err }, 'could not read the ticket before starting; working unfenced');
-      return null;
+      return { stale: null };
     }
   }
 

@@ -271,6 +271,11 @@ export const Ticket = z.object({
   /** Set when the ticket is a duplicate of another. */
   duplicateOf: TicketId.optional(),
   outbox: z.array(OutboxItem),
+  /**
+   * The W3C traceparent of the ticket's intake span, when the coordinator that took it traced: every
+   * later span of the ticket, in any process and however much later, joins that trace (shared/trace.ts).
+   */
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/).optional(),
   /** Ids of bus messages already applied, newest last, bounded: redeliveries are recognised. */
   applied: z.array(z.string()),
   timeline: z.array(TimelineEntry),
