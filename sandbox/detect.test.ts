@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseFlatYaml } from './internal.ts';
+import { parseYaml, parseYamlMapping } from './internal.ts';
 import {
   DEFAULT_NODE_IMAGE,
   detectProfile,
@@ -388,11 +388,15 @@ describe('detectProfile with .nightshift.yml', () => {
     expect(err.message).toMatch(/tests/);
   });
 
-  it('refuses YAML outside the subset with line numbers', async () => {
-    write({ '.nightshift.yml': 'image: x\nsetup:\n  nested: map\ntest: |\n  npm test\n' });
-    const err = await rejection();
-    expect(err.message).toMatch(/not in the supported YAML subset/);
-    expect(err.issues.map((i) => i.path)).toEqual(['line 3', 'line 4', 'line 5']);
+  it('refuses YAML that does not parse, with line numbers, and values of the wrong shape with their field and line', async () => {
+    write({ '.nightshift.yml': 'image: x\nsetup: [npm ci\ntest: npm test\n' });
+    const bad = await rejection();
+    expect(bad.message).toMatch(/not valid YAML/);
+    expect(bad.issues[0]!.path).toMatch(/^line [23]$/);
+    write({ '.nightshift.yml': 'image: nightshift-sandbox-node:24\nsetup:\n  nested: map\ntest: |\n  npm test\n' });
+    const shape = await rejection();
+    expect(shape.message).toMatch(/is invalid/);
+    expect(shape.issues).toEqual([{ path: 'setup', message: expect.stringMatching(/\(line 3\)$/) }]);
   });
 
   it('refuses both .nightshift.yml and .nightshift.yaml, and a symlinked config', async () => {
@@ -405,8 +409,8 @@ describe('detectProfile with .nightshift.yml', () => {
   });
 });
 
-describe('parseFlatYaml', () => {
-  it('reads keys, quoted and plain scalars, lists, empty lists and nulls', () => {
+describe('parseYaml', () => {
+  it('reads YAML 1.2: plain, quoted and block scalars, lists, empty lists and nulls; yes/no stay text', () => {
     const text = [
       '---',
       'a: plain value with spaces # comment',
@@ -420,43 +424,60 @@ describe('parseFlatYaml', () => {
       '  - "two: quoted"',
       'h: -dash-start',
       'i: http://example.invalid/x',
+      'j: |',
+      '  npm ci',
+      '  npm test',
+      'k: yes',
+      'l: 12',
     ].join('\n');
-    expect(parseFlatYaml(text)).toEqual({
-      ok: true,
-      value: {
-        a: 'plain value with spaces',
-        b: 'double "quoted" \\ \n',
-        c: "single 'quoted' # not a comment",
-        d: null,
-        e: [],
-        f: null,
-        g: ['one', 'two: quoted'],
-        h: '-dash-start',
-        i: 'http://example.invalid/x',
-      },
+    const parsed = parseYaml(text);
+    expect(parsed.ok).toBe(true);
+    if (!parsed.ok) return;
+    expect(parsed.value).toEqual({
+      a: 'plain value with spaces',
+      b: 'double "quoted" \\ \n',
+      c: "single 'quoted' # not a comment",
+      d: null,
+      e: [],
+      f: null,
+      g: ['one', 'two: quoted'],
+      h: '-dash-start',
+      i: 'http://example.invalid/x',
+      j: 'npm ci\nnpm test\n',
+      k: 'yes',
+      l: 12,
     });
+    expect(parsed.lineOf(['g', 1])).toBe(10);
+    expect(parsed.lineOf(['l'])).toBe(17);
+    expect(parsed.lineOf(['nope'])).toBeUndefined();
   });
 
   it.each([
-    ['a: {x: 1}', /must be quoted/],
-    ['a: [x, y]', /must be quoted/],
-    ['a: &anchor x', /must be quoted/],
-    ['a: x: y', /": " must be quoted/],
-    ['a: true', /quote it/],
-    ['a: 12', /quote it/],
-    ['a: "unterminated', /unterminated/],
-    ['a: "bad \\q escape"', /unsupported escape/],
-    ['a: "x" trailing', /after a quoted value/],
-    ['\ta: x', /tabs/],
-    ['  a: x', /indentation/],
-    ['- orphan', /must follow a "key:" line/],
-    ['a: 1x\na: 2x', /duplicate key/],
-    ['just text', /expected "key: value"/],
-    ['a:\n  -', /empty list item/],
-  ])('refuses %j', (text, message) => {
-    const result = parseFlatYaml(text);
+    ['a: &anchor x\nb: *anchor', 1, /alias/i],
+    ['a: [x, y', 1, /./],
+    ['a: "unterminated', 1, /./],
+    ['a: 1x\na: 2x', 2, /unique/i],
+    ['a: x\n\tb: y', 2, /./],
+    ['a: x\n  b: y', 1, /./],
+  ])('refuses %j at line %i', (text, line, message) => {
+    const result = parseYaml(text);
     expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.issues[0]!.message).toMatch(message);
+    if (!result.ok) {
+      expect(result.issues[0]!.line).toBe(line);
+      expect(result.issues[0]!.message).toMatch(message);
+    }
+  });
+
+  it('takes only a mapping (or nothing) where a mapping is asked for', () => {
+    expect(parseYamlMapping('')).toMatchObject({ ok: true, value: {} });
+    expect(parseYamlMapping('- a\n- b')).toMatchObject({ ok: false, issues: [{ line: 1, message: expect.stringMatching(/mapping/) }] });
+    expect(parseYamlMapping('just text')).toMatchObject({ ok: false });
+  });
+
+  it('expands no alias, however many (no billion laughs)', () => {
+    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
+    const result = parseYaml(bomb);
+    expect(result.ok).toBe(false);
   });
 });
 

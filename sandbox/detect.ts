@@ -14,7 +14,7 @@ import {
   PYTHON_IMAGE_VERSION,
 } from './images.ts';
 import { GO_TEST_FILES, NODE_TEST_FILES, PYTHON_TEST_FILES, RUNNER_CONFIG_FILES, runnerTestFiles } from './test-files.ts';
-import { parseFlatYaml } from './yaml.ts';
+import { parseYamlMapping } from './yaml.ts';
 
 /** The repository configuration file. `.nightshift.yaml` is accepted too (not both). */
 export const CONFIG_FILE = '.nightshift.yml';
@@ -96,7 +96,7 @@ const duration = z.string().transform((text, ctx) => {
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1))]);
 
 /**
- * `.nightshift.yml`, in the flat YAML subset of `parseFlatYaml`. Every key is optional; what is
+ * `.nightshift.yml` (YAML 1.2, read by `parseYamlMapping`: no aliases, unique keys). Every key is optional; what is
  * missing is detected from the manifests. Example:
  *
  * ```yaml
@@ -237,17 +237,22 @@ async function readConfig(dir: string): Promise<{ file: '.nightshift.yml' | '.ni
   const file = yml !== null ? '.nightshift.yml' : '.nightshift.yaml';
   const text = yml ?? yaml;
   if (text === null) return null;
-  const parsed = parseFlatYaml(text);
+  const parsed = parseYamlMapping(text);
   if (!parsed.ok) {
     throw new ProfileError(
       'invalid_repo_config',
-      `${file} is not in the supported YAML subset ("key: value" and lists of "- item")`,
+      `${file} is not valid YAML here (a mapping of "key: value", no aliases, no duplicate keys)`,
       parsed.issues.map((i) => ({ path: `line ${i.line}`, message: i.message })),
     );
   }
   const checked = NightshiftYml.safeParse(parsed.value);
   if (!checked.success) {
-    throw new ProfileError('invalid_repo_config', `${file} is invalid`, fieldIssues(checked.error.issues));
+    // Each issue says where in the file, when the file has a value there.
+    const issues = fieldIssues(checked.error.issues).map((i, n) => {
+      const line = parsed.lineOf(checked.error.issues[n]!.path as (string | number)[]);
+      return line === undefined ? i : { ...i, message: `${i.message} (line ${line})` };
+    });
+    throw new ProfileError('invalid_repo_config', `${file} is invalid`, issues);
   }
   return { file, value: checked.data };
 }

@@ -2,5 +2,5 @@
 export { OutputCapture } from './output.ts';
 export { resolveWorkspace } from './workspace.ts';
 export type { ResolvedWorkspace } from './workspace.ts';
-export { parseFlatYaml } from './yaml.ts';
-export type { FlatYamlIssue, FlatYamlResult, FlatYamlValue } from './yaml.ts';
+export { parseYaml, parseYamlMapping } from './yaml.ts';
+export type { YamlIssue, YamlResult } from './yaml.ts';

@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { parseFlatYaml } from './yaml.ts';
+import { parseYamlMapping } from './yaml.ts';
 
 /*
  * Which files are test files. The patterns cut both ways: the test author may write only test files,
@@ -98,7 +98,7 @@ const SOURCE_DIR = /^(?:src|source|lib|app|apps|packages|pkg|internal|cmd|server
  * configuration that is code: `ava.config.js`, `jest.config.ts`, `.mocharc.js` are not run):
  *
  * - package.json: `ava.files`, `jest.testMatch`, `mocha.spec`, `tsd.directory`;
- * - `.mocharc.json`, `.mocharc.yml`/`.yaml` (its `spec` key, in the flat YAML subset): `spec`;
+ * - `.mocharc.json`, `.mocharc.yml`/`.yaml` (its `spec` key, read as YAML): `spec`;
  * - `jest.config.json`: `testMatch`.
  *
  * Negated patterns (`!…`) are dropped (they only narrow the runner's set), `./` and jest's
@@ -209,23 +209,12 @@ function parseJson(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/**
- * The `spec` of a mocha YAML configuration: its `spec:` line and the list items under it, read with the
- * flat YAML parser (the rest of the file — `require:`, `recursive: true`… — is not ours to parse).
- */
+/** The `spec` of a mocha YAML configuration, or undefined (with a note when the file does not read as YAML). */
 function yamlSpec(out: RunnerTestFiles, name: string, text: string): unknown {
-  const lines = text.split(/\r?\n/);
-  const start = lines.findIndex((l) => /^spec[ \t]*:/.test(l));
-  if (start < 0) return undefined;
-  const block = [lines[start]!];
-  for (const l of lines.slice(start + 1)) {
-    if (/^\s*-(\s|$)/.test(l) || /^\s*(#.*)?$/.test(l)) block.push(l);
-    else break;
-  }
-  const parsed = parseFlatYaml(block.join('\n'));
+  const parsed = parseYamlMapping(text);
   if (!parsed.ok) {
-    out.notes.push(`${name}: "spec" is not a plain value or a list of "- item" lines: not read`);
+    out.notes.push(`${name}: not valid YAML (line ${parsed.issues[0]!.line}: ${parsed.issues[0]!.message}): not read`);
     return undefined;
   }
-  return parsed.value['spec'];
+  return (parsed.value as Record<string, unknown>)['spec'];
 }
