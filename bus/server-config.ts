@@ -1,6 +1,7 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { nkeys } from '@nats-io/transport-node';
+import { ConfigError } from '../shared/index.ts';
 import { permissionsFor, PROCESS_KINDS, type ProcessKind } from './permissions.ts';
 
 /** What `writeServerAuth` wrote: the server's configuration and each process kind's nkey seed file. */
@@ -65,7 +66,7 @@ async function readOrCreateSeed(file: string): Promise<ReturnType<typeof nkeys.f
   try {
     return nkeys.fromSeed(new TextEncoder().encode((await readFile(file, 'utf8')).trim()));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} does not hold an nkey seed: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError([{ path: file, message: `does not hold an nkey seed: ${(err as Error).message}` }]);
   }
   const pair = nkeys.createUser();
   await writeFile(file, `${new TextDecoder().decode(pair.getSeed())}\n`, { mode: 0o600, flag: 'wx' });

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { listenHttp } from './http.ts';
+import { ConfigError } from './errors.ts';
 import type { Config } from './config.ts';
 import type { Logger } from './log.ts';
 import { metrics } from './metrics.ts';
@@ -82,7 +83,7 @@ async function serveHealth(config: Config, log: Logger, ready: Readiness): Promi
   try {
     return await startHealthServer({ host: config.NIGHTSHIFT_HEALTH_HOST, port, ready, log });
   } catch (err) {
-    throw new Error(`cannot serve health endpoints on ${config.NIGHTSHIFT_HEALTH_HOST}:${port}: ${(err as Error).message}`);
+    throw new ConfigError([{ path: 'NIGHTSHIFT_HEALTH_PORT', message: `cannot serve health endpoints on ${config.NIGHTSHIFT_HEALTH_HOST}:${port}: ${(err as Error).message}` }]);
   }
 }
 

@@ -5,7 +5,7 @@ import { dirname, join, posix } from 'node:path';
 import { promisify } from 'node:util';
 import { z } from 'zod';
 import type { RepoProfile } from '../../sandbox/index.ts';
-import { workspaceGit, type Logger, type Workspace } from '../../shared/index.ts';
+import { workspaceGit, WorkspaceError, type Logger, type Workspace } from '../../shared/index.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -100,7 +100,7 @@ export function setupCacheIn(workspacesDir: string, log: Logger): SetupCache {
 /** A path the workspace listed, checked to stay inside it (it comes from git, but is a repository's name). */
 function safe(p: string): string {
   const norm = posix.normalize(p.replace(/\/+$/, ''));
-  if (norm === '' || norm === '.' || posix.isAbsolute(norm) || norm === '..' || norm.startsWith('../')) throw new Error(`refused setup output path ${JSON.stringify(p)}`);
+  if (norm === '' || norm === '.' || posix.isAbsolute(norm) || norm === '..' || norm.startsWith('../')) throw new WorkspaceError('refused_path', `refused setup output path ${JSON.stringify(p)}`);
   return norm;
 }
 

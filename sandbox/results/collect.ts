@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { constants } from 'node:fs';
+import { SandboxError } from '../errors.ts';
 import { parseJestJson, parseJunit, parseMochaJson, parseTap, type Parsed } from './parse.ts';
 import type { Runner, RunError, TestReport } from './report.ts';
 
@@ -65,7 +66,7 @@ export async function prepareResults(hostDir: string, mount: string, env: Record
   const scratch = join(hostDir, SCRATCH);
   await mkdir(scratch, { recursive: true });
   const s = await lstat(scratch);
-  if (!s.isDirectory()) throw new Error(`${SCRATCH} in the workspace is not a directory`);
+  if (!s.isDirectory()) throw new SandboxError('invalid_workspace', `${SCRATCH} in the workspace is not a directory`);
   const host = join(scratch, name);
   await mkdir(host);
   await chmod(host, 0o777);
@@ -115,7 +116,7 @@ function quote(path: string): string {
 
 async function readReports(host: string, mount: string): Promise<TestReport | null> {
   const s = await lstat(host);
-  if (!s.isDirectory()) throw new Error('the results directory was replaced during the run');
+  if (!s.isDirectory()) throw new SandboxError('invalid_workspace', 'the results directory was replaced during the run');
   const report: TestReport = { runners: [], tests: [], errors: [] };
   let found = false;
   for (const entry of (await readdir(host)).sort()) {

@@ -1,4 +1,5 @@
 import { pullRequestRecord, type Forge, type OpenPullRequest, type PullRequest, type PullRequestStore } from './forge.ts';
+import { ConflictError } from '../errors.ts';
 
 /**
  * The default forge: the branch is already pushed to the origin repository by the agents; the pull
@@ -22,7 +23,7 @@ export function createLocalForge({ store, clock = () => new Date() }: { store: P
         const pr = pullRequestRecord(input, { forge: 'local', number, url: `${input.repo}#${input.branch}`, now });
         if (await store.create(pr)) return pr;
       }
-      throw new Error(`could not record the pull request of ${input.ticketId}: the store keeps refusing it`);
+      throw new ConflictError(`could not record the pull request of ${input.ticketId}: the store keeps refusing it`);
     },
   };
 }
