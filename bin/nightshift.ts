@@ -6,24 +6,25 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCoordinator } from '../agents/coordinator/main.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
-import { connectBus, DEFAULT_NATS_URL, limitsFromConfig, type Bus, type BusAuth } from '../bus/index.ts';
+import {
+  answerTicket,
+  cancelTicket,
+  checkTicketId,
+  connectBus,
+  createTicket,
+  DEFAULT_NATS_URL,
+  getTicket,
+  limitsFromConfig,
+  listTickets,
+  reportBug,
+  waitTicket,
+  type Bus,
+  type BusAuth,
+} from '../bus/index.ts';
 import { cliBusOptions, credentialsDir } from '../cli/bus.ts';
 import { prettyLogLine } from '../cli/logview.ts';
 import { renderEntry, renderList, renderTicket } from '../cli/render.ts';
-import {
-  answerTicket,
-  budgetOption,
-  cancelTicket,
-  createTicket,
-  duplicatesOf,
-  checkTicketId,
-  getTicket,
-  listTickets,
-  reportBug,
-  triageCounts,
-  triageOf,
-  waitTicket,
-} from '../cli/tickets.ts';
+import { budgetOption, duplicatesOf, triageCounts, triageOf } from '../cli/tickets.ts';
 import { EXIT_HELP, exitCodeOf, isExpected } from '../cli/exit.ts';
 import { up, type ChildHealth, type ChildPhase } from '../cli/up.ts';
 import { listPullRequests, pullRequestOf, renderPullRequest, renderPullRequests, showPullRequest } from '../cli/prs.ts';
@@ -506,7 +507,7 @@ async function cmdGitHub(argv: string[]): Promise<number> {
   const config = { ...configFrom(values, false), ...(port !== undefined && { NIGHTSHIFT_GITHUB_PORT: port }) };
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'github' } });
   labelProcess('github');
-  const { runGitHubReceiver } = await import('../agents/github/main.ts');
+  const { runGitHubReceiver } = await import('../gateways/github/main.ts');
   await runGitHubReceiver({ config, log, signal: shutdownSignal(log) });
   return 0;
 }
@@ -533,7 +534,7 @@ async function cmdSlack(argv: string[]): Promise<number> {
   const config = configFrom(values, false);
   const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'slack' } });
   labelProcess('slack');
-  const { runSlackGateway } = await import('../agents/slack/main.ts');
+  const { runSlackGateway } = await import('../gateways/slack/main.ts');
   await runSlackGateway({ config, log, signal: shutdownSignal(log) });
   return 0;
 }

@@ -32,6 +32,21 @@ export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.
 export type { EventOrigin, Names, RejectedSource, Subjects } from './subjects.ts';
 export { TicketStore } from './tickets.ts';
 export type { StoredTicket } from './tickets.ts';
+export {
+  answerTicket,
+  cancelTicket,
+  checkTicketId,
+  createTicket,
+  createTicketWhenServed,
+  getTicket,
+  InvalidBudgetError,
+  listTickets,
+  reportBug,
+  RESTING_STATES,
+  waitTicket,
+  WaitTimeoutError,
+} from './client.ts';
+export type { WaitOptions } from './client.ts';
 export { createPullRequestStore } from './prs.ts';
 export { Escalation, EscalationStore, PostedMessage, ThreadRef } from './escalations.ts';
 export type { StoredEscalation } from './escalations.ts';
