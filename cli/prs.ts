@@ -1,6 +1,34 @@
 import { createPullRequestStore, type Bus } from '../bus/index.ts';
 import { repoLabel } from './render.ts';
-import { git, stripTerminalCodes, TicketId, UsageError, UserInputError, type PullRequest } from '../shared/index.ts';
+import { createLogger, git, stripTerminalCodes, TicketId, UsageError, UserInputError, type PullRequest } from '../shared/index.ts';
+import { withBus } from './bus.ts';
+import { configFrom, parse, type Ctx } from './command.ts';
+
+/** `nightshift pr list|show`. */
+export function prCommand(ctx: Ctx, argv: string[]): Promise<number> {
+  const [sub, ...args] = argv;
+  if (sub === 'list') return prList(ctx, args);
+  if (sub === 'show') return prShow(ctx, args);
+  throw new UsageError('pr needs a subcommand: list or show');
+}
+
+async function prList(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  if (positionals.length) throw new UsageError('pr list takes no arguments');
+  const config = configFrom(ctx, values, true);
+  const prs = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', listPullRequests);
+  ctx.out({ pullRequests: prs }, renderPullRequests(prs));
+  return 0;
+}
+
+async function prShow(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  if (positionals.length !== 1) throw new UsageError('pr show takes a ticket id, <repo>#<number> or a pull request number');
+  const config = configFrom(ctx, values, true);
+  const shown = await withBus(config, createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL }), 'read', (bus) => showPullRequest(bus, positionals[0]!));
+  ctx.out(shown, renderPullRequest(shown));
+  return 0;
+}
 
 /** The pull request of a ticket, or null when it has none. */
 export async function pullRequestOf(bus: Bus, ticketId: string): Promise<PullRequest | null> {
