@@ -1,16 +1,18 @@
 /**
  * The client API of a person's actions on the bus: post a ticket or a bug report, read and follow
- * tickets, answer a parked ticket, cancel one. The CLI, the web console, the evaluation runner and
+ * tickets, answer a parked ticket, cancel one, find a pull request. The CLI, the web console, the evaluation runner and
  * tests use it; answers and cancellations are published under the `cli` origin (the operator).
  */
 import {
   budgetProblem,
   delay,
+  git,
   IntakeReply,
   isTerminal,
   TicketId,
   UsageError,
   UserInputError,
+  type PullRequest,
   type State,
   type Ticket,
   type TimelineEntry,
@@ -18,6 +20,7 @@ import {
 import type { Bus } from './connection.ts';
 import { envelope } from './envelope.ts';
 import { publishEvent } from './events.ts';
+import { createPullRequestStore } from './prs.ts';
 import { isNoResponders, requestIntake } from './intake.ts';
 import { CancelRequested, HumanAnswered } from './messages/events.ts';
 import { TicketStore } from './tickets.ts';
@@ -172,4 +175,58 @@ export async function answerTicket(bus: Bus, id: string, text: string, opts: { b
   const refused = taken.timeline.find((e) => e.cause === ev.id && e.event === 'ignored');
   if (refused && taken.answers.length === before) throw new UserInputError('answer_refused', `the coordinator refused the answer: ${refused.reason ?? 'no reason given'}`);
   return taken;
+}
+
+/** The pull request of a ticket, or null when it has none. */
+export async function pullRequestOf(bus: Bus, ticketId: string): Promise<PullRequest | null> {
+  return (await createPullRequestStore(bus)).get(ticketId);
+}
+
+export async function listPullRequests(bus: Bus): Promise<PullRequest[]> {
+  return (await createPullRequestStore(bus)).list();
+}
+
+/**
+ * A pull request by ticket id (`tk-…`), by `<repo>#<n>` (the repository as recorded, or its last path
+ * segment, e.g. `demo-repo#1` or `owner/name#1`), or by a bare number `<n>`/`#<n>` when only one
+ * repository has a pull request of that number. Pull request numbers are per repository, so an
+ * ambiguous number is refused with the candidates listed, never resolved by guessing.
+ */
+export function findPullRequest(prs: readonly PullRequest[], ref: string): PullRequest {
+  const text = ref.trim();
+  if (TicketId.safeParse(text).success) {
+    const pr = prs.find((p) => p.ticketId === text);
+    if (!pr) throw new UserInputError('pr_not_found', `ticket ${text} has no pull request (nightshift pr list shows those there are)`);
+    return pr;
+  }
+  const m = /^(?:(.+)#|#)?(\d+)$/.exec(text);
+  if (!m) throw new UsageError(`"${ref}" is not a pull request: give a ticket id (tk-…), <repo>#<number> or a number`, 'invalid_pr_ref');
+  const repo = m[1];
+  const number = Number(m[2]);
+  const candidates = prs.filter((p) => p.number === number && (repo === undefined || repoMatches(p.repo, repo)));
+  if (candidates.length === 1) return candidates[0]!;
+  if (candidates.length === 0) {
+    throw new UserInputError('pr_not_found', `no pull request #${number}${repo === undefined ? '' : ` in ${repo}`} (nightshift pr list shows those there are)`);
+  }
+  const listed = candidates.map((p) => `${p.ticketId} (${p.repo}#${p.number})`).join(', ');
+  throw new UsageError(
+    `pull request #${number} is ambiguous: numbers are per repository, and ${candidates.length} repositories have one. Name it by ticket id or <repo>#<number>: ${listed}`,
+    'pr_ambiguous',
+  );
+}
+
+function repoMatches(recorded: string, given: string): boolean {
+  const g = given.replace(/\/+$/, '').replace(/\.git$/, '');
+  const r = recorded.replace(/\/+$/, '').replace(/\.git$/, '');
+  return r === g || r.endsWith(`/${g}`) || r.endsWith(`:${g}`);
+}
+
+/** A pull request by ticket id, `<repo>#<n>` or an unambiguous number, with its diff when the repository is a local path. */
+export async function showPullRequest(bus: Bus, ref: string): Promise<{ pr: PullRequest; diff: string | null }> {
+  const pr = findPullRequest(await (await createPullRequestStore(bus)).list(), ref);
+  let patch: string | null = null;
+  if (pr.forge === 'local' && pr.repo.startsWith('/')) {
+    patch = await git(pr.repo, ['diff', '--no-color', '--no-ext-diff', '--no-textconv', `${pr.baseSha}...refs/heads/${pr.branch}`]).catch(() => null);
+  }
+  return { pr, diff: patch };
 }

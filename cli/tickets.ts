@@ -6,6 +6,7 @@ import {
   getTicket,
   InvalidBudgetError,
   listTickets,
+  pullRequestOf,
   readTranscript,
   waitTicket,
 } from '../bus/index.ts';
@@ -13,7 +14,6 @@ import { budgetAnswerText, createLogger, parseBudget, UsageError } from '../shar
 import { withBus } from './bus.ts';
 import { actor, configFrom, duration, oneId, parse, states, type Ctx } from './command.ts';
 import { INTAKE_FLAGS, postIntakeCommand, repoArg } from './intake.ts';
-import { pullRequestOf } from './prs.ts';
 import { renderEntry, renderList, renderTicket } from './render.ts';
 import { duplicatesOf, triageCounts, triageOf } from './triage.ts';
 
