@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The nightshift CLI's process: reads the command, hands it to its module in cli/, and turns the
-// outcome into an exit code (cli/exit.ts). The only part of the CLI that touches `process`.
+// outcome into an exit code (cli/exit.ts). It owns the process — output, signals, the IPC channel to
+// `up`, the exit code — and gives commands what they need of it through a context (cli/command.ts).
 import { fileURLToPath } from 'node:url';
 import { reportError, type Command, type Ctx } from '../cli/command.ts';
 import type { ChildHealth, ChildPhase } from '../cli/up.ts';

@@ -18,9 +18,9 @@ import {
 import { exitCodeOf, isExpected } from './exit.ts';
 
 /**
- * What a command gets from the process that runs it (bin/nightshift.ts, the only one that touches
- * `process`): its output, environment, working directory, how to run the CLI again in a child, and
- * the signal that stops a long-running command.
+ * What a command gets from the process that runs it (bin/nightshift.ts, which owns the process): its
+ * output, environment, working directory, how to run the CLI again in a child, and the signal that
+ * stops a long-running command.
  */
 export interface Ctx {
   /** --json anywhere on the command line. */
