@@ -32,6 +32,25 @@ export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.
 export type { EventOrigin, Names, RejectedSource, Subjects } from './subjects.ts';
 export { followTicket, TicketStore } from './tickets.ts';
 export type { StoredTicket } from './tickets.ts';
+export {
+  answerTicket,
+  cancelTicket,
+  checkTicketId,
+  createTicket,
+  createTicketWhenServed,
+  findPullRequest,
+  getTicket,
+  InvalidBudgetError,
+  listPullRequests,
+  listTickets,
+  pullRequestOf,
+  reportBug,
+  RESTING_STATES,
+  showPullRequest,
+  waitTicket,
+  WaitTimeoutError,
+} from './client.ts';
+export type { WaitOptions } from './client.ts';
 export { createPullRequestStore } from './prs.ts';
 export { Escalation, EscalationStore, PostedMessage, ThreadRef } from './escalations.ts';
 export type { StoredEscalation } from './escalations.ts';

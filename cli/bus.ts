@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { busOptionsOf, seedFile, type ConnectOptions, type ProcessKind } from '../bus/index.ts';
-import type { Config } from '../shared/index.ts';
+import { busOptionsOf, connectBus, DEFAULT_NATS_URL, seedFile, type Bus, type ConnectOptions, type ProcessKind } from '../bus/index.ts';
+import { AgentError, NightshiftError, redactUrl, UserInputError, type Config, type Logger } from '../shared/index.ts';
 
 /** Where `nightshift up` keeps the embedded server's configuration and each process kind's seed. */
 export function credentialsDir(config: Pick<Config, 'NIGHTSHIFT_DATA_DIR'>, cwd = process.cwd()): string {
@@ -31,4 +31,22 @@ export function localBusOptions(config: Config, kind: ProcessKind): Pick<Connect
   if (hasCredentials(config)) return opts;
   const seed = seedFile(credentialsDir(config), kind);
   return existsSync(seed) ? { ...opts, auth: { ...opts.auth, nkey: seed } } : opts;
+}
+
+/** Connects as the viewer (`read`) or the operator (`write`), runs `fn`, and drains. */
+export async function withBus<T>(config: Config, log: Logger, access: 'read' | 'write', fn: (bus: Bus) => Promise<T>): Promise<T> {
+  const bus = await connectBus({ ...cliBusOptions(config, access), name: 'nightshift-cli', log, connectTimeoutMs: 5_000 }).catch((err: unknown) => {
+    if (err instanceof NightshiftError) throw err;
+    throw new UserInputError('nats_unreachable', `cannot reach NATS at ${redactUrl(config.NATS_URL ?? DEFAULT_NATS_URL)}: ${redactUrl((err as Error).message)}`);
+  });
+  try {
+    return await fn(bus);
+  } catch (err) {
+    if (err instanceof Error && /permissions violation/i.test(err.message)) {
+      throw new AgentError('nats_permission_denied', `${err.message}: the NATS credentials in use do not allow it (docs/security.md)`, { retryable: false, cause: err });
+    }
+    throw err;
+  } finally {
+    await bus.close();
+  }
 }

@@ -1,11 +1,10 @@
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectBus, type BusAuth } from '../bus/index.ts';
+import { connectBus, createTicketWhenServed, showPullRequest, waitTicket, type BusAuth } from '../bus/index.ts';
 import { git, type Logger } from '../shared/index.ts';
-import { renderPullRequest, showPullRequest } from './prs.ts';
+import { renderPullRequest } from './prs.ts';
 import { renderEntry } from './render.ts';
-import { createTicketWhenServed, waitTicket } from './tickets.ts';
 
 /** The demo shipped with nightshift: a small repository, a ticket for it, and a mock-llm script. */
 export const DEMO_DIR = fileURLToPath(new URL('../examples/demo/', import.meta.url));

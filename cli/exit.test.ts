@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AgentError, ConfigError, UsageError, UserInputError } from '../shared/index.ts';
 import { EXIT, exitCodeOf } from './exit.ts';
-import { InvalidBudgetError, WaitTimeoutError } from './tickets.ts';
+import { InvalidBudgetError, WaitTimeoutError } from '../bus/index.ts';
 
 describe('the exit-code table', () => {
   it('gives bad usage and bad configuration 2, a wait given up 3, and anything else 1', () => {

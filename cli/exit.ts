@@ -1,5 +1,5 @@
 import { ConfigError, NightshiftError, UsageError } from '../shared/index.ts';
-import { WaitTimeoutError } from './tickets.ts';
+import { WaitTimeoutError } from '../bus/index.ts';
 
 /**
  * The exit codes of every `nightshift` command, and the one place an error is turned into one:

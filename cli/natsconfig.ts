@@ -1,6 +1,62 @@
-import { join } from 'node:path';
-import { storeBytesNeeded, writeNodeConfig, writeServerAuth, type Limits, type ServerAuth } from '../bus/index.ts';
+import { join, resolve } from 'node:path';
+import { limitsFromConfig, storeBytesNeeded, writeNodeConfig, writeServerAuth, type Limits, type ServerAuth } from '../bus/index.ts';
 import { UsageError } from '../shared/index.ts';
+import { credentialsDir } from './bus.ts';
+import { configFrom, parse, type Ctx } from './command.ts';
+
+/** `nightshift nats config`: writes the configurations and prints where, or what, with --json. */
+export function natsCommand(ctx: Ctx, argv: string[]): Promise<number> {
+  const [sub, ...args] = argv;
+  if (sub === 'config') return natsConfig(ctx, args);
+  throw new UsageError('nats needs a subcommand: config');
+}
+
+async function natsConfig(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    dir: { type: 'string' },
+    cluster: { type: 'string' },
+    routes: { type: 'string' },
+    listen: { type: 'string' },
+    'store-dir': { type: 'string', default: '/var/lib/nats' },
+  });
+  if (positionals.length) throw new UsageError('nats config takes no arguments');
+  const size = values.cluster === undefined ? undefined : Number(values.cluster);
+  if (size !== undefined && (!Number.isInteger(size) || size < 3 || size > 9)) throw new UsageError(`--cluster ${values.cluster}: a number of nodes from 3 to 9`);
+  const routes = values.routes?.split(',').map((r) => r.trim()).filter(Boolean);
+  if (size !== undefined && routes?.length !== size) {
+    throw new UsageError(`--cluster ${size} needs --routes with the route address (host:port) of each of the ${size} nodes, in order`);
+  }
+  if (size === undefined && routes) throw new UsageError('--routes goes with --cluster <nodes>');
+  const config = configFrom(ctx, values, true);
+  const dir = values.dir ? resolve(ctx.cwd, values.dir) : credentialsDir(config, ctx.cwd);
+  const written = await writeNatsConfig({
+    dir,
+    prefix: config.NIGHTSHIFT_PREFIX,
+    limits: limitsFromConfig(config),
+    listen: (values.listen ?? '0.0.0.0:4222').split(',').map((l) => l.trim()),
+    storeRoot: resolve(ctx.cwd, values['store-dir']),
+    ...(routes && { routes }),
+  });
+  const { auth, nodes } = written;
+  ctx.out(
+    { config: auth.config, seeds: auth.seeds, nodes, replicas: size === undefined ? 1 : 3 },
+    [
+      `authorization (users and permissions): ${auth.config}`,
+      ...(size === undefined
+        ? [`server configuration: ${nodes[0]!.file}`, `  start it:  nats-server -c ${nodes[0]!.file}`]
+        : [
+            `a ${size}-node JetStream cluster, one file per node (each includes nats-server.conf: copy both to the node's host):`,
+            ...nodes.map((n) => `  ${n.name}  ${n.file}  (clients ${n.listen}, data ${n.storeDir})`),
+            `  start each:  nats-server -c <its file>`,
+            `  every nightshift process: NATS_URL=<the nodes' client URLs, comma-separated> NIGHTSHIFT_JS_REPLICAS=3`,
+          ]),
+      `  or with the authorization only:  nats-server -c ${auth.config} -js -sd <data dir>`,
+      'seed files (give each process its own as NATS_NKEY):',
+      ...Object.entries(auth.seeds).map(([kind, file]) => `  ${kind.padEnd(12)} ${file}`),
+    ].join('\n'),
+  );
+  return 0;
+}
 
 /** One node's configuration file as written, and where its clients connect. */
 export interface WrittenNode {

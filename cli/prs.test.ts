@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { PullRequest } from '../shared/index.ts';
 import { Ticket, UserInputError } from '../shared/index.ts';
-import { findPullRequest, renderPullRequest, renderPullRequests } from './prs.ts';
+import { findPullRequest } from '../bus/index.ts';
+import { renderPullRequest, renderPullRequests } from './prs.ts';
 import { renderTicket } from './render.ts';
 
 const ESC = '\x1b';

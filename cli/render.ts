@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { formatDuration, stripTerminalCodes, usedTokens, type PullRequest, type Ticket, type TimelineEntry } from '../shared/index.ts';
-import { triageOf, triageOutcome } from './tickets.ts';
+import { triageOf, triageOutcome } from './triage.ts';
 
 /** One timeline entry as a line for a person. */
 export function renderEntry(e: TimelineEntry): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cancelTicket } from '../../cli/tickets.ts';
+import { cancelTicket } from '../../bus/index.ts';
 import { setup } from '../../test/helpers/env.ts';
 import { Harness } from '../../test/helpers/harness.ts';
 import { waitFor } from '../../test/helpers/wait.ts';

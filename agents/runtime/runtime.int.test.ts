@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentError, delay } from '../../shared/index.ts';
-import { answerTicket } from '../../cli/tickets.ts';
+import { answerTicket } from '../../bus/index.ts';
 import { setup } from '../../test/helpers/env.ts';
 import { Harness } from '../../test/helpers/harness.ts';
 import { waitFor } from '../../test/helpers/wait.ts';

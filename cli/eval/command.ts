@@ -4,10 +4,54 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DockerSandbox } from '../../sandbox/index.ts';
 import { loadMockScript, startMockLlm, type MockLlm } from '../../shared/llm/index.ts';
-import { loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
+import { createLogger, loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
+import { configFrom, parse, type Ctx } from '../command.ts';
+import { prettyLogLine } from '../logview.ts';
 import { up, type UpOptions } from '../up.ts';
 import { loadCases } from './cases.ts';
-import { caseTicketId, renderMarkdown, runEval, type EvalRun, type Prices } from './run.ts';
+import { caseTicketId, renderMarkdown, renderTable, runEval, type EvalRun, type Prices } from './run.ts';
+
+/** `nightshift eval <case|dir>…`: prints the run's table (its JSON with --json). */
+export async function evalCommand(ctx: Ctx, argv: string[]): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    script: { type: 'string' },
+    out: { type: 'string' },
+    'price-input': { type: 'string' },
+    'price-output': { type: 'string' },
+  });
+  if (positionals.length === 0) throw new UsageError('eval needs at least one case file or directory (e.g. examples/eval)');
+  const price = (name: 'price-input' | 'price-output') => {
+    const text = values[name];
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0) throw new UsageError(`--${name} ${text}: a price in USD per million tokens, e.g. 2.5`);
+    return n;
+  };
+  const [input, output] = [price('price-input'), price('price-output')];
+  if ((input === undefined) !== (output === undefined)) throw new UsageError('give both --price-input and --price-output, or neither');
+  const config = configFrom(ctx, values, false);
+  const log = createLogger({ level: config.NIGHTSHIFT_LOG_LEVEL, bindings: { agent: 'eval' } });
+  const run = await runEvalCommand({
+    paths: positionals,
+    script: values.script ?? null,
+    out: values.out ?? null,
+    prices: input === undefined ? null : { inputPerMillion: input, outputPerMillion: output! },
+    config,
+    log,
+    signal: ctx.shutdown(log),
+    self: ctx.self,
+    env: ctx.env,
+    cwd: ctx.cwd,
+    report: (event, text) => {
+      if (!ctx.json) ctx.stderr(`${text}\n`);
+    },
+    childLine: (name, line) => {
+      if (ctx.env.NIGHTSHIFT_EVAL_LOGS === '1') ctx.stderr(`${prettyLogLine(name, line)}\n`);
+    },
+  });
+  ctx.out(run, renderTable(run));
+  return 0;
+}
 
 export interface EvalCommandOptions {
   /** Case files or directories. */
@@ -36,7 +80,7 @@ const NOT_INHERITED = /^(NATS_|SLACK_|GITHUB_)/;
  * one with either a scripted model per case (mock-llm, each ticket answered from its case's script)
  * or the configured model endpoint, judges each, and stops the stack.
  */
-export async function evalCommand(o: EvalCommandOptions): Promise<EvalRun> {
+export async function runEvalCommand(o: EvalCommandOptions): Promise<EvalRun> {
   const cases = await loadCases(o.paths);
   const sandbox = new DockerSandbox();
   const engine = await sandbox.available();

@@ -1,10 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { connectBus, type BusAuth } from '../../bus/index.ts';
+import { cancelTicket, connectBus, createTicketWhenServed, getTicket, listPullRequests, waitTicket, type BusAuth } from '../../bus/index.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
 import { parseDuration, ticketIdForExternalId, type Logger, type RoleUsage, type Ticket } from '../../shared/index.ts';
-import { listPullRequests } from '../prs.ts';
-import { cancelTicket, createTicketWhenServed, getTicket, waitTicket } from '../tickets.ts';
 import type { LoadedCase } from './cases.ts';
 import { CHECKS, judge, materialize, type Check, type Verdict } from './judge.ts';
 

@@ -1,10 +1,11 @@
+/// <reference lib="dom" />
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { expect, it } from 'vitest';
 import { createDemoRepo, DEMO_SCRIPT, demoTicket } from '../../cli/demo.ts';
-import { createTicket } from '../../cli/tickets.ts';
+import { createTicket } from '../../bus/index.ts';
 import type { MockScriptInput, ScriptEntryInput } from '../../shared/llm/index.ts';
 import { spawnCli } from '../../test/helpers/cli.ts';
 import { IN_CI, itIfDocker } from '../../test/helpers/docker.ts';

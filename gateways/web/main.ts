@@ -1,8 +1,6 @@
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import { answerTicket, cancelTicket } from '../../cli/tickets.ts';
-import { showPullRequest } from '../../cli/prs.ts';
-import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, TicketStore, type Bus } from '../../bus/index.ts';
+import { answerTicket, awaitProvisioned, busOptionsOf, cancelTicket, connectBus, createPullRequestStore, showPullRequest, TicketStore, type Bus } from '../../bus/index.ts';
 import { listenHttp, untilAborted, UserInputError, withHealth, type Config, type Logger } from '../../shared/index.ts';
 import { createWebApp } from './app.ts';
 import { isLoopback } from './auth.ts';

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { EscalationStore, HumanAnswered, TicketStore, type Bus, type Escalation, type WorkItemData } from '../../bus/index.ts';
 import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
 import { createAgentRuntime, type AgentHandler } from '../../agents/runtime/runtime.ts';
-import { createSlackService, type SlackService, type SlackSettings } from '../../agents/slack/service.ts';
+import { createSlackService, type SlackService, type SlackSettings } from '../../gateways/slack/service.ts';
 import { type Question, type Ticket } from '../../shared/index.ts';
 import { startFakeSlack, type ApiCall, type FakeSlack, type StoredMessage } from '../fakes/slack.ts';
 import { setup, type TestEnv } from './env.ts';

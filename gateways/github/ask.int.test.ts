@@ -1,7 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { TicketStore } from '../../bus/index.ts';
-import { answerTicket } from '../../cli/tickets.ts';
+import { answerTicket, TicketStore } from '../../bus/index.ts';
 import { loadConfig, type Config, type Ticket } from '../../shared/index.ts';
 import { startFakeGitHub, type FakeGitHub, type FakeIssueComment } from '../../test/fakes/github.ts';
 import { spawnCli, type CliProcess } from '../../test/helpers/cli.ts';
@@ -9,7 +8,7 @@ import { setup, type TestEnv } from '../../test/helpers/env.ts';
 import { delivery, post, retarget, webhookExample } from '../../test/helpers/github.ts';
 import { readTicket } from '../../test/helpers/tickets.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
-import { createCoordinator } from '../coordinator/coordinator.ts';
+import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
 import { askMarker } from './ask.ts';
 import { commentEventId } from './handler.ts';
 import { startGitHubGateway, type GitHubGateway } from './main.ts';

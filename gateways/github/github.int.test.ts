@@ -11,9 +11,9 @@ import { runCli } from '../../test/helpers/cli.ts';
 import { setup, type TestEnv } from '../../test/helpers/env.ts';
 import { bareDemoRepo, delivery, post, retarget, webhookExample } from '../../test/helpers/github.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
-import { createCoordinator } from '../coordinator/coordinator.ts';
-import { pendingFeedback } from '../kit/artifacts.ts';
-import { createAgentRuntime, type AgentHandler } from '../runtime/runtime.ts';
+import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
+import { pendingFeedback } from '../../agents/kit/artifacts.ts';
+import { createAgentRuntime, type AgentHandler } from '../../agents/runtime/runtime.ts';
 import { startGitHubGateway } from './main.ts';
 import type { WebhookServer } from './server.ts';
 

@@ -1,6 +1,6 @@
 import { cpSync, rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createCoordinator } from '../coordinator/coordinator.ts';
+import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
 import { sendToApp, signRequest } from '../../test/fakes/slack.ts';
 import { ADA, BOB, CHANNEL, SIGNING_SECRET, SlackWorld, TRIAGE } from '../../test/helpers/slack.ts';
 import { makeRepo } from '../../test/helpers/git.ts';

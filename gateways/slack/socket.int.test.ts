@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { answerTicket, cancelTicket } from '../../cli/tickets.ts';
+import { answerTicket, cancelTicket } from '../../bus/index.ts';
 import { ADA, BOB, buttonLabels, CHANNEL, shownText, SlackWorld } from '../../test/helpers/slack.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import type { Question } from '../../shared/index.ts';

@@ -5,7 +5,7 @@ import { setup, type TestEnv } from '../../test/helpers/env.ts';
 import { delivery, post, retarget, webhookExample } from '../../test/helpers/github.ts';
 import { readTicket } from '../../test/helpers/tickets.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
-import { createCoordinator } from '../coordinator/coordinator.ts';
+import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
 import { startGitHubGateway } from './main.ts';
 import type { WebhookServer } from './server.ts';
 
