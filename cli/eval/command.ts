@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DockerSandbox } from '../../sandbox/index.ts';
 import { loadMockScript, startMockLlm, type MockLlm } from '../../shared/llm/index.ts';
-import { loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
+import { freePort, loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
 import { up, type UpOptions } from '../up.ts';
 import { loadCases } from './cases.ts';
 import { caseTicketId, renderMarkdown, runEval, type EvalRun, type Prices } from './run.ts';
@@ -108,15 +107,4 @@ export async function evalCommand(o: EvalCommandOptions): Promise<EvalRun> {
     writeFileSync(join(out, 'eval.md'), `${renderMarkdown(result)}\n`);
   }
   return result;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
 }

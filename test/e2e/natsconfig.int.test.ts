@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectBus, inboxPrefix, provision, provisionOptions } from '../../bus/index.ts';
-import { loadConfig } from '../../shared/index.ts';
+import { freePortRange, loadConfig } from '../../shared/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { logSink } from '../helpers/env.ts';
-import { freePortRange, startNatsCluster } from '../helpers/nats.ts';
+import { startNatsCluster } from '../helpers/nats.ts';
 
 interface Written {
   config: string;

@@ -4,25 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectBus } from '../../bus/index.ts';
-import { Ticket } from '../../shared/index.ts';
+import { freePort, freePortRange, Ticket } from '../../shared/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { logSink } from '../helpers/env.ts';
 import { makeRepo } from '../helpers/git.ts';
-import { freePortRange } from '../helpers/nats.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const HANDLER = new URL('../fixtures/handlers/advance.ts', import.meta.url).pathname;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether the process runs: a zombie (dead, not yet reaped by an init that may never reap it) does not. */
 function alive(pid: number): boolean {
