@@ -1,4 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { defineConfig } from 'vitest/config';
+
+// One id per run, inherited by every test process and everything it starts (test/helpers/leftovers.ts);
+// .ci/run sets its own to look for leftovers after the suite.
+process.env.NIGHTSHIFT_TEST_RUN ||= `local-${randomUUID()}`;
 
 export default defineConfig({
   test: {
@@ -6,6 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          setupFiles: ['test/setup/processes.ts'],
           include: ['**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '.toolchain/**', '.nightshift/**', 'examples/**'],
         },
@@ -13,6 +19,7 @@ export default defineConfig({
       {
         test: {
           name: 'int',
+          setupFiles: ['test/setup/processes.ts', 'test/setup/containers.ts'],
           include: ['**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '.toolchain/**', '.nightshift/**', 'examples/**'],
           testTimeout: 60_000,

@@ -14,6 +14,7 @@ import { setup } from '../helpers/env.ts';
 import { Harness } from '../helpers/harness.ts';
 import { postTicket } from '../helpers/tickets.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { testLabels } from '../helpers/leftovers.ts';
 
 const CANCELLED = 100;
 
@@ -59,7 +60,7 @@ it(`drops the queued work of ${CANCELLED} cancelled tickets without a model call
     const refiner = createRefiner({
       config: env.config,
       log: env.sink.log,
-      sandbox: new DockerSandbox(),
+      sandbox: new DockerSandbox({ labels: testLabels() }),
       forges: forgesFromConfig({ config: env.config, store: await createPullRequestStore(refinerBus), log: env.sink.log }),
       transcript: createTranscriptSink(refinerBus, env.sink.log),
       clock: () => new Date(),

@@ -26,6 +26,7 @@ import { createForgeRouter } from '../../shared/forge/index.ts';
 import { loadMockScript, memoryTranscript, type MemoryTranscript, type MockCall, type MockScriptInput, type ScriptEntryInput } from '../../shared/llm/index.ts';
 import { memoryPrStore } from './forge.ts';
 import { mockLlm, type TestMockLlm } from './mockllm.ts';
+import { testLabels } from './leftovers.ts';
 
 /*
  * Agent handlers called in-process the way the runtime calls them, with real git, the real Docker
@@ -178,7 +179,7 @@ export async function world(script: MockScriptInput['roles'], settings: Record<s
     },
   );
   const sink = hookedSink();
-  const sandbox = recordingSandbox(new DockerSandbox());
+  const sandbox = recordingSandbox(new DockerSandbox({ labels: testLabels() }));
   const store = memoryPrStore();
   const transcript = memoryTranscript();
   let now = Date.parse('2030-01-01T00:00:00.000Z');

@@ -22,6 +22,7 @@ import {
 import { describeDocker } from '../helpers/docker.ts';
 import { makeRepo } from '../helpers/git.ts';
 import { GIT_ATTACKS, SUBMODULE_COMMIT, type GitAttack } from './git-attacks.ts';
+import { testLabels } from '../helpers/leftovers.ts';
 
 const TICKET = 'tk-5ecur1ty00';
 const PROFILE = { test: 'npm test', testFilePatterns: ['**/*.test.*'] } as RepoProfile;
@@ -38,7 +39,7 @@ const IDENTITY = { name: 'test', email: 'test@example.invalid' };
  */
 describeDocker('security: git', () => {
   // Each run removes its container (DockerSandbox's own tests check that); the engine is shared, so no count here.
-  const sandbox = new DockerSandbox();
+  const sandbox = new DockerSandbox({ labels: testLabels() });
   const canaryValue = randomBytes(12).toString('hex');
   const blocked: string[] = [];
   const failed: string[] = [];

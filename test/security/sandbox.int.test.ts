@@ -10,6 +10,7 @@ import { intToIpv4, ipv4ToInt, parseCidr } from '../../shared/index.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { logSink } from '../helpers/env.ts';
 import { hostAddresses, hostListener, hostUdpListener, hostProcessesWith, probeCommand, probeOutcomes, Tally, type HostListener, type Target } from './probes.ts';
+import { testLabels } from '../helpers/leftovers.ts';
 
 /**
  * The sandbox part of the security battery (docs/security.md), through the real DockerSandbox:
@@ -64,7 +65,7 @@ describeDocker('security battery: the sandbox', () => {
       docker,
       setupNetwork: networkName,
       setupAllow: [{ cidr: parseCidr(gateway)!, port: allowed.port }],
-      labels: { [TEST_LABEL]: testId },
+      labels: { ...testLabels(), [TEST_LABEL]: testId },
     });
   });
 
