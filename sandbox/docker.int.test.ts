@@ -23,6 +23,7 @@ import {
   type RunSpecInput,
 } from './index.ts';
 import { TEST_FILE_LABEL, testLabels } from '../test/helpers/leftovers.ts';
+import { scaled } from '../test/helpers/wait.ts';
 
 const MiB = 1024 * 1024;
 /** An image nightshift ships no recipe for. */
@@ -265,7 +266,7 @@ describeDocker('DockerSandbox', () => {
     expect(setup.exitCode).toBe(0);
     const test = await run({ command: profile.test, timeoutMs: 60_000 });
     expect(test).toMatchObject({ exitCode: 0, timedOut: false });
-  }, 180_000);
+  }, scaled(180_000));
 
   it('refuses an image that is not in the engine, naming what to do, and never pulls it', async () => {
     await expect(sandbox.ensureImage(UNSHIPPED)).rejects.toMatchObject({ code: 'image_missing', message: /ships no recipe/ });

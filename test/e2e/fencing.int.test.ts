@@ -13,7 +13,7 @@ import { MockScript, startMockLlm } from '../../shared/llm/index.ts';
 import { setup } from '../helpers/env.ts';
 import { Harness } from '../helpers/harness.ts';
 import { postTicket } from '../helpers/tickets.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { scaled, waitFor } from '../helpers/wait.ts';
 import { testLabels } from '../helpers/leftovers.ts';
 
 const CANCELLED = 100;
@@ -93,4 +93,4 @@ it(`drops the queued work of ${CANCELLED} cancelled tickets without a model call
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}, 180_000);
+}, scaled(180_000));

@@ -8,7 +8,7 @@ import { loadMockScript, startMockLlm } from '../../shared/llm/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { logSink } from '../helpers/env.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { scaled, waitFor } from '../helpers/wait.ts';
 
 interface Sample {
   name: string;
@@ -162,5 +162,5 @@ describeDocker('metrics of every process under nightshift up', () => {
     expect(await stack.exited).toBe(0);
     // The text output names each process's metrics too (checked on the JSON event above); up says stopped.
     expect(stack.stdout()).toContain('"event":"stopped"');
-  }, 420_000);
+  }, scaled(420_000));
 });

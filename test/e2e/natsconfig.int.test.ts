@@ -8,6 +8,7 @@ import { freePortRange, loadConfig } from '../../shared/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { logSink } from '../helpers/env.ts';
 import { startNatsCluster } from '../helpers/nats.ts';
+import { scaled } from '../helpers/wait.ts';
 
 interface Written {
   config: string;
@@ -65,5 +66,5 @@ describe('nightshift nats config', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, scaled(120_000));
 });

@@ -23,6 +23,7 @@ import { describeDocker } from '../helpers/docker.ts';
 import { makeRepo } from '../helpers/git.ts';
 import { GIT_ATTACKS, SUBMODULE_COMMIT, type GitAttack } from './git-attacks.ts';
 import { testLabels } from '../helpers/leftovers.ts';
+import { scaled } from '../helpers/wait.ts';
 
 const TICKET = 'tk-5ecur1ty00';
 const PROFILE = { test: 'npm test', testFilePatterns: ['**/*.test.*'] } as RepoProfile;
@@ -77,7 +78,7 @@ describeDocker('security: git', () => {
         failed.push(attack.name);
         throw err;
       }
-    }, 120_000);
+    }, scaled(120_000));
   }
 
   async function tryAttack(attack: GitAttack): Promise<void> {
