@@ -2,6 +2,8 @@
  * What every benchmark module shares: the run's options, a median timer, and one way to print a
  * result as a ratio against a baseline measured in the same run on the same machine.
  */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 /** Options of one `npm run bench` run. */
@@ -100,4 +102,29 @@ export function goalMet(ratio: number, goal: string): boolean {
 export function skipped(opts: BenchOptions, bench: string, reason: string): void {
   if (opts.json) process.stdout.write(`${JSON.stringify({ bench, skipped: reason })}\n`);
   else process.stdout.write(`${bench.padEnd(48)} skipped: ${reason}\n`);
+}
+
+/**
+ * The machine's CPU time, busy and in all, in clock ticks (Linux's /proc/stat; null elsewhere):
+ * `cpuBusy(before, after)` says how many of the machine's cores a measured stretch kept busy.
+ */
+export function cpuTimes(): { busy: number; total: number } | null {
+  let line: string | undefined;
+  try {
+    line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+  } catch {
+    return null;
+  }
+  const f = line?.split(/\s+/).slice(1).map(Number) ?? [];
+  if (f.length < 5 || f.some((x) => !Number.isFinite(x))) return null;
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = f[3]! + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+/** Cores kept busy between two `cpuTimes()` readings, out of the machine's `availableParallelism()`. */
+export function coresBusy(before: ReturnType<typeof cpuTimes>, after: ReturnType<typeof cpuTimes>): string | undefined {
+  if (!before || !after || after.total <= before.total) return undefined;
+  const cores = availableParallelism();
+  return `${(((after.busy - before.busy) / (after.total - before.total)) * cores).toFixed(2)}/${cores}`;
 }

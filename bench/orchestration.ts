@@ -1,8 +1,9 @@
 /**
- * Orchestration: the coordinator and the agent runtimes on a real nats-server (one per group of
- * runs, JetStream on file storage), all in this process, each coordinator and agent replica with its
- * own connection, as separate processes would have. Handlers are no-ops (or wait a simulated stage),
- * so the figures are the orchestration's alone.
+ * Orchestration: the coordinator and the agents on a real nats-server (one per group of runs,
+ * JetStream on file storage), each coordinator and agent replica its own process, started as a
+ * deployment starts them (`nightshift coordinator`, `nightshift agent <role>` with the agents' node
+ * flags). Handlers are no-ops (or wait a simulated stage: bench/noop-handler.ts), so the figures are
+ * the orchestration's alone.
  *
  * - hand-off: from the refiner's `stage.completed` reaching the bus to the test author's work item
  *   arriving at a consumer of the test author's durable consumer (the bench plays the test author, so
@@ -20,55 +21,92 @@
  *
  * `--quick` runs fewer tickets, and a 100 ms simulated stage instead of 1 s.
  */
-import { spawnSync } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { AckPolicy, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
-import { createCoordinator, type Coordinator } from '../agents/coordinator/coordinator.ts';
-import { createAgentRuntime, type AgentHandler, type AgentRuntime } from '../agents/runtime/runtime.ts';
+import { AGENT_NODE_FLAGS } from '../cli/up.ts';
 import { StageCompleted, type Bus } from '../bus/index.ts';
-import { createLogger, delay, IntakeReply, ticketIdForExternalId, type Role } from '../shared/index.ts';
+import { delay, IntakeReply, ticketIdForExternalId, type Role } from '../shared/index.ts';
 import { setup, type TestEnv } from '../test/helpers/env.ts';
 import { makeRepo } from '../test/helpers/git.ts';
-import { median, percentile, print, skipped, type BenchModule, type BenchOptions } from './lib.ts';
+import { coresBusy, cpuTimes, median, percentile, print, skipped, type BenchModule, type BenchOptions } from './lib.ts';
 
 const ROLES: readonly Role[] = ['refiner', 'test-author', 'coder', 'reviewer'];
 const REPLICAS = [1, 2, 4, 8] as const;
 /** Production timers, not the tests' short ones: the bench measures what a deployment would do. */
 const SETTINGS = { NIGHTSHIFT_ACK_WAIT: '30s', NIGHTSHIFT_SWEEP_INTERVAL: '1s', NIGHTSHIFT_LOST_WORK_CHECK: '30s' };
-const log = createLogger({ level: 'error', bindings: { bench: 'orchestration' } });
 let benchSeq = 0;
 let rawTickets = 0;
 
-/** Coordinators and agent runtimes, `replicas` of each, each with its own connection. */
+/** Coordinators and agent processes, `replicas` of each. */
 interface Stack {
   stop(): Promise<void>;
 }
 
-async function startStack(env: TestEnv, replicas: number, handler: AgentHandler, roles: readonly Role[] = ROLES): Promise<Stack> {
-  const parts: (Coordinator | AgentRuntime)[] = [];
-  const started: Promise<void>[] = [];
-  for (let i = 0; i < replicas; i++) {
-    started.push(
-      (async () => {
-        const c = createCoordinator({ bus: await env.connect(`coordinator-${i}`), config: env.config, log });
-        parts.push(c);
-        await c.start();
-      })(),
+const CLI = fileURLToPath(new URL('../bin/nightshift.ts', import.meta.url));
+const NOOP_HANDLER = fileURLToPath(new URL('./noop-handler.ts', import.meta.url));
+/** How long the processes of a stack may take to start, all together, on a busy machine. */
+const START_DEADLINE_MS = 180_000;
+
+/**
+ * `replicas` coordinator processes and `replicas` agent processes per role, each the real
+ * `nightshift coordinator` / `nightshift agent <role> --handler bench/noop-handler.ts` with the node
+ * flags `nightshift up` gives it, as a deployment runs them; resolves once every one reports that it
+ * serves (the phase messages `up` waits on).
+ */
+async function startStack(env: TestEnv, replicas: number, stageMs: number, roles: readonly Role[] = ROLES): Promise<Stack> {
+  const procs: ChildProcess[] = [];
+  const ready: Promise<void>[] = [];
+  const start = (args: string[], flags: readonly string[]) => {
+    const p = fork(CLI, args, {
+      execArgv: [...flags],
+      env: { ...process.env, ...env.childEnv, NIGHTSHIFT_LOG_LEVEL: 'error', BENCH_STAGE_MS: String(stageMs) },
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
+    procs.push(p);
+    ready.push(
+      new Promise<void>((resolve, reject) => {
+        p.on('message', (m: { type?: string; phase?: unknown }) => {
+          if (m?.type === 'phase' && m.phase === null) resolve();
+        });
+        p.once('exit', (code, sig) => reject(new Error(`nightshift ${args.join(' ')} exited (${code ?? sig}) before it served`)));
+      }),
     );
-    for (const role of roles) {
-      started.push(
-        (async () => {
-          const a = createAgentRuntime({ bus: await env.connect(`${role}-${i}`), role, handler, config: env.config, log });
-          parts.push(a);
-          await a.start();
-        })(),
-      );
-    }
+  };
+  for (let i = 0; i < replicas; i++) {
+    start(['coordinator'], []);
+    for (const role of roles) start(['agent', role, '--handler', NOOP_HANDLER], AGENT_NODE_FLAGS);
   }
-  await Promise.all(started);
-  return { stop: async () => void (await Promise.all(parts.map((p) => p.stop()))) };
+  const stop = async () => {
+    await Promise.all(
+      procs.map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            const force = setTimeout(() => p.kill('SIGKILL'), 30_000);
+            p.once('exit', () => {
+              clearTimeout(force);
+              resolve();
+            });
+            p.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the bench stack did not serve within ${START_DEADLINE_MS / 1_000} s`)), START_DEADLINE_MS);
+    });
+    await Promise.race([Promise.all(ready), late]).finally(() => clearTimeout(timer));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { stop };
 }
 
 async function post(bus: Bus, repo: string, externalId?: string): Promise<string> {
@@ -216,7 +254,7 @@ async function rawRate(raw: Raw, record: Uint8Array, n: number, chains: number):
 
 async function handOff(opts: BenchOptions, repo: string): Promise<void> {
   await using env = await setup(SETTINGS);
-  const stack = await startStack(env, 1, async () => ({ kind: 'advance', output: {} }), ['refiner']);
+  const stack = await startStack(env, 1, 0, ['refiner']);
   const raw = await rawOps(env.bus);
   const { subjects, names } = env.bus;
   try {
@@ -282,28 +320,30 @@ async function handOff(opts: BenchOptions, repo: string): Promise<void> {
 async function throughput(opts: BenchOptions, repo: string): Promise<void> {
   await using env = await setup(SETTINGS);
   const raw = await rawOps(env.bus);
-  const noop: AgentHandler = async () => ({ kind: 'advance', output: {} });
   const store = await env.bus.tickets();
   let record: Uint8Array | undefined;
   const rates = new Map<number, number>();
   try {
     for (const replicas of REPLICAS) {
       const n = (opts.quick ? 2 : 24) * replicas;
-      const stack = await startStack(env, replicas, noop);
+      const stack = await startStack(env, replicas, 0);
       let rate: number;
+      let cores: string | undefined;
       try {
         const warm = await runTickets(env, repo, opts.quick ? 1 : 2 * replicas); // warm-up
         // The raw chains write a ticket record as the coordinator last wrote it (at pr_open).
         record ??= (await store.get(warm.ids[0]!))!.value;
+        const before = cpuTimes();
         const { t0, done } = await runTickets(env, repo, n);
         rate = n / ((done.at(-1)! - t0) / 1_000);
+        cores = coresBusy(before, cpuTimes());
       } finally {
         await stack.stop();
       }
       await rawRate(raw, record!, opts.quick ? 1 : 2 * replicas, replicas); // warm-up
       const bound = await rawRate(raw, record!, n, replicas);
       rates.set(replicas, rate);
-      print(opts, { bench: `no-op throughput, ${replicas} replica${replicas > 1 ? 's' : ''} per role`, value: rate, baseline: bound, unit: 'tickets/s', ratio: rate / bound, goal: '>= 0.6', tickets: n });
+      print(opts, { bench: `no-op throughput, ${replicas} replica${replicas > 1 ? 's' : ''} per role`, value: rate, baseline: bound, unit: 'tickets/s', ratio: rate / bound, goal: '>= 0.6', tickets: n, ...(cores && { coresBusy: cores }) });
     }
   } finally {
     await raw.stop();
@@ -316,13 +356,9 @@ async function throughput(opts: BenchOptions, repo: string): Promise<void> {
 async function scaling(opts: BenchOptions, repo: string): Promise<void> {
   await using env = await setup(SETTINGS);
   const stageMs = opts.quick ? 100 : 1_000;
-  const handler: AgentHandler = async (_work, ctx) => {
-    await delay(stageMs, ctx.signal);
-    return { kind: 'advance', output: {} };
-  };
   /** Steady-state rate: tickets done per second between the first and the last one done. */
   const rateAt = async (replicas: number, n: number): Promise<number> => {
-    const stack = await startStack(env, replicas, handler);
+    const stack = await startStack(env, replicas, stageMs);
     try {
       const { done } = await runTickets(env, repo, n);
       return (n - 1) / ((done.at(-1)! - done[0]!) / 1_000);

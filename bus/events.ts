@@ -15,6 +15,7 @@ import {
   type TICKET_EVENTS,
 } from './messages/events.ts';
 import type { EventOrigin } from './subjects.ts';
+import { traceHeaders } from './trace.ts';
 
 const STAGE_RESULTS = [StageStarted.type, StageCompleted.type, StageFailed.type, StageUsage.type] as const;
 
@@ -31,12 +32,17 @@ export const EVENTS_BY_ORIGIN: Readonly<Record<EventOrigin, readonly string[]>> 
   triager: STAGE_RESULTS,
   slack: [HumanAnswered.type],
   github: [HumanAnswered.type, PrChangesRequested.type, PrMerged.type, PrClosed.type],
+  web: [HumanAnswered.type, CancelRequested.type],
   cli: [HumanAnswered.type, CancelRequested.type],
 };
 
-/** Publishes a ticket event under the publisher's origin, de-duplicated by the event's id. */
+/**
+ * Publishes a ticket event under the publisher's origin, de-duplicated by the event's id, with the
+ * active span's trace context in its headers when the process traces.
+ */
 export async function publishEvent(bus: Bus, origin: EventOrigin, ticketId: string, ev: Envelope): Promise<PubAck> {
-  return bus.js.publish(bus.subjects.event(ticketId, origin, ev.type), encodeEnvelope(ev), { msgID: ev.id });
+  const headers = traceHeaders();
+  return bus.js.publish(bus.subjects.event(ticketId, origin, ev.type), encodeEnvelope(ev), { msgID: ev.id, ...(headers && { headers }) });
 }
 
 /**

@@ -30,10 +30,11 @@ export { awaitProvisioned, DEFAULT_LIMITS, limitsFromConfig, provision, provisio
 export type { Bound, Limits, ProvisionOptions } from './provision.ts';
 export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.ts';
 export type { EventOrigin, Names, RejectedSource, Subjects } from './subjects.ts';
-export { TicketStore } from './tickets.ts';
+export { followTicket, TicketStore } from './tickets.ts';
 export type { StoredTicket } from './tickets.ts';
 export { createPullRequestStore } from './prs.ts';
 export { Escalation, EscalationStore, PostedMessage, ThreadRef } from './escalations.ts';
 export type { StoredEscalation } from './escalations.ts';
 export { createTranscriptSink, readTranscript } from './transcripts.ts';
 export { IssueAsk, IssueAskStore } from './issue-asks.ts';
+export { traceContextOf, traceHeaders } from './trace.ts';

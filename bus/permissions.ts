@@ -8,11 +8,12 @@ import { createNames, createSubjects, type Names, type Subjects } from './subjec
  * - `coordinator`: provisions the streams and buckets, serves intake, owns ticket state;
  * - each agent role: takes its role's work, reports on its role's stages, reads tickets;
  * - `slack`, `github`: the gateways where people answer, report bugs and review;
+ * - `web`: the web console (gateways/web): reads tickets and pull requests, answers and cancels;
  * - `operator`: a person at the CLI (post, cancel, answer, read);
  * - `viewer`: the CLI's read-only commands (show, list, wait, transcripts, pull requests);
  * - `intake`: a client that may only post tickets and bug reports.
  */
-export const PROCESS_KINDS = ['coordinator', ...ROLES, 'slack', 'github', 'operator', 'viewer', 'intake'] as const;
+export const PROCESS_KINDS = ['coordinator', ...ROLES, 'slack', 'github', 'web', 'operator', 'viewer', 'intake'] as const;
 export type ProcessKind = (typeof PROCESS_KINDS)[number];
 
 /** A NATS user's permissions, in nats-server's terms. */
@@ -84,7 +85,8 @@ function agent(role: Role, s: Subjects, n: Names): Permissions {
       // The reviewer opens pull requests: the local forge records them and numbers them.
       ...(role === 'reviewer' ? kvWriter(n.prsBucket, ['>']) : []),
     ],
-    subscribe: [],
+    // Following its ticket's record while it works (the fence): what it may read with a KV get anyway.
+    subscribe: [s.ticketRecords],
     allowResponses: false,
   };
 }
@@ -149,6 +151,10 @@ export function permissionsFor(kind: ProcessKind, prefix = 'nightshift'): Permis
           subscribe: [],
           allowResponses: false,
         };
+      // The console posts nothing on intake and reads no transcripts: it shows tickets and pull
+      // requests, and answers and cancels as its own origin.
+      case 'web':
+        return { publish: [s.eventsFrom('web'), ...kvReader(n.ticketsBucket), ...kvReader(n.prsBucket)], subscribe: [], allowResponses: false };
       case 'operator':
         return { publish: [...intake, s.eventsFrom('cli'), ...reader], subscribe: [], allowResponses: false };
       case 'viewer':

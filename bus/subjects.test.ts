@@ -144,11 +144,13 @@ describe('Headers', () => {
     expect(Headers.MsgId).toBe('Nats-Msg-Id');
   });
 
-  it('prefixes nightshift headers and keeps them distinct', () => {
+  it('prefixes nightshift headers and keeps them distinct; the others are the standards\' own names', () => {
     const values = Object.values(Headers);
     expect(new Set(values).size).toBe(values.length);
+    const standard: Record<string, string> = { MsgId: 'Nats-Msg-Id', TraceParent: 'traceparent', TraceState: 'tracestate' };
     for (const [key, value] of Object.entries(Headers)) {
-      if (key !== 'MsgId') expect(value, key).toMatch(/^Nightshift-[A-Za-z0-9-]+$/);
+      if (key in standard) expect(value, key).toBe(standard[key]);
+      else expect(value, key).toMatch(/^Nightshift-[A-Za-z0-9-]+$/);
     }
   });
 });

@@ -1,7 +1,7 @@
 import { ROLES, type Role } from '../shared/index.ts';
 
 /** Who publishes a ticket event: an agent role, a gateway, or the CLI (a person). */
-export const EVENT_ORIGINS = [...ROLES, 'slack', 'github', 'cli'] as const;
+export const EVENT_ORIGINS = [...ROLES, 'slack', 'github', 'web', 'cli'] as const;
 export type EventOrigin = (typeof EVENT_ORIGINS)[number];
 
 /** Where a refused input came from: the two intakes, or an event the coordinator refused. */
@@ -16,10 +16,12 @@ export type RejectedSource = 'tickets' | 'bugs' | 'events';
  *   P.work.<role>.<ticketId>         stream P_WORK (work queue): one stage attempt for one agent role
  *   P.events.<ticketId>.<origin>.<type>
  *                                    stream P_EVENTS: what happened to a ticket, for the coordinator;
- *                                    <origin> is who says so (an agent role, slack, github, cli), so
+ *                                    <origin> is who says so (an agent role, slack, github, web, cli), so
  *                                    that NATS permissions decide who may say what (bus/permissions.ts)
  *   P.rejected.<source>              stream P_REJECTED: every refused input, kept for audit
  *   P.transcripts.<ticketId>.<role>  stream P_TRANSCRIPTS: every model exchange, for replay
+ *   $KV.P-tickets.<ticketId>         a ticket record's writes (the tickets KV bucket's own subject):
+ *                                    agents follow their ticket on it with a core subscription
  *
  * Streams, consumers and the KV bucket take their names from the prefix too (see `names`), so two
  * installations with different prefixes share a NATS server without seeing each other.
@@ -45,6 +47,10 @@ export interface Subjects {
   /** Filter of every transcript one role writes. */
   transcriptsBy(role: Role): string;
   readonly transcriptsAll: string;
+  /** The subject every write of one ticket's record is published on (the tickets bucket's key subject). */
+  ticketRecord(ticketId: string): string;
+  /** Filter of every ticket record's writes. */
+  readonly ticketRecords: string;
   /** The server's advisory when a work item has been delivered max_deliver times. */
   readonly maxDeliveriesAdvisories: string;
 }
@@ -110,6 +116,8 @@ export function createSubjects(prefix = 'nightshift'): Subjects {
     transcriptsOf: (ticketId) => `${p}.transcripts.${token(ticketId, 'ticket id')}.*`,
     transcriptsBy: (role) => `${p}.transcripts.*.${token(role, 'role')}`,
     transcriptsAll: `${p}.transcripts.>`,
+    ticketRecord: (ticketId) => `$KV.${names.ticketsBucket}.${token(ticketId, 'ticket id')}`,
+    ticketRecords: `$KV.${names.ticketsBucket}.>`,
     maxDeliveriesAdvisories: `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.workStream}.*`,
   };
 }
@@ -142,4 +150,11 @@ export const Headers = {
   /** Size in bytes of a rejected payload that was stored truncated. */
   OriginalSize: 'Nightshift-Original-Size',
   OriginalSha256: 'Nightshift-Original-Sha256',
+  /**
+   * W3C trace context (https://www.w3.org/TR/trace-context/) on work items and ticket events, so that a
+   * ticket is one trace across processes (bus/trace.ts). The OpenTelemetry propagator writes and reads
+   * them under these names.
+   */
+  TraceParent: 'traceparent',
+  TraceState: 'tracestate',
 } as const;

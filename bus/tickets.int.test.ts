@@ -2,7 +2,7 @@ import { expect, it } from 'vitest';
 import { setup } from '../test/helpers/env.ts';
 import { newTicket, tick } from '../agents/coordinator/reducer.ts';
 import { IntakeRequest, ticketIdForExternalId } from '../shared/index.ts';
-import { TicketStore } from './tickets.ts';
+import { followTicket, TicketStore } from './tickets.ts';
 
 const POLICY = { stageTimeoutMs: () => 60_000, queueTimeoutMs: 3_600_000, stageAttempts: 3, humanTimeoutMs: 3_600_000 };
 
@@ -81,4 +81,52 @@ it('mutates from the revision it knows without reading, and decides again on a f
   });
   expect(looked).toEqual(['by the other', 'changed again']);
   expect(none!.ticket.body).toBe('seen');
+});
+
+it('follows one ticket\'s writes from the moment it resolves: updates, a bad record skipped, a delete as null, no other ticket\'s', async () => {
+  await using env = await setup();
+  const kv = await env.bus.tickets();
+  const store = new TicketStore(kv);
+  const make = (key: string) => tick(newTicket(ticketIdForExternalId(key), IntakeRequest.parse({ title: key, body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  const t = make('followed');
+  const other = make('not-followed');
+  expect(await store.create(t)).toBe(true);
+  expect(await store.create(other)).toBe(true);
+  const following = new AbortController();
+  const writes = (await followTicket(env.bus, t.id, following.signal))[Symbol.asyncIterator]();
+  // Written right after it resolved: seen (the subscription was on the server before).
+  const rev = (await store.get(t.id))!.revision;
+  await store.update({ ...t, title: 'renamed' }, rev);
+  await store.update({ ...other, title: 'other renamed' }, (await store.get(other.id))!.revision);
+  await kv.put(t.id, JSON.stringify({ ...t, state: 'nonsense' }));
+  await kv.delete(t.id);
+  expect((await writes.next()).value).toMatchObject({ id: t.id, title: 'renamed' });
+  expect((await writes.next()).value).toBeNull();
+  following.abort();
+  expect(await writes.next()).toEqual({ done: true, value: undefined });
+});
+
+it('watches every ticket\'s head: its own writes as written, others\' checked on the head alone, a bad head skipped', async () => {
+  await using env = await setup();
+  const kv = await env.bus.tickets();
+  const store = new TicketStore(kv);
+  const make = (key: string) => tick(newTicket(ticketIdForExternalId(key), IntakeRequest.parse({ title: key, body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  const mine = make('head-mine');
+  const theirs = make('head-theirs');
+  expect(await store.create(mine)).toBe(true);
+  // Another writer: a whole record, one whose body is off-schema but whose head is sound, one with a bad head.
+  await kv.put(theirs.id, JSON.stringify(theirs));
+  const badHead = make('head-bad');
+  await kv.put(badHead.id, JSON.stringify({ ...badHead, state: 'nonsense' }));
+  const offBody = make('head-off-body');
+  await kv.put(offBody.id, JSON.stringify({ ...offBody, title: 42 }));
+  const stop = new AbortController();
+  const seen: unknown[] = [];
+  for await (const h of store.watchHeads(stop.signal)) {
+    seen.push(h);
+    if (seen.length === 3) stop.abort();
+  }
+  expect(seen[0]).toBe((await store.get(mine.id))!.ticket);
+  expect(seen[1]).toEqual({ id: theirs.id, state: theirs.state, work: theirs.work, parked: theirs.parked, outbox: theirs.outbox, createdAt: theirs.createdAt, updatedAt: theirs.updatedAt });
+  expect(seen[2]).toMatchObject({ id: offBody.id, state: offBody.state });
 });

@@ -1,5 +1,6 @@
-import type { KV } from '@nats-io/kv';
-import { ConflictError, delay, Ticket } from '../shared/index.ts';
+import type { KV, KvEntry } from '@nats-io/kv';
+import { ConflictError, delay, Ticket, TicketHead } from '../shared/index.ts';
+import type { Bus } from './connection.ts';
 import { isWrongLastSequence } from './records.ts';
 
 /** A ticket record with the KV revision it was read at. */
@@ -88,7 +89,7 @@ export class TicketStore {
     const known = this.#parsed.get(key);
     if (known?.revision === revision) return known;
     const mine = bytes && this.#writing.get(key);
-    const stored = { ticket: mine && Buffer.from(mine.bytes.buffer, mine.bytes.byteOffset, mine.bytes.byteLength).equals(bytes) ? mine.ticket : parse(), revision };
+    const stored = { ticket: mine && sameBytes(mine.bytes, bytes) ? mine.ticket : parse(), revision };
     this.#remember(key, stored);
     return stored;
   }
@@ -154,6 +155,47 @@ export class TicketStore {
    * server drops it, so callers see every change again after a reconnect.
    */
   async *watch(signal: AbortSignal, key?: string): AsyncGenerator<Ticket> {
+    for await (const e of this.#entries(signal, key)) {
+      let t: StoredTicket;
+      try {
+        t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()), e.value);
+      } catch {
+        continue;
+      }
+      yield t.ticket;
+    }
+  }
+
+  /**
+   * Like `watch`, every ticket's head only (TicketHead): what a watcher of every ticket keeps timers
+   * and counts by, validated without the rest of the record. A write of this store yields the ticket
+   * it wrote; a record whose head does not parse is skipped. Nothing is remembered: a write by another
+   * process is read in full only by whoever needs it.
+   */
+  async *watchHeads(signal: AbortSignal): AsyncGenerator<TicketHead> {
+    for await (const e of this.#entries(signal)) {
+      const known = this.#parsed.get(e.key);
+      if (known?.revision === e.revision) {
+        yield known.ticket;
+        continue;
+      }
+      const mine = this.#writing.get(e.key);
+      if (mine && sameBytes(mine.bytes, e.value)) {
+        yield mine.ticket;
+        continue;
+      }
+      let head: TicketHead;
+      try {
+        head = TicketHead.parse(e.json());
+      } catch {
+        continue;
+      }
+      yield head;
+    }
+  }
+
+  /** Every current record's last write, then every write (deletes left out), until `signal` aborts. */
+  async *#entries(signal: AbortSignal, key?: string): AsyncGenerator<KvEntry> {
     while (!signal.aborted) {
       let iter: Awaited<ReturnType<KV['watch']>>;
       try {
@@ -170,21 +212,56 @@ export class TicketStore {
       const stop = () => iter.stop();
       signal.addEventListener('abort', stop, { once: true });
       try {
-        for await (const e of iter) {
-          if (e.operation !== 'PUT') continue;
-          let t: StoredTicket;
-          try {
-            t = this.#parse(e.key, e.revision, () => Ticket.parse(e.json()), e.value);
-          } catch {
-            continue;
-          }
-          yield t.ticket;
-        }
+        for await (const e of iter) if (e.operation === 'PUT') yield e;
       } finally {
         signal.removeEventListener('abort', stop);
         iter.stop();
       }
       if (!signal.aborted) await delay(250, signal);
     }
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/**
+ * The writes of one ticket's record from now on, as they are published: the ticket, or null when the
+ * record is deleted; a write that does not parse is skipped. A core subscription to the record's
+ * subject, and no consumer on the server: cheap enough for every work item. No round trip is spent
+ * on it: a server takes a connection's messages in order, so the subscription is in place before any
+ * request sent after it on the same connection, and a read of the ticket made after this resolves
+ * misses nothing between. At most once: writes made
+ * while the connection is down are not replayed — for a fence, which only saves cost, that is enough;
+ * who needs every write uses `TicketStore.watch`. Ends when `signal` aborts.
+ */
+export async function followTicket(bus: Bus, ticketId: string, signal: AbortSignal): Promise<AsyncIterable<Ticket | null>> {
+  const sub = bus.nc.subscribe(bus.subjects.ticketRecord(ticketId));
+  const stop = () => sub.unsubscribe();
+  signal.addEventListener('abort', stop, { once: true });
+  return (async function* () {
+    try {
+      for await (const m of sub) {
+        const op = m.headers?.get('KV-Operation');
+        if (op === 'DEL' || op === 'PURGE') {
+          yield null;
+          continue;
+        }
+        const parsed = Ticket.safeParse(safeJson(m.data));
+        if (parsed.success) yield parsed.data;
+      }
+    } finally {
+      signal.removeEventListener('abort', stop);
+      sub.unsubscribe();
+    }
+  })();
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(data));
+  } catch {
+    return undefined;
   }
 }

@@ -19,7 +19,14 @@ export function hasCredentials(config: Pick<Config, 'NATS_CREDS' | 'NATS_NKEY' |
  * the data directory is used when it is there, so the local stack needs no setup.
  */
 export function cliBusOptions(config: Config, access: 'read' | 'write'): Pick<ConnectOptions, 'url' | 'prefix' | 'kind' | 'auth'> {
-  const kind: ProcessKind = access === 'read' ? 'viewer' : 'operator';
+  return localBusOptions(config, access === 'read' ? 'viewer' : 'operator');
+}
+
+/**
+ * The connection of a process of `kind` started by hand: the configured credentials, or without
+ * any, the seed `nightshift up` wrote for that kind under the data directory when it is there.
+ */
+export function localBusOptions(config: Config, kind: ProcessKind): Pick<ConnectOptions, 'url' | 'prefix' | 'kind' | 'auth'> {
   const opts = busOptionsOf(config, kind);
   if (hasCredentials(config)) return opts;
   const seed = seedFile(credentialsDir(config), kind);

@@ -7,6 +7,7 @@ import {
   requestIntake,
   TicketStore,
   type Bus,
+  type EventOrigin,
 } from '../bus/index.ts';
 import { TriagingOutput, type Classification, type Triage } from '../agents/kit/artifacts.ts';
 import {
@@ -163,12 +164,19 @@ export async function waitTicket(bus: Bus, id: string, opts: WaitOptions): Promi
   throw new WaitTimeoutError(latest, until.what, opts.timeoutMs);
 }
 
+/**
+ * Where a person's answer or cancellation is published from: `cli` (the operator's credentials) or
+ * `web` (the console's own); each may publish only under its origin (bus/permissions.ts).
+ */
+export type PersonOrigin = Extract<EventOrigin, 'cli' | 'web'>;
+
 /** Asks the coordinator to cancel; resolves with the ticket once it is cancelled (or already ended). */
-export async function cancelTicket(bus: Bus, id: string, opts: { by: string; reason?: string; timeoutMs: number }): Promise<Ticket> {
+export async function cancelTicket(bus: Bus, id: string, opts: { by: string; reason?: string; timeoutMs: number; origin?: PersonOrigin }): Promise<Ticket> {
   const t = await getTicket(bus, id);
   if (isTerminal(t.state)) throw new UserInputError('ticket_finished', `ticket ${id} is already ${t.state}`);
-  const ev = envelope(CancelRequested, { ticketId: id, by: opts.by, ...(opts.reason && { reason: opts.reason }) }, { source: 'cli', correlationId: id });
-  await publishEvent(bus, 'cli', id, ev);
+  const origin = opts.origin ?? 'cli';
+  const ev = envelope(CancelRequested, { ticketId: id, by: opts.by, ...(opts.reason && { reason: opts.reason }) }, { source: origin, correlationId: id });
+  await publishEvent(bus, origin, id, ev);
   return waitTicket(bus, id, { until: { test: (c) => isTerminal(c.state), what: 'cancellation' }, timeoutMs: opts.timeoutMs });
 }
 
@@ -190,7 +198,7 @@ export function budgetOption(text: string): number {
  * Answers a parked ticket, raising its token budget to `budget` when given (it must be above what the
  * ticket used); resolves with the ticket once the coordinator has taken the answer.
  */
-export async function answerTicket(bus: Bus, id: string, text: string, opts: { by: string; timeoutMs: number; budget?: number }): Promise<Ticket> {
+export async function answerTicket(bus: Bus, id: string, text: string, opts: { by: string; timeoutMs: number; budget?: number; origin?: PersonOrigin }): Promise<Ticket> {
   const t = await getTicket(bus, id);
   if (t.state !== 'awaiting_human') {
     throw new UserInputError('not_awaiting_human', `ticket ${id} is ${t.state}; only a ticket in awaiting_human takes an answer`);
@@ -199,8 +207,9 @@ export async function answerTicket(bus: Bus, id: string, text: string, opts: { b
   const { budget } = opts;
   const problem = budget === undefined ? null : budgetProblem(budget, t.usage);
   if (problem !== null) throw new InvalidBudgetError(`--budget: ${problem}`);
-  const ev = envelope(HumanAnswered, { ticketId: id, text, by: opts.by, ...(budget !== undefined && { budget }) }, { source: 'cli', correlationId: id });
-  await publishEvent(bus, 'cli', id, ev);
+  const origin = opts.origin ?? 'cli';
+  const ev = envelope(HumanAnswered, { ticketId: id, text, by: opts.by, ...(budget !== undefined && { budget }) }, { source: origin, correlationId: id });
+  await publishEvent(bus, origin, id, ev);
   const before = t.answers.length;
   const taken = await waitTicket(bus, id, {
     until: {

@@ -128,10 +128,10 @@ export async function up(opts: UpOptions): Promise<void> {
   }
   if (config.SLACK_BOT_TOKEN) children.push({ name: 'slack-1', kind: 'slack', args: ['slack'], crashes: [], phase: 'starting' });
   if (config.GITHUB_WEBHOOK_SECRET) children.push({ name: 'github-1', kind: 'github', args: ['github'], crashes: [], phase: 'starting' });
-  // The web console, as the operator: on its port when that is free (another stack may hold it).
+  // The web console, on its own credentials: on its port when that is free (another stack may hold it).
   const webPort = config.NIGHTSHIFT_WEB_PORT;
   const web = webPort === 0 || (await portFree(webPort, config.NIGHTSHIFT_WEB_HOST));
-  if (web) children.push({ name: 'web-1', kind: 'operator', args: ['web'], crashes: [], phase: 'starting' });
+  if (web) children.push({ name: 'web-1', kind: 'web', args: ['web'], crashes: [], phase: 'starting' });
   else log.warn({ port: webPort }, `port ${webPort} is in use: the web console is not started (set NIGHTSHIFT_WEB_PORT)`);
   for (const role of ROLES) {
     const handler = opts.handlers[role];

@@ -1,6 +1,6 @@
 import { runWebConsole } from '../gateways/web/index.ts';
 import type { Config, Logger } from '../shared/index.ts';
-import { cliBusOptions } from './bus.ts';
+import { localBusOptions } from './bus.ts';
 
 /** `--port` and `--host` of `nightshift web`, as the configuration variables they override. */
 export function webOverrides(values: { port?: string | undefined; host?: string | undefined }): Record<string, string | undefined> {
@@ -8,9 +8,9 @@ export function webOverrides(values: { port?: string | undefined; host?: string 
 }
 
 /**
- * `nightshift web`: the console until `signal` aborts, connected as the operator (with the seed `up`
- * wrote when no credentials are configured, as the CLI's other changing commands).
+ * `nightshift web`: the console until `signal` aborts, on the console's own credentials (the `web`
+ * kind: with the seed `up` wrote for it when no credentials are configured).
  */
 export function runWeb({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
-  return runWebConsole({ config, log, signal, busOptions: { ...cliBusOptions(config, 'write'), name: 'nightshift-web', log } });
+  return runWebConsole({ config, log, signal, busOptions: { ...localBusOptions(config, 'web'), name: 'nightshift-web', log } });
 }

@@ -104,7 +104,7 @@ export class DockerSession implements SandboxSession {
   run(input: SessionRunSpecInput, options: RunOptions = {}): Promise<RunResult> {
     const spec = parseSessionRunSpec(input);
     if (options.signal?.aborted) return Promise.reject(new SandboxError('cancelled', 'the sandbox run was cancelled before it started'));
-    return this.#queue.run(() => observedRun(this.#onRun, 'none', () => this.#run(spec, options.signal)));
+    return this.#queue.run(() => observedRun(this.#onRun, 'none', spec.command, () => this.#run(spec, options.signal)));
   }
 
   async close(): Promise<void> {

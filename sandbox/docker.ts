@@ -179,7 +179,7 @@ export class DockerSandbox implements Sandbox {
   }
 
   run(input: RunSpecInput, options: RunOptions = {}): Promise<RunResult> {
-    return observedRun(this.#onRun, (input as { network?: 'none' | 'bridge' }).network ?? 'none', () => this.#run(input, options));
+    return observedRun(this.#onRun, (input as { network?: 'none' | 'bridge' }).network ?? 'none', input.command, () => this.#run(input, options));
   }
 
   async #run(input: RunSpecInput, options: RunOptions): Promise<RunResult> {

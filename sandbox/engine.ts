@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import type Docker from 'dockerode';
-import type { SandboxRunObservation } from '../shared/index.ts';
+import { inSpan, type SandboxRunObservation } from '../shared/index.ts';
 import { SandboxError } from './errors.ts';
 import { imageMissingMessage } from './images.ts';
 import type { RunResult } from './sandbox.ts';
@@ -129,25 +129,41 @@ export async function runToEnd(docker: Docker, config: Docker.ContainerCreateOpt
   }
 }
 
+/** How much of a run's command its span keeps. */
+const MAX_SPAN_COMMAND = 1_000;
+
 /**
- * Runs `fn` (one sandbox run) and tells `onRun` how it ended, its network and duration: the agents'
- * metrics, for cold runs and session commands alike. `onRun` must not throw.
+ * Runs `fn` (one sandbox run) in a `sandbox run` span, and tells `onRun` how it ended, its network and
+ * duration: the agents' metrics, for cold runs and session commands alike. The span keeps the command
+ * (nightshift's or the repository's configuration, never a secret: none enters a sandbox), the exit
+ * code and whether it timed out; never the output. `onRun` must not throw.
  */
 export async function observedRun(
   onRun: ((run: SandboxRunObservation) => void) | undefined,
   network: 'none' | 'bridge',
+  command: string | readonly string[],
   fn: () => Promise<RunResult>,
 ): Promise<RunResult> {
-  if (!onRun) return fn();
-  const started = performance.now();
-  try {
-    const r = await fn();
-    const outcome = r.timedOut ? 'timeout' : r.outputLimitExceeded ? 'output_limit' : r.oomKilled ? 'oom' : r.exitCode === 0 ? 'ok' : 'nonzero';
-    onRun({ outcome, network, durationMs: r.durationMs });
-    return r;
-  } catch (err) {
-    const outcome = err instanceof SandboxError && err.code === 'cancelled' ? 'cancelled' : 'error';
-    onRun({ outcome, network, durationMs: performance.now() - started });
-    throw err;
-  }
+  const text = typeof command === 'string' ? command : command.join(' ');
+  const attributes = { 'nightshift.sandbox.command': text.slice(0, MAX_SPAN_COMMAND), 'nightshift.sandbox.network': network };
+  return inSpan('sandbox run', { attributes }, async (span) => {
+    const started = performance.now();
+    try {
+      const r = await fn();
+      const outcome = r.timedOut ? 'timeout' : r.outputLimitExceeded ? 'output_limit' : r.oomKilled ? 'oom' : r.exitCode === 0 ? 'ok' : 'nonzero';
+      span.setAttributes({
+        'nightshift.sandbox.outcome': outcome,
+        'nightshift.sandbox.timed_out': r.timedOut,
+        'nightshift.sandbox.duration_ms': Math.round(r.durationMs),
+        ...(r.exitCode !== null && { 'process.exit.code': r.exitCode }),
+      });
+      onRun?.({ outcome, network, durationMs: r.durationMs });
+      return r;
+    } catch (err) {
+      const outcome = err instanceof SandboxError && err.code === 'cancelled' ? 'cancelled' : 'error';
+      span.setAttribute('nightshift.sandbox.outcome', outcome);
+      onRun?.({ outcome, network, durationMs: performance.now() - started });
+      throw err;
+    }
+  });
 }

@@ -265,6 +265,21 @@ export const ConfigSchema = z.object({
    * carries it may change state, as that user. Only for a console reachable through that proxy alone.
    */
   NIGHTSHIFT_WEB_PROXY_HEADER: z.string().regex(/^[A-Za-z0-9-]{1,100}$/, 'a header name such as X-Forwarded-User').optional(),
+  /**
+   * OpenTelemetry traces (shared/trace.ts): exported over OTLP/HTTP (JSON) to this collector base URL,
+   * `/v1/traces` appended. Unset (and no OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), tracing is off and free.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** The traces endpoint itself, used as it is; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  /** `none` turns trace export off even with an endpoint set; `otlp` is the only exporter. */
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('otlp'),
+  /** `true` turns OpenTelemetry off whatever else is set. */
+  OTEL_SDK_DISABLED: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /** The `service.name` of the process's spans; default `nightshift-coordinator`, `nightshift-agent-<role>`. */
+  OTEL_SERVICE_NAME: z.string().min(1).max(200).optional(),
+  /** Milliseconds between two exports of the spans a process has ended (batch span processor). */
+  OTEL_BSP_SCHEDULE_DELAY: positiveInt.default(5_000),
 }).extend(LlmConfigSchema.shape).superRefine(
   (c, ctx) => {
     // The triage channel and its repository go together: a report without a repository cannot be filed.

@@ -54,12 +54,13 @@ export {
   Stage,
   State,
   Ticket,
+  TicketHead,
   TicketId,
   TicketType,
   TimelineEntry,
   TokenBudget,
 } from './ticket/schema.ts';
-export { budgetAnswerText, budgetDirective, budgetProblem, parseBudget, usedTokens } from './ticket/budget.ts';
+export { budgetAnswerText, budgetDirective, budgetProblem, NO_USAGE, parseBudget, sumUsage, usedTokens } from './ticket/budget.ts';
 export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
 export { delay, untilAborted } from './async.ts';
@@ -85,3 +86,20 @@ export { PullRequest } from './forge/forge.ts';
 export type { Forge, ForgeRouter, OpenPullRequest, PullRequestStore } from './forge/forge.ts';
 export { createLocalForge } from './forge/local.ts';
 export { BodyTooLargeError, listenHttp, readBody } from './http.ts';
+export {
+  contextOfTraceparent,
+  extractTrace,
+  injectTrace,
+  inSpan,
+  markError,
+  parentIn,
+  SpanKind,
+  SpanStatusCode,
+  startTracing,
+  traceExportUrl,
+  traceparentOf,
+  tracer,
+  tracing,
+  withTracing,
+} from './trace.ts';
+export type { HeaderCarrier, Span, SpanAttributes, SpanOptions, TraceContext, Tracing } from './trace.ts';

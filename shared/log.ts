@@ -20,6 +20,7 @@ const SECRET_KEYS = [
   'privateKey',
   'NATS_PASSWORD',
   'NATS_TOKEN',
+  'NIGHTSHIFT_WEB_TOKEN',
 ];
 
 /** Paths whose values never reach a log line: each secret key at the top level and one level down. */

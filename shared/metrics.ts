@@ -124,7 +124,7 @@ export const metrics: Metrics = createMetrics();
 let labelled = false;
 
 /**
- * Names this process in every figure (`process_kind`: coordinator, an agent's role, slack, github)
+ * Names this process in every figure (`process_kind`: coordinator, an agent's role, slack, github, web)
  * and adds the standard process and Node.js metrics (CPU, memory, event loop lag, GC). Once per
  * process; later calls are ignored.
  */

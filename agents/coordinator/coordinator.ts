@@ -12,6 +12,8 @@ import {
   StageFailed,
   TICKET_EVENTS,
   TicketStore,
+  traceContextOf,
+  traceHeaders,
   WorkItem,
   workTicketOf,
   type Bus,
@@ -19,9 +21,15 @@ import {
   type StoredTicket,
 } from '../../bus/index.ts';
 import {
+  contextOfTraceparent,
   delay,
   describeError,
+  inSpan,
   isStage,
+  parentIn,
+  SpanKind,
+  traceparentOf,
+  tracing,
   randomTicketId,
   ROLE_OF_STAGE,
   stageTimeout,
@@ -32,7 +40,10 @@ import {
   type Logger,
   type Role,
   type OutboxItem,
+  type Span,
   type Ticket,
+  type TicketHead,
+  type TraceContext,
 } from '../../shared/index.ts';
 import { measureWorkPending, ticketCensus } from '../../shared/metrics.ts';
 import type { CoordinatorEvent } from './events.ts';
@@ -102,9 +113,31 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   /** Dispatches this coordinator published, by id, with when: no need to look for them in the work stream. */
   const published = new Map<string, number>();
 
-  /** Publishes one dispatch of `t` under its Msg-Id: publishing it again is deduplicated by the server. */
-  async function publishWork(t: Ticket, item: OutboxItem): Promise<boolean> {
+  /**
+   * Publishes one dispatch of `t` under its Msg-Id: publishing it again is deduplicated by the server.
+   * In a `dispatch <stage>` span of the ticket's trace, whose context the work item carries.
+   */
+  function publishWork(t: Ticket, item: OutboxItem): Promise<boolean> {
     const role = ROLE_OF_STAGE[item.stage];
+    const subject = subjects.work(role, t.id);
+    const attributes = {
+      'nightshift.ticket.id': t.id,
+      'nightshift.stage': item.stage,
+      'nightshift.attempt': item.attempt,
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': subject,
+      'messaging.message.id': item.msgId,
+    };
+    return inSpan(`dispatch ${item.stage}`, { kind: SpanKind.PRODUCER, parent: parentIn(t.traceparent), attributes }, (span) =>
+      publishWorkNow(t, item, role, subject).then((duplicate) => {
+        span.setAttribute('nightshift.duplicate', duplicate);
+        return duplicate;
+      }),
+    );
+  }
+
+  async function publishWorkNow(t: Ticket, item: OutboxItem, role: Role, subject: string): Promise<boolean> {
     const msg = envelope(
       WorkItem,
       {
@@ -115,7 +148,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       },
       { id: item.msgId, source: COORDINATOR, correlationId: t.id },
     );
-    const ack = await bus.js.publish(subjects.work(role, t.id), encodeEnvelope(msg), { msgID: item.msgId });
+    const headers = traceHeaders();
+    const ack = await bus.js.publish(subject, encodeEnvelope(msg), { msgID: item.msgId, ...(headers && { headers }) });
     published.set(item.msgId, Date.now());
     // A duplicate is a dispatch published once already (before a crash, or by another coordinator).
     log.info({ ticketId: t.id, stage: item.stage, attempt: item.attempt, role, duplicate: ack.duplicate }, 'dispatched');
@@ -163,9 +197,21 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     });
   }
 
-  /** Serves one intake request (a ticket or a bug report): refused payloads are kept, stored ones dispatched. */
-  async function handleIntake<S extends z.ZodType>(msg: Msg, kind: IntakeKind<S>): Promise<void> {
+  /**
+   * Serves one intake request (a ticket or a bug report): refused payloads are kept, stored ones
+   * dispatched. In an `intake` span: the root of the ticket's trace (or a child of the trace context
+   * the request carries), whose traceparent the ticket keeps.
+   */
+  function handleIntake<S extends z.ZodType>(msg: Msg, kind: IntakeKind<S>): Promise<void> {
+    const parent = traceContextOf(msg.headers);
+    return inSpan('intake', { kind: SpanKind.SERVER, ...(parent ? { parent } : { root: true }), attributes: { 'nightshift.intake.source': kind.source } }, (span) =>
+      intake(msg, kind, span),
+    );
+  }
+
+  async function intake<S extends z.ZodType>(msg: Msg, kind: IntakeKind<S>, span: Span): Promise<void> {
     const reply = (body: IntakeReply) => {
+      if (!body.ok) span.setAttribute('nightshift.intake.error', body.error.code);
       if (msg.reply) msg.respond(JSON.stringify(body));
     };
     try {
@@ -179,8 +225,10 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       const { request: req, report } = parsed;
       for (let i = 0; i < 5; i++) {
         const id = req.externalId !== undefined ? ticketIdForExternalId(req.externalId) : randomTicketId();
-        const created = await store.create(newTicket(id, req, clock(), `intake:${req.requester ?? 'anonymous'}`, report));
+        const traceparent = traceparentOf();
+        const created = await store.create({ ...newTicket(id, req, clock(), `intake:${req.requester ?? 'anonymous'}`, report), ...(traceparent && { traceparent }) });
         if (created || req.externalId !== undefined) {
+          span.setAttributes({ 'nightshift.ticket.id': id, 'nightshift.duplicate': !created });
           log.info({ ticketId: id, source: kind.source, duplicate: !created, externalId: req.externalId }, 'ticket received');
           reply({ ok: true, id, duplicate: !created });
           // Stored and answered: a failed dispatch is not a failed intake (the sweeper retries it).
@@ -220,20 +268,33 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       await m.ackAck();
       return;
     }
-    await applyAndPublish(ev);
+    await applyAndPublish(ev, traceContextOf(m.headers));
     // Not waited for: the next event of this ticket need not wait a round trip, and an ack that is
     // lost only brings the event back, which the ticket's applied ids recognise.
     m.ack();
   }
 
-  async function applyAndPublish(ev: CoordinatorEvent): Promise<void> {
+  /**
+   * Applies an event in an `apply <type>` span: under the span that sent it (its headers), or under the
+   * ticket's root when it came without one (a person's answer, the server's advisory).
+   */
+  async function applyAndPublish(ev: CoordinatorEvent, sent?: TraceContext): Promise<void> {
+    const ticketId = ev.data.ticketId;
+    const parent = sent ?? (tracing() ? contextOfTraceparent((await store.get(ticketId).catch(() => null))?.ticket.traceparent) : undefined);
+    const attributes = { 'nightshift.ticket.id': ticketId, 'nightshift.event': ev.type, 'messaging.system': 'nats', 'messaging.message.id': ev.id };
+    await inSpan(`apply ${ev.type}`, { kind: SpanKind.CONSUMER, ...(parent ? { parent } : { root: true }), attributes }, (span) => apply(ev, span));
+  }
+
+  async function apply(ev: CoordinatorEvent, span: Span): Promise<void> {
     const ticketId = ev.data.ticketId;
     let found = false;
     const written = await write(ticketId, (t) => {
       found = true;
       return applyEvent(t, ev, clock(), policy);
     });
+    span.setAttribute('nightshift.applied', written !== null);
     if (written) {
+      span.setAttribute('nightshift.state', written.ticket.state);
       log.info({ ticketId, event: ev.type, eventId: ev.id, state: written.ticket.state }, 'event applied');
     } else if (!found) {
       log.warn({ ticketId, event: ev.type, eventId: ev.id }, 'event for an unknown ticket ignored');
@@ -353,10 +414,12 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
   const dispatched = new Map<string, { dispatchId: string; at: number; goneAt?: number }>();
   const census = ticketCensus();
   async function watchTickets(): Promise<void> {
-    for await (const t of store.watch(abort.signal)) index(t);
+    // Heads only: every coordinator follows every write of every ticket, and validating whole records
+    // there cost each coordinator a full parse of every other coordinator's writes.
+    for await (const t of store.watchHeads(abort.signal)) index(t);
   }
 
-  function index(t: Ticket): void {
+  function index(t: TicketHead): void {
     census.observe(t);
     const wake = nextWake(t);
     if (wake === null) wakeAt.delete(t.id);
@@ -464,7 +527,9 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         return;
       }
       if (!(await bus.jsm.streams.deleteMessage(names.workStream, stored.seq).catch(() => false))) return;
-      await bus.js.publish(subject, stored.data, { msgID: `${t.work.dispatchId}.requeued.${stored.seq}` });
+      // The item's trace context goes with it, so that its agent still continues the ticket's trace.
+      const headers = traceHeaders(undefined, traceContextOf(stored.header));
+      await bus.js.publish(subject, stored.data, { msgID: `${t.work.dispatchId}.requeued.${stored.seq}`, ...(headers && { headers }) });
       log.warn(where, 'dispatched work passed over by its consumer (lost in a leader change); queued again');
       return;
     }
@@ -494,6 +559,9 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
         if (at > now) continue;
         wakeAt.delete(id);
         await advance(id).catch((err: unknown) => {
+          // A record whose head parses but whose whole does not: retrying cannot help, and the watch
+          // brings the ticket back when it is written again.
+          if (err instanceof z.ZodError) return log.error({ err, ticketId: id }, 'the ticket record does not parse; its timer is dropped until it is written again');
           log.warn({ err, ticketId: id }, 'timer failed; will retry');
           // The watch only re-indexes a ticket when it changes: keep the timer, or it is never retried.
           if (!wakeAt.has(id)) wakeAt.set(id, at);

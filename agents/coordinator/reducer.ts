@@ -6,12 +6,14 @@ import {
   NEXT_AFTER,
   type BugDetails,
   ROLE_OF_STAGE,
+  sumUsage,
   type IntakeRequest,
   type OutboxItem,
   type Question,
   type Stage as StageName,
   type State as StateName,
   type Ticket,
+  type TicketHead,
   type TimelineEntry,
 } from '../../shared/index.ts';
 import { PR_FEEDBACK, PrFeedback, type PrComment } from '../../bus/index.ts';
@@ -81,15 +83,7 @@ export function applyEvent(t: Ticket, ev: CoordinatorEvent, now: Date, policy: P
 function countUsage(t: Ticket, ev: CoordinatorEvent): Ticket {
   if ((ev.type !== 'stage.completed' && ev.type !== 'stage.failed' && ev.type !== 'stage.usage') || !ev.data.usage) return t;
   const role = ROLE_OF_STAGE[ev.data.stage];
-  const u = ev.data.usage;
-  const cur = t.usage[role] ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
-  const sum = {
-    inputTokens: cur.inputTokens + u.inputTokens,
-    outputTokens: cur.outputTokens + u.outputTokens,
-    totalTokens: cur.totalTokens + u.totalTokens,
-    calls: cur.calls + u.calls,
-  };
-  return { ...t, usage: { ...t.usage, [role]: sum } };
+  return { ...t, usage: { ...t.usage, [role]: sumUsage(t.usage[role], ev.data.usage) } };
 }
 
 function decide(t: Ticket, ev: CoordinatorEvent, now: Date, policy: Policy): Ticket {
@@ -327,7 +321,7 @@ export function tick(t: Ticket, now: Date, policy: Policy): Decision {
 }
 
 /** When `tick` next has something to do for this ticket, or null when only an event can move it. */
-export function nextWake(t: Ticket): number | null {
+export function nextWake(t: Pick<TicketHead, 'state' | 'createdAt' | 'work' | 'parked'>): number | null {
   if (t.state === 'received') return Date.parse(t.createdAt);
   if (t.work && isStage(t.state)) return Date.parse(t.work.deadline);
   if (t.state === 'awaiting_human' && t.parked) return Date.parse(t.parked.deadline);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { detectProfile, isTestFile, testKey, testLabel } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { changedFiles, commitsSince, diff, type RoleUsage } from '../../shared/index.ts';
+import { changedFiles, commitsSince, diff, inSpan, SpanKind, sumUsage, type RoleUsage } from '../../shared/index.ts';
 import {
   artifact,
   CodingOutput,
@@ -110,14 +110,7 @@ export function createReviewer(agentDeps: AgentDeps): AgentHandler {
     }
 
     const usage: Record<string, RoleUsage> = { ...work.ticket.usage };
-    const mine = llm.meter.forRole('reviewer');
-    const before = usage.reviewer ?? { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
-    usage.reviewer = {
-      inputTokens: before.inputTokens + mine.inputTokens,
-      outputTokens: before.outputTokens + mine.outputTokens,
-      totalTokens: before.totalTokens + mine.totalTokens,
-      calls: before.calls + mine.calls,
-    };
+    usage.reviewer = sumUsage(usage.reviewer, llm.meter.forRole('reviewer'));
     // The reviewer's mapping counts only for tests the runner reported; other names are said, not shown as tests.
     const reviewed = resolveCoverage(review.coverage, result.report?.tests ?? []);
     fresh = { ...fresh, tests: result.report ? evidenceOf(result.report, { keep: keepOf(covered([...tests.coverage, ...reviewed.coverage])) }) : null };
@@ -134,15 +127,20 @@ export function createReviewer(agentDeps: AgentDeps): AgentHandler {
       round,
       instructions: instructionsOfAll,
     });
-    const pr = await deps.forges.forgeFor(work.ticket.repo).openPullRequest({
-      ticketId: work.ticket.id,
-      repo: work.ticket.repo.url ?? work.ticket.repo.path!,
-      branch: ws.branch,
-      base: ws.baseBranch,
-      baseSha: ws.baseSha,
-      headSha: coding.commit,
-      title: work.ticket.title,
-      body,
+    const forge = deps.forges.forgeFor(work.ticket.repo);
+    const pr = await inSpan('open pull request', { kind: SpanKind.CLIENT, attributes: { 'nightshift.ticket.id': work.ticket.id, 'nightshift.round': round } }, async (span) => {
+      const opened = await forge.openPullRequest({
+        ticketId: work.ticket.id,
+        repo: work.ticket.repo.url ?? work.ticket.repo.path!,
+        branch: ws.branch,
+        base: ws.baseBranch,
+        baseSha: ws.baseSha,
+        headSha: coding.commit,
+        title: work.ticket.title,
+        body,
+      });
+      span.setAttributes({ 'nightshift.pr.forge': opened.forge, 'nightshift.pr.number': opened.number });
+      return opened;
     });
     ctx.log.info({ number: pr.number, url: pr.url, forge: pr.forge }, 'pull request opened');
     const output: ReviewingOutput = {

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { IntakeRequest, type Ticket } from '../../shared/index.ts';
 import { newTicket } from '../coordinator/reducer.ts';
-import { movedOn, type FencedWork } from './fence.ts';
+import { waitFor } from '../../test/helpers/wait.ts';
+import { movedOn, startFence, type FencedWork, type TicketSource } from './fence.ts';
+import { createLogger } from '../../shared/index.ts';
 
 const ID = 'tk-0123456789';
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');
@@ -39,5 +41,110 @@ describe('movedOn', () => {
 
   it('fences off work of a ticket that does not exist', () => {
     expect(movedOn(null, item)).toBe('the ticket does not exist');
+  });
+});
+
+/** A ticket record by hand: writes published to followers, and the record stored, set apart. */
+function fakeRecord(stored: Ticket | null) {
+  const followers: ((t: Ticket | null) => void)[] = [];
+  let reads = 0;
+  const afterRead: ((reads: number) => void)[] = [];
+  const source: TicketSource = {
+    async follow(signal) {
+      const queue: (Ticket | null)[] = [];
+      let wake: (() => void) | undefined;
+      followers.push((t) => {
+        queue.push(t);
+        wake?.();
+      });
+      signal.addEventListener('abort', () => wake?.(), { once: true });
+      return (async function* () {
+        while (!signal.aborted) {
+          if (queue.length > 0) yield queue.shift()!;
+          else await new Promise<void>((r) => (wake = r));
+        }
+      })();
+    },
+    async read() {
+      reads += 1;
+      const now = stored;
+      for (const f of afterRead) f(reads);
+      return now;
+    },
+  };
+  return {
+    source,
+    get reads() {
+      return reads;
+    },
+    /** Called after each read, with the number of reads so far. */
+    afterRead(f: (reads: number) => void) {
+      afterRead.push(f);
+    },
+    /** A write published; stored too unless the server refuses it. */
+    publish(t: Ticket | null, { refused = false } = {}) {
+      if (!refused) stored = t;
+      for (const f of followers) f(t);
+    },
+    store(t: Ticket | null) {
+      stored = t;
+    },
+  };
+}
+
+describe('startFence', () => {
+  const log = createLogger({ level: 'silent' });
+  const current = at('refining', `${ID}.refining.1`, 5);
+
+  it('fences off the work when a write that moves the ticket on is stored', async () => {
+    const rec = fakeRecord(current);
+    const fence = await startFence(rec.source, item, log, [0, 5, 10]);
+    rec.publish(at('cancelled', null, 20));
+    await waitFor('the fence', () => fence.signal.aborted);
+    expect(fence.reason).toBe('the ticket is cancelled');
+    fence.stop();
+  });
+
+  it('is not fenced off by a write the server refused (a lost compare-and-set), and still by a later one that lands', async () => {
+    const rec = fakeRecord(current);
+    const fence = await startFence(rec.source, item, log, [0, 5, 10]);
+    // A coordinator that lost the race re-dispatched the stage: published, never stored.
+    rec.publish(at('refining', `${ID}.refining.2`, 20, 2), { refused: true });
+    await waitFor('every confirming read', () => rec.reads === 3);
+    expect(fence.signal.aborted).toBe(false);
+    expect(fence.reason).toBeNull();
+    rec.publish(at('cancelled', null, 30));
+    await waitFor('the fence', () => fence.signal.aborted);
+    expect(fence.reason).toBe('the ticket is cancelled');
+    fence.stop();
+  });
+
+  it('stops confirming once the stored record is as new as the write and still wants the work', async () => {
+    const rec = fakeRecord(current);
+    const fence = await startFence(rec.source, item, log, [0, 5, 10]);
+    // The loser's write is older than the record the winner stored (which kept the work current).
+    const winner = { ...current, updatedAt: iso(40), title: 'renamed' };
+    rec.store(winner);
+    rec.publish(at('refining', `${ID}.refining.2`, 30, 2), { refused: true });
+    await waitFor('the confirming read', () => rec.reads === 1);
+    rec.publish(winner);
+    rec.publish(at('done', null, 50));
+    await waitFor('the fence', () => fence.signal.aborted);
+    expect(rec.reads).toBe(2);
+    expect(fence.reason).toBe('the ticket is done');
+    fence.stop();
+  });
+
+  it('fences off the work when the write is stored only after a first confirming read', async () => {
+    const rec = fakeRecord(current);
+    const fence = await startFence(rec.source, item, log, [0, 5, 10]);
+    const cancelled = at('cancelled', null, 20);
+    // Seen before it is stored: it lands just after the first confirming read.
+    rec.afterRead((n) => n === 1 && rec.store(cancelled));
+    rec.publish(cancelled, { refused: true });
+    await waitFor('the fence', () => fence.signal.aborted);
+    expect(rec.reads).toBe(2);
+    expect(fence.reason).toBe('the ticket is cancelled');
+    fence.stop();
   });
 });

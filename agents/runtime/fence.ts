@@ -1,5 +1,4 @@
-import type { TicketStore } from '../../bus/index.ts';
-import { isTerminal, type Logger, type Stage, type Ticket } from '../../shared/index.ts';
+import { delay, isTerminal, type Logger, type Stage, type Ticket } from '../../shared/index.ts';
 
 /** The work item a fence guards: its dispatch id (the envelope id), stage and attempt. */
 export interface FencedWork {
@@ -33,39 +32,91 @@ export interface Fence {
   readonly signal: AbortSignal;
   /** Why the work was fenced off; null while it is not. */
   readonly reason: string | null;
-  /** Stops watching the ticket. */
+  /** Stops following the ticket. */
   stop(): void;
 }
 
+/** Why a fence stops following: one value, so stopping builds no DOMException per work item. */
+const STOPPED = new Error('the fence was stopped');
+
+/** Where a fence learns of the ticket: the writes of its record as they are published, and the record as stored. */
+export interface TicketSource {
+  /**
+   * The writes of the ticket's record from now on (`followTicket`), until the signal aborts: every
+   * write published, including one the server then refuses (a compare-and-set on a stale revision).
+   */
+  follow(signal: AbortSignal): Promise<AsyncIterable<Ticket | null>>;
+  /** The ticket as the bucket stores it now. */
+  read(): Promise<Ticket | null>;
+}
+
 /**
- * Watches the ticket's record while its work runs (a KV watch of its one key, so a cancel reaches
- * the handler in about a round trip) and aborts the fence's signal when the ticket moves on. A watch
- * that fails is only logged: the coordinator refuses a stale result anyway, the fence saves its cost.
+ * How long after a write that would fence the work the stored record is read to confirm it: at once,
+ * then again while the write may still be on its way into the stream. A write never stored by then
+ * was refused (or superseded), and fences nothing.
  */
-export function watchFence(store: TicketStore, w: FencedWork, log: Logger): Fence {
+export const CONFIRM_DELAYS_MS: readonly number[] = [0, 50, 250, 1_000];
+
+/**
+ * Follows the ticket's record while its work runs and aborts the fence's signal when the ticket moves
+ * on, so a cancel reaches the handler in about a round trip. Resolves once it follows, so a read of the
+ * ticket made after it sees what it missed: start the fence, then check the ticket. Following costs a
+ * core subscription, no consumer on the server.
+ *
+ * A write published is not a write stored: a coordinator that lost a compare-and-set published a
+ * state the ticket never had. So a write that would fence the work is only a cue: the fence aborts
+ * when the record as stored says the ticket moved on, read at once and again over about a second
+ * (CONFIRM_DELAYS_MS) while the write may still be landing. A fence that cannot follow or read is only
+ * logged: the coordinator refuses a stale result anyway, the fence saves its cost.
+ */
+export async function startFence(source: TicketSource, w: FencedWork, log: Logger, confirmDelaysMs: readonly number[] = CONFIRM_DELAYS_MS): Promise<Fence> {
   const fenced = new AbortController();
-  const watching = new AbortController();
+  const following = new AbortController();
   let reason: string | null = null;
-  void (async () => {
-    try {
-      for await (const t of store.watch(watching.signal, w.ticketId)) {
-        if (watching.signal.aborted) break;
-        const why = movedOn(t, w);
-        if (why) {
-          reason = why;
-          fenced.abort(new Error(`work fenced off: ${why}`));
-          break;
-        }
-      }
-    } catch (err) {
-      if (!watching.signal.aborted) log.warn({ err }, 'could not watch the ticket; its work is not fenced');
+  let writes: AsyncIterable<Ticket | null> | null = null;
+  try {
+    writes = await source.follow(following.signal);
+  } catch (err) {
+    log.warn({ err }, 'could not follow the ticket; its work is not fenced');
+  }
+  /** Why the stored record says the ticket moved on, read until it reflects `write`; null if it never does. */
+  const confirm = async (write: Ticket | null): Promise<string | null> => {
+    for (const wait of confirmDelaysMs) {
+      if (wait > 0) await delay(wait, following.signal);
+      if (following.signal.aborted) return null;
+      const stored = await source.read();
+      const why = movedOn(stored, w);
+      if (why) return why;
+      // The record stored is as new as the write or newer, and the work still current: the write
+      // was refused, or another came after it. Nothing to wait for.
+      if (stored && write && Date.parse(stored.updatedAt) >= Date.parse(write.updatedAt)) break;
     }
-  })();
+    return null;
+  };
+  if (writes) {
+    const iterable = writes;
+    void (async () => {
+      try {
+        for await (const t of iterable) {
+          if (!movedOn(t, w)) continue;
+          const why = await confirm(t);
+          if (why) {
+            reason = why;
+            fenced.abort(new Error(`work fenced off: ${why}`));
+            break;
+          }
+          if (!following.signal.aborted) log.debug({ seen: t ? `${t.state} ${t.work?.dispatchId ?? ''}`.trim() : 'deleted' }, 'a write of the ticket that would fence the work was never stored (refused by the server); the work goes on');
+        }
+      } catch (err) {
+        if (!following.signal.aborted) log.warn({ err }, 'lost the ticket it followed; its work is no longer fenced');
+      }
+    })();
+  }
   return {
     signal: fenced.signal,
     get reason() {
       return reason;
     },
-    stop: () => watching.abort(),
+    stop: () => following.abort(STOPPED),
   };
 }

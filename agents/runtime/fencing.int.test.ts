@@ -71,6 +71,34 @@ describe('work fenced by the ticket state', () => {
     expect(t.failure).toBeNull();
   });
 
+  it('is not fenced off by a write the server refused: a coordinator that lost a compare-and-set published a state the ticket never had', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    const go = h.gate();
+    await h.agent('refiner', async (work, ctx) => {
+      await go.wait(ctx.signal);
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      return advance(work, ctx);
+    });
+    const id = await h.post();
+    await h.callCount(1);
+    const started = await h.until(id, 'the start recorded', (t) => t.timeline.some((e) => e.event === 'started'));
+    // A stale writer cancels the ticket on a revision long gone: every follower sees the write, the
+    // bucket refuses it.
+    const kv = await h.bus.tickets();
+    const stale = { revision: (await kv.get(id))!.revision - 1 };
+    const cancelled = { ...started, state: 'cancelled', work: null, updatedAt: new Date(Date.now() + 60_000).toISOString() };
+    await expect(kv.update(id, JSON.stringify(cancelled), stale.revision)).rejects.toThrow();
+    await waitFor('the fence to find the write never stored', () =>
+      env.sink.lines.some((l) => l.ticketId === id && typeof l.msg === 'string' && l.msg.includes('was never stored')),
+    );
+    expect(h.calls[0]!.ctx.signal.aborted).toBe(false);
+    go.open();
+    const t = await h.inState(id, 'writing_tests');
+    expect(dropped(h)).toEqual([]);
+    expect(t.timeline.filter((e) => e.event === 'ignored')).toEqual([]);
+  });
+
   it('runs the stage timeout from the start, not from the dispatch', async () => {
     await using env = await setup({ NIGHTSHIFT_STAGE_TIMEOUTS: 'refining=1s', NIGHTSHIFT_QUEUE_TIMEOUT: '1h' });
     await using h = await Harness.start(env);

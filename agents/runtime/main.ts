@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { awaitProvisioned, busOptionsOf, connectBus, type Bus } from '../../bus/index.ts';
-import { untilAborted, UsageError, withHealth, type Config, type Logger, type Role } from '../../shared/index.ts';
+import { untilAborted, UsageError, withHealth, withTracing, type Config, type Logger, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
 /** What a handler module's default export receives. */
@@ -38,7 +38,7 @@ export async function loadHandler(path: string, cwd: string, ctx: HandlerModuleC
 
 /**
  * An agent process: connect, wait for the coordinator to provision the bus, build the handler (it may need the bus), take the role's
- * work until `signal` aborts, then drain.
+ * work until `signal` aborts, then drain; its spans exported when configured, the last ones once it has stopped.
  */
 export async function runAgent({
   role,
@@ -49,6 +49,22 @@ export async function runAgent({
 }: {
   role: Role;
   handler: (bus: Bus) => Promise<AgentHandler>;
+  config: Config;
+  log: Logger;
+  signal: AbortSignal;
+}): Promise<void> {
+  return withTracing(config, log, `nightshift-agent-${role}`, () => serve({ role, makeHandler, config, log, signal }));
+}
+
+async function serve({
+  role,
+  makeHandler,
+  config,
+  log,
+  signal,
+}: {
+  role: Role;
+  makeHandler: (bus: Bus) => Promise<AgentHandler>;
   config: Config;
   log: Logger;
   signal: AbortSignal;

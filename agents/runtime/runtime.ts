@@ -2,6 +2,7 @@ import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { millis } from '@nats-io/transport-node';
 import {
   decodeEnvelope,
+  followTicket,
   publishEvent,
   envelope,
   StageCompleted,
@@ -9,6 +10,7 @@ import {
   StageStarted,
   StageUsage,
   TicketStore,
+  traceContextOf,
   WorkItem,
   type Bus,
   type Envelope,
@@ -17,9 +19,9 @@ import {
   type StageOutcome,
   type WorkItemData,
 } from '../../bus/index.ts';
-import { delay, describeError, type Config, type Logger, type Role, type RoleUsage } from '../../shared/index.ts';
-import { startStage } from '../../shared/metrics.ts';
-import { movedOn, watchFence, type FencedWork } from './fence.ts';
+import { delay, describeError, inSpan, markError, parentIn, SpanKind, sumUsage, type Config, type Logger, type Role, type RoleUsage, type Span } from '../../shared/index.ts';
+import { startStage, type StageEnd } from '../../shared/metrics.ts';
+import { movedOn, startFence, type Fence, type FencedWork } from './fence.ts';
 
 /** What a handler is told besides its work item. */
 export interface HandlerContext {
@@ -77,7 +79,7 @@ export interface AgentRuntime {
  *
  * Work is fenced by the ticket's state: before the handler runs, an item whose ticket has moved on
  * (terminal, or no longer at this dispatch) is acked and dropped without a model call; while it runs,
- * a watch on the ticket aborts the handler the moment the ticket moves on, and the item is acked
+ * following the ticket's record (fence.ts) aborts the handler the moment the ticket moves on, and the item is acked
  * without a result (the tokens spent are still reported). An item that starts reports `stage.started`,
  * from which the coordinator runs the stage's deadline.
  */
@@ -103,20 +105,51 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     const deliveries = m.info.deliveryCount;
     const itemLog = log.child({ ticketId: ticket.id, stage, attempt, correlationId: item.correlationId });
     const fenced: FencedWork = { dispatchId: item.id, ticketId: ticket.id, stage, attempt, publishedAt: item.ts };
-    const stale = await staleBeforeStart(fenced, itemLog);
+    // Followed first, read second: a change between the two is seen by one or the other.
+    const fence = await startFence(
+      { follow: (signal) => followTicket(bus, ticket.id, signal), read: async () => (await tickets.get(ticket.id))?.ticket ?? null },
+      fenced,
+      itemLog,
+    );
+    const { stale, traceparent } = await staleBeforeStart(fenced, itemLog);
     if (stale) {
+      fence.stop();
       itemLog.info({ deliveries, reason: stale }, 'work dropped before it started: the ticket moved on');
       await m.ackAck().catch((err: unknown) => itemLog.warn({ err }, 'could not ack dropped work; it will come back and be dropped again'));
       return;
     }
+    // The ticket's trace goes on in a `stage <role>` span: under the dispatch that sent the item (its
+    // headers), else (an item from a coordinator that did not trace) under the ticket's own root.
+    const sent = traceContextOf(m.headers);
+    const attributes = {
+      'nightshift.ticket.id': ticket.id,
+      'nightshift.role': role,
+      'nightshift.stage': stage,
+      'nightshift.attempt': attempt,
+      'nightshift.deliveries': deliveries,
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'process',
+      'messaging.message.id': item.id,
+    };
+    await inSpan(`stage ${role}`, { kind: SpanKind.CONSUMER, parent: parentIn(traceparent, sent), attributes }, (span) => work(m, item, deliveries, fenced, fence, itemLog, span));
+  }
+
+  /** One started delivery of a work item, in its stage span. */
+  async function work(m: JsMsg, item: Message<typeof WorkItem>, deliveries: number, fenced: FencedWork, fence: Fence, itemLog: Logger, span: Span): Promise<void> {
+    const { stage, attempt, ticket } = item.data;
     const heartbeat = setInterval(() => m.working(), Math.max(100, Math.floor(ackWaitMs / 3)));
     const stopHeartbeat = () => clearInterval(heartbeat);
     handBack.signal.addEventListener('abort', stopHeartbeat, { once: true });
     const meta = { source: `agent:${role}`, correlationId: ticket.id, causationId: item.id };
     itemLog.info({ deliveries }, 'work started');
-    const ended = startStage(stage, deliveries);
-    await reportStarted(item.id, fenced, deliveries, meta, itemLog);
-    const fence = watchFence(tickets, fenced, itemLog);
+    const timed = startStage(stage, deliveries);
+    const ended = (end: StageEnd) => {
+      span.setAttribute('nightshift.stage.end', end);
+      timed(end);
+    };
+    // Not waited for: the handler need not wait for the server's answer, and the result, published
+    // later on the same connection, lands after it in the events stream all the same.
+    void reportStarted(item.id, fenced, deliveries, meta, itemLog);
     const signal = AbortSignal.any([handBack.signal, fence.signal]);
     /** Acks work whose ticket moved on while it ran: no result is reported, only the tokens spent. */
     const dropFenced = async () => {
@@ -125,17 +158,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       itemLog.info({ deliveries, reason: fence.reason }, 'work aborted: the ticket moved on');
     };
     const readers: (() => RoleUsage)[] = [];
-    const usage = (): { usage?: RoleUsage } => {
-      if (readers.length === 0) return {};
-      const sum = { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
-      for (const u of readers.map((r) => r())) {
-        sum.inputTokens += u.inputTokens;
-        sum.outputTokens += u.outputTokens;
-        sum.totalTokens += u.totalTokens;
-        sum.calls += u.calls;
-      }
-      return { usage: sum };
-    };
+    const usage = (): { usage?: RoleUsage } => (readers.length === 0 ? {} : { usage: sumUsage(...readers.map((r) => r())) });
     /** Reports the tokens of a delivery that ends without a result, so that they count on the ticket. */
     const reportSpent = async (why: string) => {
       const spent = usage().usage;
@@ -167,8 +190,10 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       // Not waited for: the result is on the bus, and an ack the server never got only brings the item
       // back, to be dropped (the ticket moved on). The next pull leaves after it on the same connection.
       m.ack();
+      span.setAttribute('nightshift.outcome', outcome.kind);
       itemLog.info({ outcome: outcome.kind }, 'work completed');
     } catch (err) {
+      markError(span, err);
       ended(handBack.signal.aborted ? 'handed_back' : fence.signal.aborted ? 'fenced' : describeError(err).retryable && deliveries < maxDeliver ? 'retried' : 'failed');
       if (handBack.signal.aborted) return reportSpent('handed back');
       if (fence.signal.aborted) return dropFenced();
@@ -198,15 +223,16 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
   }
 
   /**
-   * Why the item should not start, or null. A ticket that cannot be read does not stop the work
+   * Why the item should not start, or null, and the ticket's traceparent. A ticket that cannot be read does not stop the work
    * (fail open): the fence only saves cost, the coordinator refuses a stale result anyway.
    */
-  async function staleBeforeStart(w: FencedWork, itemLog: Logger): Promise<string | null> {
+  async function staleBeforeStart(w: FencedWork, itemLog: Logger): Promise<{ stale: string | null; traceparent?: string }> {
     try {
-      return movedOn((await tickets.get(w.ticketId))?.ticket ?? null, w);
+      const t = (await tickets.get(w.ticketId))?.ticket ?? null;
+      return { stale: movedOn(t, w), ...(t?.traceparent && { traceparent: t.traceparent }) };
     } catch (err) {
       itemLog.warn({ err }, 'could not read the ticket before starting; working unfenced');
-      return null;
+      return { stale: null };
     }
   }
 
@@ -275,7 +301,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
           break;
         }
         const work = handleItem(m);
-        await Promise.race([work, afterAbort(handBack.signal)]);
+        await untilSettledOrAborted(work, handBack.signal);
         if (handBack.signal.aborted) {
           m.nak();
           log.warn({ subject: m.subject }, 'shutdown grace over: work handed back');
@@ -321,9 +347,19 @@ const PULL_EXPIRES_MS = 30_000;
 /** How often the server tells an idle pull that it is still there: two missed beats end the pull. */
 const PULL_HEARTBEAT_MS = 5_000;
 
-function afterAbort(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+/**
+ * Settles as `work` does, or resolves when `signal` aborts first, and leaves no listener on
+ * the signal behind: the runtime waits like this on every item, on a signal that lives as long as
+ * the process.
+ */
+async function untilSettledOrAborted(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return;
+  let onAbort!: () => void;
+  const aborted = new Promise<void>((resolve) => (onAbort = resolve));
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    await Promise.race([work, aborted]);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
 }

@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
 import { expect, it } from 'vitest';
 import { createDemoRepo, demoTicket } from '../../cli/demo.ts';
+import { AGENT_NODE_FLAGS } from '../../cli/up.ts';
+import { ROLES } from '../../shared/index.ts';
 import { describeDocker, IN_CI } from '../../test/helpers/docker.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 
@@ -21,7 +23,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HERE = join(ROOT, 'deploy', 'compose');
 const COMPOSE_FILE = join(HERE, 'docker-compose.yml');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const IMAGE = `nightshift:${VERSION}`;
+/** NIGHTSHIFT_IMAGE builds and runs another tag (build.sh and init read it too), e.g. beside another checkout's image. */
+const IMAGE = process.env.NIGHTSHIFT_IMAGE ?? `nightshift:${VERSION}`;
 /** Every long-running service of `--profile demo up`: its containers, and the kind whose seed each must be given. */
 const SERVICES: Record<string, { replicas: number; kind: string | null }> = {
   nats1: { replicas: 1, kind: null },
@@ -33,8 +36,12 @@ const SERVICES: Record<string, { replicas: number; kind: string | null }> = {
   'test-author': { replicas: 1, kind: 'test-author' },
   coder: { replicas: 1, kind: 'coder' },
   reviewer: { replicas: 1, kind: 'reviewer' },
+  web: { replicas: 1, kind: 'web' },
   'mock-llm': { replicas: 1, kind: null },
 };
+/** The image's entrypoint (deploy/image/Dockerfile), and the agents' with the flags `nightshift up` gives them. */
+const ENTRYPOINT = ['node', '/app/bin/nightshift.mjs'];
+const AGENT_ENTRYPOINT = ['node', ...AGENT_NODE_FLAGS, '/app/bin/nightshift.mjs'];
 
 interface Run {
   code: number | null;
@@ -99,7 +106,14 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
     };
 
     // The images: idempotent, so a second run of the test (or of CI) spends a few seconds here.
-    const hostEnv = { PATH: process.env.PATH, HOME: process.env.HOME, ...(process.env.DOCKER_HOST && { DOCKER_HOST: process.env.DOCKER_HOST }) };
+    const hostEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      ...(process.env.DOCKER_HOST && { DOCKER_HOST: process.env.DOCKER_HOST }),
+      ...(process.env.NIGHTSHIFT_IMAGE && { NIGHTSHIFT_IMAGE: process.env.NIGHTSHIFT_IMAGE }),
+    };
+    // The console on any free port of the host's loopback (`127.0.0.1:` + `:4280`): another stack may hold 4280.
+    const composeEnv = { ...hostEnv, NIGHTSHIFT_WEB_PUBLISH: '127.0.0.1:' };
     ok(await run(join(ROOT, 'deploy/image/build.sh'), [], { env: hostEnv, timeoutMs: 10 * 60_000 }), 'deploy/image/build.sh');
     ok(await run(join(ROOT, 'deploy/image/build-nats.sh'), [], { env: hostEnv, timeoutMs: 5 * 60_000 }), 'deploy/image/build-nats.sh');
     phase('images');
@@ -112,7 +126,7 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
     const compose = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) =>
       // `run cli` activates the cli service's profile (tools) by naming it; `up` starts the demo's only.
       run('docker-compose', ['--project-name', project, '--file', COMPOSE_FILE, '--env-file', envFile, '--profile', 'demo', ...args], {
-        env: hostEnv,
+        env: composeEnv,
         timeoutMs: opts.timeoutMs ?? 2 * 60_000,
         ...(opts.input !== undefined && { input: opts.input }),
       });
@@ -160,6 +174,10 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
           const service = c.Labels['com.docker.compose.service']!;
           const kind = SERVICES[service]!.kind;
           const info = await docker.getContainer(c.Id).inspect();
+          if (kind !== null) {
+            const agent = (ROLES as readonly string[]).includes(kind);
+            expect(info.Config.Entrypoint, service).toEqual(agent ? AGENT_ENTRYPOINT : ENTRYPOINT);
+          }
           const seeds = info.Mounts.filter((m) => m.Source.endsWith('.nk'));
           if (kind === null) {
             expect(seeds, service).toEqual([]);
@@ -183,6 +201,27 @@ describeDocker('Docker Compose deployment (deploy/compose)', () => {
         expect(shown.pr.branch).toBe(`nightshift/${posted.id}`);
         expect(shown.diff).toContain('maxLength');
         phase('demo ticket to pr_open');
+
+        // The console, through its published port: reading needs the token `init` wrote (it listens
+        // beyond its container's loopback), and with it the board shows the ticket where it rests.
+        const web = containers.find((c) => c.Labels['com.docker.compose.service'] === 'web')!;
+        const published = (await docker.getContainer(web.Id).inspect()).NetworkSettings.Ports['4280/tcp']?.[0];
+        expect(published?.HostIp).toBe('127.0.0.1');
+        const consoleUrl = `http://127.0.0.1:${published!.HostPort}`;
+        const token = /^NIGHTSHIFT_WEB_TOKEN=(.{16,})$/m.exec(readFileSync(envFile, 'utf8'))?.[1];
+        expect(token).toBeDefined();
+        const anonymous = await fetch(`${consoleUrl}/`, { redirect: 'manual' });
+        expect(anonymous.status).toBe(303);
+        expect(anonymous.headers.get('location')).toMatch(/^\/login/);
+        const board = await waitFor('the ticket on the console\'s board', async () => {
+          const res = await fetch(`${consoleUrl}/`, { headers: { Authorization: `Bearer ${token}` } });
+          expect(res.status).toBe(200);
+          const text = await res.text();
+          const column = text.slice(text.indexOf('id="col-pr_open"'));
+          return column.slice(0, column.indexOf('</ol>')).includes(`id="t-${posted.id}"`) && text;
+        });
+        expect(board).not.toContain(token);
+        phase('the console serves the board');
       } catch (err) {
         throw new Error(`${(err as Error).message}\n--- docker-compose logs (last lines per service) ---\n${await logs()}`, { cause: err });
       } finally {

@@ -6,7 +6,7 @@
 #      package.json, package-lock.json and the Node.js version (about 30 s once, from the npm
 #      registry; reused after). --ignore-scripts: no install script runs on this host, and none is
 #      needed (ssh2 and cpu-features only build optional native speed-ups; protobufjs's checks a version).
-#   2. A staging directory: app/ with bin/, agents/, bus/, cli/, sandbox/, shared/ (without their
+#   2. A staging directory: app/ with bin/, agents/, bus/, cli/, gateways/, sandbox/, shared/ (without their
 #      *.test.ts), examples/, package.json and package-lock.json; node_modules/ hard-linked from the cache.
 #   3. `docker build` of deploy/image/Dockerfile on that directory: FROM the local sandbox image
 #      nightshift-sandbox-node:24 (Debian bookworm minbase, ca-certificates, git, Node.js 24; built by
@@ -23,7 +23,7 @@
 set -eu
 
 BASE=nightshift-sandbox-node:24
-APP_DIRS="bin agents bus cli sandbox shared"
+APP_DIRS="bin agents bus cli gateways sandbox shared"
 
 say() { echo "nightshift image: $*" >&2; }
 . "$(dirname -- "$0")/../../sandbox/image/lib.sh"

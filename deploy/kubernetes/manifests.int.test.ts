@@ -5,7 +5,8 @@
  * (kubernetes-models) and KEDA's (@kubernetes-models/keda), and what must hold for nightshift to
  * run is checked against the code: each process kind's own nkey seed, the NATS cluster the
  * processes are pointed at, the work stream and consumers KEDA watches, the sizing of the JetStream
- * store, the probes, the resources, and that no secret is kept in a ConfigMap.
+ * store, the probes, the resources, the agents' Node.js flags, the web console's Service and token,
+ * and that no secret is kept in a ConfigMap.
  * Without kubectl the suite is skipped, except under CI (CI=true), where it fails.
  */
 import { existsSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNames, limitsFromConfig, PROCESS_KINDS, seedFile, storeBytesNeeded, writeServerAuth, type ProcessKind } from '../../bus/index.ts';
 import { loadConfig, ROLES, type Role } from '../../shared/index.ts';
+import { AGENT_NODE_FLAGS } from '../../cli/up.ts';
 // Under CI a missing kubectl fails the suite instead of skipping it, as for Docker.
 import { IN_CI } from '../../test/helpers/docker.ts';
 
@@ -130,10 +132,17 @@ function podSpec(w: IDeployment | IStatefulSet): IPodSpec {
   return spec;
 }
 
-/** The nightshift process a container runs: its command after `node /app/bin/nightshift.mjs`. */
+/** The nightshift process a container runs: its command after `node [flags] /app/bin/nightshift.mjs`. */
 function nightshiftCommand(c: IContainer): string[] | null {
   const argv = [...(c.command ?? []), ...(c.args ?? [])];
-  return argv[0] === 'node' && argv[1] === '/app/bin/nightshift.mjs' ? argv.slice(2) : null;
+  const entry = argv.indexOf('/app/bin/nightshift.mjs');
+  return argv[0] === 'node' && entry > 0 ? argv.slice(entry + 1) : null;
+}
+
+/** The Node.js flags a nightshift container runs with: between `node` and `/app/bin/nightshift.mjs`. */
+function nodeFlags(c: IContainer): string[] {
+  const argv = [...(c.command ?? []), ...(c.args ?? [])];
+  return argv.slice(1, argv.indexOf('/app/bin/nightshift.mjs'));
 }
 
 /** The process kind (its bus credentials) of a nightshift command; null for one that does not use the bus. */
@@ -143,7 +152,7 @@ function kindOf(argv: string[]): ProcessKind | null {
     if (!(ROLES as readonly string[]).includes(arg ?? '')) throw new Error(`agent of an unknown role: ${arg}`);
     return arg as Role;
   }
-  if (cmd === 'coordinator' || cmd === 'slack' || cmd === 'github') return cmd;
+  if (cmd === 'coordinator' || cmd === 'slack' || cmd === 'github' || cmd === 'web') return cmd;
   if (cmd === 'mock-llm') return null;
   throw new Error(`a nightshift command these manifests are not checked for: ${argv.join(' ')}`);
 }
@@ -213,7 +222,7 @@ describeKubectl('Kubernetes manifests (deploy/kubernetes)', () => {
     }
   });
 
-  it('runs a coordinator, an agent per role and both gateways, each with the image and command the CLI knows', () => {
+  it('runs a coordinator, an agent per role, both gateways and the web console, each with the image and command the CLI knows', () => {
     for (const [name, set] of sets()) {
       const kinds = new Map<ProcessKind, string>();
       for (const d of set.deployments()) {
@@ -229,7 +238,7 @@ describeKubectl('Kubernetes manifests (deploy/kubernetes)', () => {
           }
         }
       }
-      expect([...kinds.keys()].sort(), name).toEqual(['coordinator', ...ROLES, 'slack', 'github'].sort());
+      expect([...kinds.keys()].sort(), name).toEqual(['coordinator', ...ROLES, 'slack', 'github', 'web'].sort());
       const nats = set.one<IStatefulSet>('StatefulSet', 'nats');
       expect(podSpec(nats).containers[0]!.image).toBe('nightshift-nats:2.9');
       expect(podSpec(nats).containers[0]!.imagePullPolicy).toBe('IfNotPresent');
@@ -302,7 +311,7 @@ describeKubectl('Kubernetes manifests (deploy/kubernetes)', () => {
 
   it('keeps no secret in a ConfigMap: the base ships no Secret, the demo\'s values are in Secrets only', () => {
     expect(base.all('Secret')).toEqual([]);
-    const secretKeys = ['OPENAI_API_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_APP_PRIVATE_KEY', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET', 'NATS_PASSWORD', 'NATS_TOKEN'];
+    const secretKeys = ['NIGHTSHIFT_WEB_TOKEN', 'OPENAI_API_KEY', 'GITHUB_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'GITHUB_APP_PRIVATE_KEY', 'SLACK_BOT_TOKEN', 'SLACK_APP_TOKEN', 'SLACK_SIGNING_SECRET', 'NATS_PASSWORD', 'NATS_TOKEN'];
     for (const [name, set] of sets()) {
       const values = set.all<{ data?: Record<string, string>; stringData?: Record<string, string> }>('Secret').flatMap((s) => [
         ...Object.values(s.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8')),
@@ -323,6 +332,47 @@ describeKubectl('Kubernetes manifests (deploy/kubernetes)', () => {
         }
       }
     }
+  });
+
+  it('runs every agent with the Node.js flags `nightshift up` gives agents, and no other process with any', () => {
+    expect(AGENT_NODE_FLAGS).toContain('--optimize-for-size');
+    for (const [name, set] of sets()) {
+      for (const d of set.deployments()) {
+        for (const c of podSpec(d).containers) {
+          const argv = nightshiftCommand(c);
+          if (!argv) continue;
+          expect(nodeFlags(c), `${name}: ${d.metadata.name}`).toEqual(argv[0] === 'agent' ? AGENT_NODE_FLAGS : []);
+        }
+      }
+    }
+  });
+
+  it('serves the web console through a ClusterIP Service on its configured port, with its token from a Secret', () => {
+    for (const [name, set] of sets()) {
+      const d = set.one<IDeployment>('Deployment', 'web');
+      const container = podSpec(d).containers.find((c) => nightshiftCommand(c)?.[0] === 'web')!;
+      const config = set.config(container);
+      const where = `${name}: web`;
+      // Beyond the pod's loopback, where the Service reaches it (reading then needs credentials too).
+      expect(config.NIGHTSHIFT_WEB_HOST, where).toBe('0.0.0.0');
+      const service = set.one<{ spec: { type?: string; selector: Record<string, string>; ports: { port: number; targetPort: string | number }[] } }>('Service', 'web');
+      // Inside the cluster only: people reach it through an authenticating proxy or a port-forward.
+      expect(service.spec.type ?? 'ClusterIP', where).toBe('ClusterIP');
+      for (const [k, v] of Object.entries(service.spec.selector)) expect(d.spec?.template.metadata?.labels?.[k], where).toBe(v);
+      const port = service.spec.ports[0]!;
+      const target = container.ports?.find((p) => p.name === port.targetPort || p.containerPort === port.targetPort);
+      expect(target?.containerPort, where).toBe(config.NIGHTSHIFT_WEB_PORT);
+      const token = container.env?.find((e) => e.name === 'NIGHTSHIFT_WEB_TOKEN');
+      expect(token?.value, where).toBeUndefined();
+      expect(token?.valueFrom?.secretKeyRef?.key, where).toBe('NIGHTSHIFT_WEB_TOKEN');
+      expect(token?.valueFrom?.secretKeyRef?.optional ?? false, where).toBe(false);
+    }
+    // The demo generates that Secret, with a token the console accepts (16 characters or more).
+    const container = podSpec(demo.one<IDeployment>('Deployment', 'web')).containers[0]!;
+    const ref = container.env!.find((e) => e.name === 'NIGHTSHIFT_WEB_TOKEN')!.valueFrom!.secretKeyRef!;
+    const secret = demo.one<{ data: Record<string, string> }>('Secret', ref.name!);
+    const token = Buffer.from(secret.data[ref.key]!, 'base64').toString('utf8');
+    expect(loadConfig({ ...demo.env(container), NIGHTSHIFT_WEB_TOKEN: token }).NIGHTSHIFT_WEB_TOKEN).toBe(token);
   });
 
   it('points every process at the 3 NATS pods, with streams of 3 replicas', () => {

@@ -50,7 +50,7 @@ run(
     await using env = await setup({}, { secure: true });
     await using mock = await mockLlm(scriptWithQuestion());
     await using stack = await startStack(env, mock.server, ['refiner', 'test-author', 'coder', 'reviewer']);
-    await using web = spawnCli(['web', '--port', '0'], { ...stack.childEnv, NIGHTSHIFT_WEB_TOKEN: TOKEN, NIGHTSHIFT_LOG_LEVEL: 'info' });
+    await using web = spawnCli(['web', '--port', '0'], { ...stack.childEnv, NATS_NKEY: env.seedOf('web'), NIGHTSHIFT_WEB_TOKEN: TOKEN, NIGHTSHIFT_LOG_LEVEL: 'info' });
     const url = (await web.waitForLog('the console to listen', (l) => l.msg === 'web console listening', 60_000)).url as string;
 
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

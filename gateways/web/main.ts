@@ -19,8 +19,8 @@ export interface WebConsole extends AsyncDisposable {
 }
 
 /**
- * The web console on a connected bus (the operator's permissions: read tickets and pull requests,
- * answer and cancel): the board index fed by the tickets KV watch, and the HTTP server.
+ * The web console on a connected bus (the `web` kind's permissions: read tickets and pull requests,
+ * answer and cancel as the `web` origin): the board index fed by the tickets KV watch, and the HTTP server.
  */
 export async function startWebConsole({ bus, config, log }: { bus: Bus; config: Config; log: Logger }): Promise<WebConsole> {
   const store = new TicketStore(await bus.tickets());
@@ -37,8 +37,8 @@ export async function startWebConsole({ bus, config, log }: { bus: Bus; config: 
     index,
     ticket: async (id) => (await store.get(id))?.ticket ?? null,
     pullRequest: async (id) => ((await prs.get(id)) ? showPullRequest(bus, id) : null),
-    answer: (id, o) => answerTicket(bus, id, o.text, { by: o.by, timeoutMs: ACTION_TIMEOUT_MS, ...(o.budget !== undefined && { budget: o.budget }) }),
-    cancel: (id, o) => cancelTicket(bus, id, { by: o.by, timeoutMs: ACTION_TIMEOUT_MS, ...(o.reason !== undefined && { reason: o.reason }) }),
+    answer: (id, o) => answerTicket(bus, id, o.text, { by: o.by, origin: 'web', timeoutMs: ACTION_TIMEOUT_MS, ...(o.budget !== undefined && { budget: o.budget }) }),
+    cancel: (id, o) => cancelTicket(bus, id, { by: o.by, origin: 'web', timeoutMs: ACTION_TIMEOUT_MS, ...(o.reason !== undefined && { reason: o.reason }) }),
     auth: { token: config.NIGHTSHIFT_WEB_TOKEN, proxyHeader: config.NIGHTSHIFT_WEB_PROXY_HEADER, readOpen: isLoopback(host) },
     log,
     signal: stop.signal,
@@ -70,10 +70,10 @@ export async function startWebConsole({ bus, config, log }: { bus: Bus; config: 
   return { url, index, close, [Symbol.asyncDispose]: close };
 }
 
-/** The web console process (`nightshift web`): connect as the operator, serve until `signal` aborts, then drain. */
+/** The web console process (`nightshift web`): connect with the console's own credentials (`web`), serve until `signal` aborts, then drain. */
 export async function runWebConsole({ config, log, signal, busOptions }: { config: Config; log: Logger; signal: AbortSignal; busOptions?: Parameters<typeof connectBus>[0] }): Promise<void> {
   return withHealth(config, log, async (state) => {
-    const bus = await connectBus(busOptions ?? { ...busOptionsOf(config, 'operator'), name: 'nightshift-web', log });
+    const bus = await connectBus(busOptions ?? { ...busOptionsOf(config, 'web'), name: 'nightshift-web', log });
     state.connected = bus.connected;
     try {
       state.phase = 'waiting for the coordinator to provision the bus';

@@ -9,7 +9,7 @@ import { postTicket, ticketWhen } from '../../test/helpers/tickets.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 
 /*
- * `nightshift web` as its own process on the operator's credentials, against a private, locked-down
+ * `nightshift web` as its own process on its own credentials (the `web` kind), against a private, locked-down
  * nats-server and a real coordinator: tickets posted on intake appear on the board, every change
  * reaches an open event stream, and a cancellation from the JSON API goes the CLI's way.
  */
@@ -47,7 +47,7 @@ describe('nightshift web', () => {
     await using env = await setup({}, { secure: true });
     await using mock = await startMockLlm({ script: { version: 1, roles: {} } });
     await using stack = await startStack(env, mock, []);
-    await using web = spawnCli(['web', '--port', '0'], { ...stack.childEnv, NIGHTSHIFT_WEB_TOKEN: TOKEN, NIGHTSHIFT_LOG_LEVEL: 'info' });
+    await using web = spawnCli(['web', '--port', '0'], { ...stack.childEnv, NATS_NKEY: env.seedOf('web'), NIGHTSHIFT_WEB_TOKEN: TOKEN, NIGHTSHIFT_LOG_LEVEL: 'info' });
     const url = (await web.waitForLog('the console to listen', (l) => l.msg === 'web console listening', 60_000)).url as string;
     const store = new TicketStore(await env.bus.tickets());
 

@@ -9,6 +9,7 @@ import { setup, type TestEnv } from '../../test/helpers/env.ts';
 import { demoGitHub, filesContaining } from '../../test/helpers/github.ts';
 import { commitAll, git, loadConfig, openWorkspace, pushBranch, type Forge, type OpenPullRequest, type PullRequestStore, type RepoRef } from '../index.ts';
 import { forgesFromConfig, summaryMarker } from './index.ts';
+import { forgeContract } from '../../test/contracts/forge.contract.ts';
 
 /*
  * The GitHub forge against a local GitHub (test/fakes/github.ts): REST requests checked against
@@ -223,4 +224,26 @@ describe('the GitHub forge', () => {
     expect(w.fake.requests.filter((r) => r.operationId?.startsWith('pulls/')).every((r) => r.as === 'nightshift-bot[bot]')).toBe(true);
     expect(w.fake.violations).toEqual([]);
   });
+});
+
+forgeContract({
+  name: 'GitHub (on the fake GitHub)',
+  forgeName: 'github',
+  async world() {
+    const w = await world();
+    return {
+      forge: w.forge,
+      store: w.store,
+      repo: REPO,
+      repoName: REPO.url!,
+      origin: w.bare,
+      workspaces: w.workspaces,
+      pullsAtForge: async () => w.fake.repo('acme', 'widgets').pulls.length,
+      async [Symbol.asyncDispose]() {
+        const violations = [...w.fake.violations];
+        await w[Symbol.asyncDispose]();
+        expect(violations).toEqual([]);
+      },
+    };
+  },
 });

@@ -5,6 +5,7 @@ import { delay } from '../async.ts';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { observeModelCall } from '../metrics.ts';
+import { markError, SpanKind, tracer } from '../trace.ts';
 import { ModelRequestError, ModelTimeoutError, ModelUnavailableError } from './errors.ts';
 import { createChatModel, type ModelSettings } from './model.ts';
 import { estimateTokens } from './script.ts';
@@ -137,10 +138,26 @@ export function createLlm(deps: LlmDeps): Llm {
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), settings.timeoutMs);
       const signal = deps.signal ? AbortSignal.any([deadline.signal, deps.signal]) : deadline.signal;
+      // One span per request, under the active one (the stage): what was asked of which model and
+      // what it cost, never the messages.
+      const span = tracer.startSpan(`chat ${settings.model}`, {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.provider.name': 'openai',
+          'gen_ai.request.model': settings.model,
+          'nightshift.role': role,
+          'nightshift.ticket.id': ticketId,
+          'nightshift.model.call': seq,
+          'nightshift.model.attempt': n,
+        },
+      });
       let message: AIMessage;
       try {
         message = await attempt(messages, opts, stream, signal);
       } catch (err) {
+        markError(span, deadline.signal.aborted ? new ModelTimeoutError(settings.timeoutMs, n) : err);
+        span.end();
         if (deps.signal?.aborted) throw err;
         const failure = classify(err, deadline.signal.aborted);
         const ended = now();
@@ -167,31 +184,45 @@ export function createLlm(deps: LlmDeps): Llm {
       } finally {
         clearTimeout(timer);
       }
-      const ended = now();
-      const text = message.text;
-      const toolCalls = toolCallsOf(message);
-      const usage = usageOf(message, request.messages, text, toolCalls);
-      const finishReason = finishReasonOf(message);
-      await record(
-        Exchange.parse({
-          ...base,
-          endedAt: new Date(ended).toISOString(),
-          durationMs: ended - started,
-          response: {
-            content: text,
-            toolCalls: toolCalls.map((t): RecordedToolCall => ({ id: t.id, name: t.name, arguments: t.arguments })),
-            ...(finishReason && { finishReason }),
-          },
-          usage,
-        }),
-      );
-      log.debug(
-        { seq, attempt: n, ms: ended - started, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, toolCalls: toolCalls.map((t) => t.name) },
-        'model call',
-      );
-      meter.record(role, { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens });
-      observeModelCall(role, ended - started, usage);
-      return { message, text, toolCalls, finishReason, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens } };
+      try {
+        const ended = now();
+        const text = message.text;
+        const toolCalls = toolCallsOf(message);
+        const usage = usageOf(message, request.messages, text, toolCalls);
+        const finishReason = finishReasonOf(message);
+        await record(
+          Exchange.parse({
+            ...base,
+            endedAt: new Date(ended).toISOString(),
+            durationMs: ended - started,
+            response: {
+              content: text,
+              toolCalls: toolCalls.map((t): RecordedToolCall => ({ id: t.id, name: t.name, arguments: t.arguments })),
+              ...(finishReason && { finishReason }),
+            },
+            usage,
+          }),
+        );
+        log.debug(
+          { seq, attempt: n, ms: ended - started, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, toolCalls: toolCalls.map((t) => t.name) },
+          'model call',
+        );
+        meter.record(role, { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens });
+        observeModelCall(role, ended - started, usage);
+        span.setAttributes({
+          'gen_ai.usage.input_tokens': usage.inputTokens,
+          'gen_ai.usage.output_tokens': usage.outputTokens,
+          'nightshift.model.tool_calls': toolCalls.length,
+          ...(finishReason && { 'gen_ai.response.finish_reasons': [finishReason] }),
+        });
+        return { message, text, toolCalls, finishReason, usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, totalTokens: usage.totalTokens } };
+      } catch (err) {
+        // A call that went over the ticket's budget, say.
+        markError(span, err);
+        throw err;
+      } finally {
+        span.end();
+      }
     }
   }
 

@@ -2,6 +2,7 @@ import { OpenAIEmbeddings } from '@langchain/openai';
 import { z } from 'zod';
 import { fieldIssues, NightshiftError, type FieldIssue } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { inSpan, SpanKind } from '../trace.ts';
 import type { Role } from '../ticket/states.ts';
 import type { LlmConfig } from './config.ts';
 import { ModelBehaviorError, ModelRequestError, ModelTimeoutError, ModelUnavailableError } from './errors.ts';
@@ -90,6 +91,12 @@ export function createEmbedder(config: LlmConfig, deps: EmbedderDeps): Embedder 
   async function embed(texts: readonly string[], signal?: AbortSignal): Promise<number[][]> {
     if (texts.length === 0) return [];
     signal?.throwIfAborted();
+    // One span per call (its batches and retries included): the model and how many texts, never the texts.
+    const attributes = { 'gen_ai.operation.name': 'embeddings', 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': model, 'nightshift.embeddings.texts': texts.length };
+    return inSpan(`embeddings ${model}`, { kind: SpanKind.CLIENT, attributes }, () => embedNow(texts, signal));
+  }
+
+  async function embedNow(texts: readonly string[], signal?: AbortSignal): Promise<number[][]> {
     // One client per call, so that the call's signal reaches its requests.
     const meterRole = deps.role ?? 'embeddings';
     const client = new CheckedEmbeddings(source, (usage) => deps.meter?.record(meterRole, usage), {

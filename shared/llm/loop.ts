@@ -5,6 +5,7 @@ import { ModelBehaviorError, type RepeatedCall } from './errors.ts';
 import { jsonSchemaOf, parseAnswer, repairPrompt, validate } from './structured.ts';
 import type { ToolBox } from './tools.ts';
 import type { ToolDefinition } from './transcript.ts';
+import { inSpan } from '../trace.ts';
 
 /** A tool loop: the tools the model may call and the shape of its final answer. */
 export interface ToolLoopSpec<S extends z.ZodObject> {
@@ -111,7 +112,14 @@ export async function runToolLoop<S extends z.ZodObject>(
         });
       }
       toolCalls += 1;
-      const out = await spec.tools.run(call.name, call.args);
+      // The tool's name and how it ended, never its arguments or output (paths, file contents).
+      const tool = cut(call.name, MAX_TOOL_NAME);
+      const attributes = { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'gen_ai.tool.call.id': cut(call.id, MAX_TOOL_NAME) };
+      const out = await inSpan(`execute_tool ${tool}`, { attributes }, async (span) => {
+        const result = await spec.tools.run(call.name, call.args);
+        span.setAttribute('nightshift.tool.status', result.status);
+        return result;
+      });
       if (out.status === 'refused') refusals += 1;
       history.push(new ToolMessage({ tool_call_id: call.id, content: out.content }));
     }

@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { NO_USAGE, sumUsage } from '../ticket/budget.ts';
+import { RoleUsage } from '../ticket/schema.ts';
 import { BudgetExceededError } from './errors.ts';
 
 const count = z.number().int().min(0);
@@ -11,9 +13,8 @@ export const TokenUsage = z.object({
 });
 export type TokenUsage = z.infer<typeof TokenUsage>;
 
-/** Tokens of a role within this meter's run, and how many calls spent them. */
-export const RoleUsage = TokenUsage.extend({ calls: count });
-export type RoleUsage = z.infer<typeof RoleUsage>;
+/** Tokens of a role within this meter's run, and how many calls spent them: the ticket's own record of usage. */
+export { RoleUsage };
 
 /** What a ticket has spent: the agent reports it with its stage result. */
 export const UsageTotals = z.object({
@@ -30,15 +31,11 @@ export const UsageTotals = z.object({
 });
 export type UsageTotals = z.infer<typeof UsageTotals>;
 
-const ZERO: RoleUsage = { inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 };
+const ZERO: RoleUsage = NO_USAGE;
 
+/** `a` and one more call that spent `u`. */
 function add(a: RoleUsage, u: TokenUsage): RoleUsage {
-  return {
-    inputTokens: a.inputTokens + u.inputTokens,
-    outputTokens: a.outputTokens + u.outputTokens,
-    totalTokens: a.totalTokens + u.totalTokens,
-    calls: a.calls + 1,
-  };
+  return sumUsage(a, { inputTokens: u.inputTokens, outputTokens: u.outputTokens, totalTokens: u.totalTokens, calls: 1 });
 }
 
 /**

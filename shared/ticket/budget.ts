@@ -1,5 +1,21 @@
 import { LIMITS, TokenBudget, type RoleUsage } from './schema.ts';
 
+/** No tokens, no calls. */
+export const NO_USAGE: RoleUsage = Object.freeze({ inputTokens: 0, outputTokens: 0, totalTokens: 0, calls: 0 });
+
+/** The sum of usages (tokens and calls); missing ones count as none. */
+export function sumUsage(...parts: readonly (RoleUsage | undefined)[]): RoleUsage {
+  const sum = { ...NO_USAGE };
+  for (const u of parts) {
+    if (!u) continue;
+    sum.inputTokens += u.inputTokens;
+    sum.outputTokens += u.outputTokens;
+    sum.totalTokens += u.totalTokens;
+    sum.calls += u.calls;
+  }
+  return sum;
+}
+
 /** Tokens a ticket has spent, all roles and attempts: what counts against its budget. */
 export function usedTokens(usage: Readonly<Record<string, RoleUsage>>): number {
   return Object.values(usage).reduce((n, u) => n + u.totalTokens, 0);

@@ -271,6 +271,11 @@ export const Ticket = z.object({
   /** Set when the ticket is a duplicate of another. */
   duplicateOf: TicketId.optional(),
   outbox: z.array(OutboxItem),
+  /**
+   * The W3C traceparent of the ticket's intake span, when the coordinator that took it traced: every
+   * later span of the ticket, in any process and however much later, joins that trace (shared/trace.ts).
+   */
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/).optional(),
   /** Ids of bus messages already applied, newest last, bounded: redeliveries are recognised. */
   applied: z.array(z.string()),
   timeline: z.array(TimelineEntry),
@@ -278,3 +283,20 @@ export const Ticket = z.object({
   updatedAt: z.iso.datetime(),
 });
 export type Ticket = z.infer<typeof Ticket>;
+
+/**
+ * The part of a ticket record a watcher of every ticket keeps timers and counts by (the
+ * coordinator's index): validated on its own, without the rest of the record, so that following every
+ * write of every ticket costs little. A whole Ticket is a TicketHead.
+ */
+export const TicketHead = z.object({
+  id: TicketId,
+  state: State,
+  work: Ticket.shape.work,
+  parked: z.object({ askedAt: z.iso.datetime(), deadline: z.iso.datetime() }).nullable(),
+  /** Only how many items wait: what they are is read with the whole record when they are sent. */
+  outbox: z.array(z.unknown()),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type TicketHead = z.infer<typeof TicketHead>;

@@ -22,7 +22,7 @@ import { startNatsServer, type NatsServer } from '../helpers/nats.ts';
 const TICKET = 'tk-0123456789';
 /** Transcripts are written under another ticket: the one read has none (what is written is no exchange). */
 const SCRATCH_TICKET = 'tk-abcdefghjk';
-const ORIGINS = [...ROLES, 'slack', 'github', 'cli'] as const;
+const ORIGINS = [...ROLES, 'slack', 'github', 'web', 'cli'] as const;
 
 type Op = (bus: Bus) => Promise<unknown>;
 
@@ -115,6 +115,7 @@ const ALLOWED: Record<ProcessKind, string[]> = {
   triager: agent('triager'),
   slack: ['intake.ticket', 'intake.bug', 'event.from.slack', 'tickets.read', 'tickets.watch', 'escalations.read', 'escalations.write.esc', 'escalations.write.thread'],
   github: ['intake.ticket', 'intake.bug', 'event.from.github', 'tickets.read', 'tickets.watch', 'prs.read', 'prs.write', 'escalations.read', 'escalations.write.github'],
+  web: ['event.from.web', 'tickets.read', 'tickets.watch', 'prs.read'],
   operator: ['intake.ticket', 'intake.bug', 'event.from.cli', 'tickets.read', 'tickets.watch', 'prs.read', 'transcripts.read'],
   viewer: ['tickets.read', 'tickets.watch', 'prs.read', 'transcripts.read'],
   intake: ['intake.ticket', 'intake.bug'],
