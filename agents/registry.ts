@@ -47,7 +47,12 @@ export async function builtInHandler(role: Role, { bus, config, log }: { bus: Bu
   let detail = 'not used';
   if (RUNS_CODE.has(role)) {
     const { DockerSandbox } = await import('../sandbox/index.ts');
-    const docker = new DockerSandbox({ setupNetwork: config.NIGHTSHIFT_SETUP_NETWORK, setupAllow: config.NIGHTSHIFT_SETUP_ALLOW, onRun: observeSandboxRun });
+    const docker = new DockerSandbox({
+      setupNetwork: config.NIGHTSHIFT_SETUP_NETWORK,
+      setupAllow: config.NIGHTSHIFT_SETUP_ALLOW,
+      labels: config.NIGHTSHIFT_SANDBOX_LABELS,
+      onRun: observeSandboxRun,
+    });
     const available = await docker.available();
     if (!available.ok) throw new UserInputError('sandbox_unavailable', `the ${role} agent runs code in Docker, which is not available: ${available.reason}`);
     detail = available.detail;

@@ -10,13 +10,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { DockerSandbox } from '../sandbox/index.ts';
-import { ROLES } from '../shared/index.ts';
+import { freePort, ROLES } from '../shared/index.ts';
 import { print, skipped, type BenchModule, type BenchOptions } from './lib.ts';
 
 const CLI = fileURLToPath(new URL('../bin/nightshift.ts', import.meta.url));
@@ -46,14 +45,6 @@ function rssOf(pid: number): { rss: number; peak: number; cpuMs: number } | null
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024, cpuMs: Math.round((ticks * 1000) / TICKS_PER_S) };
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 /** Calls `onLine` with each line `proc` writes to `stream`. */

@@ -22,10 +22,10 @@ import type { AgentHandler, HandlerContext } from '../agents/runtime/runtime.ts'
 import type { StageOutcome, WorkItemData } from '../bus/index.ts';
 import { createDemoRepo, DEMO_SCRIPT, demoTicket } from '../cli/demo.ts';
 import { DEFAULT_NODE_IMAGE, DockerSandbox, GATE_IMAGE, type Sandbox } from '../sandbox/index.ts';
-import { createLocalForge, createLogger, git, loadConfig, openWorkspace, PullRequest, randomTicketId, type Role, type Stage } from '../shared/index.ts';
-import type { PullRequestStore } from '../shared/forge/forge.ts';
+import { createLocalForge, createLogger, git, loadConfig, openWorkspace, randomTicketId, type Role, type Stage } from '../shared/index.ts';
 import { createForgeRouter } from '../shared/forge/index.ts';
 import { loadMockScript, memoryTranscript, startMockLlm, type MockScriptInput } from '../shared/llm/index.ts';
+import { memoryPrStore } from '../test/helpers/forge.ts';
 import { median, print, skipped, type BenchModule, type BenchOptions } from './lib.ts';
 
 const EXTRA_FILES = 1_000;
@@ -51,29 +51,6 @@ async function measuredScript(): Promise<MockScriptInput> {
   const script = await loadMockScript(DEMO_SCRIPT);
   const roles = Object.fromEntries(Object.entries(script.roles).map(([role, entries]) => [role, entries.map(({ usage: _usage, ...e }) => e)]));
   return { version: 1, roles };
-}
-
-/** Pull requests in memory, for the local forge of the reviewer. */
-function memoryPrStore(): PullRequestStore {
-  const prs = new Map<string, PullRequest>();
-  const seq = new Map<string, number>();
-  return {
-    get: async (ticketId) => prs.get(ticketId) ?? null,
-    async create(pr) {
-      if (prs.has(pr.ticketId)) return false;
-      prs.set(pr.ticketId, PullRequest.parse(pr));
-      return true;
-    },
-    async put(pr) {
-      prs.set(pr.ticketId, PullRequest.parse(pr));
-    },
-    list: async () => [...prs.values()],
-    async nextNumber(repo) {
-      const n = (seq.get(repo) ?? 0) + 1;
-      seq.set(repo, n);
-      return n;
-    },
-  };
 }
 
 const STAGES: { role: Role; stage: Stage; make: () => Promise<(deps: AgentDeps) => AgentHandler> }[] = [

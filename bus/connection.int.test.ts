@@ -1,21 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../shared/index.ts';
 import { logSink } from '../test/helpers/env.ts';
 import { startNatsServer } from '../test/helpers/nats.ts';
 import { connectBus } from './connection.ts';
-
-/** A port nothing listens on (bound, then released). */
-async function deadPort(): Promise<number> {
-  const srv = createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => srv.once('listening', r));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** A throwaway CA, and a server and a client certificate it signed (openssl). */
 function makeCertificates(dir: string): void {
@@ -33,14 +24,14 @@ describe('connecting to the bus', () => {
 
   it('takes a comma-separated list of servers and connects to one that is up', async () => {
     await using nats = await startNatsServer();
-    const url = `nats://127.0.0.1:${await deadPort()}, ${nats.url}`;
+    const url = `nats://127.0.0.1:${await freePort()}, ${nats.url}`;
     const bus = await connectBus({ url, name: 'list', log: sink.log });
     expect(bus.nc.getServer()).toBe(`127.0.0.1:${nats.port}`);
     await bus.close();
   });
 
   it('never puts a password into its error', async () => {
-    const url = `nats://alice:s3cret-pw@127.0.0.1:${await deadPort()}`;
+    const url = `nats://alice:s3cret-pw@127.0.0.1:${await freePort()}`;
     const err = await connectBus({ url, name: 'secret', log: sink.log, connectTimeoutMs: 500 }).then(
       () => new Error('connected to a port nothing listens on'),
       (e: unknown) => e as Error,

@@ -3,6 +3,7 @@ import { loadConfig } from '../shared/index.ts';
 import { logSink, uniquePrefix } from '../test/helpers/env.ts';
 import { startNatsCluster } from '../test/helpers/nats.ts';
 import { connectBus, provision, provisionOptions, type Bus } from './index.ts';
+import { scaled } from '../test/helpers/wait.ts';
 
 /** Every stream on the (test's own) cluster with its replicas, read back from the server. */
 async function replicasOf(bus: Bus): Promise<Record<string, number>> {
@@ -53,5 +54,5 @@ describe('replicated streams and buckets on a 3-node JetStream cluster', () => {
     } finally {
       await bus.close();
     }
-  }, 120_000);
+  }, scaled(120_000));
 });

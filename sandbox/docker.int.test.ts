@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Docker from 'dockerode';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, expect, it } from 'vitest';
 import { intToIpv4, ipv4ToInt, parseCidr } from '../shared/index.ts';
 import { sandboxContract } from '../test/contracts/sandbox.contract.ts';
 import type { SandboxRunObservation } from '../shared/index.ts';
@@ -22,16 +22,18 @@ import {
   type DockerSession,
   type RunSpecInput,
 } from './index.ts';
+import { TEST_FILE_LABEL, testLabels } from '../test/helpers/leftovers.ts';
+import { scaled } from '../test/helpers/wait.ts';
 
 const MiB = 1024 * 1024;
 /** An image nightshift ships no recipe for. */
 const UNSHIPPED = 'nightshift-sandbox-rust:1';
 
 describeDocker('DockerSandbox', () => {
-  sandboxContract({ name: 'DockerSandbox', image: DEFAULT_NODE_IMAGE, create: () => new DockerSandbox() });
+  sandboxContract({ name: 'DockerSandbox', image: DEFAULT_NODE_IMAGE, create: () => new DockerSandbox({ labels: testLabels() }) });
 
   const docker = new Docker();
-  const sandbox = new DockerSandbox({ docker });
+  const sandbox = new DockerSandbox({ docker, labels: testLabels() });
   let ws: string;
   const run = (spec: Partial<RunSpecInput> = {}) =>
     sandbox.run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec });
@@ -43,15 +45,11 @@ describeDocker('DockerSandbox', () => {
     rmSync(ws, { recursive: true, force: true });
   });
 
-  const sandboxContainers = async () =>
-    (await docker.listContainers({ all: true, filters: { label: [`${SANDBOX_LABEL}=1`] } })).map((c) => c.Id);
-  let before: string[] = [];
-  beforeAll(async () => {
-    before = await sandboxContainers();
-  });
+  // This file's own containers only (labelled with its id): others may share the engine.
+  const ownContainers = async () =>
+    (await docker.listContainers({ all: true, filters: { label: [`${SANDBOX_LABEL}=1`, `${TEST_FILE_LABEL}=${testLabels()[TEST_FILE_LABEL]}`] } })).map((c) => c.Id);
   afterAll(async () => {
-    const left = (await sandboxContainers()).filter((id) => !before.includes(id));
-    expect(left, 'sandbox containers left behind by these tests').toEqual([]);
+    expect(await ownContainers(), 'sandbox containers left behind by these tests').toEqual([]);
   });
 
   it('runs as a non-root user, with a read-only root, a writable /workspace and /tmp, and no capabilities', async () => {
@@ -147,7 +145,7 @@ describeDocker('DockerSandbox', () => {
 
   it('never runs a setup step without its egress gate: a missing gate image, a missing or non-bridge network fail the run', async () => {
     const setup = (options: ConstructorParameters<typeof DockerSandbox>[0]) =>
-      new DockerSandbox({ docker, ...options }).run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'touch ran', network: 'bridge' });
+      new DockerSandbox({ docker, labels: testLabels(), ...options }).run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'touch ran', network: 'bridge' });
     await expect(setup({ gateImage: 'nightshift-no-such-gate:0' })).rejects.toMatchObject({ code: 'image_missing' });
     await expect(setup({ setupNetwork: 'nightshift-no-such-network' })).rejects.toMatchObject({ code: 'invalid_spec', message: /does not exist/ });
     await expect(setup({ setupNetwork: 'host' })).rejects.toMatchObject({ code: 'invalid_spec', message: /host driver/ });
@@ -183,7 +181,7 @@ describeDocker('DockerSandbox', () => {
 
   it('tells its onRun observer how each run ended, its network and its duration', async () => {
     const seen: SandboxRunObservation[] = [];
-    const observed = new DockerSandbox({ docker, onRun: (r) => seen.push(r) });
+    const observed = new DockerSandbox({ docker, labels: testLabels(), onRun: (r) => seen.push(r) });
     const go = (spec: Partial<RunSpecInput>, options = {}) => observed.run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec }, options);
     await go({});
     await go({ command: 'exit 3' });
@@ -268,7 +266,7 @@ describeDocker('DockerSandbox', () => {
     expect(setup.exitCode).toBe(0);
     const test = await run({ command: profile.test, timeoutMs: 60_000 });
     expect(test).toMatchObject({ exitCode: 0, timedOut: false });
-  }, 180_000);
+  }, scaled(180_000));
 
   it('refuses an image that is not in the engine, naming what to do, and never pulls it', async () => {
     await expect(sandbox.ensureImage(UNSHIPPED)).rejects.toMatchObject({ code: 'image_missing', message: /ships no recipe/ });
@@ -326,7 +324,7 @@ describeDocker('DockerSandbox', () => {
   });
 
   it("reaps a crashed process's session with removeLeftovers once its lifetime is over", async () => {
-    const shortLived = new DockerSandbox({ docker, sessionLifetimeMs: 1 });
+    const shortLived = new DockerSandbox({ docker, labels: testLabels(), sessionLifetimeMs: 1 });
     const s = (await shortLived.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
     try {
       expect((await s.run({ command: 'echo up' })).stdout).toBe('up\n');
@@ -340,7 +338,7 @@ describeDocker('DockerSandbox', () => {
 
   it("reaps at once the session of an owner process that is gone, and keeps a live owner's", async () => {
     const gone = spawnSync('true').pid!;
-    const orphaned = new DockerSandbox({ docker, owner: `${hostname()}/${gone}/1` });
+    const orphaned = new DockerSandbox({ docker, labels: testLabels(), owner: `${hostname()}/${gone}/1` });
     const dead = (await orphaned.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
     const alive = (await sandbox.session({ image: DEFAULT_NODE_IMAGE, workspace: ws })) as DockerSession;
     try {
@@ -362,7 +360,7 @@ describeDocker('DockerSandbox', () => {
       docker.createContainer({
         Image: DEFAULT_NODE_IMAGE,
         Cmd: ['true'],
-        Labels: { [SANDBOX_LABEL]: '1', [RUN_ID_LABEL]: 'leftover-test', [DEADLINE_LABEL]: String(deadline) },
+        Labels: { ...testLabels(), [SANDBOX_LABEL]: '1', [RUN_ID_LABEL]: 'leftover-test', [DEADLINE_LABEL]: String(deadline) },
       });
     const stale = await create(Date.now() - 1_000);
     const live = await create(Date.now() + 3_600_000);

@@ -4,10 +4,11 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeDocker, IN_CI } from '../test/helpers/docker.ts';
 import { detectProfile, DockerSandbox, GO_IMAGE, goModulePath, goTestOutput, parseGoTestJson, prepareResults } from './index.ts';
+import { testLabels } from '../test/helpers/leftovers.ts';
 
 // describeDocker needs the engine and the Node and gate images; this file needs the Go image too
 // (sandbox/image/build-go.sh, run by scripts/install). Same rule: under CI a missing image fails.
-const missing = await new DockerSandbox().ensureImage(GO_IMAGE).then(
+const missing = await new DockerSandbox({ labels: testLabels() }).ensureImage(GO_IMAGE).then(
   () => undefined,
   (err: unknown) => (err as Error).message,
 );
@@ -47,7 +48,7 @@ const MODULE: Record<string, string> = {
 };
 
 describeDocker('the Go sandbox image', () => {
-  const sandbox = new DockerSandbox();
+  const sandbox = new DockerSandbox({ labels: testLabels() });
   let ws: string;
   beforeEach(() => {
     ws = mkdtempSync(join(tmpdir(), 'nightshift-go-'));

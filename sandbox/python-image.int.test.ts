@@ -4,10 +4,11 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { describeDocker, IN_CI } from '../test/helpers/docker.ts';
 import { detectProfile, DockerSandbox, PYTHON_IMAGE } from './index.ts';
+import { testLabels } from '../test/helpers/leftovers.ts';
 
 // describeDocker needs the engine and the Node and gate images; this file needs the Python image too
 // (sandbox/image/build-python.sh, run by scripts/install). Same rule: under CI a missing image fails.
-const missing = await new DockerSandbox().ensureImage(PYTHON_IMAGE).then(
+const missing = await new DockerSandbox({ labels: testLabels() }).ensureImage(PYTHON_IMAGE).then(
   () => undefined,
   (err: unknown) => (err as Error).message,
 );
@@ -42,7 +43,7 @@ const PROJECT: Record<string, string> = {
 };
 
 describeDocker('the Python sandbox image', () => {
-  const sandbox = new DockerSandbox();
+  const sandbox = new DockerSandbox({ labels: testLabels() });
   let ws: string;
   beforeEach(() => {
     ws = mkdtempSync(join(tmpdir(), 'nightshift-python-'));

@@ -45,6 +45,7 @@ describe('loadConfig defaults', () => {
       NIGHTSHIFT_WORKSPACES_DIR: '.nightshift/workspaces',
       NIGHTSHIFT_SETUP_NETWORK: 'bridge',
       NIGHTSHIFT_SETUP_ALLOW: [],
+      NIGHTSHIFT_SANDBOX_LABELS: {},
       NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS: 2,
       NIGHTSHIFT_CODER_ATTEMPTS: 3,
       NIGHTSHIFT_REVIEW_ROUNDS: 2,
@@ -70,6 +71,11 @@ describe('loadConfig defaults', () => {
       NIGHTSHIFT_MODEL_RETRIES: 2,
       NIGHTSHIFT_TOKEN_BUDGET: 1_000_000,
     });
+  });
+
+  it('reads extra sandbox labels, and refuses one that is not key=value', () => {
+    expect(loadConfig({ NIGHTSHIFT_SANDBOX_LABELS: 'team=blue, nightshift.test-run=ci-1' }).NIGHTSHIFT_SANDBOX_LABELS).toEqual({ team: 'blue', 'nightshift.test-run': 'ci-1' });
+    expect(() => loadConfig({ NIGHTSHIFT_SANDBOX_LABELS: 'Team blue' })).toThrow(/not key=value/);
   });
 
   it('leaves NATS_URL unset so that `up` can start an embedded server', () => {

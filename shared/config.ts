@@ -150,6 +150,22 @@ export const ConfigSchema = z.object({
       return z.NEVER;
     })
     .default([]),
+  /**
+   * Extra labels on every sandbox container (and egress gate) the agents create, `key=value,…`, so
+   * that whoever shares the Docker engine can tell them apart (the test suite finds its own by them).
+   */
+  NIGHTSHIFT_SANDBOX_LABELS: z
+    .string()
+    .transform((text, ctx) => {
+      const labels: Record<string, string> = {};
+      for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+        const m = /^([a-z0-9][a-z0-9._-]{0,127})=([A-Za-z0-9._:@/-]{0,256})$/.exec(part);
+        if (m) labels[m[1]!] = m[2]!;
+        else ctx.addIssue({ code: 'custom', message: `"${part}" is not key=value (key: lower-case letters, digits, ".", "_", "-")` });
+      }
+      return labels;
+    })
+    .default({}),
   /** Tries the test author gets to write tests that fail for the right reason. */
   NIGHTSHIFT_TEST_AUTHOR_ATTEMPTS: positiveInt.max(10).default(2),
   /** Tries the coder gets to turn the suite green, each fed the previous failure. */

@@ -3,6 +3,7 @@ export type { Config } from './config.ts';
 export { formatDuration, parseDuration } from './duration.ts';
 export { cidrContains, formatAllowRule, formatCidr, intToIpv4, ipv4ToInt, parseAllowList, parseCidr } from './net.ts';
 export type { AllowRule, Cidr } from './net.ts';
+export { freePort, freePortRange } from './ports.ts';
 export {
   AgentError,
   ConfigError,

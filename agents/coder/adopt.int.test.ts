@@ -16,6 +16,7 @@ import type { AgentDeps } from '../kit/deps.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';
 import { createTestAuthor } from '../test-author/handler.ts';
 import { createCoder } from './handler.ts';
+import { testLabels } from '../../test/helpers/leftovers.ts';
 
 const demo = await loadMockScript(DEMO_SCRIPT);
 const scripted = (role: string, index: number) => {
@@ -56,7 +57,7 @@ describeDocker('coder attempts of one round', () => {
         const deps: AgentDeps = {
           config,
           log: mock.sink.log,
-          sandbox: new DockerSandbox(),
+          sandbox: new DockerSandbox({ labels: testLabels() }),
           forges: createForgeRouter([], createLocalForge({ store: await createPullRequestStore(env.bus) })),
           transcript: memoryTranscript(),
           clock: () => new Date(),

@@ -28,6 +28,7 @@ import {
 } from '../../shared/index.ts';
 import type { CoordinatorEvent } from './events.ts';
 import { applyEvent, COORDINATOR, dispatchId, MAX_IGNORED_ENTRIES, MAX_LOST_REDISPATCHES, newTicket, nextWake, outboxSent, redispatch, tick, type Policy } from './reducer.ts';
+import { scaled } from '../../test/helpers/wait.ts';
 
 type Stage = (typeof STAGES)[number];
 
@@ -1284,7 +1285,7 @@ describe('any sequence of events and ticks', () => {
     for (const k of ['tick', 'redelivery', 'outboxSent', 'completed:advance', 'completed:escalate', 'completed:send_back', 'failed', 'maybe-stale', 'answered', 'cancel', 'pr.changes_requested', 'pr.merged', 'pr.closed']) {
       expect(kinds.get(k) ?? 0, k).toBeGreaterThan(0);
     }
-  }, 60_000);
+  }, scaled(60_000));
 
   it('keeps the applied ids bounded on a ticket that lives long', () => {
     const rnd = prng(7);
@@ -1304,7 +1305,7 @@ describe('any sequence of events and ticks', () => {
       return STAGES.filter((s) => s !== 'refining')[Math.floor(rnd() * 4)]!;
     }
     // A thousand steps take well under a second alone; a busy 2-core machine may take many times that.
-  }, 60_000);
+  }, scaled(60_000));
 });
 
 describe('stage deadlines: the queue timeout until an agent starts, then the stage timeout', () => {

@@ -7,6 +7,7 @@ import { git, openWorkspace, type Workspace } from '../../shared/index.ts';
 import { makeRepo } from '../../test/helpers/git.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import { coderViolations } from './guard.ts';
+import { scaled } from '../../test/helpers/wait.ts';
 
 const profile = { test: 'npm test', testFilePatterns: ['tests/**', '**/test_*.py', '**/*.test.*', 'test/**'] } as RepoProfile;
 
@@ -33,7 +34,7 @@ async function committed(files: Record<string, string>): Promise<{ dir: string; 
 
 const PYPROJECT = '[project]\nname = "x"\ndependencies = []\n\n[tool.pytest.ini_options]\naddopts = "-q"\n';
 
-describe('the coder guard', { timeout: 60_000 }, () => {
+describe('the coder guard', { timeout: scaled(60_000) }, () => {
   it('accepts production changes, including unrelated manifest changes', async () => {
     const { dir, sha, ws } = await committed({ 'pyproject.toml': PYPROJECT, 'src/x.py': 'x = 1\n', 'tests/test_x.py': 'def test_x(): pass\n' });
     writeFileSync(join(dir, 'src/x.py'), 'x = 2\n');

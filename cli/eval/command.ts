@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { DockerSandbox } from '../../sandbox/index.ts';
 import { loadMockScript, startMockLlm, type MockLlm } from '../../shared/llm/index.ts';
-import { createLogger, loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
+import { createLogger, freePort, loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
 import { configFrom, parse, type Ctx } from '../command.ts';
 import { prettyLogLine } from '../logview.ts';
 import { up, type UpOptions } from '../up.ts';
@@ -152,15 +151,4 @@ export async function runEvalCommand(o: EvalCommandOptions): Promise<EvalRun> {
     writeFileSync(join(out, 'eval.md'), `${renderMarkdown(result)}\n`);
   }
   return result;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
 }

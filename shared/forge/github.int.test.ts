@@ -1,12 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPullRequestStore } from '../../bus/index.ts';
-import { startFakeGitHub, type FakeGitHub } from '../../test/fakes/github.ts';
+import type { FakeGitHub, FakeGitHubOptions } from '../../test/fakes/github.ts';
 import { setup, type TestEnv } from '../../test/helpers/env.ts';
-import { bareDemoRepo } from '../../test/helpers/github.ts';
+import { demoGitHub, filesContaining } from '../../test/helpers/github.ts';
 import { commitAll, git, loadConfig, openWorkspace, pushBranch, type Forge, type OpenPullRequest, type PullRequestStore, type RepoRef } from '../index.ts';
 import { forgesFromConfig, summaryMarker } from './index.ts';
 import { forgeContract } from '../../test/contracts/forge.contract.ts';
@@ -34,12 +34,10 @@ interface World extends AsyncDisposable {
   input(headSha: string, body: string): OpenPullRequest;
 }
 
-async function world(settings: Record<string, string> = { GITHUB_TOKEN: TOKEN }, fakeOpts: Parameters<typeof startFakeGitHub>[0] = { token: TOKEN }): Promise<World> {
+async function world(settings: Record<string, string> = { GITHUB_TOKEN: TOKEN }, fakeOpts: Omit<FakeGitHubOptions, 'gitRoot'> = { token: TOKEN }): Promise<World> {
   const env = await setup();
-  const gitRoot = mkdtempSync(join(tmpdir(), 'ns-gh-git-'));
-  const bare = await bareDemoRepo(gitRoot, 'acme', 'widgets');
-  const fake = await startFakeGitHub({ ...fakeOpts, gitRoot });
-  fake.repo('acme', 'widgets');
+  const github = await demoGitHub(fakeOpts);
+  const { fake, bare } = github;
   const workspaces = mkdtempSync(join(tmpdir(), 'ns-gh-ws-'));
   const config = loadConfig({}, { ...settings, GITHUB_API_URL: fake.url, GITHUB_GIT_URL: fake.gitUrl, NIGHTSHIFT_WORKSPACES_DIR: workspaces });
   const store = await createPullRequestStore(env.bus);
@@ -61,20 +59,10 @@ async function world(settings: Record<string, string> = { GITHUB_TOKEN: TOKEN },
     },
     input: (headSha, body) => ({ ticketId: TICKET, repo: REPO.url!, branch: BRANCH, base: 'main', baseSha, headSha, title: 'slugify: add a maxLength option', body }),
     async [Symbol.asyncDispose]() {
-      await fake.stop();
+      await github[Symbol.asyncDispose]();
       await env[Symbol.asyncDispose]();
     },
   };
-}
-
-/** Every file under `dir` (the clone, .git included) whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  const hits: string[] = [];
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile() && readFileSync(path).includes(needle)) hits.push(name);
-  }
-  return hits;
 }
 
 describe('the GitHub forge', () => {

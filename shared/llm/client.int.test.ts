@@ -1,5 +1,5 @@
-import { HumanMessage, SystemMessage } from '@langchain/core/messages';
-import { describe, expect, it } from 'vitest';
+import { HumanMessage, SystemMessage, ToolMessage } from '@langchain/core/messages';
+import { describe, expect, it, vi } from 'vitest';
 import { reply, script } from '../../test/fakes/llm.ts';
 import { mockLlm } from '../../test/helpers/mockllm.ts';
 import { BudgetExceededError, ModelRequestError, ModelTimeoutError, ModelUnavailableError } from './errors.ts';
@@ -60,6 +60,25 @@ describe('the LLM client against mock-llm', () => {
     expect(second.toolCalls).toEqual([{ id: 'call_coder_2_1', name: 'read_file', args: { path: 'src/a.ts' }, arguments: '{"path":"src/a.ts"}' }]);
     expect(second.usage.totalTokens).toBe(48);
     expect(llm.meter.forRole('coder')).toEqual({ inputTokens: 70, outputTokens: 20, totalTokens: 90, calls: 2 });
+  });
+
+  it('keeps a reply whose only tool call is malformed, quietly, and sends the call back with its answer', async () => {
+    await using mock = await mockLlm(script({ coder: [reply.toolCall('read_file', '{"path": "a.ts"'), reply.text('done')] }));
+    const llm = mock.llm('coder');
+    const warn = vi.spyOn(console, 'warn');
+    try {
+      const tools = [{ type: 'function' as const, function: { name: 'read_file', parameters: { type: 'object' } } }];
+      const first = await llm.call(prompt, { tools });
+      expect(first.toolCalls).toEqual([expect.objectContaining({ id: 'call_coder_1_1', name: 'read_file', args: undefined, arguments: '{"path": "a.ts"' })]);
+      await llm.call([...prompt, first.message, new ToolMessage({ tool_call_id: 'call_coder_1_1', content: 'error: not JSON' })], { tools });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+    expect(mock.server.calls[1]!.request.messages.slice(2)).toEqual([
+      expect.objectContaining({ role: 'assistant', tool_calls: [expect.objectContaining({ id: 'call_coder_1_1', function: { name: 'read_file', arguments: '{"path": "a.ts"' } })] }),
+      { role: 'tool', tool_call_id: 'call_coder_1_1', content: 'error: not JSON' },
+    ]);
   });
 
   it('counts tokens per role on one ticket', async () => {

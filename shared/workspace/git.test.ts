@@ -2,13 +2,14 @@ import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { git, localPathOf, protocolOf } from './git.ts';
+import { scaled } from '../../test/helpers/wait.ts';
 
 const made: string[] = [];
 afterEach(() => {
   for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-describe('git on the host', { timeout: 60_000 }, () => {
+describe('git on the host', { timeout: scaled(60_000) }, () => {
   it("takes nothing from this process's environment: no GIT_* variable, no secret, no user configuration", async () => {
     const repo = makeRepo();
     made.push(repo);

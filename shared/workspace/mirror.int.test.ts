@@ -1,9 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeGitHub } from '../../test/fakes/github.ts';
-import { bareDemoRepo } from '../../test/helpers/github.ts';
+import { demoGitHub, filesContaining } from '../../test/helpers/github.ts';
 import { gitCredentials } from '../forge/github-client.ts';
 import { git } from './git.ts';
 import { mirrorPath } from './mirror.ts';
@@ -29,22 +28,10 @@ const tmp = (prefix: string) => {
   return d;
 };
 
-/** Every file under `dir` whose bytes contain `needle`. */
-function filesContaining(dir: string, needle: string): string[] {
-  const hits: string[] = [];
-  for (const name of readdirSync(dir, { recursive: true }) as string[]) {
-    const path = join(dir, name);
-    if (statSync(path).isFile() && readFileSync(path).includes(needle)) hits.push(name);
-  }
-  return hits;
-}
-
 describe('a mirror of a remote behind credentials', () => {
   it('fetches with the credentials of the remote, keeps them nowhere, and resumes the branch a stage pushed', async () => {
-    const gitRoot = tmp('ns-mirror-git-');
-    const bare = await bareDemoRepo(gitRoot, 'acme', 'widgets');
-    await using fake = await startFakeGitHub({ token: TOKEN, gitRoot });
-    fake.repo('acme', 'widgets');
+    await using github = await demoGitHub({ token: TOKEN });
+    const { fake, bare } = github;
     const remote: GitRemote = { url: `${fake.gitUrl}/acme/widgets.git`, env: async () => gitCredentials(fake.gitUrl, TOKEN) };
     const root = tmp('ns-mirror-ws-');
     const cacheDir = join(root, '.mirrors');
@@ -74,10 +61,8 @@ describe('a mirror of a remote behind credentials', () => {
   });
 
   it('fails without the credentials, and leaves no lock and no workspace behind', async () => {
-    const gitRoot = tmp('ns-mirror-git-');
-    await bareDemoRepo(gitRoot, 'acme', 'widgets');
-    await using fake = await startFakeGitHub({ token: TOKEN, gitRoot });
-    fake.repo('acme', 'widgets');
+    await using github = await demoGitHub({ token: TOKEN });
+    const { fake } = github;
     const root = tmp('ns-mirror-ws-');
     const cacheDir = join(root, '.mirrors');
     const remote: GitRemote = { url: `${fake.gitUrl}/acme/widgets.git` };

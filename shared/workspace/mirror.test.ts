@@ -8,6 +8,7 @@ import { git } from './git.ts';
 import { LOCK_STALE_MS, mirrorPath, withLock, withMirror } from './mirror.ts';
 import { pushBranch } from './push.ts';
 import { commitAll, openWorkspace, ticketBranch, workspaceGit } from './workspace.ts';
+import { scaled } from '../../test/helpers/wait.ts';
 
 const ID = 'tk-0123456789';
 const made: string[] = [];
@@ -27,7 +28,7 @@ async function commitOnOrigin(origin: string, file: string, branch = 'main'): Pr
   return (await git(origin, ['rev-parse', 'HEAD'])).trim();
 }
 
-describe('workspaces from a cached mirror', { timeout: 120_000 }, () => {
+describe('workspaces from a cached mirror', { timeout: scaled(120_000) }, () => {
   it('opens on the base branch, resumes a pushed ticket branch, and sees the origin as it is at each open', async () => {
     const origin = repo();
     const root = tmp();
@@ -119,7 +120,7 @@ describe('workspaces from a cached mirror', { timeout: 120_000 }, () => {
   });
 });
 
-describe('the mirror store', { timeout: 120_000 }, () => {
+describe('the mirror store', { timeout: scaled(120_000) }, () => {
   it('keeps what each fetch brings as a pack, and repacks past the pack bound without harming an open workspace', async () => {
     const origin = repo();
     const root = tmp();
@@ -151,7 +152,7 @@ describe('the mirror store', { timeout: 120_000 }, () => {
   });
 });
 
-describe('the mirror lock', { timeout: 120_000 }, () => {
+describe('the mirror lock', { timeout: scaled(120_000) }, () => {
   it('lets one holder in at a time, within this process', async () => {
     const lock = join(tmp(), 'm.lock');
     let inside = 0;

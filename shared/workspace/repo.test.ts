@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { git } from './git.ts';
 import { repositoryProblem } from './repo.ts';
+import { scaled } from '../../test/helpers/wait.ts';
 
 const made: string[] = [];
 afterEach(() => {
@@ -16,7 +17,7 @@ const tmp = () => {
   return d;
 };
 
-describe('repositoryProblem on a local path, by its layout alone', { timeout: 60_000 }, () => {
+describe('repositoryProblem on a local path, by its layout alone', { timeout: scaled(60_000) }, () => {
   it('accepts a work tree, a bare repository and a linked worktree (made by real git)', async () => {
     const origin = makeRepo();
     made.push(origin);

@@ -6,6 +6,7 @@ import { makeRepo } from '../../test/helpers/git.ts';
 import { git } from './git.ts';
 import { pushBranch } from './push.ts';
 import { changedFiles, commitAll, commitsSince, openWorkspace, ticketBranch, workspaceGit } from './workspace.ts';
+import { scaled } from '../../test/helpers/wait.ts';
 
 const ID = 'tk-0123456789';
 
@@ -25,7 +26,7 @@ const tmp = () => {
 };
 
 // Real git processes: a busy 2-core machine can take seconds per clone, so waits are generous.
-describe('workspaces', { timeout: 60_000 }, () => {
+describe('workspaces', { timeout: scaled(60_000) }, () => {
   it('clones onto the ticket branch, commits as the role, pushes only the ticket branch, and resumes from it', async () => {
     const origin = repo();
     const mainBefore = (await git(origin, ['rev-parse', 'main'])).trim();

@@ -8,7 +8,7 @@ import { IntakeReply, ticketIdForExternalId, type Ticket } from '../../shared/in
 import { spawnCli, type CliProcess } from '../helpers/cli.ts';
 import { setup, type TestEnv } from '../helpers/env.ts';
 import { makeRepo } from '../helpers/git.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { scaled, waitFor } from '../helpers/wait.ts';
 
 /**
  * The foundation's durability promises (BRIEF §5: kill any process at any moment, no ticket is lost
@@ -241,7 +241,7 @@ describe('durability', () => {
     // Every completion applied once; a start applies only while its attempt is current (one may lose the race to its result).
     const appliedCount = coordinators.flatMap((c) => c.logs()).filter((l) => l.msg === 'event applied' && l.event === 'stage.completed').length;
     expect(appliedCount).toBe(ids.length * 4);
-  }, 120_000);
+  }, scaled(120_000));
 
   it('nats-server restart mid-flow: every acknowledged ticket survives and reaches pr_open, no transition twice', async () => {
     await using env = await setup();
@@ -282,7 +282,7 @@ describe('durability', () => {
     const outageId = `outage-${env.config.NIGHTSHIFT_PREFIX}`;
     const outageStart = Date.now();
     await expect(post(env.bus, { ...ticket('during the outage'), externalId: outageId }, 2_000)).rejects.toThrow();
-    expect(Date.now() - outageStart).toBeLessThan(10_000);
+    expect(Date.now() - outageStart).toBeLessThan(scaled(10_000));
 
     await env.nats.restart();
     // The post that failed is retried with its external id: one ticket, whether or not the first landed.
@@ -304,5 +304,5 @@ describe('durability', () => {
     const rejected = new Set(await rejectedTitles(env.bus));
     expect(acknowledged.map((id) => done.get(id)!.title).filter((title) => rejected.has(title))).toEqual([]);
     expect(coordinator.logs().some((l) => l.msg === 'nats connection status' && l.status === 'reconnect')).toBe(true);
-  }, 120_000);
+  }, scaled(120_000));
 });

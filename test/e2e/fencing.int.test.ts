@@ -12,7 +12,8 @@ import { MockScript, startMockLlm } from '../../shared/llm/index.ts';
 import { setup } from '../helpers/env.ts';
 import { Harness } from '../helpers/harness.ts';
 import { postTicket } from '../helpers/tickets.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { scaled, waitFor } from '../helpers/wait.ts';
+import { testLabels } from '../helpers/leftovers.ts';
 
 const CANCELLED = 100;
 
@@ -58,7 +59,7 @@ it(`drops the queued work of ${CANCELLED} cancelled tickets without a model call
     const refiner = createRefiner({
       config: env.config,
       log: env.sink.log,
-      sandbox: new DockerSandbox(),
+      sandbox: new DockerSandbox({ labels: testLabels() }),
       forges: forgesFromConfig({ config: env.config, store: await createPullRequestStore(refinerBus), log: env.sink.log }),
       transcript: createTranscriptSink(refinerBus, env.sink.log),
       clock: () => new Date(),
@@ -91,4 +92,4 @@ it(`drops the queued work of ${CANCELLED} cancelled tickets without a model call
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}, 180_000);
+}, scaled(180_000));

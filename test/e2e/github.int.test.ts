@@ -9,11 +9,10 @@ import { createPullRequestStore, PR_FEEDBACK, TicketStore } from '../../bus/inde
 import { demoTicket, DEMO_SCRIPT } from '../../cli/demo.ts';
 import { git, IntakeReply, loadConfig, type Ticket } from '../../shared/index.ts';
 import { loadMockScript, startMockLlm } from '../../shared/llm/index.ts';
-import { startFakeGitHub } from '../fakes/github.ts';
 import { spawnCli, type CliProcess } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { setup } from '../helpers/env.ts';
-import { bareDemoRepo, delivery, post, retarget, webhookExample } from '../helpers/github.ts';
+import { delivery, demoGitHub, post, retarget, webhookExample } from '../helpers/github.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /*
@@ -69,10 +68,8 @@ describeDocker('a ticket on GitHub, end to end', () => {
 
       await using env = await setup({ NIGHTSHIFT_ACK_WAIT: '3s' });
       await using mock = await startMockLlm({ script });
-      const gitRoot = mkdtempSync(join(tmpdir(), 'ns-e2e-gh-git-'));
-      const bare = await bareDemoRepo(gitRoot, OWNER, NAME);
-      await using fake = await startFakeGitHub({ token: TOKEN, gitRoot });
-      fake.repo(OWNER, NAME);
+      await using github = await demoGitHub({ token: TOKEN }, OWNER, NAME);
+      const { fake, bare } = github;
       const settings = {
         ...env.childEnv,
         OPENAI_BASE_URL: mock.url,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { freePortRange } from '../../shared/index.ts';
 import { spawnCli } from '../helpers/cli.ts';
 import { setup, uniquePrefix } from '../helpers/env.ts';
-import { freePortRange } from '../helpers/nats.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 async function probe(port: number, path: string): Promise<{ status: number; body: Record<string, unknown> } | undefined> {

@@ -1,24 +1,14 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it, onTestFinished } from 'vitest';
 import { createDemoRepo, DEMO_SCRIPT, demoTicket } from '../../cli/demo.ts';
+import { freePort } from '../../shared/index.ts';
 import { loadMockScript, startMockLlm } from '../../shared/llm/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { logSink } from '../helpers/env.ts';
-import { waitFor } from '../helpers/wait.ts';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
+import { scaled, waitFor } from '../helpers/wait.ts';
 
 interface Sample {
   name: string;
@@ -172,5 +162,5 @@ describeDocker('metrics of every process under nightshift up', () => {
     expect(await stack.exited).toBe(0);
     // The text output names each process's metrics too (checked on the JSON event above); up says stopped.
     expect(stack.stdout()).toContain('"event":"stopped"');
-  }, 420_000);
+  }, scaled(420_000));
 });

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { connectBus, inboxPrefix, provision, provisionOptions } from '../../bus/index.ts';
-import { loadConfig } from '../../shared/index.ts';
+import { freePortRange, loadConfig } from '../../shared/index.ts';
 import { runCli } from '../helpers/cli.ts';
 import { logSink } from '../helpers/env.ts';
-import { freePortRange, startNatsCluster } from '../helpers/nats.ts';
+import { startNatsCluster } from '../helpers/nats.ts';
+import { scaled } from '../helpers/wait.ts';
 
 interface Written {
   config: string;
@@ -65,5 +66,5 @@ describe('nightshift nats config', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, scaled(120_000));
 });

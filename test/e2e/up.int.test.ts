@@ -4,25 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectBus } from '../../bus/index.ts';
-import { Ticket } from '../../shared/index.ts';
+import { freePort, freePortRange, Ticket } from '../../shared/index.ts';
 import { runCli, spawnCli } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { logSink } from '../helpers/env.ts';
 import { makeRepo } from '../helpers/git.ts';
-import { freePortRange } from '../helpers/nats.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { scaled, waitFor } from '../helpers/wait.ts';
 
 const HANDLER = new URL('../fixtures/handlers/advance.ts', import.meta.url).pathname;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether the process runs: a zombie (dead, not yet reaped by an init that may never reap it) does not. */
 function alive(pid: number): boolean {
@@ -149,7 +138,7 @@ describe('nightshift up', () => {
     expect(Ticket.parse(JSON.parse(shown)).state).toBe('pr_open');
     again.proc.kill('SIGTERM');
     expect(await again.exited).toBe(0);
-  }, 180_000);
+  }, scaled(180_000));
 
   it('restarts its embedded nats-server after a SIGKILL on the same data, and a ticket in flight reaches its end state', async () => {
     const port = await freePort();
@@ -162,10 +151,15 @@ describe('nightshift up', () => {
     const upEvent = JSON.parse(await waitFor('the up event', () => stack.stdout().split('\n').find((l) => l.includes('"event":"up"')), { timeoutMs: 120_000 })) as UpEvent;
     expect(upEvent.servers).toHaveLength(1);
     const killed = upEvent.servers[0]!.pid;
-    const id = await waitFor('intake served', async () => {
-      const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Survive', '--body', 'b', '--repo', makeRepo()], cli);
-      return r.code === 0 ? r.stdout.trim() : undefined;
-    });
+    // Each try starts a CLI process: seconds apiece on a busy machine.
+    const id = await waitFor(
+      'intake served',
+      async () => {
+        const r = await runCli(['ticket', 'create', '--nats', nats, '--title', 'Survive', '--body', 'b', '--repo', makeRepo()], cli);
+        return r.code === 0 ? r.stdout.trim() : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     // The ticket is durably stored and on its way: the server dies under it.
     process.kill(killed, 'SIGKILL');
     const restarted = await waitFor('the nats-server restarted', () => eventsOf(stack.stdout()).find((e) => e.event === 'nats_restarted'), { timeoutMs: 30_000 });
@@ -177,7 +171,7 @@ describe('nightshift up', () => {
     stack.proc.kill('SIGINT');
     expect(await stack.exited).toBe(0);
     for (const pid of [restarted.pid as number, ...upEvent.processes.map((p) => p.pid)]) await waitFor(`pid ${pid} to be gone`, () => !alive(pid));
-  }, 180_000);
+  }, scaled(180_000));
 
   it('stops the nats-server an up killed with SIGKILL left behind when up starts again on the same data', async () => {
     const port = await freePort();
@@ -203,7 +197,7 @@ describe('nightshift up', () => {
     expect(alive(left)).toBe(false);
     again.proc.kill('SIGINT');
     expect(await again.exited).toBe(0);
-  }, 300_000);
+  }, scaled(300_000));
 
   it('runs on an embedded 3-node JetStream cluster: serves intake, survives a node killed, and Ctrl-C leaves no process behind', async () => {
     const port = await freePortRange(6);
@@ -256,7 +250,7 @@ describe('nightshift up', () => {
     expect(stack.stdout()).toContain('"event":"stopped"');
     const pids = [restarted.pid as number, upEvent.servers[0]!.pid, upEvent.servers[2]!.pid, ...upEvent.processes.map((p) => p.pid)];
     for (const pid of pids) await waitFor(`pid ${pid} to be gone`, () => !alive(pid));
-  }, 360_000);
+  }, scaled(360_000));
 
   it('refuses to start on a port that is taken, with a clear message', async () => {
     const port = await freePort();
@@ -305,5 +299,5 @@ describeDocker('nightshift up --demo', () => {
     }
     expect(pr.diff).toContain('maxLength');
     expect(events.at(-1)!.event).toBe('stopped');
-  }, 300_000);
+  }, scaled(300_000));
 });

@@ -15,7 +15,6 @@ import {
   createLogger,
   git,
   loadConfig,
-  PullRequest,
   randomTicketId,
   roleIdentity,
   type Logger,
@@ -23,10 +22,11 @@ import {
   type RoleUsage,
   type Stage,
 } from '../../shared/index.ts';
-import type { PullRequestStore } from '../../shared/forge/forge.ts';
 import { createForgeRouter } from '../../shared/forge/index.ts';
 import { loadMockScript, memoryTranscript, type MemoryTranscript, type MockCall, type MockScriptInput, type ScriptEntryInput } from '../../shared/llm/index.ts';
+import { memoryPrStore } from './forge.ts';
 import { mockLlm, type TestMockLlm } from './mockllm.ts';
+import { testLabels } from './leftovers.ts';
 
 /*
  * Agent handlers called in-process the way the runtime calls them, with real git, the real Docker
@@ -61,30 +61,6 @@ const DEMO_TICKET = {
   title: 'slugify: add a maxLength option',
   body: 'Long titles make long URLs. slugify(text, { maxLength }) should cut the slug to at most maxLength characters, never ending it with a dash.',
 };
-
-/** Pull requests in memory, one per ticket, numbered per repository. */
-export function memoryPrStore(): PullRequestStore & { prs: Map<string, PullRequest> } {
-  const prs = new Map<string, PullRequest>();
-  const seq = new Map<string, number>();
-  return {
-    prs,
-    get: async (ticketId) => prs.get(ticketId) ?? null,
-    async create(pr) {
-      if (prs.has(pr.ticketId)) return false;
-      prs.set(pr.ticketId, PullRequest.parse(pr));
-      return true;
-    },
-    async put(pr) {
-      prs.set(pr.ticketId, PullRequest.parse(pr));
-    },
-    list: async () => [...prs.values()],
-    async nextNumber(repo) {
-      const n = (seq.get(repo) ?? 0) + 1;
-      seq.set(repo, n);
-      return n;
-    },
-  };
-}
 
 /**
  * Log lines of one test, parsed; a hook runs synchronously when a line with its message is logged,
@@ -203,7 +179,7 @@ export async function world(script: MockScriptInput['roles'], settings: Record<s
     },
   );
   const sink = hookedSink();
-  const sandbox = recordingSandbox(new DockerSandbox());
+  const sandbox = recordingSandbox(new DockerSandbox({ labels: testLabels() }));
   const store = memoryPrStore();
   const transcript = memoryTranscript();
   let now = Date.parse('2030-01-01T00:00:00.000Z');

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from './wait.ts';
+import { scaled, waitFor } from './wait.ts';
 
 /** The CLI entry, run with the Node.js running the tests (24). */
 export const CLI = fileURLToPath(new URL('../../bin/nightshift.ts', import.meta.url));
@@ -11,7 +11,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `nightshift <args>` to completion (bounded by `timeoutMs`), with `env` added to the environment. */
+/** Runs `nightshift <args>` to completion (bounded by `timeoutMs`, scaled for this run), with `env` added to the environment. */
 export function runCli(args: string[], env: Record<string, string>, { timeoutMs = 60_000, input }: { timeoutMs?: number; input?: string | Uint8Array } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [CLI, ...args], {
@@ -25,8 +25,8 @@ export function runCli(args: string[], env: Record<string, string>, { timeoutMs 
     if (input !== undefined) proc.stdin!.end(input);
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error(`nightshift ${args.join(' ')} did not finish within ${timeoutMs}ms\nstdout: ${stdout}\nstderr: ${stderr.slice(-3000)}`));
-    }, timeoutMs);
+      reject(new Error(`nightshift ${args.join(' ')} did not finish within ${scaled(timeoutMs)}ms\nstdout: ${stdout}\nstderr: ${stderr.slice(-3000)}`));
+    }, scaled(timeoutMs));
     proc.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });

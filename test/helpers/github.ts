@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Webhooks } from '@octokit/webhooks';
 import { createDemoRepo } from '../../cli/demo.ts';
 import { git } from '../../shared/index.ts';
+import { startFakeGitHub, type FakeGitHub, type FakeGitHubOptions } from '../fakes/github.ts';
 
 /** The example payloads of `@octokit/webhooks-examples` (api.github.com), by event name. */
 type Definition = { name: string; examples: Record<string, unknown>[] };
@@ -80,4 +82,45 @@ export async function bareDemoRepo(gitRoot: string, owner: string, name: string)
   mkdirSync(join(gitRoot, owner), { recursive: true });
   await git(gitRoot, ['clone', '--quiet', '--bare', work, bare]);
   return bare;
+}
+
+/** A local GitHub serving one repository, the demo, from a bare clone in a directory of its own. */
+export interface DemoGitHub extends AsyncDisposable {
+  fake: FakeGitHub;
+  /** The bare repository the fake serves as `owner/name`. */
+  bare: string;
+}
+
+/**
+ * Starts the local GitHub (test/fakes/github.ts) with `opts` and the demo repository as `owner/name`;
+ * disposing stops it and removes the repository.
+ */
+export async function demoGitHub(opts: Omit<FakeGitHubOptions, 'gitRoot'> = {}, owner = 'acme', name = 'widgets'): Promise<DemoGitHub> {
+  const gitRoot = mkdtempSync(join(tmpdir(), 'ns-gh-git-'));
+  try {
+    const bare = await bareDemoRepo(gitRoot, owner, name);
+    const fake = await startFakeGitHub({ ...opts, gitRoot });
+    fake.repo(owner, name);
+    return {
+      fake,
+      bare,
+      async [Symbol.asyncDispose]() {
+        await fake.stop();
+        rmSync(gitRoot, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    rmSync(gitRoot, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Every file under `dir` (relative names, `.git` included) whose bytes contain `needle`: where a secret may have been left. */
+export function filesContaining(dir: string, needle: string): string[] {
+  const hits: string[] = [];
+  for (const entry of readdirSync(dir, { recursive: true }) as string[]) {
+    const path = join(dir, entry);
+    if (statSync(path).isFile() && readFileSync(path).includes(needle)) hits.push(entry);
+  }
+  return hits;
 }

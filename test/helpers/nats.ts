@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, nkeyAuthenticator } from '@nats-io/transport-node';
 import { nodeConfigText } from '../../bus/index.ts';
+import { freePortRange } from '../../shared/index.ts';
 import { waitFor } from './wait.ts';
 
 /** A real nats-server with JetStream on file storage, private to one test. */
@@ -108,25 +108,6 @@ function safeList(dir: string): string[] {
   } catch {
     return [];
   }
-}
-
-/** `count` consecutive free loopback ports (as `nightshift up --cluster` takes them from --port). */
-export async function freePortRange(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
-    let free = true;
-    for (let p = base; p < base + count && free; p++) free = await portFree(p);
-    if (free) return base;
-  }
-  throw new Error(`no ${count} consecutive free ports found`);
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
 }
 
 /** A real JetStream cluster of nats-server processes on loopback, private to one test. */

@@ -22,6 +22,8 @@ import {
 import { describeDocker } from '../helpers/docker.ts';
 import { makeRepo } from '../helpers/git.ts';
 import { GIT_ATTACKS, SUBMODULE_COMMIT, type GitAttack } from './git-attacks.ts';
+import { testLabels } from '../helpers/leftovers.ts';
+import { scaled } from '../helpers/wait.ts';
 
 const TICKET = 'tk-5ecur1ty00';
 const PROFILE = { test: 'npm test', testFilePatterns: ['**/*.test.*'] } as RepoProfile;
@@ -38,7 +40,7 @@ const IDENTITY = { name: 'test', email: 'test@example.invalid' };
  */
 describeDocker('security: git', () => {
   // Each run removes its container (DockerSandbox's own tests check that); the engine is shared, so no count here.
-  const sandbox = new DockerSandbox();
+  const sandbox = new DockerSandbox({ labels: testLabels() });
   const canaryValue = randomBytes(12).toString('hex');
   const blocked: string[] = [];
   const failed: string[] = [];
@@ -76,7 +78,7 @@ describeDocker('security: git', () => {
         failed.push(attack.name);
         throw err;
       }
-    }, 120_000);
+    }, scaled(120_000));
   }
 
   async function tryAttack(attack: GitAttack): Promise<void> {

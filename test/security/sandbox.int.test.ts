@@ -10,6 +10,8 @@ import { intToIpv4, ipv4ToInt, parseCidr } from '../../shared/index.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { logSink } from '../helpers/env.ts';
 import { hostAddresses, hostListener, hostUdpListener, hostProcessesWith, probeCommand, probeOutcomes, Tally, type HostListener, type Target } from './probes.ts';
+import { testLabels } from '../helpers/leftovers.ts';
+import { scaled } from '../helpers/wait.ts';
 
 /**
  * The sandbox part of the security battery (docs/security.md), through the real DockerSandbox:
@@ -43,7 +45,7 @@ describeDocker('security battery: the sandbox', () => {
 
   /** The setup step's runs: always cold (sessions have no network). */
   const run = (spec: Partial<RunSpecInput> = {}) =>
-    sandbox.run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec });
+    sandbox.run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: scaled(30_000), ...spec });
   const ours = () => docker.listContainers({ all: true, filters: { label: [`${TEST_LABEL}=${testId}`] } });
 
   beforeAll(async () => {
@@ -64,7 +66,7 @@ describeDocker('security battery: the sandbox', () => {
       docker,
       setupNetwork: networkName,
       setupAllow: [{ cidr: parseCidr(gateway)!, port: allowed.port }],
-      labels: { [TEST_LABEL]: testId },
+      labels: { ...testLabels(), [TEST_LABEL]: testId },
     });
   });
 
@@ -120,7 +122,7 @@ describeDocker('security battery: the sandbox', () => {
       });
       const target = (): Sandbox => stage ?? sandbox;
       const run = (spec: Partial<RunSpecInput> = {}) =>
-        target().run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: 30_000, ...spec });
+        target().run({ image: DEFAULT_NODE_IMAGE, workspace: ws, command: 'true', timeoutMs: scaled(30_000), ...spec });
 
       it('run step: no network at all — not the host on any of its addresses, not DNS, not the npm registry', async () => {
         const targets: Target[] = [
@@ -267,7 +269,12 @@ describeDocker('security battery: the sandbox', () => {
           command: [
             `m=${whole}; m="$m.${fraction}"`,
             '(setsid sleep "$m" >/dev/null 2>&1 &)',
-            `for p in /proc/[0-9]*; do tr '\\000' ' ' < "$p/cmdline" 2>/dev/null; echo; done | grep -c '${whole}[.]${fraction}'`,
+            // Until the daemon has exec'd sleep (a busy machine may take a while), its command line is not yet the marker's.
+            `i=0; while [ "$i" -lt ${Math.ceil(scaled(10_000) / 100)} ]; do`,
+            `  n=$(for p in /proc/[0-9]*; do tr '\\000' ' ' < "$p/cmdline" 2>/dev/null; echo; done | grep -c '${whole}[.]${fraction}')`,
+            '  [ "$n" = 1 ] && break; i=$((i + 1)); sleep 0.1',
+            'done',
+            'echo "$n"',
           ].join('\n'),
         });
         expect(r.stdout.trim(), 'the daemon was running inside the sandbox').toBe('1');
