@@ -107,7 +107,7 @@ if (variant === 'c' || variant === 'd') {
       meter.check(role);
       const res = await handler(request);
       const u = (res.messages ? res.messages[0] : res).usage_metadata;
-      meter.record(role, { promptTokens: u?.input_tokens ?? 0, completionTokens: u?.output_tokens ?? 0, totalTokens: u?.total_tokens ?? 0 });
+      meter.record(role, { inputTokens: u?.input_tokens ?? 0, outputTokens: u?.output_tokens ?? 0, totalTokens: u?.total_tokens ?? 0 });
       return res;
     } });
     const agent = lc.createAgent({
