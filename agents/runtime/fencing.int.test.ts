@@ -100,20 +100,39 @@ describe('work fenced by the ticket state', () => {
   });
 
   it('runs the stage timeout from the start, not from the dispatch', async () => {
-    await using env = await setup({ NIGHTSHIFT_STAGE_TIMEOUTS: 'refining=1s', NIGHTSHIFT_QUEUE_TIMEOUT: '1h' });
+    await using env = await setup({ NIGHTSHIFT_STAGE_TIMEOUTS: 'refining=2s', NIGHTSHIFT_QUEUE_TIMEOUT: '1h' });
     await using h = await Harness.start(env);
     const id = await h.post();
     const queued = await h.until(id, 'dispatched', (t) => t.state === 'refining' && t.outbox.length === 0);
     const dispatchedAt = Date.parse(queued.work!.dispatchedAt);
     expect(Date.parse(queued.work!.deadline) - dispatchedAt).toBe(3_600_000);
     // Queued for longer than the stage timeout before an agent takes it.
-    await waitFor('the work to have queued past the stage timeout', () => Date.now() > dispatchedAt + 1_500, { intervalMs: 100 });
-    await h.agent('refiner', advance);
+    await waitFor('the work to have queued past the stage timeout', () => Date.now() > dispatchedAt + 2_500, { intervalMs: 100 });
+    // Still running when its start is due to be reported; it ends once the start is recorded.
+    const go = h.gate();
+    await h.agent('refiner', async (work, ctx) => {
+      await go.wait(ctx.signal);
+      return advance(work, ctx);
+    });
+    const running = await h.until(id, 'the start recorded', (t) => t.timeline.some((e) => e.event === 'started'));
+    expect(Date.parse(running.work!.deadline) - Date.parse(running.work!.startedAt!)).toBe(2_000);
+    go.open();
     const t = await h.inState(id, 'writing_tests');
     const started = t.timeline.filter((e) => e.event === 'started');
     expect(started).toEqual([expect.objectContaining({ by: 'agent:refiner', stage: 'refining', attempt: 1, cause: `${id}.refining.1.started.1` })]);
-    expect(Date.parse(started[0]!.at)).toBeGreaterThan(dispatchedAt + 1_500);
+    expect(Date.parse(started[0]!.at)).toBeGreaterThan(dispatchedAt + 2_500);
     expect(t.timeline.filter((e) => e.event === 'timeout')).toEqual([]);
     expect(h.calls.map((c) => [c.attempt, c.deliveries])).toEqual([[1, 1]]);
+  });
+
+  it('reports no start for an attempt that ends at once: its result alone', async () => {
+    await using env = await setup();
+    await using h = await Harness.start(env);
+    const id = await h.post();
+    await h.agent('refiner', advance);
+    const t = await h.inState(id, 'writing_tests');
+    await h.consumerIdle('refiner');
+    expect(t.timeline.filter((e) => e.event === 'started')).toEqual([]);
+    expect(t.timeline.filter((e) => e.event === 'ignored')).toEqual([]);
   });
 });

@@ -80,8 +80,8 @@ export interface AgentRuntime {
  * Work is fenced by the ticket's state: before the handler runs, an item whose ticket has moved on
  * (terminal, or no longer at this dispatch) is acked and dropped without a model call; while it runs,
  * following the ticket's record (fence.ts) aborts the handler the moment the ticket moves on, and the item is acked
- * without a result (the tokens spent are still reported). An item that starts reports `stage.started`,
- * from which the coordinator runs the stage's deadline.
+ * without a result (the tokens spent are still reported). An item still running after STARTED_GRACE_MS
+ * reports `stage.started`, from which the coordinator runs the stage's deadline.
  */
 export function createAgentRuntime({ bus, role, handler, config, log }: AgentRuntimeDeps): AgentRuntime {
   const stopping = new AbortController();
@@ -147,9 +147,12 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       span.setAttribute('nightshift.stage.end', end);
       timed(end);
     };
-    // Not waited for: the handler need not wait for the server's answer, and the result, published
-    // later on the same connection, lands after it in the events stream all the same.
-    void reportStarted(item.id, fenced, deliveries, meta, itemLog);
+    // The start is reported only once the attempt has run STARTED_GRACE_MS (with when it started, so
+    // the stage deadline is exact): an attempt that ends sooner reports its result alone, and the
+    // coordinator spends no write on a start it would learn of together with the end. Not waited for:
+    // the result, published later on the same connection, lands after it in the events stream.
+    const startedAt = new Date().toISOString();
+    const startedTimer = setTimeout(() => void reportStarted(item.id, fenced, deliveries, startedAt, meta, itemLog), STARTED_GRACE_MS);
     const signal = AbortSignal.any([handBack.signal, fence.signal]);
     /** Acks work whose ticket moved on while it ran: no result is reported, only the tokens spent. */
     const dropFenced = async () => {
@@ -179,7 +182,10 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
           log: itemLog,
           trackUsage: (read) => readers.push(read),
         }),
-      ).finally(() => fence.stop());
+      ).finally(() => {
+        clearTimeout(startedTimer);
+        fence.stop();
+      });
       ended(handBack.signal.aborted ? 'handed_back' : fence.signal.aborted ? 'fenced' : 'completed');
       if (handBack.signal.aborted) return reportSpent('handed back');
       if (fence.signal.aborted) return dropFenced();
@@ -216,6 +222,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
       );
       if (await reportSurely(ev, 'the failure', itemLog)) m.term();
     } finally {
+      clearTimeout(startedTimer);
       fence.stop();
       stopHeartbeat();
       handBack.signal.removeEventListener('abort', stopHeartbeat);
@@ -261,10 +268,10 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
   }
 
   /** Tells the coordinator the attempt started, so its stage deadline runs from now. */
-  async function reportStarted(dispatchId: string, w: FencedWork, deliveries: number, meta: EnvelopeMeta, itemLog: Logger): Promise<void> {
+  async function reportStarted(dispatchId: string, w: FencedWork, deliveries: number, startedAt: string, meta: EnvelopeMeta, itemLog: Logger): Promise<void> {
     const ev = envelope(
       StageStarted,
-      { ticketId: w.ticketId, stage: w.stage, attempt: w.attempt, deliveries, startedAt: new Date().toISOString() },
+      { ticketId: w.ticketId, stage: w.stage, attempt: w.attempt, deliveries, startedAt },
       { ...meta, id: `${dispatchId}.started.${deliveries}` },
     );
     await publishEvent(bus, role, w.ticketId, ev).catch((err: unknown) => itemLog.warn({ err }, 'could not report the start; the queue timeout still bounds the attempt'));
@@ -338,6 +345,13 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     },
   };
 }
+
+/**
+ * How long an attempt runs before its start is reported (`stage.started`, from which the coordinator
+ * runs the stage deadline). A quarter second against stage timeouts of minutes; an attempt that ends
+ * sooner needs no deadline.
+ */
+const STARTED_GRACE_MS = 250;
 
 /**
  * How long an idle pull waits for work before it is renewed. Long, so that idle replicas cost the
