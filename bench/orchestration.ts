@@ -12,8 +12,9 @@
  *   stream, consumed by a durable consumer), a KV get and compare-and-set update of the same ticket
  *   record, and a second hop.
  * - no-op throughput: tickets per second through four roles with no-op handlers, in the steady state
- *   (between the first and the last of 200 tickets posted at once reaching `pr_open`: a ticket's own
- *   way through the chain, the time to fill the pipeline, is latency, not throughput), at 1, 2, 4 and 8
+ *   (between the first and the last of 200 tickets posted at once reaching `pr_open`, after 100 to warm
+ *   up: a ticket's own way through the chain, the time to fill the pipeline, is latency, not
+ *   throughput), at 1, 2, 4 and 8
  *   replicas of every role (the coordinator included), with how many of the machine's cores the run
  *   kept busy; against the bound of
  *   the raw operations a ticket needs (a KV create, a compare-and-set for the first dispatch, then per
@@ -335,7 +336,8 @@ async function throughput(opts: BenchOptions, repo: string): Promise<void> {
       let rate: number;
       let cores: string | undefined;
       try {
-        const warm = await runTickets(env, repo, opts.quick ? 1 : 2 * replicas); // warm-up
+        // Warm-up: fresh processes run their first hundred tickets on code not yet optimised.
+        const warm = await runTickets(env, repo, opts.quick ? 1 : THROUGHPUT_TICKETS / 2);
         // The raw chains write a ticket record as the coordinator last wrote it (at pr_open).
         record ??= (await store.get(warm.ids[0]!))!.value;
         const before = cpuTimes();
@@ -345,7 +347,7 @@ async function throughput(opts: BenchOptions, repo: string): Promise<void> {
       } finally {
         await stack.stop();
       }
-      await rawRate(raw, record!, opts.quick ? 1 : 2 * replicas, replicas); // warm-up
+      await rawRate(raw, record!, opts.quick ? 1 : THROUGHPUT_TICKETS / 2, replicas); // warm-up, the same
       const bound = await rawRate(raw, record!, n, replicas);
       rates.set(replicas, rate);
       print(opts, { bench: `no-op throughput, ${replicas} replica${replicas > 1 ? 's' : ''} per role`, value: rate, baseline: bound, unit: 'tickets/s', ratio: rate / bound, goal: '>= 0.6', tickets: n, ...(cores && { coresBusy: cores }) });

@@ -83,7 +83,7 @@ it('mutates from the revision it knows without reading, and decides again on a f
   expect(none!.ticket.body).toBe('seen');
 });
 
-it('follows one ticket\'s writes from the moment it resolves: updates, a bad record skipped, a delete as null, no other ticket\'s', async () => {
+it('follows one ticket\'s writes (their heads) from the moment it resolves: updates, a bad record skipped, a delete as null, no other ticket\'s', async () => {
   await using env = await setup();
   const kv = await env.bus.tickets();
   const store = new TicketStore(kv);
@@ -96,17 +96,18 @@ it('follows one ticket\'s writes from the moment it resolves: updates, a bad rec
   const writes = (await followTicket(env.bus, t.id, following.signal))[Symbol.asyncIterator]();
   // Written right after it resolved: seen (the subscription was on the server before).
   const rev = (await store.get(t.id))!.revision;
-  await store.update({ ...t, title: 'renamed' }, rev);
+  const later = new Date(Date.parse(t.updatedAt) + 1_000).toISOString();
+  await store.update({ ...t, title: 'renamed', updatedAt: later }, rev);
   await store.update({ ...other, title: 'other renamed' }, (await store.get(other.id))!.revision);
   await kv.put(t.id, JSON.stringify({ ...t, state: 'nonsense' }));
   await kv.delete(t.id);
-  expect((await writes.next()).value).toMatchObject({ id: t.id, title: 'renamed' });
+  expect((await writes.next()).value).toMatchObject({ id: t.id, updatedAt: later });
   expect((await writes.next()).value).toBeNull();
   following.abort();
   expect(await writes.next()).toEqual({ done: true, value: undefined });
 });
 
-it('watches every ticket\'s head: its own writes as written, others\' checked on the head alone, a bad head skipped', async () => {
+it('watches and reads tickets by their head: its own writes as written, others\' checked on the head alone, a bad head skipped or refused', async () => {
   await using env = await setup();
   const kv = await env.bus.tickets();
   const store = new TicketStore(kv);
@@ -129,4 +130,10 @@ it('watches every ticket\'s head: its own writes as written, others\' checked on
   expect(seen[0]).toBe((await store.get(mine.id))!.ticket);
   expect(seen[1]).toEqual({ id: theirs.id, state: theirs.state, work: theirs.work, parked: theirs.parked, outbox: theirs.outbox, createdAt: theirs.createdAt, updatedAt: theirs.updatedAt });
   expect(seen[2]).toMatchObject({ id: offBody.id, state: offBody.state });
+  // Read by its head alone: the same record the whole of which does not parse.
+  expect(await store.getHead(offBody.id)).toMatchObject({ id: offBody.id, state: offBody.state, work: offBody.work });
+  await expect(store.get(offBody.id)).rejects.toThrow();
+  await expect(store.getHead(badHead.id)).rejects.toThrow();
+  expect(await store.getHead(mine.id)).toBe((await store.get(mine.id))!.ticket);
+  expect(await store.getHead('tk-0000000000')).toBeNull();
 });

@@ -39,6 +39,18 @@ export class TicketStore {
     return this.#parse(e.key, e.revision, () => Ticket.parse(e.json()));
   }
 
+  /**
+   * The ticket's head (TicketHead): the record checked on the fields its state and current work are
+   * made of, not the whole of it. A revision this store parsed whole is not parsed again.
+   */
+  async getHead(id: string): Promise<TicketHead | null> {
+    const e = await this.#kv.get(id);
+    if (!e || e.operation !== 'PUT') return null;
+    const known = this.#parsed.get(id);
+    if (known?.revision === e.revision) return known.ticket;
+    return TicketHead.parse(e.json());
+  }
+
   /** Stores a new ticket; returns false when the id exists already. */
   async create(ticket: Ticket): Promise<boolean> {
     const valid = Ticket.parse(ticket);
@@ -227,8 +239,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * The writes of one ticket's record from now on, as they are published: the ticket, or null when the
- * record is deleted; a write that does not parse is skipped. A core subscription to the record's
+ * The writes of one ticket's record from now on, as they are published: the ticket's head (TicketHead),
+ * or null when the record is deleted; a write whose head does not parse is skipped. A core subscription to the record's
  * subject, and no consumer on the server: cheap enough for every work item. No round trip is spent
  * on it: a server takes a connection's messages in order, so the subscription is in place before any
  * request sent after it on the same connection, and a read of the ticket made after this resolves
@@ -236,7 +248,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * while the connection is down are not replayed — for a fence, which only saves cost, that is enough;
  * who needs every write uses `TicketStore.watch`. Ends when `signal` aborts.
  */
-export async function followTicket(bus: Bus, ticketId: string, signal: AbortSignal): Promise<AsyncIterable<Ticket | null>> {
+export async function followTicket(bus: Bus, ticketId: string, signal: AbortSignal): Promise<AsyncIterable<TicketHead | null>> {
   const sub = bus.nc.subscribe(bus.subjects.ticketRecord(ticketId));
   const stop = () => sub.unsubscribe();
   signal.addEventListener('abort', stop, { once: true });
@@ -248,7 +260,7 @@ export async function followTicket(bus: Bus, ticketId: string, signal: AbortSign
           yield null;
           continue;
         }
-        const parsed = Ticket.safeParse(safeJson(m.data));
+        const parsed = TicketHead.safeParse(safeJson(m.data));
         if (parsed.success) yield parsed.data;
       }
     } finally {

@@ -1,4 +1,4 @@
-import { delay, isTerminal, type Logger, type Stage, type Ticket } from '../../shared/index.ts';
+import { delay, isTerminal, type Logger, type Stage, type TicketHead } from '../../shared/index.ts';
 
 /** The work item a fence guards: its dispatch id (the envelope id), stage and attempt. */
 export interface FencedWork {
@@ -15,7 +15,7 @@ export interface FencedWork {
  * is in the work's stage and its current dispatch is this one: a cancelled, finished, parked or
  * re-dispatched ticket (a retry, a timeout, a send-back) has moved on.
  */
-export function movedOn(t: Ticket | null, w: FencedWork): string | null {
+export function movedOn(t: TicketHead | null, w: FencedWork): string | null {
   if (!t) return 'the ticket does not exist';
   if (isTerminal(t.state)) return `the ticket is ${t.state}`;
   const current = t.state === w.stage && t.work !== null && (t.work.dispatchId !== undefined ? t.work.dispatchId === w.dispatchId : t.work.stage === w.stage && t.work.attempt === w.attempt);
@@ -45,9 +45,9 @@ export interface TicketSource {
    * The writes of the ticket's record from now on (`followTicket`), until the signal aborts: every
    * write published, including one the server then refuses (a compare-and-set on a stale revision).
    */
-  follow(signal: AbortSignal): Promise<AsyncIterable<Ticket | null>>;
-  /** The ticket as the bucket stores it now. */
-  read(): Promise<Ticket | null>;
+  follow(signal: AbortSignal): Promise<AsyncIterable<TicketHead | null>>;
+  /** The ticket (its head) as the bucket stores it now. */
+  read(): Promise<TicketHead | null>;
 }
 
 /**
@@ -73,14 +73,14 @@ export async function startFence(source: TicketSource, w: FencedWork, log: Logge
   const fenced = new AbortController();
   const following = new AbortController();
   let reason: string | null = null;
-  let writes: AsyncIterable<Ticket | null> | null = null;
+  let writes: AsyncIterable<TicketHead | null> | null = null;
   try {
     writes = await source.follow(following.signal);
   } catch (err) {
     log.warn({ err }, 'could not follow the ticket; its work is not fenced');
   }
   /** Why the stored record says the ticket moved on, read until it reflects `write`; null if it never does. */
-  const confirm = async (write: Ticket | null): Promise<string | null> => {
+  const confirm = async (write: TicketHead | null): Promise<string | null> => {
     for (const wait of confirmDelaysMs) {
       if (wait > 0) await delay(wait, following.signal);
       if (following.signal.aborted) return null;

@@ -107,7 +107,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
     const fenced: FencedWork = { dispatchId: item.id, ticketId: ticket.id, stage, attempt, publishedAt: item.ts };
     // Followed first, read second: a change between the two is seen by one or the other.
     const fence = await startFence(
-      { follow: (signal) => followTicket(bus, ticket.id, signal), read: async () => (await tickets.get(ticket.id))?.ticket ?? null },
+      { follow: (signal) => followTicket(bus, ticket.id, signal), read: () => tickets.getHead(ticket.id) },
       fenced,
       itemLog,
     );
@@ -235,7 +235,7 @@ export function createAgentRuntime({ bus, role, handler, config, log }: AgentRun
    */
   async function staleBeforeStart(w: FencedWork, itemLog: Logger): Promise<{ stale: string | null; traceparent?: string }> {
     try {
-      const t = (await tickets.get(w.ticketId))?.ticket ?? null;
+      const t = await tickets.getHead(w.ticketId);
       return { stale: movedOn(t, w), ...(t?.traceparent && { traceparent: t.traceparent }) };
     } catch (err) {
       itemLog.warn({ err }, 'could not read the ticket before starting; working unfenced');

@@ -286,8 +286,8 @@ export type Ticket = z.infer<typeof Ticket>;
 
 /**
  * The part of a ticket record a watcher of every ticket keeps timers and counts by (the
- * coordinator's index): validated on its own, without the rest of the record, so that following every
- * write of every ticket costs little. A whole Ticket is a TicketHead.
+ * coordinator's index), and an agent checks its work against (the fence): validated on its own,
+ * without the rest of the record, so that reading it costs little. A whole Ticket is a TicketHead.
  */
 export const TicketHead = z.object({
   id: TicketId,
@@ -298,5 +298,6 @@ export const TicketHead = z.object({
   outbox: z.array(z.unknown()),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
+  traceparent: Ticket.shape.traceparent,
 });
 export type TicketHead = z.infer<typeof TicketHead>;
