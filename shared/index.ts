@@ -60,6 +60,7 @@ export {
   TimelineEntry,
   TokenBudget,
 } from './ticket/schema.ts';
+export { ticketOfBranch } from './ticket/branch.ts';
 export { budgetAnswerText, budgetDirective, budgetProblem, NO_USAGE, parseBudget, sumUsage, usedTokens } from './ticket/budget.ts';
 export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PrChangesRequested, PrClosed, PrMerged, type PrComment } from '../../bus/index.ts';
 import { isSummaryReview, parseGitHubUrl, type GitHubConnection, type GitHubRepo } from '../../shared/forge/index.ts';
-import { ticketBranch, TicketId, type PullRequest, type PullRequestStore } from '../../shared/index.ts';
+import { ticketBranch, ticketOfBranch, type PullRequest, type PullRequestStore } from '../../shared/index.ts';
 import {
   accepted,
   actor,
@@ -29,7 +29,6 @@ export interface ReviewFeedbackDeps {
   mention?: string | undefined;
 }
 
-const BRANCH = /^nightshift\/(tk-[0-9a-z]{10})$/;
 const MAX_COMMENTS = 100;
 
 interface Target {
@@ -160,16 +159,15 @@ export function createReviewFeedback(deps: ReviewFeedbackDeps) {
 
   /** The ticket a pull request belongs to: its branch names it and the store records this very pull request. */
   async function ticketOf(pr: { number: number; head: { ref: string } }, fullName: string): Promise<Target | string> {
-    const m = BRANCH.exec(pr.head.ref);
-    const id = m ? TicketId.safeParse(m[1]) : null;
-    if (!id?.success) return `${fullName}#${pr.number} is not from a nightshift branch`;
-    const record = await deps.prs.get(id.data);
+    const ticketId = ticketOfBranch(pr.head.ref);
+    if (ticketId === null) return `${fullName}#${pr.number} is not from a nightshift branch`;
+    const record = await deps.prs.get(ticketId);
     const repo = record ? parseGitHubUrl(record.repo, deps.hosts) : null;
     const same = repo !== null && `${repo.owner}/${repo.name}`.toLowerCase() === fullName.toLowerCase();
-    if (!record || record.forge !== 'github' || record.number !== pr.number || record.branch !== ticketBranch(id.data) || !same || !repo) {
-      return `no pull request ${fullName}#${pr.number} is recorded for ticket ${id.data}`;
+    if (!record || record.forge !== 'github' || record.number !== pr.number || record.branch !== ticketBranch(ticketId) || !same || !repo) {
+      return `no pull request ${fullName}#${pr.number} is recorded for ticket ${ticketId}`;
     }
-    return { ticketId: id.data, record, repo };
+    return { ticketId, record, repo };
   }
 
   return { onPullRequest, onReview, onReviewComment, onPullRequestComment };

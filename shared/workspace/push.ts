@@ -1,9 +1,7 @@
 import type { Logger } from '../log.ts';
+import { ticketOfBranch } from '../ticket/branch.ts';
 import { localPathOf } from './git.ts';
 import { remoteOptions, ticketBranch, workspaceGit, WorkspaceError, type Workspace } from './workspace.ts';
-
-/** What a ticket branch may be called: `nightshift/` and a ticket id, nothing a refspec could bend. */
-const TICKET_BRANCH = /^nightshift\/tk-[0-9a-z]{10}$/;
 
 /**
  * Pushes the ticket branch, and only it, to the origin: one explicit refspec
@@ -16,7 +14,7 @@ const TICKET_BRANCH = /^nightshift\/tk-[0-9a-z]{10}$/;
  */
 export async function pushBranch(ws: Workspace, { log }: { log?: Pick<Logger, 'error'> } = {}): Promise<void> {
   const expected = ticketBranch(ws.ticketId);
-  if (ws.branch !== expected || ws.branch === ws.baseBranch || !TICKET_BRANCH.test(ws.branch)) {
+  if (ws.branch !== expected || ws.branch === ws.baseBranch || ticketOfBranch(ws.branch) !== ws.ticketId) {
     throw new WorkspaceError('refused_push', `refusing to push ${ws.branch}: only ${expected} may be written`);
   }
   const ref = `refs/heads/${ws.branch}`;

@@ -1,14 +1,12 @@
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NightshiftError } from '../errors.ts';
+import { ticketBranch } from '../ticket/branch.ts';
 import type { RepoRef } from '../ticket/schema.ts';
 import { git, protocolOf, type GitIdentity, type GitOptions } from './git.ts';
 import { withMirror } from './mirror.ts';
 
-/** The branch nightshift works on for a ticket. The base branch is never written. */
-export function ticketBranch(ticketId: string): string {
-  return `nightshift/${ticketId}`;
-}
+export { ticketBranch } from '../ticket/branch.ts';
 
 /** The commit identity of an agent role. */
 export function roleIdentity(role: string): GitIdentity {
