@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import type { CodingOutput, ReviewingOutput, Spec, SuiteRun, WritingTestsOutput } from '../bus/index.ts';
 import { DEFAULT_NODE_IMAGE, type TestCase } from '../sandbox/index.ts';
 import { git, randomTicketId } from '../shared/index.ts';
 import {
@@ -26,9 +27,7 @@ import {
 } from '../test/helpers/agents.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
 import { createCoder } from './coder/handler.ts';
-import type { CodingOutput, ReviewingOutput, Spec, WritingTestsOutput } from './kit/artifacts.ts';
 import { evidenceOf } from './kit/proof.ts';
-import type { SuiteRun } from './kit/suite.ts';
 import { createRefiner } from './refiner/handler.ts';
 import { createReviewer } from './reviewer/handler.ts';
 import { createTestAuthor } from './test-author/handler.ts';

@@ -1,14 +1,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { workTicketOf, type WorkItemData } from '../bus/index.ts';
+import { type CodingOutput, type RefiningOutput, type ReviewingOutput, type Spec, type TriagingOutput, type WorkItemData, workTicketOf, type WritingTestsOutput } from '../bus/index.ts';
 import { createDemoRepo } from '../cli/demo.ts';
 import { bugTicketRequest, git } from '../shared/index.ts';
 import { advanced, answer, callsOf, craftBranch, demoAnswer, expectScriptUsed, run, told, workItem, world, type World } from '../test/helpers/agents.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
 import { createCoder } from './coder/handler.ts';
 import { newTicket } from './coordinator/reducer.ts';
-import type { CodingOutput, RefiningOutput, ReviewingOutput, Spec, TriagingOutput, WritingTestsOutput } from './kit/artifacts.ts';
 import { INSTRUCTIONS_HEADING } from './kit/instructions.ts';
 import { createRefiner } from './refiner/handler.ts';
 import { createReviewer } from './reviewer/handler.ts';

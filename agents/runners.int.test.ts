@@ -1,12 +1,12 @@
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import type { CodingOutput, ReviewingOutput, Spec, WritingTestsOutput } from '../bus/index.ts';
 import { GO_IMAGE, PYTHON_IMAGE, testLabel } from '../sandbox/index.ts';
 import { git } from '../shared/index.ts';
 import { advanced, answer, callsOf, expectScriptUsed, run, told, workItem, world, type Args } from '../test/helpers/agents.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
 import { createCoder } from './coder/handler.ts';
-import type { CodingOutput, ReviewingOutput, Spec, WritingTestsOutput } from './kit/artifacts.ts';
 import { createReviewer } from './reviewer/handler.ts';
 import { createTestAuthor } from './test-author/handler.ts';
 

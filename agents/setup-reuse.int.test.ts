@@ -1,11 +1,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import type { WritingTestsOutput } from '../bus/index.ts';
 import { createDemoRepo } from '../cli/demo.ts';
 import { git } from '../shared/index.ts';
 import { describeDocker } from '../test/helpers/docker.ts';
 import { advanced, answer, demoAnswer, run, workItem, world } from '../test/helpers/agents.ts';
-import type { WritingTestsOutput } from './kit/artifacts.ts';
 import { createTestAuthor } from './test-author/handler.ts';
 
 /*

@@ -20,6 +20,30 @@ export {
   TICKET_EVENTS,
 } from './messages/events.ts';
 export { WorkItem, WorkTicket, workTicketOf } from './messages/work.ts';
+export {
+  Classification,
+  CodingOutput,
+  Coverage,
+  Criterion,
+  duplicatesOf,
+  InstructionPaths,
+  MAX_ERRORS,
+  MAX_NAMED,
+  RefiningOutput,
+  ReviewComment,
+  ReviewingOutput,
+  Severity,
+  Spec,
+  SuiteRun,
+  TestEvidence,
+  Triage,
+  triageCounts,
+  TriagingOutput,
+  triageOf,
+  triageOutcome,
+  WritingTestsOutput,
+} from './messages/artifacts.ts';
+export type { TriageOutcome } from './messages/artifacts.ts';
 export type { WorkItemData } from './messages/work.ts';
 export { EVENTS_BY_ORIGIN, publishEvent, refuseEvent } from './events.ts';
 export { inboxPrefix, permissionsFor, PROCESS_KINDS } from './permissions.ts';

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
+import { triageOf, triageOutcome } from '../bus/index.ts';
 import { formatDuration, stripTerminalCodes, usedTokens, type PullRequest, type Ticket, type TimelineEntry } from '../shared/index.ts';
-import { triageOf, triageOutcome } from './triage.ts';
 
 /** One timeline entry as a line for a person. */
 export function renderEntry(e: TimelineEntry): string {

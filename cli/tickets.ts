@@ -1,21 +1,9 @@
-import {
-  answerTicket,
-  cancelTicket,
-  checkTicketId,
-  createTicket,
-  getTicket,
-  InvalidBudgetError,
-  listTickets,
-  pullRequestOf,
-  readTranscript,
-  waitTicket,
-} from '../bus/index.ts';
+import { answerTicket, cancelTicket, checkTicketId, createTicket, duplicatesOf, getTicket, InvalidBudgetError, listTickets, pullRequestOf, readTranscript, triageCounts, triageOf, waitTicket } from '../bus/index.ts';
 import { budgetAnswerText, createLogger, parseBudget, UsageError } from '../shared/index.ts';
 import { withBus } from './bus.ts';
 import { actor, configFrom, duration, oneId, parse, states, type Ctx } from './command.ts';
 import { INTAKE_FLAGS, postIntakeCommand, repoArg } from './intake.ts';
 import { renderEntry, renderList, renderTicket } from './render.ts';
-import { duplicatesOf, triageCounts, triageOf } from './triage.ts';
 
 /** `nightshift ticket create|show|list|wait|cancel|transcript`. */
 export function ticketCommand(ctx: Ctx, argv: string[]): Promise<number> {

@@ -65,5 +65,5 @@ export {
   TestStatus,
   Totals,
   totalsOf,
-} from './results/report.ts';
-export type { TestReport } from './results/report.ts';
+} from '../shared/test-report.ts';
+export type { TestReport } from '../shared/test-report.ts';

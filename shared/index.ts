@@ -104,3 +104,5 @@ export {
   withTracing,
 } from './trace.ts';
 export type { HeaderCarrier, Span, SpanAttributes, SpanOptions, TraceContext, Tracing } from './trace.ts';
+export { RunError, Runner, TestCase, testLabel, TestStatus, Totals } from './test-report.ts';
+export type { TestReport } from './test-report.ts';

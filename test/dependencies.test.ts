@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
+import { importsOf, sources } from './helpers/imports.ts';
 
 /*
  * The container image installs production dependencies only (`npm ci --omit=dev`, deploy/image/build.sh)
@@ -12,16 +13,6 @@ import { expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** What deploy/image/build.sh ships (its APP_DIRS). */
 const SHIPPED = ['bin', 'agents', 'bus', 'cli', 'gateways', 'sandbox', 'shared'];
-
-function sources(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...sources(path));
-    else if (/\.(ts|mjs)$/.test(name) && !/\.test\.ts$/.test(name)) out.push(path);
-  }
-  return out;
-}
 
 /** The package a bare import names (`@scope/name/sub` → `@scope/name`), or null for a relative or builtin one. */
 function packageOf(specifier: string): string | null {
@@ -36,10 +27,8 @@ it('the shipped code imports only production dependencies (the image has no othe
   expect(deploy).toContain(`APP_DIRS="${SHIPPED.join(' ')}"`);
   const wrong: string[] = [];
   for (const file of SHIPPED.flatMap((d) => sources(join(ROOT, d)))) {
-    const text = readFileSync(file, 'utf8');
-    // Static imports and exports, and dynamic import() of a literal.
-    for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)) {
-      const name = packageOf(m[1] ?? m[2]!);
+    for (const specifier of importsOf(file)) {
+      const name = packageOf(specifier);
       if (name !== null && !(name in pkg.dependencies)) wrong.push(`${relative(ROOT, file)}: ${name}${pkg.devDependencies?.[name] ? ' (a devDependency)' : ''}`);
     }
   }

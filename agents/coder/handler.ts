@@ -1,8 +1,9 @@
 import { z } from 'zod';
+import { type CodingOutput, ReviewingOutput, WritingTestsOutput } from '../../bus/index.ts';
 import { detectProfile, isTestFile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
 import { AgentError, changedFiles, commitAll, commitsSince, pushBranch, resetWorktree } from '../../shared/index.ts';
-import { artifact, maybeArtifact, pendingFeedback, ReviewingOutput, specOf, WritingTestsOutput, type CodingOutput } from '../kit/artifacts.ts';
+import { artifact, maybeArtifact, pendingFeedback, specOf } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
 import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';

@@ -1,8 +1,8 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import { answerLines, specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
-import type { Spec, WritingTestsOutput } from '../kit/artifacts.ts';
 import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
+import type { Spec, WritingTestsOutput } from '../../bus/index.ts';
 
 export const CODER_SYSTEM = `You are the coder of nightshift, a team of software agents. Failing tests for the spec are
 already committed. Change the production code so that the whole test suite passes.

@@ -2,14 +2,12 @@ import { constants } from 'node:fs';
 import { lstat, open, realpath } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { z } from 'zod';
+import type { InstructionPaths } from '../../bus/index.ts';
 import { changedFiles, stripTerminalCodes, type Logger, type Workspace } from '../../shared/index.ts';
 
 /** The file a directory gives its contributors' instructions in, and the one read where it has none. */
 export const INSTRUCTION_FILES = ['AGENTS.md', 'CONTRIBUTING.md'] as const;
 
-/** The paths of the instruction files a stage followed, as its artifact records them (root first). */
-export const InstructionPaths = z.array(z.string().min(1).max(500)).max(50);
-export type InstructionPaths = z.infer<typeof InstructionPaths>;
 
 /** One instruction file as it goes into a prompt: its path in the repository and its text, maybe cut. */
 export interface InstructionFile {

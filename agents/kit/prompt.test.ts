@@ -4,8 +4,8 @@ import { DEFAULT_NODE_IMAGE, type RepoProfile } from '../../sandbox/index.ts';
 import { CODER_SYSTEM, coderRequest } from '../coder/prompt.ts';
 import { reviewerRequest } from '../reviewer/prompt.ts';
 import { testAuthorRequest } from '../test-author/prompt.ts';
-import type { CodingOutput, Spec, WritingTestsOutput } from './artifacts.ts';
 import { answerLines } from './prompt.ts';
+import type { CodingOutput, Spec, WritingTestsOutput } from '../../bus/index.ts';
 
 const SPEC: Spec = {
   summary: 'slugify takes maxLength',

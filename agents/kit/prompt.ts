@@ -1,5 +1,5 @@
 import type { WorkItemData, WorkTicket } from '../../bus/index.ts';
-import type { Spec } from './artifacts.ts';
+import type { Spec } from '../../bus/index.ts';
 
 /** A bug report's own sections (steps, expected, actual, logs, environment), as prompt lines; none for other tickets. */
 export function reportLines(t: WorkTicket, maxLogChars = 6_000): string[] {

@@ -1,38 +1,19 @@
 import { posix } from 'node:path';
-import { z } from 'zod';
+import { MAX_ERRORS, MAX_NAMED, type TestEvidence } from '../../bus/index.ts';
 import {
   indexOf,
   keyHash,
   readIndex,
-  RunError,
-  Runner,
-  TestCase,
+  type TestCase,
   testKey,
   testLabel,
-  Totals,
   totalsOf,
   type TestReport,
 } from '../../sandbox/index.ts';
 
-/** At most this many tests are named in a run's evidence; the others are counted and indexed. */
-const MAX_NAMED = 300;
-const MAX_ERRORS = 20;
 /** At most this many names in a message for people or the model. */
 const MAX_LISTED = 15;
 
-/**
- * A run's per-test evidence as the ticket keeps it: the totals, the tests worth naming (every failed
- * and skipped test, and the ones a stage asked to keep: the new tests, the covered ones), what failed
- * outside tests and, on the red run, an index of every test (`indexOf`) later runs are checked against.
- */
-export const TestEvidence = z.object({
-  runners: z.array(Runner),
-  totals: Totals,
-  tests: z.array(TestCase).max(MAX_NAMED),
-  errors: z.array(RunError).max(MAX_ERRORS),
-  index: z.string().optional(),
-});
-export type TestEvidence = z.infer<typeof TestEvidence>;
 
 /** The evidence of `report` to keep on the ticket. */
 export function evidenceOf(report: TestReport, options: { keep?: Iterable<string>; index?: boolean } = {}): TestEvidence {

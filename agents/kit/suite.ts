@@ -1,34 +1,14 @@
 import { lstat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import type { SuiteRun } from '../../bus/index.ts';
 import { goModulePath, goTestOutput, parseGoTestJson, parseTap, prepareResults, runFailure, StageSandbox, type RepoProfile, type RunResult, type Sandbox, type TestReport } from '../../sandbox/index.ts';
 import { AgentError, excludeUntracked, stripTerminalCodes, workspaceGit, type Logger, type Workspace } from '../../shared/index.ts';
-import { evidenceOf, TestEvidence } from './proof.ts';
+import { evidenceOf } from './proof.ts';
 import type { SetupCache } from './setup-cache.ts';
 
 /** Keep this much of a run's output as evidence and as feedback for a model. */
 const EVIDENCE_BYTES = 6_000;
 
-/** One run of the test suite, as evidence for the pull request. */
-export const SuiteRun = z.object({
-  /** Exit 0 within the limits. */
-  passed: z.boolean(),
-  exitCode: z.number().int().nullable(),
-  /** Why it did not pass (timeout, OOM, runaway output, exit code), or null. */
-  failure: z.string().nullable(),
-  durationMs: z.number().int().min(0),
-  /** The end of stdout and stderr, without terminal escape codes (see `runOutput`). */
-  output: z.string(),
-  command: z.string(),
-  image: z.string(),
-  at: z.iso.datetime(),
-  /**
-   * Per-test results from the runners' own reports (`sandbox/results`); null when no runner
-   * reported, which proves nothing. Absent on runs recorded before per-test evidence existed.
-   */
-  tests: TestEvidence.nullable().optional(),
-});
-export type SuiteRun = z.infer<typeof SuiteRun>;
 
 /** A run of the suite: its evidence, and every test the runners reported (for the stage's proofs). */
 export interface SuiteResult {

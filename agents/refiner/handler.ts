@@ -1,5 +1,6 @@
+import { RefiningOutput, Spec } from '../../bus/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
-import { maybeArtifact, RefiningOutput, Spec } from '../kit/artifacts.ts';
+import { maybeArtifact } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
 import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';

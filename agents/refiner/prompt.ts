@@ -1,6 +1,6 @@
 import type { WorkItemData } from '../../bus/index.ts';
-import type { Spec } from '../kit/artifacts.ts';
 import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
+import type { Spec } from '../../bus/index.ts';
 
 export const REFINER_SYSTEM = `You are the refiner of nightshift, a team of software agents. You turn a ticket into a
 precise spec that a test author and a coder can work from without asking anything.

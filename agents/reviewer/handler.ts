@@ -1,26 +1,15 @@
 import { z } from 'zod';
+import { CodingOutput, Coverage, ReviewComment, ReviewingOutput, type SuiteRun, WritingTestsOutput } from '../../bus/index.ts';
 import { detectProfile, isTestFile, testKey, testLabel } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
 import { changedFiles, commitsSince, diff, inSpan, SpanKind, sumUsage, type RoleUsage } from '../../shared/index.ts';
-import {
-  artifact,
-  CodingOutput,
-  Coverage,
-  instructionsFollowed,
-  maybeArtifact,
-  orderedPaths,
-  pendingFeedback,
-  ReviewComment,
-  ReviewingOutput,
-  specOf,
-  WritingTestsOutput,
-} from '../kit/artifacts.ts';
+import { artifact, instructionsFollowed, maybeArtifact, orderedPaths, pendingFeedback, specOf } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
 import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';
 import { coderViolations } from '../kit/guard.ts';
 import { evidenceOf, greenProblem, resolveCoverage } from '../kit/proof.ts';
-import { prepareTicketWorkspace, runSuite, stageDeps, type SuiteRun } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runSuite, stageDeps } from '../kit/suite.ts';
 import { setupCacheIn } from '../kit/setup-cache.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';

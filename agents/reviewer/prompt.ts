@@ -1,7 +1,7 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import { answerLines, specLines } from '../kit/prompt.ts';
-import type { CodingOutput, Spec, WritingTestsOutput } from '../kit/artifacts.ts';
 import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
+import type { CodingOutput, Spec, WritingTestsOutput } from '../../bus/index.ts';
 
 export const REVIEWER_SYSTEM = `You are the reviewer of nightshift, a team of software agents. Review a change against its
 spec before it becomes a pull request for humans. The tests were written first and proven to fail;

@@ -5,9 +5,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WorkItemData } from '../../bus/index.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
 import { ProcessSandbox } from '../../test/fakes/sandbox.ts';
-import { CodingOutput, instructionsFollowed, RefiningOutput, WritingTestsOutput, type Spec } from '../kit/artifacts.ts';
-import { runSuite, type SuiteRun } from '../kit/suite.ts';
+import { instructionsFollowed } from '../kit/artifacts.ts';
+import { runSuite } from '../kit/suite.ts';
 import { pullRequestBody, type SummaryInput } from './summary.ts';
+import { CodingOutput, RefiningOutput, type Spec, type SuiteRun, WritingTestsOutput } from '../../bus/index.ts';
 
 const ESC = '\x1b';
 

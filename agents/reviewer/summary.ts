@@ -1,8 +1,8 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import { testLabel } from '../../sandbox/index.ts';
 import { formatDuration, stripTerminalCodes, type RoleUsage } from '../../shared/index.ts';
-import { maybeArtifact, TriagingOutput, type CodingOutput, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
-import type { SuiteRun } from '../kit/suite.ts';
+import { maybeArtifact } from '../kit/artifacts.ts';
+import { type CodingOutput, type Spec, type SuiteRun, TriagingOutput, type WritingTestsOutput } from '../../bus/index.ts';
 
 export interface SummaryInput {
   work: WorkItemData;

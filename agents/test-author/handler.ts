@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { Coverage, type Spec, type SuiteRun, type WritingTestsOutput } from '../../bus/index.ts';
 import { CONFIG_FILE, detectProfile, isTestFile, notATestFile, testKey, testLabel, type RepoProfile } from '../../sandbox/index.ts';
 import { createRepoTools, HumanMessage, runToolLoop, SystemMessage, type Llm, type RepoTools } from '../../shared/llm/index.ts';
 import {
@@ -13,13 +14,13 @@ import {
   workspaceGit,
   type Workspace,
 } from '../../shared/index.ts';
-import { Coverage, specOf, type Spec, type WritingTestsOutput } from '../kit/artifacts.ts';
+import { specOf } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
 import { instructionPaths, workspaceInstructions, type Instructions } from '../kit/instructions.ts';
 import { evidenceOf, listTests, proveRed, resolveCoverage, type RedProof } from '../kit/proof.ts';
 import { FileWrite, RefusedFilesError, writeFiles } from '../kit/files.ts';
-import { prepareTicketWorkspace, runOutput, runSuite, stageDeps, type SuiteResult, type SuiteRun } from '../kit/suite.ts';
+import { prepareTicketWorkspace, runOutput, runSuite, stageDeps, type SuiteResult } from '../kit/suite.ts';
 import { setupCacheIn } from '../kit/setup-cache.ts';
 import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler, HandlerContext } from '../runtime/runtime.ts';

@@ -1,8 +1,8 @@
 import type { WorkItemData } from '../../bus/index.ts';
 import { answerLines, specLines } from '../kit/prompt.ts';
 import type { RepoProfile } from '../../sandbox/index.ts';
-import type { Spec } from '../kit/artifacts.ts';
 import { instructionLines, NO_INSTRUCTIONS, type Instructions } from '../kit/instructions.ts';
+import type { Spec } from '../../bus/index.ts';
 
 export const TEST_AUTHOR_SYSTEM = `You are the test author of nightshift, a team of software agents. Tests come first:
 you write the automated tests for a spec BEFORE any production code changes.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { StageOutcome, WorkItemData } from '../../bus/index.ts';
 import { createEmbedder, createRepoTools, HumanMessage, runToolLoop, SystemMessage } from '../../shared/llm/index.ts';
 import { isTerminal, type RepoRef, type Ticket } from '../../shared/index.ts';
-import { Classification, maybeArtifact, Severity, Spec, TriagingOutput, type Triage } from '../kit/artifacts.ts';
+import { maybeArtifact } from '../kit/artifacts.ts';
 import { stageLlm, type AgentDeps } from '../kit/deps.ts';
 import { escalateToHuman } from '../kit/escalate.ts';
 import { instructionPaths, workspaceInstructions } from '../kit/instructions.ts';
@@ -11,6 +11,7 @@ import { openTicketWorkspace } from '../kit/workspace.ts';
 import type { AgentHandler } from '../runtime/runtime.ts';
 import { describeSimilar, TRIAGER_SYSTEM, triagerRequest } from './prompt.ts';
 import { rankSimilar, type Candidate } from './similarity.ts';
+import { Classification, Severity, Spec, type Triage, TriagingOutput } from '../../bus/index.ts';
 
 /** The tickets the triager compares a report with: every ticket, read from the tickets bucket. */
 export interface TicketDirectory {

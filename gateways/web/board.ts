@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { triageOutcome, type TriageOutcome } from '../../cli/triage.ts';
+import { triageOutcome, type TriageOutcome } from '../../bus/index.ts';
 import { State, STATES, type Stage, type Ticket } from '../../shared/index.ts';
 
 /** What the board shows of one ticket; kept in memory for every ticket, so small. */

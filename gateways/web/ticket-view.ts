@@ -1,7 +1,5 @@
-import { CodingOutput, RefiningOutput, ReviewingOutput, TriagingOutput, WritingTestsOutput, type Spec } from '../../agents/kit/artifacts.ts';
-import type { SuiteRun } from '../../agents/kit/suite.ts';
-import { testLabel } from '../../sandbox/index.ts';
-import { isTerminal, type PullRequest, type Ticket } from '../../shared/index.ts';
+import { CodingOutput, RefiningOutput, ReviewingOutput, type Spec, type SuiteRun, TriagingOutput, WritingTestsOutput } from '../../bus/index.ts';
+import { isTerminal, testLabel, type PullRequest, type Ticket } from '../../shared/index.ts';
 import { html, safeUrl, type Html } from './html.ts';
 import { age, page, tokens } from './layout.ts';
 

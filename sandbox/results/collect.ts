@@ -5,7 +5,7 @@ import { join, posix } from 'node:path';
 import { constants } from 'node:fs';
 import { SandboxError } from '../errors.ts';
 import { parseJestJson, parseJunit, parseMochaJson, parseTap, type Parsed } from './parse.ts';
-import type { Runner, RunError, TestReport } from './report.ts';
+import type { Runner, RunError, TestReport } from '../../shared/test-report.ts';
 
 /** The workspace directory the sandbox uses for its own files (`SCRATCH_DIR` of detect.ts). */
 const SCRATCH = '.nightshift';

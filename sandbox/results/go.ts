@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { clip, MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from './report.ts';
+import { clip, MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from '../../shared/test-report.ts';
 
 /*
  * Go's per-test results: `go test -json` (test2json events, one JSON object a line) on the run's

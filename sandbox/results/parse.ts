@@ -1,6 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
-import { clip, MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from './report.ts';
+import { clip, MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from '../../shared/test-report.ts';
 
 /** What one report file holds. */
 export interface Parsed {

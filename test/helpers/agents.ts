@@ -4,7 +4,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { expect } from 'vitest';
-import type { Spec } from '../../agents/kit/artifacts.ts';
 import type { AgentDeps } from '../../agents/kit/deps.ts';
 import type { AgentHandler, HandlerContext } from '../../agents/runtime/runtime.ts';
 import type { StageOutcome, WorkItemData } from '../../bus/index.ts';
@@ -27,6 +26,7 @@ import { loadMockScript, memoryTranscript, type MemoryTranscript, type MockCall,
 import { memoryPrStore } from './forge.ts';
 import { mockLlm, type TestMockLlm } from './mockllm.ts';
 import { testLabels } from './leftovers.ts';
+import type { Spec } from '../../bus/index.ts';
 
 /*
  * Agent handlers called in-process the way the runtime calls them, with real git, the real Docker

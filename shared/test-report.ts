@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 
+/*
+ * A test run's report, per test: what the sandbox's parsers make of each runner's own report
+ * (sandbox/results) and what a ticket keeps as the evidence of its red and green runs (bus/messages/
+ * artifacts.ts). Data shapes only, here so that both read them without importing each other.
+ */
+
 /** The test runners whose own machine-readable reports nightshift reads. */
 export const Runner = z.enum(['vitest', 'jest', 'mocha', 'ava', 'node:test', 'pytest', 'go', 'tap']);
 export type Runner = z.infer<typeof Runner>;
