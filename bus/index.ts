@@ -55,6 +55,8 @@ export type { Bound, Limits, ProvisionOptions } from './provision.ts';
 export { createNames, createSubjects, EVENT_ORIGINS, Headers } from './subjects.ts';
 export type { EventOrigin, Names, RejectedSource, Subjects } from './subjects.ts';
 export { followTicket, TicketStore } from './tickets.ts';
+export { runBusService } from './service.ts';
+export type { BusServiceSpec, Needs, StartedService } from './service.ts';
 export type { StoredTicket } from './tickets.ts';
 export {
   answerTicket,

@@ -1,5 +1,5 @@
-import { busOptionsOf, connectBus, provision, provisionOptions } from '../../bus/index.ts';
-import { untilAborted, withHealth, withTracing, type Config, type Logger } from '../../shared/index.ts';
+import { busOptionsOf, runBusService } from '../../bus/index.ts';
+import { withTracing, type Config, type Logger } from '../../shared/index.ts';
 import { createCoordinator } from './coordinator.ts';
 
 /**
@@ -12,20 +12,16 @@ export async function runCoordinator({ config, log, signal }: { config: Config; 
 }
 
 async function serve({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
-  return withHealth(config, log, async (state) => {
-    const bus = await connectBus({ ...busOptionsOf(config, 'coordinator'), name: 'nightshift-coordinator', log });
-    state.connected = bus.connected;
-    try {
-      state.phase = 'provisioning the bus';
-      await provision(bus, { ...provisionOptions(config), log });
+  return runBusService({
+    config,
+    log,
+    signal,
+    connect: { ...busOptionsOf(config, 'coordinator'), name: 'nightshift-coordinator', log },
+    ready: 'provision',
+    start: async (bus) => {
       const coordinator = createCoordinator({ bus, config, log });
       await coordinator.start();
-      state.phase = null;
-      await untilAborted(signal);
-      state.phase = 'stopping';
-      await coordinator.stop();
-    } finally {
-      await bus.close();
-    }
+      return coordinator;
+    },
   });
 }

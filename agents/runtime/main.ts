@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { awaitProvisioned, busOptionsOf, connectBus, type Bus } from '../../bus/index.ts';
-import { untilAborted, UsageError, withHealth, withTracing, type Config, type Logger, type Role } from '../../shared/index.ts';
+import { busOptionsOf, runBusService, type Bus } from '../../bus/index.ts';
+import { UsageError, withTracing, type Config, type Logger, type Role } from '../../shared/index.ts';
 import { createAgentRuntime, type AgentHandler } from './runtime.ts';
 
 /** What a handler module's default export receives. */
@@ -69,28 +69,16 @@ async function serve({
   log: Logger;
   signal: AbortSignal;
 }): Promise<void> {
-  return withHealth(config, log, async (state) => {
-    const bus = await connectBus({ ...busOptionsOf(config, role), name: `nightshift-${role}`, log });
-    state.connected = bus.connected;
-    try {
-      const { names } = bus;
-      state.phase = 'waiting for the coordinator to provision the bus';
-      await awaitProvisioned(bus, {
-        buckets: [names.ticketsBucket, names.prsBucket],
-        consumer: { stream: names.workStream, name: names.roleConsumer(role) },
-        log,
-        signal,
-      });
-      state.phase = 'starting';
-      const handler = await makeHandler(bus);
-      const runtime = createAgentRuntime({ bus, role, handler, config, log });
+  return runBusService({
+    config,
+    log,
+    signal,
+    connect: { ...busOptionsOf(config, role), name: `nightshift-${role}`, log },
+    ready: (names) => ({ buckets: [names.ticketsBucket, names.prsBucket], consumer: { stream: names.workStream, name: names.roleConsumer(role) } }),
+    start: async (bus) => {
+      const runtime = createAgentRuntime({ bus, role, handler: await makeHandler(bus), config, log });
       await runtime.start();
-      state.phase = null;
-      await untilAborted(signal);
-      state.phase = 'stopping';
-      await runtime.stop();
-    } finally {
-      await bus.close();
-    }
+      return runtime;
+    },
   });
 }

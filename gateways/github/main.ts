@@ -1,6 +1,6 @@
-import { awaitProvisioned, busOptionsOf, connectBus, createPullRequestStore, isNoResponders, publishEvent, requestIntake, TicketStore, type Bus } from '../../bus/index.ts';
+import { busOptionsOf, createPullRequestStore, isNoResponders, publishEvent, requestIntake, runBusService, TicketStore, type Bus } from '../../bus/index.ts';
 import { connectGitHub, gitHubHosts } from '../../shared/forge/index.ts';
-import { AgentError, ConfigError, untilAborted, withHealth, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
+import { AgentError, ConfigError, type Config, type IntakeReply, type Logger } from '../../shared/index.ts';
 import { createIssueAsker, type IssueAsker, type IssueAskerSettings } from './asker.ts';
 import { createWebhookHandler } from './handler.ts';
 import { startWebhookServer, type WebhookServer } from './server.ts';
@@ -98,20 +98,16 @@ export async function startGitHubGateway({ bus, config, log, options = {} }: { b
  */
 export async function runGitHubReceiver({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   webhookSecret(config);
-  return withHealth(config, log, async (state) => {
-    const bus = await connectBus({ ...busOptionsOf(config, 'github'), name: 'nightshift-github', log });
-    state.connected = bus.connected;
-    try {
-      state.phase = 'waiting for the coordinator to provision the bus';
-      await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.prsBucket, bus.names.escalationsBucket], log, signal });
+  return runBusService({
+    config,
+    log,
+    signal,
+    connect: { ...busOptionsOf(config, 'github'), name: 'nightshift-github', log },
+    ready: (names) => ({ buckets: [names.ticketsBucket, names.prsBucket, names.escalationsBucket] }),
+    start: async (bus) => {
       const server = await startGitHubGateway({ bus, config, log });
-      state.phase = null;
-      await untilAborted(signal);
-      state.phase = 'stopping';
-      await server.close();
-      log.info('github webhook receiver stopped');
-    } finally {
-      await bus.close();
-    }
+      return { stop: server.close };
+    },
+    stopped: 'github webhook receiver stopped',
   });
 }

@@ -1,5 +1,5 @@
-import { awaitProvisioned, busOptionsOf, connectBus } from '../../bus/index.ts';
-import { untilAborted, withHealth, type Config, type Logger } from '../../shared/index.ts';
+import { busOptionsOf, runBusService } from '../../bus/index.ts';
+import type { Config, Logger } from '../../shared/index.ts';
 import { createSlackService, slackSettings } from './service.ts';
 
 /**
@@ -8,21 +8,17 @@ import { createSlackService, slackSettings } from './service.ts';
  */
 export async function runSlackGateway({ config, log, signal }: { config: Config; log: Logger; signal: AbortSignal }): Promise<void> {
   slackSettings(config);
-  return withHealth(config, log, async (state) => {
-    const bus = await connectBus({ ...busOptionsOf(config, 'slack'), name: 'nightshift-slack', log });
-    state.connected = bus.connected;
-    try {
-      state.phase = 'waiting for the coordinator to provision the bus';
-      await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.escalationsBucket], log, signal });
+  return runBusService({
+    config,
+    log,
+    signal,
+    connect: { ...busOptionsOf(config, 'slack'), name: 'nightshift-slack', log },
+    ready: (names) => ({ buckets: [names.ticketsBucket, names.escalationsBucket] }),
+    start: async (bus, state) => {
       state.phase = 'connecting to Slack';
       const service = createSlackService({ bus, config, log });
       await service.start(signal);
-      state.phase = null;
-      await untilAborted(signal);
-      state.phase = 'stopping';
-      await service.stop();
-    } finally {
-      await bus.close();
-    }
+      return service;
+    },
   });
 }

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import { answerTicket, awaitProvisioned, busOptionsOf, cancelTicket, connectBus, createPullRequestStore, showPullRequest, TicketStore, type Bus } from '../../bus/index.ts';
-import { listenHttp, untilAborted, UserInputError, withHealth, type Config, type Logger } from '../../shared/index.ts';
+import { answerTicket, busOptionsOf, cancelTicket, createPullRequestStore, runBusService, showPullRequest, TicketStore, type Bus, type ConnectOptions } from '../../bus/index.ts';
+import { listenHttp, UserInputError, type Config, type Logger } from '../../shared/index.ts';
 import { createWebApp } from './app.ts';
 import { isLoopback } from './auth.ts';
 import { BoardIndex } from './board.ts';
@@ -69,21 +69,17 @@ export async function startWebConsole({ bus, config, log }: { bus: Bus; config: 
 }
 
 /** The web console process (`nightshift web`): connect with the console's own credentials (`web`), serve until `signal` aborts, then drain. */
-export async function runWebConsole({ config, log, signal, busOptions }: { config: Config; log: Logger; signal: AbortSignal; busOptions?: Parameters<typeof connectBus>[0] }): Promise<void> {
-  return withHealth(config, log, async (state) => {
-    const bus = await connectBus(busOptions ?? { ...busOptionsOf(config, 'web'), name: 'nightshift-web', log });
-    state.connected = bus.connected;
-    try {
-      state.phase = 'waiting for the coordinator to provision the bus';
-      await awaitProvisioned(bus, { buckets: [bus.names.ticketsBucket, bus.names.prsBucket], log, signal });
+export async function runWebConsole({ config, log, signal, busOptions }: { config: Config; log: Logger; signal: AbortSignal; busOptions?: ConnectOptions }): Promise<void> {
+  return runBusService({
+    config,
+    log,
+    signal,
+    connect: busOptions ?? { ...busOptionsOf(config, 'web'), name: 'nightshift-web', log },
+    ready: (names) => ({ buckets: [names.ticketsBucket, names.prsBucket] }),
+    start: async (bus) => {
       const web = await startWebConsole({ bus, config, log });
-      state.phase = null;
-      await untilAborted(signal);
-      state.phase = 'stopping';
-      await web.close();
-      log.info('web console stopped');
-    } finally {
-      await bus.close();
-    }
+      return { stop: web.close };
+    },
+    stopped: 'web console stopped',
   });
 }
