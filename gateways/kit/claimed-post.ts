@@ -91,6 +91,9 @@ export interface ClaimedPostOptions<R extends Claim, M, C = void> {
   failure?: (err: unknown, r: R) => unknown;
 }
 
+/** The context argument: none when posting needs nothing beyond the record. */
+type Context<C> = [C] extends [void] ? [] : [c: C];
+
 export interface ClaimedPost<R extends Claim, C = void> {
   /** The claim fields of a fresh claim by this replica, to build a parking's first record with. */
   fresh(): Pick<Claim, 'owner' | 'claimedUntil' | 'claims' | 'failures' | 'lastError' | 'updatedAt'> & { state: 'claimed' };
@@ -99,9 +102,9 @@ export interface ClaimedPost<R extends Claim, C = void> {
    * ticket has no record (`revision` null; ConflictError when another replica created one first), else a
    * compare-and-set over the ticket's record at `revision`.
    */
-  claim(r: R, revision: number | null, c: C): Promise<void>;
+  claim(r: R, revision: number | null, ...c: Context<C>): Promise<void>;
   /** A `claimed` record: waits for a live claim (wakes the ticket when it ends), or takes an expired one over and posts. */
-  resume(r: R, revision: number, c: C): Promise<void>;
+  resume(r: R, revision: number, ...c: Context<C>): Promise<void>;
   /** Whether `r`'s claim is still live; if so the ticket is woken when it ends. */
   held(r: R): boolean;
 }
@@ -117,7 +120,8 @@ export function createClaimedPost<R extends Claim, M, C = void>(o: ClaimedPostOp
     return true;
   }
 
-  async function claim(r: R, revision: number | null, c: C): Promise<void> {
+  async function claim(r: R, revision: number | null, ...ctx: Context<C>): Promise<void> {
+    const c = ctx[0] as C;
     if (revision === null) {
       const created = await store.create(r);
       if (created === null) throw new ConflictError(`the record of ${r.ticketId} was claimed concurrently`);
@@ -126,7 +130,8 @@ export function createClaimedPost<R extends Claim, M, C = void>(o: ClaimedPostOp
     return post(r, await store.update(r, revision), c);
   }
 
-  async function resume(r: R, revision: number, c: C): Promise<void> {
+  async function resume(r: R, revision: number, ...ctx: Context<C>): Promise<void> {
+    const c = ctx[0] as C;
     if (held(r)) return;
     const next: R = { ...r, owner: replica, claimedUntil: iso(now() + lease), claims: r.claims + 1, updatedAt: iso(now()) };
     const rev = await store.update(next, revision);

@@ -92,7 +92,7 @@ export function createEscalations({ slack, settings, log, stores, replica, lease
       if (cur && cur.escalation.state !== 'resolved') await resolve(cur, t);
       return;
     }
-    if (!cur) return posting.claim(claim(t, parked), null, undefined);
+    if (!cur) return posting.claim(claim(t, parked), null);
     const e = cur.escalation;
     if (e.askedAt !== parked.askedAt) {
       if (Date.parse(e.askedAt) > Date.parse(parked.askedAt)) return;
@@ -102,11 +102,11 @@ export function createEscalations({ slack, settings, log, stores, replica, lease
         if (!resolved) return;
         cur = resolved;
       }
-      return posting.claim(claim(t, parked), cur.revision, undefined);
+      return posting.claim(claim(t, parked), cur.revision);
     }
     switch (e.state) {
       case 'claimed':
-        return posting.resume(e, cur.revision, undefined);
+        return posting.resume(e, cur.revision);
       case 'posted':
         return remind(cur);
       case 'resolved':
