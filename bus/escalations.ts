@@ -29,6 +29,9 @@ export const Escalation = z.object({
   claimedUntil: z.iso.datetime(),
   /** Claims made so far: above 1, an earlier claimant may have posted the message before it died. */
   claims: z.number().int().positive(),
+  /** Failed attempts to post, and the last failure, for the retry backoff and for whoever looks (absent from older records). */
+  failures: z.number().int().nonnegative().default(0),
+  lastError: z.string().max(1_000).nullable().default(null),
   message: PostedMessage.nullable(),
   postedAt: z.iso.datetime().nullable(),
   /** Reminders sent in the message's thread. */
@@ -72,12 +75,12 @@ export class EscalationStore {
   }
 
   /** Stores the first escalation of a ticket; returns its revision, or null when the ticket has one already. */
-  create(e: Escalation): Promise<number | null> {
+  create(e: z.input<typeof Escalation>): Promise<number | null> {
     return this.#records.create(e.ticketId, e);
   }
 
   /** Writes `e` if its key is still at `revision`; throws ConflictError otherwise. */
-  update(e: Escalation, revision: number): Promise<number> {
+  update(e: z.input<typeof Escalation>, revision: number): Promise<number> {
     return this.#records.update(e.ticketId, e, revision);
   }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isSummaryReview, summaryMarker } from '../../shared/forge/index.ts';
 import type { Question } from '../../shared/index.ts';
-import { askComment, askMarker, gitHubLogin, hasNightshiftMarker, issueOfExternalId, issueOfTicket, retryDelay, type Asking } from './ask.ts';
+import { askComment, askMarker, gitHubLogin, hasNightshiftMarker, issueOfExternalId, issueOfTicket, type Asking } from './ask.ts';
 
 /** A parked ticket's questions as a comment on its GitHub issue: what it says, and which tickets get one. */
 
@@ -114,12 +114,5 @@ describe('issueOfTicket', () => {
     expect(issueOfExternalId('github:acme/../x#7')).toBeNull();
     expect(issueOfExternalId('github:acme/..#7')).toBeNull();
     expect(issueOfExternalId(undefined)).toBeNull();
-  });
-});
-
-describe('retryDelay', () => {
-  it('doubles from the base per failure, bounded', () => {
-    expect([1, 2, 3, 4, 5, 6, 1_000].map((n) => retryDelay(n, 1_000, 10_000))).toEqual([1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000]);
-    expect(retryDelay(0, 1_000, 10_000)).toBe(1_000);
   });
 });

@@ -124,9 +124,3 @@ function readableDate(iso: string): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
-
-/** The delay before the `failures`-th retry of a failed post: `base`, doubling per failure, at most `max`. */
-export function retryDelay(failures: number, base: number, max: number): number {
-  const n = Math.max(1, Math.min(failures, 30));
-  return Math.min(max, base * 2 ** (n - 1));
-}

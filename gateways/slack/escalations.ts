@@ -1,5 +1,6 @@
 import type { EscalationStore, Escalation, PostedMessage, StoredEscalation, TicketStore } from '../../bus/index.ts';
-import { ConflictError, type Logger, type Ticket } from '../../shared/index.ts';
+import type { Logger, Ticket } from '../../shared/index.ts';
+import { createClaimedPost, type RetryPolicy } from '../kit/claimed-post.ts';
 import type { EscalationRef, GatewaySettings, SlackApi } from './gateway.ts';
 import { escalationMessage, outcomeOf, reminderText, resolvedMessage } from './render.ts';
 
@@ -18,8 +19,8 @@ export interface EscalationsDeps {
   replica: string;
   /** How long a claim to post holds. */
   lease: number;
-  /** How soon a failed post is tried again. */
-  retryMs: number;
+  /** How soon a failed post is tried again (doubling per failure, bounded). */
+  retry: RetryPolicy;
   now: () => number;
   /** Has the ticket looked at again at `at` (epoch ms). */
   wake: (id: string, at: number) => void;
@@ -33,15 +34,13 @@ export const refOf = (e: Escalation): EscalationRef => ({ ticketId: e.ticketId, 
 
 /**
  * The escalation lifecycle: one message per parking, whatever the number of replicas and restarts.
- * Before posting, a replica claims the escalation with a KV create (or a compare-and-set update for a
- * later parking of the same ticket); only the winner posts, then records the message with
- * compare-and-set. A claimant that dies between posting and recording leaves a claim that expires
- * after the lease; whoever takes it over first searches the channel for a message carrying the
- * escalation's metadata and adopts it, and posts only when there is none. Resolving updates the
- * message (idempotent) before recording it; a reminder is recorded before it is posted, so a crash
- * loses at most one reminder and never sends one twice.
+ * Posting is the shared claim → post → adopt protocol (gateways/kit/claimed-post.ts): a replica claims
+ * the escalation in the KV bucket, only the winner posts and records the message; whoever takes over an
+ * expired claim first searches the channel for a message carrying the escalation's metadata and adopts
+ * it. Resolving updates the message (idempotent) before recording it; a reminder is recorded before it
+ * is posted, so a crash loses at most one reminder and never sends one twice.
  */
-export function createEscalations({ slack, settings, log, stores, replica, lease, retryMs, now, wake: wakeAt }: EscalationsDeps) {
+export function createEscalations({ slack, settings, log, stores, replica, lease, retry, now, wake: wakeAt }: EscalationsDeps) {
   const iso = (ms: number) => new Date(ms).toISOString();
   const searchSince = (e: Escalation) => new Date(Date.parse(e.askedAt) - SKEW_MS);
 
@@ -49,6 +48,33 @@ export function createEscalations({ slack, settings, log, stores, replica, lease
   function wake(id: string, at: number | null): void {
     if (at !== null) wakeAt(id, at);
   }
+
+  const posting = createClaimedPost<Escalation, PostedMessage>({
+    // Read when called: the stores are opened when the gateway starts, after this is created.
+    store: { create: (e) => stores.escalations.create(e), update: (e, revision) => stores.escalations.update(e, revision) },
+    replica,
+    lease,
+    retry,
+    now,
+    wake: wakeAt,
+    log,
+    texts: {
+      takenOver: 'took over an expired claim to post an escalation',
+      adopted: 'adopted the escalation message an earlier claimant posted',
+      failed: 'posting the escalation failed; will retry',
+      posted: 'escalation posted',
+    },
+    where: (e) => ({ ticketId: e.ticketId, askedAt: e.askedAt, replica }),
+    about: (message) => ({ message }),
+    find: (e) => slack.findEscalation(settings.channel, searchSince(e), refOf(e)),
+    post: (e) => slack.post(settings.channel, escalationMessage(e), { escalation: refOf(e) }),
+    posted: async (e, at) => {
+      await stores.escalations.indexThread(at, refOf(e));
+      return { ...e, state: 'posted', message: at, postedAt: iso(now()), updatedAt: iso(now()) };
+    },
+    recorded: (e) => wake(e.ticketId, reminderDue(e)),
+    lost: attach,
+  });
 
   /** Brings the ticket's escalation in line with the ticket: post, remind, or resolve. Returns the ticket's state. */
   async function reconcile(id: string): Promise<Ticket['state'] | null> {
@@ -66,12 +92,7 @@ export function createEscalations({ slack, settings, log, stores, replica, lease
       if (cur && cur.escalation.state !== 'resolved') await resolve(cur, t);
       return;
     }
-    if (!cur) {
-      const e = claim(t, parked);
-      const revision = await stores.escalations.create(e);
-      if (revision === null) throw new ConflictError(`escalation of ${id} created concurrently`);
-      return post(e, revision);
-    }
+    if (!cur) return posting.claim(claim(t, parked), null);
     const e = cur.escalation;
     if (e.askedAt !== parked.askedAt) {
       if (Date.parse(e.askedAt) > Date.parse(parked.askedAt)) return;
@@ -81,20 +102,11 @@ export function createEscalations({ slack, settings, log, stores, replica, lease
         if (!resolved) return;
         cur = resolved;
       }
-      const next = claim(t, parked);
-      return post(next, await stores.escalations.update(next, cur.revision));
+      return posting.claim(claim(t, parked), cur.revision);
     }
     switch (e.state) {
-      case 'claimed': {
-        if (Date.parse(e.claimedUntil) > now()) {
-          wake(id, Date.parse(e.claimedUntil));
-          return;
-        }
-        const next: Escalation = { ...e, owner: replica, claimedUntil: iso(now() + lease), claims: e.claims + 1, updatedAt: iso(now()) };
-        const revision = await stores.escalations.update(next, cur.revision);
-        log.warn({ ticketId: id, previousOwner: e.owner, claims: next.claims }, 'took over an expired claim to post an escalation');
-        return post(next, revision);
-      }
+      case 'claimed':
+        return posting.resume(e, cur.revision);
       case 'posted':
         return remind(cur);
       case 'resolved':
@@ -104,51 +116,17 @@ export function createEscalations({ slack, settings, log, stores, replica, lease
 
   function claim(t: Ticket, parked: NonNullable<Ticket['parked']>): Escalation {
     return {
+      ...posting.fresh(),
       ticketId: t.id,
       askedAt: parked.askedAt,
       title: t.title,
       questions: parked.questions,
       deadline: parked.deadline,
-      state: 'claimed',
-      owner: replica,
-      claimedUntil: iso(now() + lease),
-      claims: 1,
       message: null,
       postedAt: null,
       reminders: 0,
       outcome: null,
-      updatedAt: iso(now()),
     };
-  }
-
-  /** Posts the claimed escalation (or adopts the message an earlier claimant posted), then records it. */
-  async function post(e: Escalation, revision: number): Promise<void> {
-    let at: PostedMessage | null = null;
-    try {
-      if (e.claims > 1) {
-        at = await slack.findEscalation(settings.channel, searchSince(e), refOf(e));
-        if (at) log.info({ ticketId: e.ticketId, message: at }, 'adopted the escalation message an earlier claimant posted');
-      }
-      at ??= await slack.post(settings.channel, escalationMessage(e), { escalation: refOf(e) });
-    } catch (err) {
-      // Whether or not Slack took the message, the next attempt searches for it first (claims > 1).
-      const retryAt = now() + retryMs;
-      log.error({ err, ticketId: e.ticketId, retryAt: iso(retryAt) }, 'posting the escalation failed; will retry');
-      await stores.escalations.update({ ...e, claimedUntil: iso(retryAt), updatedAt: iso(now()) }, revision).catch(() => undefined);
-      wake(e.ticketId, retryAt);
-      return;
-    }
-    await stores.escalations.indexThread(at, refOf(e));
-    const posted: Escalation = { ...e, state: 'posted', message: at, postedAt: iso(now()), updatedAt: iso(now()) };
-    try {
-      await stores.escalations.update(posted, revision);
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      await attach(e, at);
-      return;
-    }
-    log.info({ ticketId: e.ticketId, askedAt: e.askedAt, message: at, replica }, 'escalation posted');
-    wake(e.ticketId, reminderDue(posted));
   }
 
   /**
@@ -204,10 +182,7 @@ export function createEscalations({ slack, settings, log, stores, replica, lease
   async function resolve({ escalation: e, revision }: StoredEscalation, t: Ticket): Promise<StoredEscalation | null> {
     let at = e.message;
     if (e.state === 'claimed') {
-      if (Date.parse(e.claimedUntil) > now()) {
-        wake(e.ticketId, Date.parse(e.claimedUntil));
-        return null;
-      }
+      if (posting.held(e)) return null;
       at = await slack.findEscalation(settings.channel, searchSince(e), refOf(e));
     }
     const outcome = outcomeOf(t, e.askedAt);

@@ -39,8 +39,9 @@ export interface GatewaySettings {
   sweepIntervalMs: number;
   /** How long a replica's claim to post holds before another may take it over. */
   claimLeaseMs?: number;
-  /** How soon a failed Slack call is tried again. */
+  /** How soon a failed Slack call is tried again; a failed post of an escalation doubles it per failure, up to `retryMaxMs`. */
   retryMs?: number;
+  retryMaxMs?: number;
   /** The triage channel: a person's new top-level message there is filed as a bug report. */
   triageChannel?: string | undefined;
   /** The repository the triage channel's reports are about (set with `triageChannel`). */
@@ -82,6 +83,8 @@ export interface SlackGateway {
 /** Default claim lease: far longer than one bounded post (3 attempts of at most 10 s). */
 const CLAIM_LEASE_MS = 300_000;
 const RETRY_MS = 30_000;
+/** Default bound of the doubling retry delay of a failed post (the claim lease: a failing Slack is tried every 5 minutes at least). */
+const RETRY_MAX_MS = 300_000;
 
 /**
  * The Slack gateway's logic, independent of how Slack's requests arrive (Socket Mode or HTTP): the
@@ -114,7 +117,7 @@ export function createSlackGateway({
     stores,
     replica,
     lease: settings.claimLeaseMs ?? CLAIM_LEASE_MS,
-    retryMs,
+    retry: { retryMs, retryMaxMs: Math.max(settings.retryMaxMs ?? RETRY_MAX_MS, retryMs) },
     now,
     wake: (id, at) => steps.wake(id, at),
   });
