@@ -64,7 +64,7 @@ export { ticketOfBranch } from './ticket/branch.ts';
 export { budgetAnswerText, budgetDirective, budgetProblem, NO_USAGE, parseBudget, sumUsage, usedTokens } from './ticket/budget.ts';
 export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
-export { delay, untilAborted } from './async.ts';
+export { delay, untilAborted, untilSettledOrAborted } from './async.ts';
 export { git, GitError, localPathOf, protocolOf } from './workspace/git.ts';
 export type { GitIdentity, GitOptions, GitProtocol } from './workspace/git.ts';
 export { pushBranch } from './workspace/push.ts';

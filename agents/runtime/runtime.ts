@@ -19,7 +19,7 @@ import {
   type StageOutcome,
   type WorkItemData,
 } from '../../bus/index.ts';
-import { delay, describeError, inSpan, markError, parentIn, SpanKind, sumUsage, type Config, type Logger, type Role, type RoleUsage, type Span } from '../../shared/index.ts';
+import { delay, describeError, untilSettledOrAborted, inSpan, markError, parentIn, SpanKind, sumUsage, type Config, type Logger, type Role, type RoleUsage, type Span } from '../../shared/index.ts';
 import { startStage, type StageEnd } from '../../shared/metrics.ts';
 import { movedOn, startFence, type Fence, type FencedWork } from './fence.ts';
 
@@ -360,20 +360,3 @@ const STARTED_GRACE_MS = 250;
 const PULL_EXPIRES_MS = 30_000;
 /** How often the server tells an idle pull that it is still there: two missed beats end the pull. */
 const PULL_HEARTBEAT_MS = 5_000;
-
-/**
- * Settles as `work` does, or resolves when `signal` aborts first, and leaves no listener on
- * the signal behind: the runtime waits like this on every item, on a signal that lives as long as
- * the process.
- */
-async function untilSettledOrAborted(work: Promise<unknown>, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return;
-  let onAbort!: () => void;
-  const aborted = new Promise<void>((resolve) => (onAbort = resolve));
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    await Promise.race([work, aborted]);
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-  }
-}
