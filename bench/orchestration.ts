@@ -24,6 +24,10 @@
  *   every stage waiting a simulated stage, at 8 replicas against linear (8 × the 1-replica rate).
  *
  * `--quick` runs fewer tickets, and a 100 ms simulated stage instead of 1 s.
+ *
+ * One file: the stack it starts, the raw chains it measures against and the three measurements are one
+ * experiment, and each raw chain sits beside the figure it bounds so that both are seen to count the
+ * same steps.
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';

@@ -1,3 +1,10 @@
+/**
+ * The Docker sandbox: `DockerSandbox`, the one class that creates, runs and removes the containers of
+ * cold runs, opens warm sessions, and finds leftovers by the labels and owner it writes on them. One
+ * file because every method works on the same private state (engine client, run user, egress gate,
+ * labels); what stands on its own is already apart: engine helpers (engine.ts), the egress gate
+ * (gate.ts), a warm session's commands (docker-session.ts).
+ */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { headers as natsHeaders, type Msg } from '@nats-io/transport-node';
-import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import type { JsMsg } from '@nats-io/jetstream';
 import { z } from 'zod';
 import {
   decodeEnvelope,
@@ -8,7 +8,6 @@ import {
   envelope,
   Headers,
   refuseEvent,
-  StageCompleted,
   StageFailed,
   TICKET_EVENTS,
   TicketStore,
@@ -22,10 +21,8 @@ import {
 } from '../../bus/index.ts';
 import {
   contextOfTraceparent,
-  delay,
   describeError,
   inSpan,
-  isStage,
   parentIn,
   SpanKind,
   traceparentOf,
@@ -42,13 +39,14 @@ import {
   type OutboxItem,
   type Span,
   type Ticket,
-  type TicketHead,
   type TraceContext,
 } from '../../shared/index.ts';
-import { measureWorkPending, ticketCensus } from '../../shared/metrics.ts';
+import { measureWorkPending } from '../../shared/metrics.ts';
 import type { CoordinatorEvent } from './events.ts';
 import { BUG_INTAKE, parseIntake, TICKET_INTAKE, type IntakeKind } from './intake.ts';
-import { applyEvent, COORDINATOR, newTicket, nextWake, redispatch, tick, type Policy } from './reducer.ts';
+import { consumeLoop } from './consume.ts';
+import { applyEvent, COORDINATOR, newTicket, tick, type Policy } from './reducer.ts';
+import { createSweeper } from './sweeper.ts';
 
 export interface CoordinatorDeps {
   bus: Bus;
@@ -64,20 +62,6 @@ export interface Coordinator {
   stop(): Promise<void>;
 }
 
-/**
- * How long a dispatch nobody has seen published may wait before any coordinator's sweeper checks the
- * work stream for it, and publishes it if it is not there.
- */
-const OUTBOX_GRACE_MS = 2_000;
-/** How long this coordinator remembers the dispatches it published itself. */
-const PUBLISHED_MEMORY_MS = 600_000;
-
-/**
- * Messages one coordinator handles at once per stream (and asks the server for in one pull). Events of
- * one ticket are still applied one at a time, in arrival order.
- */
-const MAX_IN_FLIGHT = 64;
-
 /** The server's advisory when a work item reached max_deliver. */
 const MaxDeliveriesAdvisory = z.object({
   stream: z.string(),
@@ -90,7 +74,8 @@ const MaxDeliveriesAdvisory = z.object({
  * The coordinator: serves ticket intake, applies every ticket event to the ticket's state with
  * compare-and-set, dispatches stage work through a transactional outbox, and sweeps timers. Any
  * number of coordinators can run against one server; they share the intake queue group and the
- * durable events consumer.
+ * durable events consumer. The consume loop is consume.ts; the ticket index, its timers and the
+ * outbox sweeper are sweeper.ts, which writes through this file's `write` and `advance`.
  */
 export function createCoordinator({ bus, config, log, clock = () => new Date() }: CoordinatorDeps): Coordinator {
   const { subjects, names } = bus;
@@ -161,7 +146,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
    * dispatched. One write per transition: the dispatch is recorded in the ticket (`work.dispatchId`)
    * by the write that decides it, and the outbox the reducer fills is emptied in that same write. That
    * the work item was published is not written anywhere: a publish lost to a crash or a bus error is
-   * found by the sweepers (`ensurePublished`), which look for the item in the work stream.
+   * found by the sweepers (`ensurePublished`, sweeper.ts), which look for the item in the work stream.
    */
   async function write(id: string, decide: (t: Ticket) => Ticket | null): Promise<StoredTicket | null> {
     let items: OutboxItem[] = [];
@@ -336,272 +321,6 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
     await bus.jsm.streams.deleteMessage(names.workStream, seq).catch(() => false);
   }
 
-  /**
-   * Consumes `stream` through the shared durable consumer with one long-lived pull, handling up to
-   * MAX_IN_FLIGHT messages at once. Messages with the same key (`keyOf`: the ticket of an event) are
-   * handled one after another in arrival order; others run concurrently, which compare-and-set makes
-   * safe, here as across coordinator replicas. Ends once `abort` fires and what is in hand is done;
-   * messages buffered but not started are handed back (nak) for any coordinator to take.
-   */
-  async function consumeLoop(stream: string, handle: (m: JsMsg) => Promise<void>, keyOf: (m: JsMsg) => string | undefined): Promise<void> {
-    const chains = new Map<string, Promise<void>>();
-    const active = new Set<Promise<void>>();
-    let freed: (() => void) | undefined;
-    const run = async (m: JsMsg): Promise<void> => {
-      try {
-        await handle(m);
-      } catch (err) {
-        log.error({ err, subject: m.subject }, 'handling failed; will be redelivered');
-        m.nak(1_000);
-      }
-    };
-    let consumer: Consumer | undefined;
-    while (!abort.signal.aborted) {
-      try {
-        consumer ??= await bus.js.consumers.get(stream, names.coordinatorConsumer);
-        const messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT });
-        const close = () => void messages.close();
-        abort.signal.addEventListener('abort', close, { once: true });
-        try {
-          for await (const m of messages) {
-            if (abort.signal.aborted) {
-              m.nak();
-              continue;
-            }
-            while (active.size >= MAX_IN_FLIGHT) await new Promise<void>((r) => (freed = r));
-            const key = keyOf(m);
-            const before = key === undefined ? undefined : chains.get(key);
-            const p = before ? before.then(() => run(m)) : run(m);
-            active.add(p);
-            if (key !== undefined) chains.set(key, p);
-            void p.finally(() => {
-              active.delete(p);
-              if (key !== undefined && chains.get(key) === p) chains.delete(key);
-              const wake = freed;
-              freed = undefined;
-              wake?.();
-            });
-          }
-        } finally {
-          abort.signal.removeEventListener('abort', close);
-        }
-        // The pull ended without a stop (the client gave up on it): start another.
-        if (!abort.signal.aborted) await delay(500, abort.signal);
-      } catch (err) {
-        if (abort.signal.aborted) break;
-        consumer = undefined;
-        log.debug({ err, stream }, 'consumer unavailable; retrying');
-        await delay(500, abort.signal);
-      }
-    }
-    await Promise.allSettled([...active]);
-  }
-
-  // ---- timers -------------------------------------------------------------------------------
-
-  const wakeAt = new Map<string, number>();
-  /** Tickets whose outbox a coordinator older than this one left filled, since when. */
-  const unsentSince = new Map<string, number>();
-  /**
-   * Dispatches nobody has seen published yet, per ticket: since when this coordinator knows of them,
-   * and when to try again after a failed check (backoff: the bus is likely electing leaders).
-   */
-  const unconfirmed = new Map<string, { dispatchId: string; dispatchedAt: string; since: number; tries?: number; retryAt?: number }>();
-  /**
-   * Dispatched work seen published, per ticket: when to check next that its work item is still on
-   * its way, and the ticket revision at which the item was last found gone.
-   */
-  const dispatched = new Map<string, { dispatchId: string; at: number; goneAt?: number }>();
-  const census = ticketCensus();
-  async function watchTickets(): Promise<void> {
-    // Heads only: every coordinator follows every write of every ticket, and validating whole records
-    // there cost each coordinator a full parse of every other coordinator's writes.
-    for await (const t of store.watchHeads(abort.signal)) index(t);
-  }
-
-  function index(t: TicketHead): void {
-    census.observe(t);
-    const wake = nextWake(t);
-    if (wake === null) wakeAt.delete(t.id);
-    else wakeAt.set(t.id, wake);
-    if (t.outbox.length > 0) unsentSince.set(t.id, Date.parse(t.updatedAt));
-    else unsentSince.delete(t.id);
-    const waiting = t.work && isStage(t.state) && t.work.dispatchId && t.outbox.length === 0 ? t.work : undefined;
-    if (!waiting) {
-      unconfirmed.delete(t.id);
-      dispatched.delete(t.id);
-      return;
-    }
-    const dispatchId = waiting.dispatchId!;
-    if (dispatched.get(t.id)?.dispatchId === dispatchId) return;
-    // Started by an agent, or published here: it was published. Otherwise the sweeper makes sure.
-    if (waiting.startedAt || published.has(dispatchId)) confirm(t.id, dispatchId, waiting.dispatchedAt);
-    else if (unconfirmed.get(t.id)?.dispatchId !== dispatchId) {
-      dispatched.delete(t.id);
-      unconfirmed.set(t.id, { dispatchId, dispatchedAt: waiting.dispatchedAt, since: clock().getTime() });
-    }
-  }
-
-  /** Work known to be published: from now on, checked for loss (`reconcile`). */
-  function confirm(id: string, dispatchId: string, dispatchedAt: string): void {
-    if (unconfirmed.get(id)?.dispatchId === dispatchId) unconfirmed.delete(id);
-    if (dispatched.get(id)?.dispatchId === dispatchId) return;
-    // Counted from when the item was seen published, not from the decision.
-    dispatched.set(id, { dispatchId, at: Math.max(Date.parse(dispatchedAt), clock().getTime()) + config.NIGHTSHIFT_LOST_WORK_CHECK });
-  }
-
-  let duplicateWindowMs: number | undefined;
-
-  /**
-   * Makes sure the dispatch a ticket waits on was published, for a dispatch nobody has seen published
-   * (its coordinator died between the write and the publish, or the publish failed): it was when its
-   * work item is in the work stream, when an agent started it, or when its result waits to be applied.
-   * Otherwise it is published now under its own Msg-Id; within the stream's duplicate window the server
-   * drops it if it had been published after all. Past that window, an item that left no trace is left
-   * to `reconcile`, which dispatches the attempt again under a new id.
-   */
-  async function ensurePublished(id: string, dispatchId: string): Promise<void> {
-    const t = (await store.get(id))?.ticket;
-    const w = t?.work;
-    if (!t || !w || !isStage(t.state) || w.dispatchId !== dispatchId || t.outbox.length > 0) {
-      if (unconfirmed.get(id)?.dispatchId === dispatchId) unconfirmed.delete(id);
-      return;
-    }
-    const role = ROLE_OF_STAGE[w.stage];
-    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subjects.work(role, id) }).catch(() => null);
-    const queued = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === dispatchId;
-    if (!queued && !w.startedAt && !(await resultPending(id, role, dispatchId))) {
-      duplicateWindowMs ??= Math.floor((await bus.jsm.streams.info(names.workStream)).config.duplicate_window / 1e6);
-      if (Date.now() - Date.parse(w.dispatchedAt) < duplicateWindowMs - OUTBOX_GRACE_MS) {
-        const duplicate = await publishWork(t, { msgId: dispatchId, kind: 'dispatch', stage: w.stage, attempt: w.attempt, ...(w.round !== undefined && { round: w.round }) });
-        if (!duplicate) log.warn({ ticketId: id, stage: w.stage, attempt: w.attempt }, 'a dispatch nobody published is published now');
-      }
-    }
-    confirm(id, dispatchId, w.dispatchedAt);
-  }
-
-  /**
-   * Checks that a ticket's dispatched work is still on its way, and repairs what a JetStream cluster
-   * can lose when its leaders change (nats-server 2.9 was seen doing each):
-   * - the item is still queued (a work queue: items leave it when acked) but at or below its role
-   *   consumer's ack floor, so the consumer counts it done and will never deliver it. Never started:
-   *   it is deleted and queued again under a new Msg-Id (of several coordinators, only the one whose
-   *   delete succeeds does). Started: its deliveries ran out without the advisory saying so, and the
-   *   attempt fails as the advisory would have it.
-   * - the item is gone (an agent acked it once its result was published), no result of it waits in
-   *   the events stream above the coordinators' ack floor, and the ticket still waits on it at the
-   *   same revision one check later: the result, or the write that applied it, was lost. The attempt
-   *   is dispatched again under a new id.
-   * An item the consumer has yet to deliver or holds is left alone.
-   */
-  /** Whether a result of dispatch `dispatchId` waits in the events stream to be applied. */
-  async function resultPending(ticketId: string, role: Role, dispatchId: string): Promise<boolean> {
-    let floor: number | undefined;
-    for (const type of [StageCompleted.type, StageFailed.type]) {
-      const stored = await bus.jsm.streams.getMessage(names.eventsStream, { last_by_subj: subjects.event(ticketId, role, type) }).catch(() => null);
-      if (!stored || decodeEnvelope(stored.data, [StageCompleted, StageFailed]).causationId !== dispatchId) continue;
-      floor ??= (await bus.jsm.consumers.info(names.eventsStream, names.coordinatorConsumer)).ack_floor.stream_seq;
-      if (stored.seq > floor) return true;
-    }
-    return false;
-  }
-
-  async function reconcile(id: string, check: { dispatchId: string; goneAt?: number }): Promise<void> {
-    const cur = await store.get(id);
-    const t = cur?.ticket;
-    if (!cur || !t?.work?.dispatchId || !isStage(t.state) || t.outbox.length > 0 || t.work.dispatchId !== check.dispatchId) return;
-    const { stage, attempt } = t.work;
-    const role = ROLE_OF_STAGE[stage];
-    const subject = subjects.work(role, t.id);
-    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subject }).catch(() => null);
-    const current = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === t.work.dispatchId;
-    if (stored && current) {
-      check.goneAt = undefined;
-      const { ack_floor, config: consumer } = await bus.jsm.consumers.info(names.workStream, names.roleConsumer(role));
-      if (stored.seq > ack_floor.stream_seq) return;
-      const where = { ticketId: t.id, stage, attempt, role, seq: stored.seq, ackFloor: ack_floor.stream_seq };
-      if (t.work.startedAt) {
-        log.warn(where, 'started work passed over by its consumer: its deliveries ran out unannounced; failing the attempt');
-        const deliveries = Math.max(0, consumer.max_deliver ?? 0);
-        await failExhausted(stored.seq, stored.data, `work item passed over by its consumer after it started (its ${deliveries} deliveries ran out)`, deliveries);
-        return;
-      }
-      if (!(await bus.jsm.streams.deleteMessage(names.workStream, stored.seq).catch(() => false))) return;
-      // The item's trace context goes with it, so that its agent still continues the ticket's trace.
-      const headers = traceHeaders(undefined, traceContextOf(stored.header));
-      await bus.js.publish(subject, stored.data, { msgID: `${t.work.dispatchId}.requeued.${stored.seq}`, ...(headers && { headers }) });
-      log.warn(where, 'dispatched work passed over by its consumer (lost in a leader change); queued again');
-      return;
-    }
-    // Its result may be on its way: in the events stream, above the coordinators' ack floor.
-    if (await resultPending(t.id, role, t.work.dispatchId)) {
-      check.goneAt = undefined;
-      return;
-    }
-    if (check.goneAt !== cur.revision) {
-      check.goneAt = cur.revision;
-      return;
-    }
-    const reason = `work item of ${stage} attempt ${attempt} is gone from the queue but its result never arrived (lost by the bus); dispatched again`;
-    const next = await write(id, (x) => (x.work?.dispatchId === check.dispatchId ? redispatch(x, clock(), policy, reason) : null));
-    if (next) {
-      if (next.ticket.state === 'failed') log.error({ ticketId: t.id, stage, attempt, role, failure: next.ticket.failure }, 'work lost too often: the ticket failed');
-      else log.warn({ ticketId: t.id, stage, attempt, role }, reason);
-    }
-  }
-
-  async function sweepLoop(): Promise<void> {
-    while (!abort.signal.aborted) {
-      await delay(config.NIGHTSHIFT_SWEEP_INTERVAL, abort.signal);
-      const now = clock().getTime();
-      for (const [id, at] of [...wakeAt]) {
-        if (abort.signal.aborted) return;
-        if (at > now) continue;
-        wakeAt.delete(id);
-        await advance(id).catch((err: unknown) => {
-          // A record whose head parses but whose whole does not: retrying cannot help, and the watch
-          // brings the ticket back when it is written again.
-          if (err instanceof z.ZodError) return log.error({ err, ticketId: id }, 'the ticket record does not parse; its timer is dropped until it is written again');
-          log.warn({ err, ticketId: id }, 'timer failed; will retry');
-          // The watch only re-indexes a ticket when it changes: keep the timer, or it is never retried.
-          if (!wakeAt.has(id)) wakeAt.set(id, at);
-        });
-      }
-      for (const [id, since] of [...unsentSince]) {
-        if (abort.signal.aborted) return;
-        if (now - since < OUTBOX_GRACE_MS) continue;
-        unsentSince.delete(id);
-        // An outbox left filled by an older coordinator: published and emptied in one write.
-        await write(id, (t) => (t.outbox.length > 0 ? t : null)).catch((err: unknown) => {
-          log.warn({ err, ticketId: id }, 'outbox publish failed; will retry');
-          if (!unsentSince.has(id)) unsentSince.set(id, since);
-        });
-      }
-      for (const [id, u] of [...unconfirmed]) {
-        if (abort.signal.aborted) return;
-        if (published.has(u.dispatchId)) {
-          confirm(id, u.dispatchId, u.dispatchedAt);
-          continue;
-        }
-        if (now - u.since < OUTBOX_GRACE_MS || (u.retryAt ?? 0) > now) continue;
-        await ensurePublished(id, u.dispatchId).catch((err: unknown) => {
-          const tries = (u.tries ?? 0) + 1;
-          const waitMs = Math.min(config.NIGHTSHIFT_RETRY_BACKOFF * 2 ** (tries - 1), config.NIGHTSHIFT_RETRY_BACKOFF_MAX);
-          Object.assign(u, { tries, retryAt: clock().getTime() + waitMs });
-          if (tries === 1) log.warn({ err, ticketId: id }, 'could not check that a dispatch was published; will retry');
-          else log.debug({ err, ticketId: id, tries, retryInMs: waitMs }, 'could not check that a dispatch was published, again; will retry');
-        });
-      }
-      for (const [dispatchId, at] of published) if (Date.now() - at > PUBLISHED_MEMORY_MS) published.delete(dispatchId);
-      for (const [id, check] of [...dispatched]) {
-        if (abort.signal.aborted) return;
-        if (check.at > now) continue;
-        check.at = now + config.NIGHTSHIFT_LOST_WORK_CHECK;
-        await reconcile(id, check).catch((err: unknown) => log.debug({ err, ticketId: id }, 'could not check dispatched work; will check again'));
-      }
-    }
-  }
-
   return {
     async start() {
       store = new TicketStore(await bus.tickets());
@@ -619,12 +338,14 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       serve(subjects.ticketIntake, TICKET_INTAKE);
       serve(subjects.bugIntake, BUG_INTAKE);
       await bus.nc.flush();
+      const loop = { bus, signal: abort.signal, log };
+      const sweeper = createSweeper({ bus, store, config, policy, log, clock, signal: abort.signal, published, write, advance, publishWork, failExhausted });
       running.push(
-        consumeLoop(names.eventsStream, handleEvent, (m) => subjects.parseEvent(m.subject)?.ticketId),
+        consumeLoop(loop, names.eventsStream, handleEvent, (m) => subjects.parseEvent(m.subject)?.ticketId),
         // Advisories name a stream sequence, not a ticket: any order will do.
-        consumeLoop(names.advisoriesStream, handleAdvisory, () => undefined),
-        watchTickets(),
-        sweepLoop(),
+        consumeLoop(loop, names.advisoriesStream, handleAdvisory, () => undefined),
+        sweeper.watch(),
+        sweeper.sweep(),
       );
       log.info({ prefix: subjects.prefix }, 'coordinator started');
     },

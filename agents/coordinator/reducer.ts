@@ -1,3 +1,10 @@
+/**
+ * The coordinator's state machine, whole: every event (`applyEvent`) and every timer (`tick`) turned
+ * into the ticket's next record, with the few moves they all share (dispatch, park, fail, moveTo,
+ * ignore) and the bookkeeping those moves keep (timeline, applied ids, outbox). One file because it is
+ * one transition table: split by event, each part would reach back into the same moves, and the
+ * invariants reducer.test.ts checks over any sequence of events and ticks are those of the whole.
+ */
 import {
   budgetProblem,
   canTransition,

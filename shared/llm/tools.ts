@@ -1,3 +1,9 @@
+/**
+ * The read-only repository tools a model calls (`list_files`, `read_file`, `search`) over one
+ * workspace. One file because the three tools share one closure: the resolved root, the confinement
+ * that refuses any path leaving it (`resolvePath`) and the output caps; a tool kept elsewhere would
+ * have to be handed that confinement, and one that forgot it would be a way out of the workspace.
+ */
 import { lstat, open, readdir, readFile, readlink, realpath, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, matchesGlob, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
