@@ -2,7 +2,7 @@ import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectBus, createTicketWhenServed, showPullRequest, waitTicket, type BusAuth } from '../bus/index.ts';
-import { git, type Logger } from '../shared/index.ts';
+import { CommandError, git, type Logger } from '../shared/index.ts';
 import { renderPullRequest } from './prs.ts';
 import { renderEntry } from './render.ts';
 
@@ -51,14 +51,14 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   try {
     opts.report({ event: 'demo', repo }, `demo repository: ${repo}`);
     const reply = await createTicketWhenServed(bus, { ...demoTicket(), externalId: `DEMO-${stamp}`, repo: { path: repo } }, opts.signal);
-    if (!reply.ok) throw new Error(`the demo ticket was refused: ${reply.error.message}`);
+    if (!reply.ok) throw new CommandError('demo_refused', `the demo ticket was refused: ${reply.error.message}`);
     opts.report({ event: 'ticket', id: reply.id }, `ticket ${reply.id} posted; following it:`);
     const t = await waitTicket(bus, reply.id, {
       timeoutMs: opts.timeoutMs,
       onEntry: (e) => opts.report({ event: 'timeline', ticketId: reply.id, entry: e }, `  ${renderEntry(e)}`),
     });
     if (t.state !== 'pr_open') {
-      throw new Error(`the demo ticket ended ${t.state}${t.failure ? `: ${t.failure.code}: ${t.failure.message}` : ''}`);
+      throw new CommandError('demo_failed', `the demo ticket ended ${t.state}${t.failure ? `: ${t.failure.code}: ${t.failure.message}` : ''}`);
     }
     const shown = await showPullRequest(bus, t.id);
     opts.report({ event: 'pull_request', ...shown }, `\n${renderPullRequest(shown)}`);

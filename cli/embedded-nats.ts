@@ -9,7 +9,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:
 import { createConnection, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { connectBus, limitsFromConfig, storeBytesNeeded, writeNodeConfig } from '../bus/index.ts';
-import { delay, UserInputError, type Logger } from '../shared/index.ts';
+import { CommandError, delay, UserInputError, type Logger } from '../shared/index.ts';
 import type { UpOptions } from './up.ts';
 
 /** What of `up`'s options the embedded servers go by. */
@@ -122,11 +122,11 @@ export async function startEmbedded(srv: EmbeddedServer): Promise<void> {
   const deadline = Date.now() + 15_000;
   while (!(await canConnect(srv.port))) {
     if (proc.exitCode !== null || proc.signalCode !== null) {
-      throw new Error(`the embedded nats-server ${srv.name} exited with ${proc.exitCode ?? proc.signalCode}; see ${srv.logFile}`);
+      throw new CommandError('nats_exited', `the embedded nats-server ${srv.name} exited with ${proc.exitCode ?? proc.signalCode}; see ${srv.logFile}`);
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`the embedded nats-server ${srv.name} did not listen on ${srv.port} within 15s; see ${srv.logFile}`);
+      throw new CommandError('nats_not_listening', `the embedded nats-server ${srv.name} did not listen on ${srv.port} within 15s; see ${srv.logFile}`);
     }
     await delay(50);
   }
@@ -147,7 +147,7 @@ export async function awaitJetStream(url: string, coordinatorSeed: string, log: 
     } catch (err) {
       if (Date.now() > deadline) {
         await Promise.all(servers.map((srv) => stopChild(srv.proc, 5_000)));
-        throw new Error(`the embedded JetStream cluster did not elect a leader within 60s (${(err as Error).message}); see ${servers.map((s) => s.logFile).join(', ')}`);
+        throw new CommandError('nats_no_leader', `the embedded JetStream cluster did not elect a leader within 60s (${(err as Error).message}); see ${servers.map((s) => s.logFile).join(', ')}`);
       }
       await delay(250);
     }

@@ -5,7 +5,7 @@
 import { runCoordinator } from '../agents/coordinator/main.ts';
 import { loadHandler, runAgent } from '../agents/runtime/main.ts';
 import type { Bus, BusAuth } from '../bus/index.ts';
-import { createLogger, labelProcess, UsageError, UserInputError, type Logger, type Role } from '../shared/index.ts';
+import { CommandError, createLogger, labelProcess, UsageError, UserInputError, type Logger, type Role } from '../shared/index.ts';
 import { cliBusOptions } from './bus.ts';
 import { configFrom, keyValues, parse, role, type Ctx } from './command.ts';
 import { prettyLogLine } from './logview.ts';
@@ -69,7 +69,7 @@ export async function upCommand(ctx: Ctx, argv: string[]): Promise<number> {
     await demo?.close();
   }
   if (demo && (demo.failures.length > 0 || demo.unused().length > 0)) {
-    throw new Error(`the demo's scripted model was not used as scripted: ${JSON.stringify({ failures: demo.failures, unused: demo.unused() })}`);
+    throw new CommandError('demo_script_unused', `the demo's scripted model was not used as scripted: ${JSON.stringify({ failures: demo.failures, unused: demo.unused() })}`);
   }
   return 0;
 }

@@ -1,7 +1,8 @@
 /**
  * Every error nightshift raises on purpose. `code` is stable and machine-readable; `retryable` tells the
  * coordinator and the agent runtime whether trying again can help. Nothing downstream reads `message`
- * to decide anything.
+ * to decide anything. A bare Error is left only for a broken invariant, a bug no caller handles (an
+ * illegal transition in the reducer, a malformed subject token).
  */
 export abstract class NightshiftError extends Error {
   abstract readonly code: string;
@@ -58,6 +59,20 @@ export class ConfigError extends NightshiftError {
   constructor(issues: readonly FieldIssue[]) {
     super(`invalid configuration:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
     this.issues = issues;
+  }
+}
+
+/**
+ * A command that ran and failed the way its message says (a refused ticket, a server that would not
+ * start, no free ports): the CLI prints the message without a stack trace and exits 1.
+ */
+export class CommandError extends NightshiftError {
+  readonly code: string;
+  readonly retryable = false;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
   }
 }
 

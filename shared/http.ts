@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { UserInputError } from './errors.ts';
 
 /** Starts `server` listening on `host:port`; resolves with its `http://host:port` URL (the actual port when 0 was asked for). */
 export async function listenHttp(server: Server, host: string, port: number): Promise<string> {
@@ -15,11 +16,10 @@ export async function listenHttp(server: Server, host: string, port: number): Pr
 }
 
 /** A request body over the limit `readBody` was given. */
-export class BodyTooLargeError extends Error {
+export class BodyTooLargeError extends UserInputError {
   readonly maxBytes: number;
   constructor(maxBytes: number) {
-    super(`the request body is over ${maxBytes} bytes`);
-    this.name = new.target.name;
+    super('body_too_large', `the request body is over ${maxBytes} bytes`);
     this.maxBytes = maxBytes;
   }
 }

@@ -6,6 +6,7 @@ export type { AllowRule, Cidr } from './net.ts';
 export { freePort, freePortRange } from './ports.ts';
 export {
   AgentError,
+  CommandError,
   ConfigError,
   ConflictError,
   describeError,

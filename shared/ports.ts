@@ -4,6 +4,7 @@
  * binds the socket itself listens on port 0 instead.
  */
 import { createServer } from 'node:net';
+import { CommandError } from './errors.ts';
 
 /** A loopback port nothing listens on now (bound, then released). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -25,7 +26,7 @@ export async function freePortRange(count: number, host = '127.0.0.1'): Promise<
     for (let p = base; p < base + count && free; p++) free = await portFree(p, host);
     if (free) return base;
   }
-  throw new Error(`no ${count} consecutive free ports found`);
+  throw new CommandError('no_free_ports', `no ${count} consecutive free ports found`);
 }
 
 function portFree(port: number, host: string): Promise<boolean> {

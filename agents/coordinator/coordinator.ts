@@ -39,6 +39,7 @@ import {
   type OutboxItem,
   type Span,
   type Ticket,
+  ConflictError,
   type TraceContext,
 } from '../../shared/index.ts';
 import { measureWorkPending } from '../../shared/metrics.ts';
@@ -221,7 +222,7 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
           return;
         }
       }
-      throw new Error('could not allocate a free ticket id');
+      throw new ConflictError('could not allocate a free ticket id: every one tried was taken');
     } catch (err) {
       const error = { code: 'internal_error', message: describeError(err).message };
       log.error({ err, source: kind.source }, 'intake failed');

@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DockerSandbox } from '../../sandbox/index.ts';
 import { loadMockScript, startMockLlm, type MockLlm } from '../../shared/llm/index.ts';
-import { createLogger, freePort, loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
+import { CommandError, createLogger, freePort, loadConfig, UsageError, UserInputError, type Config, type Logger } from '../../shared/index.ts';
 import { configFrom, parse, type Ctx } from '../command.ts';
 import { prettyLogLine } from '../logview.ts';
 import { up, type UpOptions } from '../up.ts';
@@ -136,7 +136,7 @@ export async function runEvalCommand(o: EvalCommandOptions): Promise<EvalRun> {
   } finally {
     await mock?.close();
   }
-  if (!result) throw new Error('the evaluation did not finish');
+  if (!result) throw new CommandError('eval_unfinished', 'the evaluation did not finish');
   if (mock) {
     const ticketOf = new Map(mock.calls.map((c) => [`${c.role}\u0000${c.call}`, c.ticket]));
     result.scriptUse = {

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { cancelTicket, connectBus, createTicketWhenServed, getTicket, listPullRequests, waitTicket, type BusAuth } from '../../bus/index.ts';
 import type { Sandbox } from '../../sandbox/index.ts';
-import { parseDuration, ticketIdForExternalId, type Logger, type RoleUsage, type Ticket } from '../../shared/index.ts';
+import { CommandError, parseDuration, ticketIdForExternalId, type Logger, type RoleUsage, type Ticket } from '../../shared/index.ts';
 import type { LoadedCase } from './cases.ts';
 import { CHECKS, judge, materialize, type Check, type Verdict } from './judge.ts';
 
@@ -100,7 +100,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalRun> {
         externalId: caseExternalId(opts.runId, c.spec.name),
         requester: 'nightshift eval',
       }, opts.signal, INTAKE_WAIT_MS);
-      if (!posted.ok) throw new Error(`case ${c.spec.name}: the ticket was refused: ${posted.error.message}`);
+      if (!posted.ok) throw new CommandError('eval_refused', `case ${c.spec.name}: the ticket was refused: ${posted.error.message}`);
       opts.progress({ event: 'case', name: c.spec.name, ticketId: posted.id }, `${c.spec.name}: ticket ${posted.id}`);
       let ticket: Ticket;
       let state: string;

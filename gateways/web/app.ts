@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE, type SSEMessage } from 'hono/streaming';
 import { z } from 'zod';
-import { budgetAnswerText, describeError, fieldIssues, LIMITS, parseBudget, TicketId, UserInputError, type FieldIssue, type Logger, type PullRequest, type Ticket } from '../../shared/index.ts';
+import { budgetAnswerText, describeError, fieldIssues, LIMITS, NightshiftError, parseBudget, TicketId, UserInputError, type FieldIssue, type Logger, type PullRequest, type Ticket } from '../../shared/index.ts';
 import { authenticate, csrfValue, isLoopback, safeEqual, sameOrigin, SESSION_COOKIE, sessionValue, writesRefusal, type AuthSettings, type Principal, type Refusal } from './auth.ts';
 import { BoardFilter, matches, rowOf, type BoardIndex } from './board.ts';
 import { boardPage, cardHtml } from './board-view.ts';
@@ -32,14 +32,16 @@ export interface WebDeps {
 }
 
 /** An error a request gets, as JSON on `/api/` paths and as a page otherwise. */
-class HttpError extends Error {
+class HttpError extends NightshiftError {
   readonly status: 400 | 401 | 403 | 404 | 409 | 413 | 500 | 504;
   readonly code: string;
   readonly issues: readonly FieldIssue[];
+  /** The server's own failures (5xx) may pass; the request's (4xx) fail again as they are. */
+  readonly retryable: boolean;
   constructor(status: HttpError['status'], code: string, message: string, issues: readonly FieldIssue[] = []) {
     super(message);
-    this.name = new.target.name;
     this.status = status;
+    this.retryable = status >= 500;
     this.code = code;
     this.issues = issues;
   }

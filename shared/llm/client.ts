@@ -96,7 +96,8 @@ export function createLlm(deps: LlmDeps): Llm {
     if (!stream) return (await model.invoke(messages, callOptions)) as AIMessage;
     let full: AIMessageChunk | undefined;
     for await (const chunk of await model.stream(messages, callOptions)) full = full ? full.concat(chunk) : chunk;
-    if (!full) throw new Error('the model streamed no chunks');
+    // An empty stream is a connection that ended early: classified as worth another attempt.
+    if (!full) throw new ModelUnavailableError('the model streamed no chunks', { status: undefined, attempts: 1 });
     return new AIMessage({
       content: full.content,
       tool_calls: full.tool_calls ?? [],
