@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Spec, WritingTestsOutput } from '../../agents/kit/artifacts.ts';
 import { createTestAuthor } from '../../agents/test-author/handler.ts';
-import { DockerSandbox, type Sandbox } from '../../sandbox/index.ts';
+import { DEFAULT_NODE_IMAGE, DockerSandbox, type Sandbox } from '../../sandbox/index.ts';
 import type { MockScriptInput } from '../../shared/llm/index.ts';
 import { ProcessSandbox } from '../fakes/sandbox.ts';
 import { advanced, demoAnswer, run, workItem, world, type Args, type World } from '../helpers/agents.ts';
@@ -30,10 +31,28 @@ export interface GuardSandbox {
 export const DOCKER: GuardSandbox = { name: 'Docker sandbox', create: () => new DockerSandbox({ labels: testLabels() }), home: /^\/tmp$/ };
 
 /**
- * The fake: commands run as host processes in the workspace (no isolation), with the host's node;
- * the tests run under scripts/node24, so that node is Node 24, the Node of the sandbox image.
+ * The fake: commands run as host processes in the workspace (no isolation), with the node and npm on
+ * this process's PATH. Under scripts/node24, as every test runs, that node is the Node.js 24 binary the
+ * sandbox image is built from (sandbox/image/build.sh), so the demo's `node --test` runs as in the
+ * image; on another major the fake refuses to start rather than test something else.
  */
-export const FAKE: GuardSandbox = { name: 'fake sandbox (processes, no isolation)', create: () => new ProcessSandbox(), home: /\/nightshift-fake-home-[^/]+$/ };
+export const FAKE: GuardSandbox = {
+  name: 'fake sandbox (processes, no isolation)',
+  create() {
+    hostNodeIsImageNode();
+    return new ProcessSandbox();
+  },
+  home: /\/nightshift-fake-home-[^/]+$/,
+};
+
+let hostNode: string | undefined;
+function hostNodeIsImageNode(): void {
+  hostNode ??= execFileSync('node', ['--version'], { encoding: 'utf8' }).trim();
+  const image = DEFAULT_NODE_IMAGE.split(':')[1];
+  if (!hostNode.startsWith(`v${image}.`)) {
+    throw new Error(`the node on PATH is ${hostNode}, the sandbox image's is ${image}: run the tests under scripts/node24`);
+  }
+}
 
 /** A world on the suite's sandbox (test/helpers/agents.ts). */
 export const guardWorld = (on: GuardSandbox) => (script: MockScriptInput['roles'], settings: Record<string, string> = {}) =>
