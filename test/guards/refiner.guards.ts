@@ -72,7 +72,6 @@ export function refinerGuards(on: GuardSandbox): void {
         expect(refined.usage).toEqual([{ inputTokens: 900, outputTokens: 200, totalTokens: 1100, calls: 2 }]);
         expect(callsOf(w, 'refiner')).toHaveLength(2);
         expectScriptUsed(w);
-        expectScriptUsed(w);
       },
       5 * MINUTES,
     );
