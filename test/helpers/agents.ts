@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { expect } from 'vitest';
 import type { AgentDeps } from '../../agents/kit/deps.ts';
+import { evidenceOf } from '../../agents/kit/proof.ts';
 import type { AgentHandler, HandlerContext } from '../../agents/runtime/runtime.ts';
-import type { StageOutcome, WorkItemData } from '../../bus/index.ts';
+import type { Spec, StageOutcome, SuiteRun, WorkItemData } from '../../bus/index.ts';
 import { createDemoRepo, DEMO_SCRIPT } from '../../cli/demo.ts';
-import { DockerSandbox, type RunOptions, type RunResult, type RunSpecInput, type Sandbox } from '../../sandbox/index.ts';
+import { DEFAULT_NODE_IMAGE, DockerSandbox, type RunOptions, type RunResult, type RunSpecInput, type Sandbox, type TestCase } from '../../sandbox/index.ts';
 import {
   createLocalForge,
   createLogger,
@@ -26,11 +27,10 @@ import { loadMockScript, memoryTranscript, type MemoryTranscript, type MockCall,
 import { memoryPrStore } from './forge.ts';
 import { mockLlm, type TestMockLlm } from './mockllm.ts';
 import { testLabels } from './leftovers.ts';
-import type { Spec } from '../../bus/index.ts';
 
 /*
- * Agent handlers called in-process the way the runtime calls them, with real git, the real Docker
- * sandbox and mock-llm over HTTP: one world per test (an origin repository, a workspaces directory,
+ * Agent handlers called in-process the way the runtime calls them, with real git, a sandbox (the real
+ * Docker one unless a test asks for another) and mock-llm over HTTP: one world per test (an origin repository, a workspaces directory,
  * a mock-llm server), and what the model was told and the origin holds, to check afterwards.
  */
 
@@ -106,7 +106,7 @@ export interface RecordedRun {
   result: RunResult;
 }
 
-/** The real Docker sandbox, recording every run. */
+/** A sandbox recording every run. */
 export function recordingSandbox(inner: Sandbox): Sandbox & { runs: RecordedRun[] } {
   const runs: RecordedRun[] = [];
   return {
@@ -161,6 +161,8 @@ export interface WorldOptions {
   origin?: (dir: string) => Promise<string>;
   spec?: Spec;
   ticket?: { title: string; body: string };
+  /** Creates the sandbox the handlers run in; the default is Docker, its containers labelled as this test's. */
+  sandbox?: () => Sandbox;
 }
 
 export async function world(script: MockScriptInput['roles'], settings: Record<string, string> = {}, options: WorldOptions = {}): Promise<World> {
@@ -179,7 +181,7 @@ export async function world(script: MockScriptInput['roles'], settings: Record<s
     },
   );
   const sink = hookedSink();
-  const sandbox = recordingSandbox(new DockerSandbox({ labels: testLabels() }));
+  const sandbox = recordingSandbox(options.sandbox?.() ?? new DockerSandbox({ labels: testLabels() }));
   const store = memoryPrStore();
   const transcript = memoryTranscript();
   let now = Date.parse('2030-01-01T00:00:00.000Z');
@@ -305,3 +307,16 @@ export async function craftBranch(w: World, id: string, commits: { role: string;
 }
 
 /** A run as stored, with the per-test evidence of the demo's suite when `tests` is given (red: with an index). */
+export function suiteRun(passed: boolean, tests?: TestCase[]): SuiteRun {
+  return {
+    ...(tests && { tests: evidenceOf({ runners: ['node:test'], tests, errors: [] }, { index: !passed }) }),
+    passed,
+    exitCode: passed ? 0 : 1,
+    failure: passed ? null : 'exit code 1',
+    durationMs: 100,
+    output: passed ? 'pass' : 'fail',
+    command: 'npm test',
+    image: DEFAULT_NODE_IMAGE,
+    at: '2030-01-01T00:00:00.000Z',
+  };
+}
