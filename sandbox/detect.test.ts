@@ -15,6 +15,14 @@ import {
   PYTHON_TEST_FILES,
 } from './index.ts';
 
+/*
+ * How the sandbox sees a repository (detect.ts): the profile detectProfile gives Node, Python and Go
+ * repositories and what .nightshift.yml overrides, the small YAML reader it uses, and which files count
+ * as tests (from the runner's configuration, and isTestFile). One file because it is one unit, the
+ * detection: its tests write repositories into the one temporary directory each test gets, and read
+ * them back through detectProfile.
+ */
+
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'nightshift-detect-'));

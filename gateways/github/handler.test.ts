@@ -11,6 +11,8 @@ import { IssueCommentEvent, IssuesEvent } from './payloads.ts';
  * Issues → intake, without a bus: the handler with its intake requests captured, fed signed deliveries
  * built from the @octokit/webhooks-examples payloads. github.int.test.ts and bugs.int.test.ts run the
  * same through a coordinator.
+ * One file because it is one unit, the webhook handler: issues, issue comments and pull request
+ * comments are routes of the same handler, tested on the same example payloads and captured intake.
  */
 
 const SECRET = 'handler-unit-secret';
