@@ -92,12 +92,12 @@ export interface IssueTarget {
   labels: string[];
   /** The label just added (on `labeled`). */
   label?: string;
-  /** Who opened the issue (the example's user otherwise). */
-  author?: string;
+  /** Who opened the issue (the example's user otherwise; null for none, as for a deleted account). */
+  author?: string | null;
 }
 
-/** The example `issues` event (`opened` or `labeled`), pointed at the issue `owner/name#number` as `t` describes it. */
-export function issueEvent(action: 'opened' | 'labeled', t: IssueTarget): Record<string, unknown> {
+/** The example `issues` event (`opened`, `labeled` or `edited`), pointed at the issue `owner/name#number` as `t` describes it. */
+export function issueEvent(action: 'opened' | 'labeled' | 'edited', t: IssueTarget): Record<string, unknown> {
   const p = retarget(webhookExample('issues', action), { owner: t.owner, name: t.name, number: t.number, branch: '', headSha: '' });
   const example = p.issue as Record<string, unknown>;
   p.issue = {
@@ -107,7 +107,7 @@ export function issueEvent(action: 'opened' | 'labeled', t: IssueTarget): Record
     title: t.title,
     body: t.body,
     labels: t.labels.map((name) => ({ ...((example.labels as object[])[0] ?? {}), name })),
-    ...(t.author !== undefined && { user: { ...(example.user as object), login: t.author } }),
+    ...(t.author !== undefined && { user: t.author === null ? null : { ...(example.user as object), login: t.author } }),
   };
   if (t.label !== undefined) p.label = { ...(p.label as object), name: t.label };
   return p;
