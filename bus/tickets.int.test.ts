@@ -6,6 +6,10 @@ import { followTicket, TicketStore } from './tickets.ts';
 
 const POLICY = { stageTimeoutMs: () => 60_000, queueTimeoutMs: 3_600_000, stageAttempts: 3, humanTimeoutMs: 3_600_000 };
 
+/** A new ticket for `key` (its external id, and its title unless given), as the reducer builds it and ticks it once. */
+const make = (key: string, title = key) =>
+  tick(newTicket(ticketIdForExternalId(key), IntakeRequest.parse({ title, body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+
 it('ends a ticket watch aborted while the watch is being set up, and one aborted while it waits', async () => {
   await using env = await setup();
   const store = new TicketStore(await env.bus.tickets());
@@ -30,7 +34,7 @@ it('validates a ticket once per revision: one read again at the same revision is
   await using env = await setup();
   const kv = await env.bus.tickets();
   const store = new TicketStore(kv);
-  const t = tick(newTicket(ticketIdForExternalId('parsed-once'), IntakeRequest.parse({ title: 't', body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  const t = make('parsed-once', 't');
   // Written through the store: validated on the way in, and known at its revision.
   expect(await store.create(t)).toBe(true);
   const first = (await store.get(t.id))!;
@@ -59,7 +63,7 @@ it('mutates from the revision it knows without reading, and decides again on a f
   const kv = await env.bus.tickets();
   const mine = new TicketStore(kv);
   const other = new TicketStore(kv);
-  const t = tick(newTicket(ticketIdForExternalId('stale-mutate'), IntakeRequest.parse({ title: 't', body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
+  const t = make('stale-mutate', 't');
   expect(await mine.create(t)).toBe(true);
   // Another coordinator writes: `mine` still knows the first revision.
   await other.mutate(t.id, (x) => ({ ...x, title: 'by the other' }));
@@ -87,7 +91,6 @@ it('follows one ticket\'s writes (their heads) from the moment it resolves: upda
   await using env = await setup();
   const kv = await env.bus.tickets();
   const store = new TicketStore(kv);
-  const make = (key: string) => tick(newTicket(ticketIdForExternalId(key), IntakeRequest.parse({ title: key, body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
   const t = make('followed');
   const other = make('not-followed');
   expect(await store.create(t)).toBe(true);
@@ -111,7 +114,6 @@ it('watches and reads tickets by their head: its own writes as written, others\'
   await using env = await setup();
   const kv = await env.bus.tickets();
   const store = new TicketStore(kv);
-  const make = (key: string) => tick(newTicket(ticketIdForExternalId(key), IntakeRequest.parse({ title: key, body: 'b', repo: { path: '/srv/repo' } }), new Date(), 'intake:test'), new Date(), POLICY)!;
   const mine = make('head-mine');
   const theirs = make('head-theirs');
   expect(await store.create(mine)).toBe(true);

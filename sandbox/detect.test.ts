@@ -2,7 +2,6 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseYaml, parseYamlMapping } from './internal.ts';
 import {
   DEFAULT_NODE_IMAGE,
   detectProfile,
@@ -14,6 +13,14 @@ import {
   PYTHON_MANIFESTS,
   PYTHON_TEST_FILES,
 } from './index.ts';
+
+/*
+ * How the sandbox sees a repository (detect.ts and detect/): the profile detectProfile gives Node,
+ * Python and Go repositories, what .nightshift.yml overrides, and the test files it takes from the
+ * runner's configuration. One file because it is one unit, detectProfile: its tests write repositories
+ * into the one temporary directory each test gets and read them back through it. The YAML reader is
+ * tested in yaml.test.ts, the test file patterns alone in test-files.test.ts.
+ */
 
 let dir: string;
 beforeEach(() => {
@@ -409,78 +416,6 @@ describe('detectProfile with .nightshift.yml', () => {
   });
 });
 
-describe('parseYaml', () => {
-  it('reads YAML 1.2: plain, quoted and block scalars, lists, empty lists and nulls; yes/no stay text', () => {
-    const text = [
-      '---',
-      'a: plain value with spaces # comment',
-      'b: "double \\"quoted\\" \\\\ \\n"',
-      "c: 'single ''quoted'' # not a comment'",
-      'd:',
-      'e: []',
-      'f: ~',
-      'g:',
-      '  - one',
-      '  - "two: quoted"',
-      'h: -dash-start',
-      'i: http://example.invalid/x',
-      'j: |',
-      '  npm ci',
-      '  npm test',
-      'k: yes',
-      'l: 12',
-    ].join('\n');
-    const parsed = parseYaml(text);
-    expect(parsed.ok).toBe(true);
-    if (!parsed.ok) return;
-    expect(parsed.value).toEqual({
-      a: 'plain value with spaces',
-      b: 'double "quoted" \\ \n',
-      c: "single 'quoted' # not a comment",
-      d: null,
-      e: [],
-      f: null,
-      g: ['one', 'two: quoted'],
-      h: '-dash-start',
-      i: 'http://example.invalid/x',
-      j: 'npm ci\nnpm test\n',
-      k: 'yes',
-      l: 12,
-    });
-    expect(parsed.lineOf(['g', 1])).toBe(10);
-    expect(parsed.lineOf(['l'])).toBe(17);
-    expect(parsed.lineOf(['nope'])).toBeUndefined();
-  });
-
-  it.each([
-    ['a: &anchor x\nb: *anchor', 1, /alias/i],
-    ['a: [x, y', 1, /./],
-    ['a: "unterminated', 1, /./],
-    ['a: 1x\na: 2x', 2, /unique/i],
-    ['a: x\n\tb: y', 2, /./],
-    ['a: x\n  b: y', 1, /./],
-  ])('refuses %j at line %i', (text, line, message) => {
-    const result = parseYaml(text);
-    expect(result.ok).toBe(false);
-    if (!result.ok) {
-      expect(result.issues[0]!.line).toBe(line);
-      expect(result.issues[0]!.message).toMatch(message);
-    }
-  });
-
-  it('takes only a mapping (or nothing) where a mapping is asked for', () => {
-    expect(parseYamlMapping('')).toMatchObject({ ok: true, value: {} });
-    expect(parseYamlMapping('- a\n- b')).toMatchObject({ ok: false, issues: [{ line: 1, message: expect.stringMatching(/mapping/) }] });
-    expect(parseYamlMapping('just text')).toMatchObject({ ok: false });
-  });
-
-  it('expands no alias, however many (no billion laughs)', () => {
-    const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(9).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`)].join('\n');
-    const result = parseYaml(bomb);
-    expect(result.ok).toBe(false);
-  });
-});
-
 describe('test file patterns from the runner configuration', () => {
   it('adds what package.json and .mocharc.json name to the defaults, and notes where they came from', async () => {
     write({
@@ -527,22 +462,5 @@ describe('test file patterns from the runner configuration', () => {
       'test file patterns not read from .mocharc.json: .mocharc.json is a symbolic link; refusing to follow it',
       'jest.config.json is not JSON: its "testMatch" was not read',
     ]);
-  });
-});
-
-describe('isTestFile', () => {
-  const node = ['**/*.test.*', '**/*.spec.*', '**/__tests__/**', 'test/**', 'tests/**'];
-  it.each([
-    ['src/a.test.ts', true],
-    ['a.spec.js', true],
-    ['src/__tests__/x.ts', true],
-    ['test/helpers/x.ts', true],
-    ['./tests/x.ts', true],
-    ['src/a.ts', false],
-    ['src/testing.ts', false],
-    ['../outside/a.test.ts', false],
-    ['/etc/a.test.ts', false],
-  ])('%s → %s', (path, expected) => {
-    expect(isTestFile(path, node)).toBe(expected);
   });
 });

@@ -25,6 +25,15 @@ import {
 import { TEST_FILE_LABEL, testLabels } from '../test/helpers/leftovers.ts';
 import { scaled } from '../test/helpers/wait.ts';
 
+/*
+ * DockerSandbox against a real Docker engine: the sandbox contract, then what only Docker shows: the
+ * hardening (user, read-only root, capabilities, no network but the setup's gated bridge), the limits
+ * (CPU, memory, pids, a fork bomb), runs of a Node repository's tests, the refusal of unknown images and
+ * of an unreachable engine, sessions, and the removal of leftover containers. One file because it is one
+ * unit on one engine: the tests share one sandbox and its workspace per test, and the labels that let the
+ * leftovers tests tell this file's containers from another test's.
+ */
+
 const MiB = 1024 * 1024;
 /** An image nightshift ships no recipe for. */
 const UNSHIPPED = 'nightshift-sandbox-rust:1';

@@ -137,3 +137,20 @@ describe('runnerTestFiles', () => {
     expect(found.notes[0]).toBe('package.json "ava.files": more than 50 test file patterns; the rest were not read');
   });
 });
+
+describe('isTestFile', () => {
+  const node = ['**/*.test.*', '**/*.spec.*', '**/__tests__/**', 'test/**', 'tests/**'];
+  it.each([
+    ['src/a.test.ts', true],
+    ['a.spec.js', true],
+    ['src/__tests__/x.ts', true],
+    ['test/helpers/x.ts', true],
+    ['./tests/x.ts', true],
+    ['src/a.ts', false],
+    ['src/testing.ts', false],
+    ['../outside/a.test.ts', false],
+    ['/etc/a.test.ts', false],
+  ])('%s → %s', (path, expected) => {
+    expect(isTestFile(path, node)).toBe(expected);
+  });
+});

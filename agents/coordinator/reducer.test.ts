@@ -30,6 +30,15 @@ import type { CoordinatorEvent } from './events.ts';
 import { applyEvent, COORDINATOR, dispatchId, MAX_IGNORED_ENTRIES, MAX_LOST_REDISPATCHES, newTicket, nextWake, outboxSent, redispatch, tick, type Policy } from './reducer.ts';
 import { scaled } from '../../test/helpers/wait.ts';
 
+/*
+ * The coordinator's reducer (reducer.ts), the pure state machine of a ticket: newTicket, every event
+ * applyEvent takes (stage results and usage, answers, budgets, failures, cancels, pull request events,
+ * redeliveries), tick with its deadlines and retries, redispatch, outboxSent and nextWake, then a
+ * property test over random sequences of events and ticks. One file because it is one unit: every test
+ * builds on the same tickets, events and policy below and checks the same invariants (the transition
+ * table, the timeline, the outbox); split by event, each file would import them all back.
+ */
+
 type Stage = (typeof STAGES)[number];
 
 const T0 = Date.parse('2030-01-01T00:00:00.000Z');

@@ -8,6 +8,8 @@
  * store, the probes, the resources, the agents' Node.js flags, the web console's Service and token,
  * and that no secret is kept in a ConfigMap.
  * Without kubectl the suite is skipped, except under CI (CI=true), where it fails.
+ * One file because every test reads the same rendered objects (kustomize runs once, for the base and
+ * the overlay) and checks them against the same code: a split would render them again per file.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';

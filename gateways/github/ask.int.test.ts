@@ -5,8 +5,8 @@ import { loadConfig, type Config, type Ticket } from '../../shared/index.ts';
 import { startFakeGitHub, type FakeGitHub, type FakeIssueComment } from '../../test/fakes/github.ts';
 import { spawnCli, type CliProcess } from '../../test/helpers/cli.ts';
 import { setup, type TestEnv } from '../../test/helpers/env.ts';
-import { delivery, post, retarget, webhookExample } from '../../test/helpers/github.ts';
-import { readTicket } from '../../test/helpers/tickets.ts';
+import { delivery, issueEvent, post, receiverSettings, retarget, webhookExample } from '../../test/helpers/github.ts';
+import { coordinatorSettled, eventCount, readTicket } from '../../test/helpers/tickets.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
 import { askMarker } from './ask.ts';
@@ -64,11 +64,7 @@ async function world(): Promise<World> {
     {},
     {
       ...env.childEnv,
-      GITHUB_TOKEN: TOKEN,
-      GITHUB_API_URL: fake.url,
-      GITHUB_WEBHOOK_SECRET: SECRET,
-      NIGHTSHIFT_GITHUB_HOST: '127.0.0.1',
-      NIGHTSHIFT_GITHUB_PORT: '0',
+      ...receiverSettings(SECRET, { fake, token: TOKEN }),
       NIGHTSHIFT_GITHUB_BUG_LABEL: BUG_LABEL,
     },
   );
@@ -110,15 +106,8 @@ async function world(): Promise<World> {
         return t.state === 'awaiting_human' && t.parked && t.answers.length === answers ? (t as Ticket & { parked: NonNullable<Ticket['parked']> }) : undefined;
       }, { timeoutMs: 30_000 }),
     botComments: (number) => fake.issue(OWNER, NAME, number).comments.filter((c) => c.user === BOT),
-    async events() {
-      return (await env.bus.jsm.streams.info(env.bus.names.eventsStream)).state.messages;
-    },
-    async settled() {
-      await waitFor('the coordinator to apply every event', async () => {
-        const info = await env.bus.jsm.consumers.info(env.bus.names.eventsStream, env.bus.names.coordinatorConsumer);
-        return info.num_pending === 0 && info.num_ack_pending === 0;
-      });
-    },
+    events: () => eventCount(env.bus),
+    settled: () => coordinatorSettled(env.bus),
     logs: (msg, fields = {}, from = 0) =>
       env.sink.lines.slice(from).filter((l) => l.msg === msg && Object.entries(fields).every(([k, v]) => l[k] === v)),
     async [Symbol.asyncDispose]() {
@@ -131,19 +120,7 @@ async function world(): Promise<World> {
 
 /** The example `issues.labeled` with the bug label, on acme/widgets#<number> opened by `author`. */
 function bugIssue(number: number, author: string) {
-  const p = retarget(webhookExample('issues', 'labeled'), { owner: OWNER, name: NAME, number, branch: '', headSha: '' });
-  const issue = p.issue as Record<string, unknown>;
-  p.issue = {
-    ...issue,
-    number,
-    html_url: `${REPO_URL}/issues/${number}`,
-    title: 'Slugs keep trailing dashes',
-    body: 'Seen on /blog.',
-    labels: [{ ...((issue.labels as object[])[0] ?? {}), name: BUG_LABEL }],
-    user: { ...(issue.user as object), login: author },
-  };
-  p.label = { ...(p.label as object), name: BUG_LABEL };
-  return p;
+  return issueEvent('labeled', { owner: OWNER, name: NAME, number, title: 'Slugs keep trailing dashes', body: 'Seen on /blog.', labels: [BUG_LABEL], label: BUG_LABEL, author });
 }
 
 /** The example `issue_comment.created` carrying `comment` (as the REST API shows it) on acme/widgets#<number>. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TicketStore } from '../../bus/index.ts';
 import { loadConfig, type Config, type Ticket } from '../../shared/index.ts';
 import { setup, type TestEnv } from '../../test/helpers/env.ts';
-import { delivery, post, retarget, webhookExample } from '../../test/helpers/github.ts';
+import { delivery, issueEvent, post, receiverSettings } from '../../test/helpers/github.ts';
 import { readTicket } from '../../test/helpers/tickets.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
@@ -37,7 +37,7 @@ async function world(settings: Record<string, string> = {}, { coordinator: withC
   const env = await setup();
   const config = loadConfig(
     {},
-    { ...env.childEnv, GITHUB_WEBHOOK_SECRET: SECRET, NIGHTSHIFT_GITHUB_HOST: '127.0.0.1', NIGHTSHIFT_GITHUB_PORT: '0', ...settings },
+    { ...env.childEnv, ...receiverSettings(SECRET), ...settings },
   );
   const log = env.sink.log;
   const stack = new AsyncDisposableStack();
@@ -72,18 +72,7 @@ async function world(settings: Record<string, string> = {}, { coordinator: withC
 
 /** The example `issues` event on acme/widgets#<number>, with the given label (when labeled), labels and body. */
 function issue(action: 'labeled' | 'opened', { number = 1, label, labels, body = 'Seen on /blog: "a-b-" instead of "a-b".' }: { number?: number; label?: string; labels: string[]; body?: string | null }) {
-  const p = retarget(webhookExample('issues', action), { owner: OWNER, name: NAME, number, branch: '', headSha: '' });
-  const example = p.issue as Record<string, unknown>;
-  p.issue = {
-    ...example,
-    number,
-    html_url: `${REPO_URL}/issues/${number}`,
-    title: 'Slugs keep trailing dashes',
-    body,
-    labels: labels.map((name) => ({ ...((example.labels as object[])[0] ?? {}), name })),
-  };
-  if (label !== undefined) p.label = { ...(p.label as object), name: label };
-  return p;
+  return issueEvent(action, { owner: OWNER, name: NAME, number, title: 'Slugs keep trailing dashes', body, labels, label });
 }
 
 describe('GitHub issues with the bug label', () => {

@@ -6,10 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { createPullRequestStore, PR_FEEDBACK, TicketStore } from '../../bus/index.ts';
 import { forgesFromConfig } from '../../shared/forge/index.ts';
 import { commitAll, git, IntakeReply, loadConfig, openWorkspace, pushBranch, workspaceGit, type Config, type ForgeRouter, type PullRequestStore, type Ticket } from '../../shared/index.ts';
-import { startFakeGitHub, type FakeGitHub } from '../../test/fakes/github.ts';
+import type { FakeGitHub } from '../../test/fakes/github.ts';
 import { runCli } from '../../test/helpers/cli.ts';
 import { setup, type TestEnv } from '../../test/helpers/env.ts';
-import { bareDemoRepo, delivery, post, retarget, webhookExample } from '../../test/helpers/github.ts';
+import { delivery, demoGitHub, post, receiverSettings, retarget, webhookExample } from '../../test/helpers/github.ts';
+import { coordinatorSettled, eventCount } from '../../test/helpers/tickets.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
 import { createCoordinator } from '../../agents/coordinator/coordinator.ts';
 import { pendingFeedback } from '../../agents/kit/artifacts.ts';
@@ -54,20 +55,13 @@ interface World extends AsyncDisposable {
 async function world(settings: Record<string, string> = {}): Promise<World> {
   // Every component on its own kind's credentials, as `nightshift up` runs them.
   const env = await setup({}, { secure: true });
-  const gitRoot = mkdtempSync(join(tmpdir(), 'ns-ghr-git-'));
-  const bare = await bareDemoRepo(gitRoot, OWNER, NAME);
-  const fake = await startFakeGitHub({ token: TOKEN, gitRoot });
-  fake.repo(OWNER, NAME);
+  const github = await demoGitHub({ token: TOKEN }, OWNER, NAME);
+  const { fake, bare } = github;
   const config = loadConfig(
     {},
     {
       ...env.childEnv,
-      GITHUB_TOKEN: TOKEN,
-      GITHUB_API_URL: fake.url,
-      GITHUB_GIT_URL: fake.gitUrl,
-      GITHUB_WEBHOOK_SECRET: SECRET,
-      NIGHTSHIFT_GITHUB_HOST: '127.0.0.1',
-      NIGHTSHIFT_GITHUB_PORT: '0',
+      ...receiverSettings(SECRET, { fake, token: TOKEN }),
       NIGHTSHIFT_WORKSPACES_DIR: mkdtempSync(join(tmpdir(), 'ns-ghr-ws-')),
       ...settings,
     },
@@ -148,18 +142,11 @@ async function world(settings: Record<string, string> = {}): Promise<World> {
       const pr = (await prs.get(reply.id))!;
       return { id: reply.id, number: pr.number, branch: pr.branch, headSha: pr.headSha };
     },
-    async events() {
-      return (await env.bus.jsm.streams.info(env.bus.names.eventsStream)).state.messages;
-    },
-    async settled() {
-      await waitFor('the coordinator to apply every event', async () => {
-        const info = await env.bus.jsm.consumers.info(env.bus.names.eventsStream, env.bus.names.coordinatorConsumer);
-        return info.num_pending === 0 && info.num_ack_pending === 0;
-      });
-    },
+    events: () => eventCount(env.bus),
+    settled: () => coordinatorSettled(env.bus),
     async [Symbol.asyncDispose]() {
       await stack.disposeAsync();
-      await fake.stop();
+      await github[Symbol.asyncDispose]();
       await env[Symbol.asyncDispose]();
     },
   };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Envelope } from '../../bus/index.ts';
 import { BugReport, IntakeRequest, Ticket, ticketIdForExternalId, type IntakeReply, type PullRequest, type PullRequestStore, type Question } from '../../shared/index.ts';
 import { logSink } from '../../test/helpers/env.ts';
-import { delivery, retarget, webhookExample } from '../../test/helpers/github.ts';
+import { delivery, issueEvent, retarget, webhookExample } from '../../test/helpers/github.ts';
 import { askComment } from './ask.ts';
 import { answerOfComment, commentEventId, commentNotAnswer, createWebhookHandler, issueBugReport, issueRoute, issueTicketRequest, pullRequestCommentNotFeedback } from './handler.ts';
 import { IssueCommentEvent, IssuesEvent } from './payloads.ts';
@@ -11,6 +11,8 @@ import { IssueCommentEvent, IssuesEvent } from './payloads.ts';
  * Issues → intake, without a bus: the handler with its intake requests captured, fed signed deliveries
  * built from the @octokit/webhooks-examples payloads. github.int.test.ts and bugs.int.test.ts run the
  * same through a coordinator.
+ * One file because it is one unit, the webhook handler: issues, issue comments and pull request
+ * comments are routes of the same handler, tested on the same example payloads and captured intake.
  */
 
 const SECRET = 'handler-unit-secret';
@@ -19,18 +21,16 @@ const ID = 'tk-0123456789';
 
 /** The example `issues` event (action `labeled` or `opened`) on acme/widgets#7, with the given labels and body. */
 function issuePayload(action: 'labeled' | 'opened' | 'edited', opts: { label?: string; labels?: string[]; body?: string | null; author?: string | null; sender?: string } = {}) {
-  const p = retarget(webhookExample('issues', action), { owner: 'acme', name: 'widgets', number: 7, branch: '', headSha: '' });
-  const issue = p.issue as Record<string, unknown>;
-  p.issue = {
-    ...issue,
+  const p = issueEvent(action, {
+    owner: 'acme',
+    name: 'widgets',
     number: 7,
-    html_url: ISSUE_URL,
     title: 'Slugs keep trailing dashes',
     body: opts.body === undefined ? 'Seen on /blog: "a-b-" instead of "a-b".' : opts.body,
-    labels: (opts.labels ?? []).map((name) => ({ ...((issue.labels as object[])[0] ?? {}), name })),
-    user: opts.author === null ? null : { ...(issue.user as object), login: opts.author ?? 'Codertocat' },
-  };
-  if (opts.label !== undefined) p.label = { ...(p.label as object), name: opts.label };
+    labels: opts.labels ?? [],
+    label: opts.label,
+    author: opts.author === undefined ? 'Codertocat' : opts.author,
+  });
   if (opts.sender !== undefined) p.sender = { ...(p.sender as object), login: opts.sender };
   return p;
 }

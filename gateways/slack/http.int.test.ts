@@ -9,14 +9,20 @@ const FLAG: Question = { id: 'flag', text: 'Should the flag be -v or --verbose?'
 const now = () => Math.floor(Date.now() / 1000);
 const signed = (timestamp = now(), secret = SIGNING_SECRET) => (body: string) => signRequest(secret, body, timestamp);
 
+/** Starts the gateway of `w` (in HTTP mode) and parks a ticket on FLAG: the gateway's events URL, the ticket and the message posted for it. */
+async function escalated(w: SlackWorld) {
+  await w.refiner([FLAG]);
+  const gw = await w.gateway();
+  const url = `http://127.0.0.1:${gw.port}${EVENTS_PATH}`;
+  const id = await w.post();
+  const { message } = await w.posted(id);
+  return { url, id, message };
+}
+
 describe('slack gateway (HTTP Events API)', () => {
   it('accepts a correctly signed reply; forged, stale and unsigned requests get 401 and change nothing', async () => {
     await using w = await SlackWorld.start({ NIGHTSHIFT_SLACK_MODE: 'http' });
-    await w.refiner([FLAG]);
-    const gw = await w.gateway();
-    const url = `http://127.0.0.1:${gw.port}${EVENTS_PATH}`;
-    const id = await w.post();
-    const { message } = await w.posted(id);
+    const { url, id, message } = await escalated(w);
     const before = await w.answerState(id);
 
     const event = w.fake.reply({ channel: CHANNEL, threadTs: message.ts, user: ADA, text: '--verbose' });
@@ -62,11 +68,7 @@ describe('slack gateway (HTTP Events API)', () => {
 
   it('takes a signed button click', async () => {
     await using w = await SlackWorld.start({ NIGHTSHIFT_SLACK_MODE: 'http' });
-    await w.refiner([FLAG]);
-    const gw = await w.gateway();
-    const url = `http://127.0.0.1:${gw.port}${EVENTS_PATH}`;
-    const id = await w.post();
-    const { message } = await w.posted(id);
+    const { url, id, message } = await escalated(w);
 
     const res = await sendToApp(url, 'interactive', w.fake.click({ channel: CHANNEL, ts: message.ts, user: BOB, label: '--verbose' }), signed());
     expect(res.status).toBe(200);

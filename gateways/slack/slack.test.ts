@@ -17,6 +17,14 @@ import {
 import { slackSettings } from './service.ts';
 import { repoRefOf } from '../../shared/index.ts';
 
+/*
+ * The Slack gateway without Slack or a bus: what it takes from Slack's payloads (screen, replyAnswer,
+ * bugReportOf in payloads.ts), what it posts (render.ts, outcomeOf), the replay window of app.ts and its
+ * settings (slackSettings). One file because its parts share one escalation (`asked`) and the payloads
+ * below, built as Slack sends them: the click screen reads is one on a button render puts on `asked`'s
+ * message. The gateway against the local Slack is in the *.int.test.ts files beside it.
+ */
+
 const asked = {
   ticketId: 'tk-0123456789',
   title: 'Add a <verbose> flag & more',

@@ -9,12 +9,23 @@ const FLAG: Question = { id: 'flag', text: 'Should the flag be -v or --verbose?'
 const FORMAT: Question = { id: 'format', text: 'Which output format?', options: ['JSON', 'YAML', 'both'], blocking: true };
 const FREE: Question = { id: 'name', text: 'What should the <config> file be called?', blocking: true };
 
-describe('slack gateway (Socket Mode)', () => {
-  it('posts one message with the questions and buttons; a thread reply resumes the ticket as the Slack user', async () => {
-    await using w = await SlackWorld.start();
-    await w.refiner([FLAG, FREE]);
+/** A world whose refiner asks `questions`, with one gateway replica (r1) connected to Slack. */
+async function connected(questions: Question[], settings: Record<string, string> = {}): Promise<SlackWorld> {
+  const w = await SlackWorld.start(settings);
+  try {
+    await w.refiner(questions);
     await w.gateway();
     await w.fake.waitForConnections(1);
+    return w;
+  } catch (err) {
+    await w[Symbol.asyncDispose]();
+    throw err;
+  }
+}
+
+describe('slack gateway (Socket Mode)', () => {
+  it('posts one message with the questions and buttons; a thread reply resumes the ticket as the Slack user', async () => {
+    await using w = await connected([FLAG, FREE]);
     const id = await w.post('Add a verbose flag');
     const parked = await w.inState(id, 'awaiting_human');
     const { escalation, message } = await w.posted(id);
@@ -61,10 +72,7 @@ describe('slack gateway (Socket Mode)', () => {
   });
 
   it("raises the ticket's token budget from a `budget:` reply, and says in the thread why an unusable one is not taken", async () => {
-    await using w = await SlackWorld.start();
-    await w.refiner([FREE]);
-    await w.gateway();
-    await w.fake.waitForConnections(1);
+    await using w = await connected([FREE]);
     const id = await w.post();
     await w.inState(id, 'awaiting_human');
     const { message } = await w.posted(id);
@@ -88,10 +96,7 @@ describe('slack gateway (Socket Mode)', () => {
   });
 
   it('takes an event delivered twice at once as one answer', async () => {
-    await using w = await SlackWorld.start();
-    await w.refiner([FREE]);
-    await w.gateway();
-    await w.fake.waitForConnections(1);
+    await using w = await connected([FREE]);
     const id = await w.post();
     await w.inState(id, 'awaiting_human');
     const { message } = await w.posted(id);
@@ -115,10 +120,7 @@ describe('slack gateway (Socket Mode)', () => {
   });
 
   it('resumes the ticket on a button click; malformed and forged clicks are acknowledged and change nothing', async () => {
-    await using w = await SlackWorld.start();
-    await w.refiner([FORMAT]);
-    await w.gateway();
-    await w.fake.waitForConnections(1);
+    await using w = await connected([FORMAT]);
     const id = await w.post('Export the report');
     const parked = await w.inState(id, 'awaiting_human');
     const { message } = await w.posted(id);
@@ -174,10 +176,7 @@ describe('slack gateway (Socket Mode)', () => {
   });
 
   it('updates the message when the answer comes from the CLI, or the ticket is cancelled', async () => {
-    await using w = await SlackWorld.start();
-    await w.refiner([FLAG]);
-    await w.gateway();
-    await w.fake.waitForConnections(1);
+    await using w = await connected([FLAG]);
     const answered = await w.post('First');
     const cancelled = await w.post('Second');
     const deleted = await w.post('Third');
@@ -215,14 +214,11 @@ describe('slack gateway (Socket Mode)', () => {
   });
 
   it('reminds in the thread while nobody answers, then the ticket times out and the message says so', async () => {
-    await using w = await SlackWorld.start({
+    await using w = await connected([FLAG], {
       NIGHTSHIFT_ESCALATION_REMIND: '400ms',
       NIGHTSHIFT_ESCALATION_REMINDERS: '2',
       NIGHTSHIFT_HUMAN_TIMEOUT: '2500ms',
     });
-    await w.refiner([FLAG]);
-    await w.gateway();
-    await w.fake.waitForConnections(1);
     const id = await w.post();
     const { message } = await w.posted(id);
 

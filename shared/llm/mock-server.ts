@@ -4,22 +4,12 @@ import { z } from 'zod';
 import type { Logger } from '../log.ts';
 import { readBody } from '../http.ts';
 import { ROLE_HEADER, TICKET_HEADER } from './headers.ts';
-import { entryContent, estimateTokens, parseMockScript, type MockScript, type MockScriptInput, type ScriptEntry } from './script.ts';
+import { buildAnswer, ChatRequest, checkExpect, completion, stream } from './mock-answer.ts';
+import { float32Base64, mockEmbedding } from './mock-embedding.ts';
+import { estimateTokens, parseMockScript, type MockScript, type MockScriptInput, type ScriptEntry } from './script.ts';
 
-const ContentPart = z.looseObject({ type: z.string(), text: z.string().optional() });
-const RequestMessage = z.looseObject({
-  role: z.string(),
-  content: z.union([z.string(), z.array(ContentPart), z.null()]).optional(),
-});
-const ChatRequest = z.looseObject({
-  model: z.string(),
-  messages: z.array(RequestMessage).min(1),
-  stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullish(),
-  tools: z.array(z.looseObject({ type: z.string(), function: z.looseObject({ name: z.string() }).optional() })).nullish(),
-  response_format: z.looseObject({ type: z.string(), json_schema: z.looseObject({ name: z.string().optional() }).optional() }).nullish(),
-});
-type ChatRequest = z.infer<typeof ChatRequest>;
+export { MOCK_EMBEDDING_DIMENSIONS, mockEmbedding } from './mock-embedding.ts';
+
 const EmbeddingsRequest = z.looseObject({
   model: z.string(),
   input: z.union([z.string(), z.array(z.string()).min(1)]),
@@ -340,178 +330,12 @@ export async function startMockLlm(opts: MockLlmOptions): Promise<MockLlm> {
   };
 }
 
-/** The length of mock-llm's embeddings. */
-export const MOCK_EMBEDDING_DIMENSIONS = 256;
-
-/**
- * mock-llm's embedding of `text`: feature hashing of its lowercased words (runs of letters and digits),
- * each word adding ±1 to one of 256 dimensions (by its FNV-1a hash, mixed: the bucket from the low
- * bits, the sign from the top bit), then scaled to length 1 (all zeros for a text without words).
- * Values are float32, so the plain and base64 answers agree. Equal texts get equal vectors; texts
- * sharing words get a positive cosine, unless hash collisions happen to cancel it.
- */
-export function mockEmbedding(text: string): number[] {
-  const vector = new Array<number>(MOCK_EMBEDDING_DIMENSIONS).fill(0);
-  for (const word of text.toLowerCase().split(/[^\p{L}\p{N}]+/u)) {
-    if (!word) continue;
-    const h = wordHash(word);
-    const at = h % MOCK_EMBEDDING_DIMENSIONS;
-    vector[at] = vector[at]! + (h >= 0x8000_0000 ? -1 : 1);
-  }
-  const norm = Math.sqrt(vector.reduce((sum, x) => sum + x * x, 0));
-  return vector.map((x) => (norm === 0 ? 0 : Math.fround(x / norm)));
-}
-
-/**
- * 32-bit FNV-1a of the UTF-8 bytes of `s`, unsigned, with murmur3's finalizer: FNV-1a's low bits alone
- * put too many short words in one bucket.
- */
-function wordHash(s: string): number {
-  let h = 0x811c_9dc5;
-  for (const byte of Buffer.from(s, 'utf8')) h = Math.imul(h ^ byte, 0x0100_0193);
-  h = Math.imul(h ^ (h >>> 16), 0x85eb_ca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2_ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Base64 of little-endian float32s, as OpenAI answers `encoding_format: "base64"`. */
-function float32Base64(vector: readonly number[]): string {
-  const bytes = Buffer.alloc(vector.length * 4);
-  vector.forEach((x, i) => bytes.writeFloatLE(x, i * 4));
-  return bytes.toString('base64');
-}
-
-interface Answer {
-  content: string | null;
-  toolCalls: { id: string; name: string; arguments: string }[];
-  finishReason: string;
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
-}
-
-function buildAnswer(entry: ScriptEntry, req: ChatRequest, role: string, call: number): Answer {
-  const content = entryContent(entry);
-  const toolCalls = (entry.toolCalls ?? []).map((t, i) => ({
-    id: t.id ?? `call_${role.replace(/[^A-Za-z0-9]/g, '_')}_${call}_${i + 1}`,
-    name: t.name,
-    arguments: typeof t.arguments === 'string' ? t.arguments : JSON.stringify(t.arguments),
-  }));
-  const prompt = entry.usage?.prompt_tokens ?? estimateTokens(JSON.stringify(req.messages));
-  const completionTokens =
-    entry.usage?.completion_tokens ?? estimateTokens((content ?? '') + toolCalls.map((t) => t.name + t.arguments).join(''));
-  return {
-    content,
-    toolCalls,
-    finishReason: entry.finishReason ?? (toolCalls.length ? 'tool_calls' : 'stop'),
-    usage: { prompt_tokens: prompt, completion_tokens: completionTokens, total_tokens: prompt + completionTokens },
-  };
-}
-
-function completion(a: Answer, req: ChatRequest, n: number) {
-  return {
-    id: `chatcmpl-mock-${n}`,
-    object: 'chat.completion',
-    created: Math.floor(Date.now() / 1000),
-    model: req.model,
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: a.content,
-          refusal: null,
-          ...(a.toolCalls.length && {
-            tool_calls: a.toolCalls.map((t) => ({ id: t.id, type: 'function', function: { name: t.name, arguments: t.arguments } })),
-          }),
-        },
-        logprobs: null,
-        finish_reason: a.finishReason,
-      },
-    ],
-    usage: a.usage,
-  };
-}
-
-const PIECE = 24;
-
-function pieces(text: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < text.length; i += PIECE) out.push(text.slice(i, i + PIECE));
-  return out;
-}
-
-function stream(res: ServerResponse, a: Answer, req: ChatRequest, n: number): void {
-  const includeUsage = req.stream_options?.include_usage === true;
-  const base = { id: `chatcmpl-mock-${n}`, object: 'chat.completion.chunk', created: Math.floor(Date.now() / 1000), model: req.model };
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-  const send = (delta: Record<string, unknown>, finish: string | null = null) =>
-    res.write(`data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...(includeUsage && { usage: null }) })}\n\n`);
-  send({ role: 'assistant', content: '' });
-  for (const piece of pieces(a.content ?? '')) send({ content: piece });
-  a.toolCalls.forEach((t, index) => {
-    send({ tool_calls: [{ index, id: t.id, type: 'function', function: { name: t.name, arguments: '' } }] });
-    for (const piece of pieces(t.arguments)) send({ tool_calls: [{ index, function: { arguments: piece } }] });
-  });
-  send({}, a.finishReason);
-  if (includeUsage) res.write(`data: ${JSON.stringify({ ...base, choices: [], usage: a.usage })}\n\n`);
-  res.end('data: [DONE]\n\n');
-}
-
-function textOf(content: z.infer<typeof RequestMessage>['content']): string {
-  if (typeof content === 'string') return content;
-  if (Array.isArray(content)) return content.map((p) => p.text ?? '').join('');
-  return '';
-}
-
-function checkExpect(entry: ScriptEntry, req: ChatRequest): { message: string; expected: string } | undefined {
-  const ex = entry.expect;
-  if (!ex) return undefined;
-  if (ex.contains?.length) {
-    const last = [...req.messages].reverse().find((m) => m.role === 'user' || m.role === 'tool');
-    const text = last ? textOf(last.content) : '';
-    const missing = ex.contains.filter((s) => !text.includes(s));
-    if (missing.length) {
-      const shown = text.length > 400 ? `${text.slice(0, 400)}…` : text;
-      return {
-        message: `expected the last user/tool message to contain ${missing.map((s) => JSON.stringify(s)).join(', ')}; it was ${last ? `(${last.role}) ${JSON.stringify(shown)}` : 'absent'}`,
-        expected: `contains ${missing.map((s) => JSON.stringify(s)).join(', ')}`,
-      };
-    }
-  }
-  if (ex.tools?.length) {
-    const offered = (req.tools ?? []).map((t) => t.function?.name).filter((n): n is string => n !== undefined);
-    const missing = ex.tools.filter((t) => !offered.includes(t));
-    if (missing.length) {
-      return {
-        message: `expected tools ${missing.join(', ')} to be offered; offered: ${offered.join(', ') || 'none'}`,
-        expected: `tools ${ex.tools.join(', ')}`,
-      };
-    }
-  }
-  if (ex.responseFormat !== undefined) {
-    const rf = req.response_format;
-    const name = rf?.type === 'json_schema' ? rf.json_schema?.name : undefined;
-    if (name !== ex.responseFormat) {
-      return {
-        message: `expected response_format json_schema "${ex.responseFormat}"; got ${rf ? `${rf.type}${name ? ` "${name}"` : ''}` : 'none'}`,
-        expected: `response_format json_schema "${ex.responseFormat}"`,
-      };
-    }
-  }
-  if (ex.stream !== undefined && (req.stream === true) !== ex.stream) {
-    return {
-      message: `expected a ${ex.stream ? 'streamed' : 'non-streamed'} request`,
-      expected: ex.stream ? 'stream: true' : 'stream: false',
-    };
-  }
-  return undefined;
-}
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   const s = Array.isArray(v) ? v[0] : v;
   return s ? s : undefined;
 }
-
 
 function errorBody(type: string, message: string) {
   return { error: { message, type, code: null } };

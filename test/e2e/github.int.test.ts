@@ -12,7 +12,7 @@ import { loadMockScript, startMockLlm } from '../../shared/llm/index.ts';
 import { spawnCli, type CliProcess } from '../helpers/cli.ts';
 import { describeDocker } from '../helpers/docker.ts';
 import { setup } from '../helpers/env.ts';
-import { delivery, demoGitHub, post, retarget, webhookExample } from '../helpers/github.ts';
+import { delivery, demoGitHub, post, receiverSettings, retarget, webhookExample } from '../helpers/github.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 /*
@@ -76,12 +76,7 @@ describeDocker('a ticket on GitHub, end to end', () => {
         OPENAI_API_KEY: 'sk-test-secret-never-in-a-sandbox',
         NIGHTSHIFT_MODEL_RETRIES: '0',
         NIGHTSHIFT_WORKSPACES_DIR: mkdtempSync(join(tmpdir(), 'ns-e2e-gh-ws-')),
-        GITHUB_TOKEN: TOKEN,
-        GITHUB_API_URL: fake.url,
-        GITHUB_GIT_URL: fake.gitUrl,
-        GITHUB_WEBHOOK_SECRET: SECRET,
-        NIGHTSHIFT_GITHUB_HOST: '127.0.0.1',
-        NIGHTSHIFT_GITHUB_PORT: '0',
+        ...receiverSettings(SECRET, { fake, token: TOKEN }),
       };
       const config = loadConfig({}, settings);
       const log = env.sink.log;

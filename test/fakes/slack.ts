@@ -1,9 +1,15 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
 import { readBody } from '../../shared/index.ts';
+import { Blocks, decodeJsonFields, Metadata, METHODS, safeJson } from './slack/schemas.ts';
+import type { ApiCall, DeliverOptions, EventCallback, FakeSlack, FakeSlackOptions, SentEnvelope, StoredMessage } from './slack/types.ts';
+
+export { Blocks } from './slack/schemas.ts';
+export { sendToApp, signRequest } from './slack/http.ts';
+export type * from './slack/types.ts';
 
 /**
  * A local Slack for tests, speaking the real protocols:
@@ -20,229 +26,11 @@ import { readBody } from '../../shared/index.ts';
  *
  * It also builds the payloads Slack would send (a message, a thread reply, a button click) from what was posted,
  * and signs requests for apps in HTTP mode (`signRequest`, `sendToApp`).
+ *
+ * This file is the server (the Web API and Socket Mode); the arguments it checks calls against are in
+ * test/fakes/slack/schemas.ts, what Slack sends an app in HTTP mode in slack/http.ts, and the types a
+ * test sees in slack/types.ts.
  */
-export interface FakeSlack extends AsyncDisposable {
-  /** Base URL of the Web API, with its trailing `/api/` (WebClient's `slackApiUrl`). */
-  readonly apiUrl: string;
-  readonly botToken: string;
-  readonly appToken: string;
-  readonly teamId: string;
-  readonly appId: string;
-  readonly botId: string;
-  readonly botUserId: string;
-  /** Every Web API call, in order. */
-  readonly calls: readonly ApiCall[];
-  /** Calls refused because their arguments are not what Slack documents; tests expect none. */
-  readonly invalid: readonly { method: string; issues: string[] }[];
-  /** Every Socket Mode envelope sent, with whether it was acknowledged. */
-  readonly envelopes: readonly SentEnvelope[];
-  callsTo(method: string): ApiCall[];
-  /** Messages of a channel (thread replies included), oldest first. */
-  messages(channel: string): StoredMessage[];
-  message(channel: string, ts: string): StoredMessage | undefined;
-  /** Deletes a message, as a person with the rights to may. */
-  deleteMessage(channel: string, ts: string): void;
-  /** Stores a message as if the app had posted it earlier (e.g. by a replica that then died). */
-  seedBotMessage(channel: string, m: { text: string; metadata?: unknown; blocks?: unknown[] }): StoredMessage;
-  /** Open Socket Mode connections. */
-  connections(): number;
-  waitForConnections(n: number, timeoutMs?: number): Promise<void>;
-  /**
-   * Sends an envelope over Socket Mode (round-robin over the connections) and resolves with the
-   * client's acknowledgement; without one within `ackTimeoutMs`, retries up to `retries` times with a
-   * higher `retry_attempt`, then rejects.
-   */
-  deliver(type: 'events_api' | 'interactive', payload: unknown, opts?: DeliverOptions): Promise<SentEnvelope>;
-  /** A person's reply in a message's thread: stored, and returned as the `event_callback` Slack sends. */
-  reply(opts: { channel: string; threadTs: string; user: string; text: string }): EventCallback;
-  /** A person's new message in a channel (outside any thread): stored, and returned as the `event_callback` Slack sends. */
-  say(opts: { channel: string; user: string; text: string }): EventCallback;
-  /** A click on a button of a posted message, as the `block_actions` payload Slack sends. */
-  click(opts: { channel: string; ts: string; user: string; label: string }): Record<string, unknown>;
-}
-
-export interface ApiCall {
-  method: string;
-  args: Record<string, unknown>;
-  token: string | null;
-  /** The `error` Slack answered with, or null for `ok: true`. */
-  error: string | null;
-}
-
-export interface StoredMessage {
-  type: 'message';
-  channel: string;
-  ts: string;
-  text: string;
-  user: string;
-  bot_id?: string;
-  app_id?: string;
-  blocks?: unknown[];
-  metadata?: { event_type: string; event_payload: Record<string, unknown> };
-  thread_ts?: string;
-  edited?: { user: string; ts: string };
-}
-
-export interface DeliverOptions {
-  retryAttempt?: number;
-  retryReason?: string;
-  ackTimeoutMs?: number;
-  retries?: number;
-}
-
-export interface SentEnvelope {
-  envelopeId: string;
-  type: string;
-  retryAttempt: number;
-  acked: boolean;
-  /** What the client sent back with its acknowledgement (`payload`), if anything. */
-  response?: unknown;
-}
-
-export interface EventCallback extends Record<string, unknown> {
-  event_id: string;
-  event: StoredMessage & { event_ts: string; channel_type: string; client_msg_id?: string; parent_user_id?: string; team?: string };
-}
-
-export interface FakeSlackOptions {
-  channels?: { id: string; name: string }[];
-  users?: { id: string; name: string; realName?: string }[];
-}
-
-// ---- Slack's documented argument shapes ------------------------------------------------------------
-
-const Ts = z.string().regex(/^\d+\.\d+$/, 'a message ts such as 1712345678.123456');
-const ChannelId = z.string().regex(/^[CGD][A-Z0-9]+$/, 'a channel id');
-const UserId = z.string().regex(/^[UW][A-Z0-9]+$/, 'a user id');
-const Bool = z.enum(['true', 'false', '1', '0']);
-const Num = z.string().regex(/^\d+$/);
-
-const PlainText = z.object({ type: z.literal('plain_text'), text: z.string().min(1), emoji: z.boolean().optional() }).strict();
-const Mrkdwn = z.object({ type: z.literal('mrkdwn'), text: z.string().min(1), verbatim: z.boolean().optional() }).strict();
-const TextObject = z.discriminatedUnion('type', [PlainText, Mrkdwn]);
-const BlockId = z.string().min(1).max(255).optional();
-
-const Button = z
-  .object({
-    type: z.literal('button'),
-    text: PlainText.refine((t) => t.text.length <= 75, 'button text is at most 75 characters'),
-    action_id: z.string().min(1).max(255),
-    value: z.string().max(2_000).optional(),
-    url: z.string().max(3_000).optional(),
-    style: z.enum(['primary', 'danger']).optional(),
-    accessibility_label: z.string().max(75).optional(),
-  })
-  .strict();
-
-const Block = z.discriminatedUnion('type', [
-  z
-    .object({
-      type: z.literal('header'),
-      block_id: BlockId,
-      text: PlainText.refine((t) => t.text.length <= 150, 'header text is at most 150 characters'),
-    })
-    .strict(),
-  z
-    .object({
-      type: z.literal('section'),
-      block_id: BlockId,
-      text: TextObject.refine((t) => t.text.length <= 3_000, 'section text is at most 3000 characters').optional(),
-      fields: z.array(TextObject.refine((t) => t.text.length <= 2_000)).max(10).optional(),
-      accessory: Button.optional(),
-    })
-    .strict()
-    .refine((b) => b.text !== undefined || b.fields !== undefined, 'a section needs text or fields'),
-  z.object({ type: z.literal('actions'), block_id: BlockId, elements: z.array(Button).min(1).max(25) }).strict(),
-  z.object({ type: z.literal('context'), block_id: BlockId, elements: z.array(TextObject).min(1).max(10) }).strict(),
-  z.object({ type: z.literal('divider'), block_id: BlockId }).strict(),
-]);
-
-/** A message's blocks: at most 50, block ids unique, action ids unique within the message. */
-export const Blocks = z
-  .array(Block)
-  .min(1)
-  .max(50)
-  .superRefine((blocks, ctx) => {
-    const blockIds = new Set<string>();
-    const actionIds = new Set<string>();
-    for (const b of blocks) {
-      if (b.block_id !== undefined) {
-        if (blockIds.has(b.block_id)) ctx.addIssue({ code: 'custom', message: `duplicate block_id ${b.block_id}` });
-        blockIds.add(b.block_id);
-      }
-      const buttons = b.type === 'actions' ? b.elements : b.type === 'section' && b.accessory ? [b.accessory] : [];
-      for (const el of buttons) {
-        if (actionIds.has(el.action_id)) ctx.addIssue({ code: 'custom', message: `duplicate action_id ${el.action_id}` });
-        actionIds.add(el.action_id);
-      }
-    }
-  });
-
-const Metadata = z.object({ event_type: z.string().regex(/^[A-Za-z0-9_]+$/).max(255), event_payload: z.record(z.string(), z.unknown()) }).strict();
-
-const common = { team_id: z.string().optional() };
-const messageContent = {
-  text: z.string().max(40_000).optional(),
-  blocks: Blocks.optional(),
-  attachments: z.array(z.unknown()).optional(),
-  metadata: Metadata.optional(),
-  mrkdwn: Bool.optional(),
-  parse: z.enum(['full', 'none']).optional(),
-  link_names: Bool.optional(),
-};
-const hasContent = (a: { text?: string | undefined; blocks?: unknown; attachments?: unknown }) =>
-  a.text !== undefined || a.blocks !== undefined || a.attachments !== undefined;
-
-/** Arguments of each method, as its reference page lists them. Fields holding JSON arrive as JSON strings. */
-const METHODS: Record<string, { schema: z.ZodType; json: string[]; token: 'bot' | 'app' }> = {
-  'auth.test': { schema: z.object(common).strict(), json: [], token: 'bot' },
-  'apps.connections.open': { schema: z.object(common).strict(), json: [], token: 'app' },
-  'chat.postMessage': {
-    schema: z
-      .object({
-        ...common,
-        ...messageContent,
-        channel: z.string().min(1),
-        thread_ts: Ts.optional(),
-        reply_broadcast: Bool.optional(),
-        unfurl_links: Bool.optional(),
-        unfurl_media: Bool.optional(),
-        icon_emoji: z.string().optional(),
-        icon_url: z.string().optional(),
-        username: z.string().optional(),
-      })
-      .strict()
-      .refine(hasContent, 'one of text, blocks or attachments is required')
-      .refine((a) => a.blocks === undefined || a.text !== undefined, 'text is required with blocks (the notification fallback)'),
-    json: ['blocks', 'attachments', 'metadata'],
-    token: 'bot',
-  },
-  'chat.update': {
-    schema: z
-      .object({ ...common, ...messageContent, channel: ChannelId, ts: Ts, as_user: Bool.optional(), file_ids: z.array(z.string()).optional(), reply_broadcast: Bool.optional() })
-      .strict()
-      .refine(hasContent, 'one of text, blocks or attachments is required'),
-    json: ['blocks', 'attachments', 'metadata', 'file_ids'],
-    token: 'bot',
-  },
-  'conversations.history': {
-    schema: z
-      .object({
-        ...common,
-        channel: ChannelId,
-        oldest: z.string().regex(/^\d+(\.\d+)?$/).optional(),
-        latest: z.string().regex(/^\d+(\.\d+)?$/).optional(),
-        inclusive: Bool.optional(),
-        limit: Num.optional(),
-        cursor: z.string().optional(),
-        include_all_metadata: Bool.optional(),
-      })
-      .strict(),
-    json: [],
-    token: 'bot',
-  },
-  'users.info': { schema: z.object({ ...common, user: UserId, include_locale: Bool.optional() }).strict(), json: [], token: 'bot' },
-};
 
 // ---- the server -------------------------------------------------------------------------------------
 
@@ -581,50 +369,6 @@ export async function startFakeSlack(opts: FakeSlackOptions = {}): Promise<FakeS
     },
   };
 }
-
-/** `X-Slack-Request-Timestamp` and `X-Slack-Signature` for a request body, as Slack signs it. */
-export function signRequest(secret: string, body: string, timestampSec = Math.floor(Date.now() / 1000)): Record<string, string> {
-  const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestampSec}:${body}`).digest('hex')}`;
-  return { 'x-slack-request-timestamp': String(timestampSec), 'x-slack-signature': signature };
-}
-
-/**
- * Sends a payload to an app in HTTP mode as Slack does: an Events API body as JSON, an interactive
- * payload form-encoded as `payload=<json>`, with the given headers (see `signRequest`).
- */
-export async function sendToApp(
-  url: string,
-  kind: 'event' | 'interactive',
-  payload: unknown,
-  sign: (body: string) => Record<string, string>,
-): Promise<{ status: number; text: string }> {
-  const body = kind === 'event' ? JSON.stringify(payload) : new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': kind === 'event' ? 'application/json' : 'application/x-www-form-urlencoded', ...sign(body) },
-    body,
-  });
-  return { status: res.status, text: await res.text() };
-}
-
-function decodeJsonFields(args: Record<string, unknown>, fields: string[]): Record<string, unknown> {
-  const out = { ...args };
-  for (const f of fields) {
-    if (typeof out[f] !== 'string') continue;
-    const parsed = safeJson(out[f]);
-    out[f] = parsed === undefined ? out[f] : parsed;
-  }
-  return out;
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
 
 function slackEscape(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');

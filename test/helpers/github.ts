@@ -69,6 +69,50 @@ export async function delivery(secret: string, event: string, payload: unknown, 
   };
 }
 
+/**
+ * The settings of the GitHub gateway's receiver: on 127.0.0.1, on a port the system picks, checking
+ * deliveries with `secret`; with `github`, talking to that local GitHub with its token.
+ */
+export function receiverSettings(secret: string, github?: { fake: FakeGitHub; token: string }): Record<string, string> {
+  return {
+    ...(github && { GITHUB_TOKEN: github.token, GITHUB_API_URL: github.fake.url, GITHUB_GIT_URL: github.fake.gitUrl }),
+    GITHUB_WEBHOOK_SECRET: secret,
+    NIGHTSHIFT_GITHUB_HOST: '127.0.0.1',
+    NIGHTSHIFT_GITHUB_PORT: '0',
+  };
+}
+
+export interface IssueTarget {
+  owner: string;
+  name: string;
+  number: number;
+  title: string;
+  body: string | null;
+  /** The issue's labels. */
+  labels: string[];
+  /** The label just added (on `labeled`). */
+  label?: string;
+  /** Who opened the issue (the example's user otherwise; null for none, as for a deleted account). */
+  author?: string | null;
+}
+
+/** The example `issues` event (`opened`, `labeled` or `edited`), pointed at the issue `owner/name#number` as `t` describes it. */
+export function issueEvent(action: 'opened' | 'labeled' | 'edited', t: IssueTarget): Record<string, unknown> {
+  const p = retarget(webhookExample('issues', action), { owner: t.owner, name: t.name, number: t.number, branch: '', headSha: '' });
+  const example = p.issue as Record<string, unknown>;
+  p.issue = {
+    ...example,
+    number: t.number,
+    html_url: `https://github.com/${t.owner}/${t.name}/issues/${t.number}`,
+    title: t.title,
+    body: t.body,
+    labels: t.labels.map((name) => ({ ...((example.labels as object[])[0] ?? {}), name })),
+    ...(t.author !== undefined && { user: t.author === null ? null : { ...(example.user as object), login: t.author } }),
+  };
+  if (t.label !== undefined) p.label = { ...(p.label as object), name: t.label };
+  return p;
+}
+
 /** POSTs a delivery to the receiver; returns its status and JSON answer. */
 export async function post(url: string, d: { headers: Record<string, string>; body: string }): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`${url}/github/webhook`, { method: 'POST', headers: d.headers, body: d.body });

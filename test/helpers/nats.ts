@@ -68,15 +68,7 @@ export async function startNatsServer(opts: { config?: string } = {}): Promise<N
     port = Number(new URL(url).port);
   };
 
-  const stop = async (): Promise<void> => {
-    const child = proc;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (): Promise<void> => stopServer(proc);
 
   await launch();
   return {
@@ -179,16 +171,7 @@ export async function startNatsCluster(opts: { size?: number; configs?: { file: 
   nodes.forEach((_, i) => launch(i));
   const names = nodes.map((n, i) => /^\s*server_name:\s*"?([^"\s]+)"?/m.exec(readFileSync(n.file, 'utf8'))?.[1] ?? `n${i + 1}`);
   const stopAll = async () => {
-    await Promise.all(
-      procs.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-        await exited;
-        clearTimeout(timer);
-      }),
-    );
+    await Promise.all(procs.map(stopServer));
   };
   const urls = nodes.map((n) => n.url);
   const cluster: NatsCluster = {
@@ -305,4 +288,14 @@ export async function jetStreamAnswers(url: string, auth?: ProbeAuth): Promise<b
   } finally {
     await nc.close();
   }
+}
+
+/** Stops a nats-server process: SIGTERM, SIGKILL after 5 s; at once when it has already exited. */
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
 }

@@ -32,3 +32,16 @@ export function ticketWhen(store: TicketStore, id: string, what: string, test: (
     { timeoutMs },
   );
 }
+
+/** Events on the bus's events stream so far. */
+export async function eventCount(bus: Bus): Promise<number> {
+  return (await bus.jsm.streams.info(bus.names.eventsStream)).state.messages;
+}
+
+/** Waits until the coordinators have applied every event on the stream: their consumer holds nothing pending or unacknowledged. */
+export async function coordinatorSettled(bus: Bus): Promise<void> {
+  await waitFor('the coordinator to apply every event', async () => {
+    const info = await bus.jsm.consumers.info(bus.names.eventsStream, bus.names.coordinatorConsumer);
+    return info.num_pending === 0 && info.num_ack_pending === 0;
+  });
+}
