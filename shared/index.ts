@@ -66,6 +66,7 @@ export { budgetAnswerText, budgetDirective, budgetProblem, NO_USAGE, parseBudget
 export { repoRefOf, repositoryProblem, REPO_URL_SCHEMES } from './workspace/repo.ts';
 export { randomTicketId, ticketIdForExternalId } from './ticket/id.ts';
 export { delay, untilAborted, untilSettledOrAborted } from './async.ts';
+export { clip } from './text.ts';
 export { git, GitError, localPathOf, protocolOf } from './workspace/git.ts';
 export type { GitIdentity, GitOptions, GitProtocol } from './workspace/git.ts';
 export { pushBranch } from './workspace/push.ts';

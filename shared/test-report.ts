@@ -103,9 +103,3 @@ export function readIndex(index: string): Map<string, TestStatus> {
   }
   return out;
 }
-
-/** A name or message cut to fit its bound, on one line where the runner's had several. */
-export function clip(text: string, max: number): string {
-  const t = text.trim();
-  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
-}

@@ -74,10 +74,7 @@ export function actor(user: { login: string } | null): string {
   return `github:${(user?.login ?? 'ghost').slice(0, 190)}`;
 }
 
-/** `text` cut to at most `max` characters, saying so (never between the halves of a surrogate pair). */
-export function clip(text: string, max = 8_000): string {
-  if (text.length <= max) return text;
-  let end = max - 20;
-  if (/[\uDC00-\uDFFF]/.test(text.charAt(end))) end--;
-  return `${text.slice(0, end)} … (cut)`;
-}
+/** How much of a person's text on GitHub (a comment, an issue's description) a message carries at most. */
+export const MAX_TEXT = 8_000;
+/** What ends a text that was cut to MAX_TEXT. */
+export const CUT = ' … (cut)';

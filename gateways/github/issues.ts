@@ -1,12 +1,12 @@
 import type { z } from 'zod';
 import { HumanAnswered } from '../../bus/index.ts';
-import { budgetDirective, budgetProblem, ticketIdForExternalId, type BugReport, type IntakeReply, type Ticket } from '../../shared/index.ts';
+import { budgetDirective, budgetProblem, clip, ticketIdForExternalId, type BugReport, type IntakeReply, type Ticket } from '../../shared/index.ts';
 import { issueExternalId } from './ask.ts';
 import {
   accepted,
   actor,
   ANSWERING_ASSOCIATIONS,
-  clip,
+  CUT,
   ignored,
   notNewFromAPerson,
   send,
@@ -124,13 +124,13 @@ export function answerOfComment(p: IssueCommentPayload, ticket: Ticket | null): 
   if (!text) return 'an empty comment';
   const given = budgetDirective(text, BUDGET_COMMAND);
   if (!given.ok) return `/nightshift budget: ${given.message}`;
-  if (given.budget === undefined) return { ticketId: ticket.id, text: clip(text, MAX_ANSWER), by };
+  if (given.budget === undefined) return { ticketId: ticket.id, text: clip(text, MAX_ANSWER, CUT), by };
   if (!ANSWERING_ASSOCIATIONS.includes(p.comment.author_association)) {
     return `${by} may answer but not raise the token budget: that takes write access (${p.comment.author_association.toLowerCase()})`;
   }
   const problem = budgetProblem(given.budget, ticket.usage);
   if (problem !== null) return `/nightshift budget: ${problem}`;
-  return { ticketId: ticket.id, text: clip(given.text, MAX_ANSWER), by, budget: given.budget };
+  return { ticketId: ticket.id, text: clip(given.text, MAX_ANSWER, CUT), by, budget: given.budget };
 }
 
 /** A comment's first line that raises the ticket's token budget: `/nightshift budget 600000` (any case). */
@@ -187,7 +187,7 @@ export function issueBugReport(p: IssuesPayload): BugReport {
   const body = p.issue.body?.trim();
   return {
     title,
-    description: body ? clip(body, MAX_DESCRIPTION) : `The GitHub issue has no description: ${p.issue.html_url}`,
+    description: body ? clip(body, MAX_DESCRIPTION, CUT) : `The GitHub issue has no description: ${p.issue.html_url}`,
     repo,
     reporter: actor(p.issue.user ?? p.sender),
     externalId,

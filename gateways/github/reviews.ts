@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import { PrChangesRequested, PrClosed, PrMerged, type PrComment } from '../../bus/index.ts';
 import { isSummaryReview, parseGitHubUrl, type GitHubConnection, type GitHubRepo } from '../../shared/forge/index.ts';
-import { ticketBranch, ticketOfBranch, type PullRequest, type PullRequestStore } from '../../shared/index.ts';
+import { clip, ticketBranch, ticketOfBranch, type PullRequest, type PullRequestStore } from '../../shared/index.ts';
 import {
   accepted,
   actor,
   ANSWERING_ASSOCIATIONS,
-  clip,
+  CUT,
   ignored,
+  MAX_TEXT,
   notNewFromAPerson,
   send,
   type Delivery,
@@ -153,7 +154,7 @@ export function createReviewFeedback(deps: ReviewFeedbackDeps) {
     const target = await ticketOf({ number: record.number, head: { ref: record.branch } }, fullName);
     if (typeof target === 'string') return ignored(ctx, target);
     const c = p.comment;
-    const comments: PrComment[] = [{ by: actor(c.user), text: clip(c.body!.trim()), ...(c.html_url && c.html_url.length <= 2_000 && { url: c.html_url }) }];
+    const comments: PrComment[] = [{ by: actor(c.user), text: clip(c.body!.trim(), MAX_TEXT, CUT), ...(c.html_url && c.html_url.length <= 2_000 && { url: c.html_url }) }];
     return requestChanges(ctx, target, { number: record.number, html_url: p.issue.html_url }, c.user ?? p.sender, { comments, ids: [`issue-comment:${c.id}`] });
   }
 
@@ -195,7 +196,7 @@ export function pullRequestCommentNotFeedback(p: IssueCommentPayload, mention: s
 /** A review's body as a comment, when it says something. */
 function reviewBody(body: string | null, state: string, user: { login: string } | null, url: string | undefined): PrComment[] {
   const text = body?.trim();
-  if (text) return [{ by: actor(user), text: clip(text), ...(url && url.length <= 2_000 && { url }) }];
+  if (text) return [{ by: actor(user), text: clip(text, MAX_TEXT, CUT), ...(url && url.length <= 2_000 && { url }) }];
   // "Request changes" with no body still asks for something; the line comments (if any) say what.
   if (state === 'changes_requested') return [{ by: actor(user), text: 'Changes requested (see the line comments, if any).', ...(url && url.length <= 2_000 && { url }) }];
   return [];
@@ -207,7 +208,7 @@ function lineComment(c: z.infer<typeof ApiReviewComment>): PrComment[] {
   return [
     {
       by: actor(c.user ?? null),
-      text: clip(text),
+      text: clip(text, MAX_TEXT, CUT),
       ...(c.path && c.path.length <= 500 && { path: c.path }),
       ...(typeof c.line === 'number' && c.line > 0 && { line: c.line }),
       ...(c.html_url && c.html_url.length <= 2_000 && { url: c.html_url }),

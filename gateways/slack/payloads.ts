@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { budgetDirective, fieldIssues, TicketId, type BugReport, type FieldIssue, type RepoRef } from '../../shared/index.ts';
+import { budgetDirective, clip, fieldIssues, TicketId, type BugReport, type FieldIssue, type RepoRef } from '../../shared/index.ts';
 
 /** Prefix of the action ids of answer buttons: `nightshift_answer.<question>.<option>`. */
 export const ANSWER_ACTION = 'nightshift_answer';
@@ -247,18 +247,12 @@ export function bugReportOf(m: ReportInbound, repo: RepoRef): z.input<typeof Bug
   const text = m.text.trim();
   const first = (text.split('\n')[0] ?? '').trim();
   return {
-    title: cut(first, TITLE_MAX),
+    title: clip(first, TITLE_MAX),
     description: text,
     repo,
     reporter: slackActor(m.user),
     externalId: `slack:${m.team ? `${m.team}:` : ''}${m.channel}:${m.ts}`,
   };
-}
-
-/** `text` cut to `max` UTF-16 units with an ellipsis, without splitting a surrogate pair. */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  return `${text.slice(0, max - 1).replace(/[\uD800-\uDBFF]$/, '')}…`;
 }
 
 /** Slack escapes `&`, `<` and `>` in message text; this is the text as the person typed it. */

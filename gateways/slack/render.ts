@@ -1,5 +1,5 @@
 import type { Escalation } from '../../bus/index.ts';
-import type { ErrorBody, Question, Ticket } from '../../shared/index.ts';
+import { clip, type ErrorBody, type Question, type Ticket } from '../../shared/index.ts';
 import { ANSWER_ACTION, slackUserOf, type ButtonValue } from './payloads.ts';
 
 /** The Block Kit blocks the gateway sends (a subset of Slack's layout blocks). */
@@ -219,10 +219,6 @@ function slackDate(iso: string): string {
 /** Slack's escaping of `&`, `<` and `>` in message text. */
 export function escape(text: string): string {
   return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
-}
-
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** Clips escaped text without cutting an entity in two. */

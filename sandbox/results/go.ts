@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { clip, MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from '../../shared/test-report.ts';
+import { clip } from '../../shared/text.ts';
+import { MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from '../../shared/test-report.ts';
 
 /*
  * Go's per-test results: `go test -json` (test2json events, one JSON object a line) on the run's
@@ -97,7 +98,7 @@ export function parseGoTestJson(stdout: string, stderr: string, module: string |
     const status = t.status ?? 'failed';
     const detail = t.status ? t.output.filter((l) => !PROGRESS.test(l)).join('') : `the test never finished (its test binary stopped)\n${t.output.filter((l) => !PROGRESS.test(l)).join('')}`;
     const m = status === 'failed' ? message(detail) : undefined;
-    out.tests.push({ file: fileOf(t.pkg, module), name: clip(t.test.split('/').join(' › '), MAX_NAME), status, ...(m && { message: m }) });
+    out.tests.push({ file: fileOf(t.pkg, module), name: clip(t.test.split('/').join(' › ').trim(), MAX_NAME), status, ...(m && { message: m }) });
   }
   const failedTests = new Set(out.tests.filter((t) => t.status === 'failed').map((t) => t.file));
   for (const pkg of failedPkgs) {
@@ -127,14 +128,14 @@ function compilerMessages(stderr: string, pkg: string): string {
 function fileOf(pkg: string, module: string | null): string {
   if (module !== null) {
     if (pkg === module) return '.';
-    if (pkg.startsWith(`${module}/`)) return clip(pkg.slice(module.length + 1), MAX_NAME);
+    if (pkg.startsWith(`${module}/`)) return clip(pkg.slice(module.length + 1).trim(), MAX_NAME);
   }
-  return clip(pkg, MAX_NAME);
+  return clip(pkg.trim(), MAX_NAME);
 }
 
 function message(text: string): string | undefined {
   const lines = text.split('\n').filter((l) => l.trim() !== '');
-  return lines.length > 0 ? clip(lines.slice(0, 8).join('\n'), MAX_MESSAGE) : undefined;
+  return lines.length > 0 ? clip(lines.slice(0, 8).join('\n').trim(), MAX_MESSAGE) : undefined;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { XMLParser } from 'fast-xml-parser';
 import { z } from 'zod';
-import { clip, MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from '../../shared/test-report.ts';
+import { clip } from '../../shared/text.ts';
+import { MAX_MESSAGE, MAX_NAME, type RunError, type TestCase, type TestStatus } from '../../shared/test-report.ts';
 
 /** What one report file holds. */
 export interface Parsed {
@@ -17,17 +18,17 @@ function relative(path: string | undefined | null, mount: Mount): string | null 
   if (!path) return null;
   let p = path.startsWith('file://') ? decodeURIComponent(path.slice('file://'.length)) : path;
   if (p.startsWith(`${mount}/`)) p = p.slice(mount.length + 1);
-  return clip(p, MAX_NAME);
+  return clip(p.trim(), MAX_NAME);
 }
 
 function message(text: string | undefined | null): string | undefined {
   if (!text) return undefined;
   const lines = text.replace(/\r/g, '').split('\n').filter((l) => l.trim() !== '');
-  return clip(lines.slice(0, 8).join('\n'), MAX_MESSAGE);
+  return clip(lines.slice(0, 8).join('\n').trim(), MAX_MESSAGE);
 }
 
 function name(parts: readonly string[]): string {
-  return clip(parts.filter((p) => p !== '').join(JOIN), MAX_NAME) || '(unnamed test)';
+  return clip(parts.filter((p) => p !== '').join(JOIN).trim(), MAX_NAME) || '(unnamed test)';
 }
 
 function status(s: string): TestStatus {

@@ -6,6 +6,7 @@ import { jsonSchemaOf, parseAnswer, repairPrompt, validate } from './structured.
 import type { ToolBox } from './tools.ts';
 import type { ToolDefinition } from './transcript.ts';
 import { inSpan } from '../trace.ts';
+import { clip } from '../text.ts';
 
 /** A tool loop: the tools the model may call and the shape of its final answer. */
 export interface ToolLoopSpec<S extends z.ZodObject> {
@@ -105,7 +106,7 @@ export async function runToolLoop<S extends z.ZodObject>(
       const times = (seen.get(key) ?? 0) + 1;
       seen.set(key, times);
       if (times >= repeatLimit) {
-        const repeated: RepeatedCall = { tool: cut(call.name, MAX_TOOL_NAME), arguments: cut(canonical(call.args), MAX_SHOWN_ARGUMENTS), times };
+        const repeated: RepeatedCall = { tool: clip(call.name, MAX_TOOL_NAME), arguments: clip(canonical(call.args), MAX_SHOWN_ARGUMENTS), times };
         throw new ModelBehaviorError('loop_detected', `the ${llm.role} model called ${repeated.tool} with the same arguments ${times} times: ${repeated.arguments}`, {
           issues: [{ path: repeated.tool, message: `called ${times} times with ${repeated.arguments}` }],
           repeated,
@@ -113,8 +114,8 @@ export async function runToolLoop<S extends z.ZodObject>(
       }
       toolCalls += 1;
       // The tool's name and how it ended, never its arguments or output (paths, file contents).
-      const tool = cut(call.name, MAX_TOOL_NAME);
-      const attributes = { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'gen_ai.tool.call.id': cut(call.id, MAX_TOOL_NAME) };
+      const tool = clip(call.name, MAX_TOOL_NAME);
+      const attributes = { 'gen_ai.operation.name': 'execute_tool', 'gen_ai.tool.name': tool, 'gen_ai.tool.call.id': clip(call.id, MAX_TOOL_NAME) };
       const out = await inSpan(`execute_tool ${tool}`, { attributes }, async (span) => {
         const result = await spec.tools.run(call.name, call.args);
         span.setAttribute('nightshift.tool.status', result.status);
@@ -130,14 +131,6 @@ export async function runToolLoop<S extends z.ZodObject>(
 /** How much of a repeated call's tool name and arguments an error shows. */
 const MAX_TOOL_NAME = 64;
 const MAX_SHOWN_ARGUMENTS = 200;
-
-/** `text` cut to `max` characters, ending with `…` when cut (never between the halves of a surrogate pair). */
-function cut(text: string, max: number): string {
-  if (text.length <= max) return text;
-  let end = max - 1;
-  if (/[\uDC00-\uDFFF]/.test(text.charAt(end))) end--;
-  return `${text.slice(0, end)}…`;
-}
 
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
