@@ -196,6 +196,35 @@ describe('coordinator', () => {
       expect(new Set(swallowed).size).toBe(4);
     });
 
+    it('counts a failed lookup of the work stream as nothing, never as lost work (a leader election under load)', async () => {
+      await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
+      await using h = await Harness.start(env);
+      const id = await h.post();
+      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
+      // Every lookup of a message fails for a while, as JetStream API requests do while a stream's
+      // leader is being elected on a loaded cluster. The coordinator shares this connection.
+      const streams = env.bus.jsm.streams;
+      const getMessage = streams.getMessage.bind(streams);
+      let failed = 0;
+      streams.getMessage = async () => {
+        failed += 1;
+        throw new Error('timeout: the stream leader did not answer');
+      };
+      try {
+        await waitFor('many failed checks', () => failed >= 20, { timeoutMs: 60_000 });
+      } finally {
+        streams.getMessage = getMessage;
+      }
+      const waited = await h.ticket(id);
+      expect(waited.state).toBe('refining');
+      expect(waited.work!.dispatchId).toBe(dispatched.work!.dispatchId);
+      expect(waited.timeline.filter((e) => e.event === 'retry')).toEqual([]);
+      await h.agent('refiner', advance);
+      await h.inState(id, 'writing_tests');
+      expect(h.calls.map((c) => [c.stage, c.attempt, c.deliveries])).toEqual([['refining', 1, 1]]);
+    });
+
     it('leaves a work item alone while it waits in the queue, however long', async () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
       await using h = await Harness.start(env);

@@ -133,7 +133,8 @@ export function createSweeper({ bus, store, config, policy, log, clock, signal, 
       return;
     }
     const role = ROLE_OF_STAGE[w.stage];
-    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subjects.work(role, id) }).catch(() => null);
+    // A lookup that fails (a leader election, a timeout) proves nothing: it throws, and the sweep checks again.
+    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subjects.work(role, id) });
     const queued = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === dispatchId;
     if (!queued && !w.startedAt && !(await resultPending(id, role, dispatchId))) {
       duplicateWindowMs ??= Math.floor((await bus.jsm.streams.info(names.workStream)).config.duplicate_window / 1e6);
@@ -145,11 +146,11 @@ export function createSweeper({ bus, store, config, policy, log, clock, signal, 
     confirm(id, dispatchId, w.dispatchedAt);
   }
 
-  /** Whether a result of dispatch `dispatchId` waits in the events stream to be applied. */
+  /** Whether a result of dispatch `dispatchId` waits in the events stream to be applied (throws when it cannot tell). */
   async function resultPending(ticketId: string, role: Role, dispatchId: string): Promise<boolean> {
     let floor: number | undefined;
     for (const type of [StageCompleted.type, StageFailed.type]) {
-      const stored = await bus.jsm.streams.getMessage(names.eventsStream, { last_by_subj: subjects.event(ticketId, role, type) }).catch(() => null);
+      const stored = await bus.jsm.streams.getMessage(names.eventsStream, { last_by_subj: subjects.event(ticketId, role, type) });
       if (!stored || decodeEnvelope(stored.data, [StageCompleted, StageFailed]).causationId !== dispatchId) continue;
       floor ??= (await bus.jsm.consumers.info(names.eventsStream, names.coordinatorConsumer)).ack_floor.stream_seq;
       if (stored.seq > floor) return true;
@@ -178,7 +179,8 @@ export function createSweeper({ bus, store, config, policy, log, clock, signal, 
     const { stage, attempt } = t.work;
     const role = ROLE_OF_STAGE[stage];
     const subject = subjects.work(role, t.id);
-    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subject }).catch(() => null);
+    // Null only when there is no such message; a failed lookup throws rather than count as a loss.
+    const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subject });
     const current = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === t.work.dispatchId;
     if (stored && current) {
       check.goneAt = undefined;
