@@ -44,6 +44,8 @@ export async function consumeLoop(
       const messages = await consumer.consume({ max_messages: MAX_IN_FLIGHT });
       const close = () => void messages.close();
       signal.addEventListener('abort', close, { once: true });
+      // Stopped while the consumer was being looked up or the pull set up: the listener comes too late.
+      if (signal.aborted) close();
       try {
         for await (const m of messages) {
           if (signal.aborted) {

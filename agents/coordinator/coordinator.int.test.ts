@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IntakeReply, IntakeRequest, ticketIdForExternalId } from '../../shared/index.ts';
-import { encodeEnvelope, envelope, publishEvent, StageCompleted, TicketStore, WorkItem, workTicketOf, type Bus } from '../../bus/index.ts';
-import { setup } from '../../test/helpers/env.ts';
+import { decodeEnvelope, encodeEnvelope, envelope, publishEvent, StageCompleted, StageStarted, TicketStore, WorkItem, workTicketOf, type Bus } from '../../bus/index.ts';
+import { setup, type TestEnv } from '../../test/helpers/env.ts';
 import { makeRepo } from '../../test/helpers/git.ts';
 import { Harness } from '../../test/helpers/harness.ts';
 import { waitFor } from '../../test/helpers/wait.ts';
@@ -223,6 +223,130 @@ describe('coordinator', () => {
       await h.agent('refiner', advance);
       await h.inState(id, 'writing_tests');
       expect(h.calls.map((c) => [c.stage, c.attempt, c.deliveries])).toEqual([['refining', 1, 1]]);
+    });
+
+    /**
+     * Plays the refiner's part by hand up to a reported start: takes the ticket's work item (and holds
+     * it, unacked), reports the attempt started, and waits until the ticket knows.
+     */
+    const startByHand = async (env: TestEnv, h: Harness, id: string) => {
+      const consumer = await env.bus.js.consumers.get(env.bus.names.workStream, env.bus.names.roleConsumer('refiner'));
+      const m = await waitFor('the refining work item delivered', async () => (await consumer.next({ expires: 1_000 })) ?? undefined);
+      const item = decodeEnvelope(m.data, [WorkItem]);
+      const meta = { source: 'agent:refiner', correlationId: id, causationId: item.id };
+      const started = envelope(StageStarted, { ticketId: id, stage: 'refining', attempt: 1, deliveries: 1, startedAt: new Date().toISOString() }, { ...meta, id: `${item.id}.started.1` });
+      await publishEvent(env.bus, 'refiner', id, started);
+      await h.until(id, 'the start applied', (t) => t.work?.startedAt !== undefined);
+      return { m, item, meta };
+    };
+    /** Makes `bus` see the refiner's consumer's ack floor at or past `seq`: it counts the item done. */
+    const passedOverOn = (bus: Bus, seq: number) => {
+      const consumers = bus.jsm.consumers;
+      const info = consumers.info.bind(consumers);
+      let asked = 0;
+      consumers.info = async (stream, name) => {
+        const real = await info(stream, name);
+        if (stream !== bus.names.workStream || name !== bus.names.roleConsumer('refiner')) return real;
+        asked += 1;
+        return { ...real, ack_floor: { ...real.ack_floor, stream_seq: Math.max(seq, real.ack_floor.stream_seq) } };
+      };
+      return { asked: () => asked };
+    };
+
+    /** Holds the lookup of the events consumer on `bus` until the returned function is called. */
+    const holdEvents = (bus: Bus) => {
+      const consumers = bus.js.consumers;
+      const get = consumers.get.bind(consumers);
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      consumers.get = (async (stream: string, name?: string) => {
+        if (stream === bus.names.eventsStream) await held;
+        return get(stream, name);
+      }) as typeof consumers.get;
+      return release;
+    };
+
+    it('stops when told to while its events consumer is still being looked up (a slow bus at start)', async () => {
+      await using env = await setup();
+      const bus = await env.connect('slow-start');
+      const release = holdEvents(bus);
+      const coordinator = createCoordinator({ bus, config: env.config, log: env.sink.log });
+      await coordinator.start();
+      const stopped = coordinator.stop();
+      // The lookup answers after the stop: the pull it sets up must end at once, not serve forever.
+      release();
+      await stopped;
+      expect(env.sink.lines.some((l) => l.msg === 'coordinator stopped')).toBe(true);
+    });
+
+    it('leaves started work its consumer passed over alone while its result waits to be applied (an ack landing before its delete)', async () => {
+      // A loaded cluster shows this for a moment after every completed attempt: the agent published its
+      // result and acked, the consumer's ack floor moved past the item, the queue's delete is not in
+      // yet, and the coordinators have yet to apply the result. Here the coordinator that would apply it
+      // is held, so the moment lasts as long as the test wants.
+      await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms', NIGHTSHIFT_ACK_WAIT: '60s' });
+      await using h = await Harness.start(env);
+      const id = await h.post();
+      await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { m, item, meta } = await startByHand(env, h, id);
+      await h[Symbol.asyncDispose]();
+      await publishEvent(env.bus, 'refiner', id, envelope(StageCompleted, { ticketId: id, stage: 'refining', attempt: 1, outcome: { kind: 'advance', output: { did: 'refining' } } }, { ...meta, id: `${item.id}.completed` }));
+      // A second coordinator whose events wait behind a gate, on a bus that sees the item passed over.
+      const bus = await env.connect('held-coordinator');
+      const passed = passedOverOn(bus, m.seq);
+      const release = holdEvents(bus);
+      const coordinator = createCoordinator({ bus, config: env.config, log: env.sink.log });
+      await coordinator.start();
+      try {
+        await waitFor('many checks of the passed-over item', () => passed.asked() >= 10, { timeoutMs: 60_000 });
+        const waiting = await h.ticket(id);
+        expect(waiting.state).toBe('refining');
+        expect(waiting.failure).toBeNull();
+        release();
+        const t = await h.inState(id, 'writing_tests');
+        expect(t.artifacts).toEqual({ refining: { did: 'refining' } });
+        expect(t.timeline.filter((e) => e.event === 'retry')).toEqual([]);
+        expect(env.sink.lines.filter((l) => /passed over/.test(String(l.msg)))).toEqual([]);
+      } finally {
+        release();
+        await coordinator.stop();
+      }
+      m.ack();
+    });
+
+    it('fails a started attempt its consumer passed over only once two checks saw it so', async () => {
+      await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms', NIGHTSHIFT_ACK_WAIT: '60s' });
+      await using h = await Harness.start(env);
+      const id = await h.post();
+      await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { m } = await startByHand(env, h, id);
+      // The coordinator shares this connection: from now on the consumer counts the item done, and no
+      // result ever comes (its deliveries ran out, and the advisory saying so was lost).
+      const passed = passedOverOn(env.bus, m.seq);
+      const t = await h.until(id, 'the attempt failed', (x) => x.state !== 'refining', 60_000);
+      expect(t.state).toBe('failed');
+      expect(t.failure).toMatchObject({ code: 'deliveries_exhausted', stage: 'refining', message: expect.stringMatching(/passed over by its consumer after it started \(its 5 deliveries ran out\)/) });
+      expect(passed.asked()).toBeGreaterThanOrEqual(2);
+      expect(env.sink.lines.filter((l) => /started work passed over/.test(String(l.msg)))).toHaveLength(1);
+      // Its item left the queue with the failure.
+      await waitFor('the item deleted', async () => ((await env.bus.jsm.streams.getMessage(env.bus.names.workStream, { seq: m.seq })) === null ? true : undefined));
+    });
+
+    it('queues again, under a new id, an item its consumer passed over before any agent started it', async () => {
+      await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
+      await using h = await Harness.start(env);
+      const id = await h.post();
+      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const item = await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
+      const passed = passedOverOn(env.bus, item.seq);
+      const again = await waitFor('the item queued again', async () => {
+        const cur = await workMessage(env.bus, id).catch(() => null);
+        return cur && cur.seq !== item.seq ? cur : undefined;
+      });
+      expect(passed.asked()).toBeGreaterThanOrEqual(2);
+      expect(again.header?.get('Nats-Msg-Id')).toBe(`${dispatched.work!.dispatchId}.requeued.${item.seq}`);
+      expect(decodeEnvelope(again.data, [WorkItem]).id).toBe(dispatched.work!.dispatchId);
+      expect(await env.bus.jsm.streams.getMessage(env.bus.names.workStream, { seq: item.seq })).toBeNull();
     });
 
     it('leaves a work item alone while it waits in the queue, however long', async () => {

@@ -295,7 +295,8 @@ export function createCoordinator({ bus, config, log, clock = () => new Date() }
       return;
     }
     const { stream_seq: seq, deliveries } = parsed.data;
-    const stored = await bus.jsm.streams.getMessage(names.workStream, { seq }).catch(() => null);
+    // Null when the item is gone; a failed lookup throws, and the advisory comes back (nak) to be tried again.
+    const stored = await bus.jsm.streams.getMessage(names.workStream, { seq });
     if (stored) await failExhausted(seq, stored.data, `work item delivered ${deliveries} times without completing`, deliveries);
     await m.ackAck();
   }

@@ -60,6 +60,16 @@ export interface Sweeper {
   sweep(): Promise<void>;
 }
 
+/**
+ * A ticket's dispatched work under watch: its dispatch, when to check it next, and the loss the last
+ * check saw (at which ticket revision), which only a second sighting acts on.
+ */
+interface LossCheck {
+  dispatchId: string;
+  at: number;
+  lossSeen?: { revision: number; loss: 'gone' | 'passed_over' };
+}
+
 export function createSweeper({ bus, store, config, policy, log, clock, signal, published, write, advance, publishWork, failExhausted }: SweeperDeps): Sweeper {
   const { subjects, names } = bus;
 
@@ -74,9 +84,9 @@ export function createSweeper({ bus, store, config, policy, log, clock, signal, 
   const unconfirmed = new Map<string, { dispatchId: string; dispatchedAt: string; since: number; tries?: number; retryAt?: number }>();
   /**
    * Dispatched work seen published, per ticket: when to check next that its work item is still on
-   * its way, and the ticket revision at which the item was last found gone.
+   * its way, and the loss the last check saw, if any.
    */
-  const dispatched = new Map<string, { dispatchId: string; at: number; goneAt?: number }>();
+  const dispatched = new Map<string, LossCheck>();
   const census = ticketCensus();
   async function watchTickets(): Promise<void> {
     // Heads only: every coordinator follows every write of every ticket, and validating whole records
@@ -166,47 +176,58 @@ export function createSweeper({ bus, store, config, policy, log, clock, signal, 
    *   it is deleted and queued again under a new Msg-Id (of several coordinators, only the one whose
    *   delete succeeds does). Started: its deliveries ran out without the advisory saying so, and the
    *   attempt fails as the advisory would have it.
-   * - the item is gone (an agent acked it once its result was published), no result of it waits in
-   *   the events stream above the coordinators' ack floor, and the ticket still waits on it at the
-   *   same revision one check later: the result, or the write that applied it, was lost. The attempt
-   *   is dispatched again under a new id.
-   * An item the consumer has yet to deliver or holds is left alone.
+   * - the item is gone (an agent acked it once its result was published), and the result, or the
+   *   write that applied it, was lost. The attempt is dispatched again under a new id.
+   * Either is acted on only when no result of the dispatch waits in the events stream above the
+   * coordinators' ack floor, and when the same loss is seen on two checks at the same ticket revision:
+   * an agent that has published its result and acked leaves, for a moment, its item in the stream
+   * below the ack floor (the ack lands before the work queue's delete), or gone with its result not
+   * yet in the events stream's view. An item the consumer has yet to deliver or holds is left alone.
    */
-  async function reconcile(id: string, check: { dispatchId: string; goneAt?: number }): Promise<void> {
+  async function reconcile(id: string, check: LossCheck): Promise<void> {
     const cur = await store.get(id);
     const t = cur?.ticket;
     if (!cur || !t?.work?.dispatchId || !isStage(t.state) || t.outbox.length > 0 || t.work.dispatchId !== check.dispatchId) return;
-    const { stage, attempt } = t.work;
+    const { stage, attempt, dispatchId } = t.work;
     const role = ROLE_OF_STAGE[stage];
     const subject = subjects.work(role, t.id);
     // Null only when there is no such message; a failed lookup throws rather than count as a loss.
     const stored = await bus.jsm.streams.getMessage(names.workStream, { last_by_subj: subject });
-    const current = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === t.work.dispatchId;
-    if (stored && current) {
-      check.goneAt = undefined;
+    const queued = stored !== null && decodeEnvelope(stored.data, [WorkItem]).id === dispatchId ? stored : undefined;
+    let passedOver: { ackFloor: number; maxDeliver: number } | undefined;
+    if (queued) {
       const { ack_floor, config: consumer } = await bus.jsm.consumers.info(names.workStream, names.roleConsumer(role));
-      if (stored.seq > ack_floor.stream_seq) return;
-      const where = { ticketId: t.id, stage, attempt, role, seq: stored.seq, ackFloor: ack_floor.stream_seq };
-      if (t.work.startedAt) {
-        log.warn(where, 'started work passed over by its consumer: its deliveries ran out unannounced; failing the attempt');
-        const deliveries = Math.max(0, consumer.max_deliver ?? 0);
-        await failExhausted(stored.seq, stored.data, `work item passed over by its consumer after it started (its ${deliveries} deliveries ran out)`, deliveries);
+      // Still to be delivered, or held by an agent: on its way.
+      if (queued.seq > ack_floor.stream_seq) {
+        check.lossSeen = undefined;
         return;
       }
-      if (!(await bus.jsm.streams.deleteMessage(names.workStream, stored.seq).catch(() => false))) return;
-      // The item's trace context goes with it, so that its agent still continues the ticket's trace.
-      const headers = traceHeaders(undefined, traceContextOf(stored.header));
-      await bus.js.publish(subject, stored.data, { msgID: `${t.work.dispatchId}.requeued.${stored.seq}`, ...(headers && { headers }) });
-      log.warn(where, 'dispatched work passed over by its consumer (lost in a leader change); queued again');
-      return;
+      passedOver = { ackFloor: ack_floor.stream_seq, maxDeliver: Math.max(0, consumer.max_deliver ?? 0) };
     }
     // Its result may be on its way: in the events stream, above the coordinators' ack floor.
-    if (await resultPending(t.id, role, t.work.dispatchId)) {
-      check.goneAt = undefined;
+    if (await resultPending(t.id, role, dispatchId)) {
+      check.lossSeen = undefined;
       return;
     }
-    if (check.goneAt !== cur.revision) {
-      check.goneAt = cur.revision;
+    const loss = passedOver ? 'passed_over' : 'gone';
+    if (check.lossSeen?.revision !== cur.revision || check.lossSeen.loss !== loss) {
+      check.lossSeen = { revision: cur.revision, loss };
+      return;
+    }
+    check.lossSeen = undefined;
+    if (queued && passedOver) {
+      const where = { ticketId: t.id, stage, attempt, role, seq: queued.seq, ackFloor: passedOver.ackFloor };
+      if (t.work.startedAt) {
+        log.warn(where, 'started work passed over by its consumer: its deliveries ran out unannounced; failing the attempt');
+        const message = `work item passed over by its consumer after it started (its ${passedOver.maxDeliver} deliveries ran out)`;
+        await failExhausted(queued.seq, queued.data, message, passedOver.maxDeliver);
+        return;
+      }
+      if (!(await bus.jsm.streams.deleteMessage(names.workStream, queued.seq).catch(() => false))) return;
+      // The item's trace context goes with it, so that its agent still continues the ticket's trace.
+      const headers = traceHeaders(undefined, traceContextOf(queued.header));
+      await bus.js.publish(subject, queued.data, { msgID: `${dispatchId}.requeued.${queued.seq}`, ...(headers && { headers }) });
+      log.warn(where, 'dispatched work passed over by its consumer (lost in a leader change); queued again');
       return;
     }
     const reason = `work item of ${stage} attempt ${attempt} is gone from the queue but its result never arrived (lost by the bus); dispatched again`;
