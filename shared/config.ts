@@ -99,8 +99,8 @@ export const ConfigSchema = z.object({
   /**
    * How often the coordinator checks that a ticket's dispatched work is still on its way (queued, in
    * an agent's hands, or its result applied), repairing what a cluster lost in a leader change: an
-   * item its consumer passed over is queued again; a result lost (the item gone, the ticket unchanged
-   * a whole interval later) gets the attempt dispatched again.
+   * item its consumer passed over is queued again; a result lost (the item gone) gets the attempt
+   * dispatched again. Each only once two checks an interval apart saw the same loss.
    */
   NIGHTSHIFT_LOST_WORK_CHECK: duration.default(30_000),
 
