@@ -15,6 +15,19 @@ async function post(bus: Bus, payload: unknown): Promise<IntakeReply> {
   return IntakeReply.parse(reply.json());
 }
 
+/** Holds the lookup of the events consumer on `bus` until the returned function is called. */
+function holdEvents(bus: Bus): () => void {
+  const consumers = bus.js.consumers;
+  const get = consumers.get.bind(consumers);
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  consumers.get = (async (stream: string, name?: string) => {
+    if (stream === bus.names.eventsStream) await held;
+    return get(stream, name);
+  }) as typeof consumers.get;
+  return release;
+}
+
 describe('coordinator', () => {
   it('accepts a ticket, stores it, and dispatches it to the refiner', async () => {
     await using env = await setup();
@@ -100,6 +113,19 @@ describe('coordinator', () => {
     await publishEvent(env.bus, 'refiner', id, result(dispatched));
     await waitFor('writing_tests', async () => (await store.get(id))?.ticket.state === 'writing_tests');
     await coordinator.stop();
+  });
+
+  it('stops when told to while its events consumer is still being looked up (a slow bus at start)', async () => {
+    await using env = await setup();
+    const bus = await env.connect('slow-start');
+    const release = holdEvents(bus);
+    const coordinator = createCoordinator({ bus, config: env.config, log: env.sink.log });
+    await coordinator.start();
+    const stopped = coordinator.stop();
+    // The lookup answers after the stop: the pull it sets up must end at once, not serve forever.
+    release();
+    await stopped;
+    expect(env.sink.lines.some((l) => l.msg === 'coordinator stopped')).toBe(true);
   });
 
   describe('publishes a dispatch whose coordinator died between the write and the publish', () => {
@@ -252,32 +278,6 @@ describe('coordinator', () => {
       };
       return { asked: () => asked };
     };
-
-    /** Holds the lookup of the events consumer on `bus` until the returned function is called. */
-    const holdEvents = (bus: Bus) => {
-      const consumers = bus.js.consumers;
-      const get = consumers.get.bind(consumers);
-      let release!: () => void;
-      const held = new Promise<void>((r) => (release = r));
-      consumers.get = (async (stream: string, name?: string) => {
-        if (stream === bus.names.eventsStream) await held;
-        return get(stream, name);
-      }) as typeof consumers.get;
-      return release;
-    };
-
-    it('stops when told to while its events consumer is still being looked up (a slow bus at start)', async () => {
-      await using env = await setup();
-      const bus = await env.connect('slow-start');
-      const release = holdEvents(bus);
-      const coordinator = createCoordinator({ bus, config: env.config, log: env.sink.log });
-      await coordinator.start();
-      const stopped = coordinator.stop();
-      // The lookup answers after the stop: the pull it sets up must end at once, not serve forever.
-      release();
-      await stopped;
-      expect(env.sink.lines.some((l) => l.msg === 'coordinator stopped')).toBe(true);
-    });
 
     it('leaves started work its consumer passed over alone while its result waits to be applied (an ack landing before its delete)', async () => {
       // A loaded cluster shows this for a moment after every completed attempt: the agent published its
