@@ -194,9 +194,21 @@ describe('agent runtime', () => {
     ]);
   });
 
-  it('fails the ticket when the server gives up redelivering work that is never acknowledged', async () => {
+  // With failed lookups: the coordinator's lookup of the exhausted item fails at first (a stream leader
+  // election); the advisory must come back until one succeeds, not be dropped.
+  it.each([0, 3])('fails the ticket when the server gives up redelivering work that is never acknowledged (%i failed lookups of the item)', async (failedLookups) => {
     await using env = await setup({ NIGHTSHIFT_ACK_WAIT: '1s', NIGHTSHIFT_MAX_DELIVER: '2' });
     await using h = await Harness.start(env);
+    const streams = h.bus.jsm.streams;
+    const getMessage = streams.getMessage.bind(streams);
+    let failed = 0;
+    streams.getMessage = async (stream, query) => {
+      if (query && 'seq' in query && failed < failedLookups) {
+        failed += 1;
+        throw new Error('timeout: the stream leader did not answer');
+      }
+      return getMessage(stream, query);
+    };
     const consumer = await h.bus.js.consumers.get(h.bus.names.workStream, h.bus.names.roleConsumer('refiner'));
     const id = await h.post();
     const deliveries: number[] = [];
@@ -209,6 +221,7 @@ describe('agent runtime', () => {
     }, { intervalMs: 10 });
     expect(t.failure).toEqual({ code: 'deliveries_exhausted', message: 'work item delivered 2 times without completing', stage: 'refining' });
     expect(deliveries).toEqual([1, 2]);
+    expect(failed).toBe(failedLookups);
     const failedBy = t.timeline.find((e) => e.event === 'transition' && e.to === 'failed');
     expect(failedBy).toMatchObject({ by: 'coordinator', cause: expect.stringMatching(/^advisory\./) });
     await waitFor('the exhausted item removed from the work stream', async () => {
