@@ -15,6 +15,13 @@ async function post(bus: Bus, payload: unknown): Promise<IntakeReply> {
   return IntakeReply.parse(reply.json());
 }
 
+/** Posts a ticket and waits until its refining work is dispatched and published. */
+async function postedAndDispatched(h: Harness) {
+  const id = await h.post();
+  const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+  return { id, dispatched };
+}
+
 /** Holds the lookup of the events consumer on `bus` until the returned function is called. */
 function holdEvents(bus: Bus): () => void {
   const consumers = bus.js.consumers;
@@ -179,8 +186,7 @@ describe('coordinator', () => {
     it('dispatches the attempt again when its work item is gone from the queue and no result came', async () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '300ms' });
       await using h = await Harness.start(env);
-      const id = await h.post();
-      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { id, dispatched } = await postedAndDispatched(h);
       const first = dispatched.work!.dispatchId!;
       // The item leaves the queue as if an agent had taken it and its result were lost on the way.
       const item = await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
@@ -225,8 +231,7 @@ describe('coordinator', () => {
     it('counts a failed lookup of the work stream as nothing, never as lost work (a leader election under load)', async () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
       await using h = await Harness.start(env);
-      const id = await h.post();
-      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { id, dispatched } = await postedAndDispatched(h);
       await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
       // Every lookup of a message fails for a while, as JetStream API requests do while a stream's
       // leader is being elected on a loaded cluster. The coordinator shares this connection.
@@ -286,8 +291,7 @@ describe('coordinator', () => {
       // is held, so the moment lasts as long as the test wants.
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms', NIGHTSHIFT_ACK_WAIT: '60s' });
       await using h = await Harness.start(env);
-      const id = await h.post();
-      await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { id } = await postedAndDispatched(h);
       const { m, item, meta } = await startByHand(env, h, id);
       await h[Symbol.asyncDispose]();
       await publishEvent(env.bus, 'refiner', id, envelope(StageCompleted, { ticketId: id, stage: 'refining', attempt: 1, outcome: { kind: 'advance', output: { did: 'refining' } } }, { ...meta, id: `${item.id}.completed` }));
@@ -317,8 +321,7 @@ describe('coordinator', () => {
     it('fails a started attempt its consumer passed over only once two checks saw it so', async () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms', NIGHTSHIFT_ACK_WAIT: '60s' });
       await using h = await Harness.start(env);
-      const id = await h.post();
-      await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { id } = await postedAndDispatched(h);
       const { m } = await startByHand(env, h, id);
       // The coordinator shares this connection: from now on the consumer counts the item done, and no
       // result ever comes (its deliveries ran out, and the advisory saying so was lost).
@@ -335,8 +338,7 @@ describe('coordinator', () => {
     it('queues again, under a new id, an item its consumer passed over before any agent started it', async () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
       await using h = await Harness.start(env);
-      const id = await h.post();
-      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { id, dispatched } = await postedAndDispatched(h);
       const item = await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
       const passed = passedOverOn(env.bus, item.seq);
       const again = await waitFor('the item queued again', async () => {
@@ -352,8 +354,7 @@ describe('coordinator', () => {
     it('leaves a work item alone while it waits in the queue, however long', async () => {
       await using env = await setup({ NIGHTSHIFT_LOST_WORK_CHECK: '200ms' });
       await using h = await Harness.start(env);
-      const id = await h.post();
-      const dispatched = await h.until(id, 'the refining dispatch', (t) => t.state === 'refining' && t.outbox.length === 0);
+      const { id, dispatched } = await postedAndDispatched(h);
       const item = await waitFor('the refining work item queued', async () => (await workMessage(env.bus, id).catch(() => null)) ?? undefined);
       // No agent takes it while many checks go by (the checks are logged at debug when they fail).
       await new Promise((r) => setTimeout(r, 2_000));
